@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (as root):
+#   scripts/setup.sh run    install dependencies, build, run the main job (shoal demo)
+#   scripts/setup.sh test   install dependencies, build, run the whole test suite (ctest) and the fuzzers
+#   scripts/setup.sh deps   install dependencies only
+#   scripts/setup.sh build  build only (Release with debug info, into ./build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+JOBS=${JOBS:-$(nproc)}
+
+PKGS=(build-essential cmake ninja-build pkg-config git
+      libisal-dev liburing-dev libssl-dev libdpdk-dev
+      libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
+      libgtest-dev libgmock-dev libbenchmark-dev
+      clang libclang-rt-14-dev clang-format
+      iproute2 nftables kmod)
+
+deps() {
+  local missing=()
+  for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root (or with sudo) to install packages" >&2; exit 1; fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${SHOAL_CMAKE_ARGS:-}
+  cmake --build build -j "$JOBS"
+}
+
+fuzz() {
+  # The fuzzers need clang's libFuzzer; each gets a bounded run over the checked-in corpus.
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSHOAL_FUZZ=ON -DSHOAL_TESTS=OFF -DSHOAL_BENCH=OFF -DSHOAL_DPDK=OFF
+  cmake --build build-fuzz -j "$JOBS" --target shoal_fuzzers
+  scripts/run-fuzzers.sh build-fuzz "${FUZZ_SECONDS:-10}"
+}
+
+case "$mode" in
+  deps) deps ;;
+  build) deps; build ;;
+  run) deps; build; exec ./build/cli/shoal demo ;;
+  test)
+    deps; build
+    (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
+    fuzz
+    ;;
+  *) echo "usage: $0 run|test|deps|build" >&2; exit 2 ;;
+esac
