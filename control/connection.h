@@ -1,0 +1,94 @@
+// Connection: one non-blocking TCP control connection driven by an EventLoop.
+//
+// Input: bytes are read straight into a FrameSplitter, each complete message is decoded and
+// handed to on_message. A framing or decoding error closes the connection with
+// "protocol error: <decoder message>".
+// Output: send() encodes into a write queue and writes as much as the socket takes right away;
+// EPOLLOUT interest is on only while bytes are pending. Pending output above
+// Limits::max_pending_output closes the connection ("send queue over limit ..."), so one stalled
+// receiver cannot make the sender buffer without bound. pending_output() and on_drained let a
+// sender pace bulk output (manifest, unicast repair) to what the peer absorbs.
+//
+// Lifetime: Connections are held by std::shared_ptr; a Connection keeps itself alive while it
+// runs a callback, so owners may drop their pointer inside on_message/on_close. on_close runs
+// exactly once, from close()/finish() or from the loop; the fd is out of the loop and closed by
+// then. The Message passed to on_message (Repair.payload in particular) is valid only during the
+// call. Callbacks must not hold a shared_ptr to their own Connection (a cycle that never frees);
+// they get it as an argument. Not thread-safe: use from the loop's thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "control/event_loop.h"
+#include "control/messages.h"
+
+namespace shoal::control {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  struct Callbacks {
+    std::function<void(Connection&, const Message&)> on_message;
+    std::function<void(Connection&, const std::string& reason)> on_close;
+    std::function<void(Connection&)> on_drained;  // optional: the write queue became empty
+  };
+  struct Limits {
+    size_t max_pending_output = size_t{16} << 20;
+    size_t max_message_size = kMaxMessageSize;
+    size_t read_chunk = size_t{64} << 10;
+    int reads_per_event = 4;  // then yield to other fds (level-triggered: we are called again)
+  };
+
+  // Takes a connected socket (made non-blocking here) and registers it with the loop.
+  static Result<std::shared_ptr<Connection>> create(EventLoop& loop, Fd fd, Callbacks callbacks,
+                                                    Limits limits);
+  static Result<std::shared_ptr<Connection>> create(EventLoop& loop, Fd fd, Callbacks callbacks) {
+    return create(loop, std::move(fd), std::move(callbacks), Limits{});
+  }
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Queues one message. Returns false if the connection is closed or closing, or if this message
+  // pushed the queue over the limit (the connection is then closed).
+  bool send(const Message& message);
+
+  // Closes now, dropping unsent output; calls on_close(reason). No-op if already closed.
+  void close(const std::string& reason);
+  // Stops reading, sends what is queued (e.g. a Reject), then closes with `reason`.
+  void finish(const std::string& reason);
+
+  bool is_open() const { return fd_.valid(); }
+  size_t pending_output() const { return out_.size() - out_head_; }
+  // "a.b.c.d:port" of the peer, for logs.
+  const std::string& peer() const { return peer_; }
+
+  uint64_t id = 0;  // free for the owner (e.g. receiver id)
+
+ private:
+  Connection(EventLoop& loop, Fd fd, Callbacks callbacks, Limits limits, std::string peer);
+  void on_events(uint32_t events);
+  void on_readable();
+  // Writes queued bytes; returns false if the connection was closed by an error.
+  bool flush();
+  void update_interest();
+
+  EventLoop& loop_;
+  Fd fd_;
+  Callbacks cb_;
+  Limits limits_;
+  std::string peer_;
+  FrameSplitter splitter_;
+  std::vector<uint8_t> out_;
+  size_t out_head_ = 0;  // first unsent byte of out_
+  bool closing_ = false;
+  std::string closing_reason_;
+  uint32_t interest_ = 0;
+};
+
+}  // namespace shoal::control

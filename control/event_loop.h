@@ -1,0 +1,66 @@
+// EventLoop: a thin epoll wrapper for one thread that serves many sockets.
+//
+// The sender runs a single loop for all receivers and also paces multicast data from the same
+// thread, so the loop is driven by poll_once(timeout_ms) instead of running forever. Interest is
+// level-triggered: a callback that leaves data unread is called again on the next poll, which
+// keeps one busy peer from starving the others.
+//
+// Callbacks may add, modify or remove any fd (their own included) while being dispatched; an
+// event already fetched for an fd that was removed meanwhile is dropped, even if the descriptor
+// number was reused. Not thread-safe: use it from one thread only.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace shoal::control {
+
+class EventLoop {
+ public:
+  // Called with the ready events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP bits).
+  using Callback = std::function<void(uint32_t events)>;
+
+  static Result<std::unique_ptr<EventLoop>> create();
+
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Watches `fd` (not owned) for `events`. Errors if the fd is already watched or epoll refuses.
+  Status add(int fd, uint32_t events, Callback callback);
+  // Changes the interest set of a watched fd.
+  Status modify(int fd, uint32_t events);
+  // Stops watching `fd`; no-op if it is not watched. Call before closing the fd.
+  void remove(int fd);
+
+  // Waits up to timeout_ms (0 = do not block, -1 = forever) and dispatches ready events.
+  // Returns the number of callbacks run, 0 on timeout or EINTR, or -errno if epoll_wait failed.
+  int poll_once(int timeout_ms);
+
+  size_t watched() const { return by_fd_.size(); }
+
+ private:
+  struct Entry {
+    int fd;
+    uint64_t token;
+    Callback callback;
+  };
+
+  explicit EventLoop(Fd epoll_fd) : epoll_(std::move(epoll_fd)) {}
+
+  Fd epoll_;
+  // epoll carries a never-reused token rather than the fd, so stale events are recognisable.
+  std::unordered_map<uint64_t, std::shared_ptr<Entry>> by_token_;
+  std::unordered_map<int, uint64_t> by_fd_;
+  uint64_t next_token_ = 1;
+  std::vector<epoll_event> events_ = std::vector<epoll_event>(256);
+};
+
+}  // namespace shoal::control

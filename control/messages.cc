@@ -1,0 +1,563 @@
+#include "control/messages.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+
+namespace shoal::control {
+namespace {
+
+// Appends big-endian fields to a byte vector.
+class Writer {
+ public:
+  explicit Writer(std::vector<uint8_t>& out) : out_(out) {}
+  void u8(uint8_t v) { out_.push_back(v); }
+  void u16(uint16_t v) { put(v, 2); }
+  void u32(uint32_t v) { put(v, 4); }
+  void u64(uint64_t v) { put(v, 8); }
+  void bytes(std::span<const uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
+  // Human text: cut at the cap rather than fail (see encode()).
+  void str(const std::string& s, size_t cap) {
+    size_t n = std::min(s.size(), cap);
+    u16(static_cast<uint16_t>(n));
+    bytes({reinterpret_cast<const uint8_t*>(s.data()), n});
+  }
+
+ private:
+  void put(uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i) out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  std::vector<uint8_t>& out_;
+};
+
+// Bounds-checked big-endian reader. The first failure is kept; later reads return zeros and do
+// not advance, so decoders can read all fields and check once at the end.
+class Reader {
+ public:
+  Reader(std::span<const uint8_t> b, const char* message) : b_(b), message_(message) {}
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+  size_t remaining() const { return b_.size() - pos_; }
+
+  uint8_t u8(const char* field) { return static_cast<uint8_t>(get(field, 1)); }
+  uint16_t u16(const char* field) { return static_cast<uint16_t>(get(field, 2)); }
+  uint32_t u32(const char* field) { return static_cast<uint32_t>(get(field, 4)); }
+  uint64_t u64(const char* field) { return get(field, 8); }
+
+  template <size_t N>
+  void array(std::array<uint8_t, N>& out, const char* field) {
+    std::span<const uint8_t> v = view(N, field);
+    if (!v.empty()) std::memcpy(out.data(), v.data(), N);
+  }
+
+  std::span<const uint8_t> view(size_t n, const char* field) {
+    if (!need(n, field)) return {};
+    auto v = b_.subspan(pos_, n);
+    pos_ += n;
+    return v;
+  }
+
+  std::string str(const char* field, size_t cap) {
+    uint16_t n = u16(field);
+    if (failed()) return {};
+    if (n > cap) {
+      fail(std::string(field) + " is " + std::to_string(n) + " bytes, limit " +
+           std::to_string(cap));
+      return {};
+    }
+    auto v = view(n, field);
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size());
+  }
+
+  // An array count, checked against the cap and against the bytes actually present, so a bogus
+  // count never makes the decoder allocate.
+  uint32_t count(const char* field, size_t element_size, size_t cap) {
+    uint32_t n = u32(field);
+    if (failed()) return 0;
+    if (n > cap) {
+      fail(std::string(field) + " is " + std::to_string(n) + ", limit " + std::to_string(cap));
+      return 0;
+    }
+    if (n > remaining() / element_size) {
+      fail(std::string(field) + " is " + std::to_string(n) + " but only " +
+           std::to_string(remaining()) + " bytes follow");
+      return 0;
+    }
+    return n;
+  }
+
+  void fail(const std::string& what) {
+    if (!failed()) error_ = std::string(message_) + ": " + what;
+  }
+
+  // Ends decoding: reports the first error or trailing bytes.
+  template <class T>
+  Result<Message> finish(T&& value) {
+    if (!failed() && remaining() != 0) {
+      fail(std::to_string(remaining()) + " trailing bytes after the last field");
+    }
+    if (failed()) return make_error(error_);
+    return Message(std::forward<T>(value));
+  }
+
+ private:
+  bool need(size_t n, const char* field) {
+    if (failed()) return false;
+    if (remaining() < n) {
+      fail("truncated at " + std::string(field) + " (needs " + std::to_string(n) + " bytes, " +
+           std::to_string(remaining()) + " left)");
+      return false;
+    }
+    return true;
+  }
+  uint64_t get(const char* field, size_t n) {
+    if (!need(n, field)) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v = (v << 8) | b_[pos_ + i];
+    pos_ += n;
+    return v;
+  }
+
+  std::span<const uint8_t> b_;
+  size_t pos_ = 0;
+  const char* message_;
+  std::string error_;
+};
+
+// --- per-type body encoders ---
+
+void put(Writer& w, const Hello& m) {
+  w.bytes(m.client_nonce);
+  w.u8(m.flags);
+  w.str(m.receiver_name, kMaxNameLength);
+  w.u8(0);  // extension count (none defined in version 1)
+}
+void put(Writer& w, const Challenge& m) {
+  w.bytes(m.server_nonce);
+  w.u8(m.flags);
+  w.bytes(m.server_proof);
+}
+void put(Writer& w, const Auth& m) {
+  w.bytes(m.client_proof);
+}
+void put(Writer& w, const Accept& m) {
+  w.u32(m.receiver_id);
+}
+void put(Writer& w, const Reject& m) {
+  w.str(m.reason, kMaxReasonLength);
+}
+void put(Writer& w, const Session& m) {
+  w.u64(m.session_id);
+  w.u32(m.group_ipv4);
+  w.u16(m.port);
+  w.u8(m.ttl);
+  w.u64(m.rate_bps);
+  w.u16(m.symbol_size);
+  w.u8(m.k);
+  w.u8(m.proactive_repair);
+  w.u64(m.object_size);
+  w.u32(m.block_count);
+  w.bytes(m.object_sha256);
+  w.str(m.object_name, kMaxNameLength);
+}
+void put(Writer& w, const Manifest& m) {
+  if (m.block_hashes.size() > kMaxManifestHashes) {
+    throw std::length_error("Manifest with " + std::to_string(m.block_hashes.size()) +
+                            " hashes exceeds " + std::to_string(kMaxManifestHashes) +
+                            "; use split_manifest()");
+  }
+  w.u32(m.first_block);
+  w.u32(static_cast<uint32_t>(m.block_hashes.size()));
+  for (const Digest& d : m.block_hashes) w.bytes(d);
+}
+void put(Writer&, const Ready&) {}
+void put(Writer& w, const PassEnd& m) {
+  w.u32(m.pass);
+  w.u64(m.frames_sent);
+}
+void put(Writer& w, const Nak& m) {
+  if (m.runs.size() > kMaxNakRuns) {
+    throw std::length_error("Nak with " + std::to_string(m.runs.size()) + " runs exceeds " +
+                            std::to_string(kMaxNakRuns) + "; use build_nak()");
+  }
+  w.u32(m.pass);
+  w.u32(static_cast<uint32_t>(m.runs.size()));
+  for (const NakRun& r : m.runs) {
+    w.u32(r.first_block);
+    w.u32(r.count);
+    w.u8(r.missing);
+  }
+  w.u64(m.frames_received);
+  w.u64(m.frames_rejected);
+}
+void put(Writer& w, const Repair& m) {
+  if (m.payload.size() > kMaxRepairPayload) {
+    throw std::length_error("Repair payload of " + std::to_string(m.payload.size()) +
+                            " bytes exceeds " + std::to_string(kMaxRepairPayload));
+  }
+  w.u32(m.block);
+  w.u8(m.esi);
+  w.u16(static_cast<uint16_t>(m.payload.size()));
+  w.bytes(m.payload);
+}
+void put(Writer& w, const Done& m) {
+  w.u8(m.ok ? 1 : 0);
+  w.str(m.reason, kMaxReasonLength);
+  w.u64(m.bytes_written);
+  w.u64(m.frames_received);
+  w.u64(m.frames_rejected);
+  w.u64(m.symbols_lost);
+  w.u64(m.repair_symbols_multicast);
+  w.u64(m.repair_symbols_unicast);
+  w.u64(m.elapsed_ns);
+}
+void put(Writer& w, const Bye& m) {
+  w.u8(static_cast<uint8_t>(m.code));
+  w.str(m.reason, kMaxReasonLength);
+}
+
+// --- per-type body decoders ---
+
+Result<Message> get_hello(Reader& r) {
+  Hello m;
+  r.array(m.client_nonce, "client_nonce");
+  m.flags = r.u8("flags");
+  m.receiver_name = r.str("receiver_name", kMaxNameLength);
+  uint8_t extensions = r.u8("extension count");
+  if (!r.failed() && (m.flags & ~kFlagInsecure) != 0) r.fail("undefined flag bits set");
+  if (!r.failed() && extensions != 0) {
+    r.fail(std::to_string(extensions) + " extensions present; protocol version 1 defines none");
+  }
+  return r.finish(std::move(m));
+}
+Result<Message> get_challenge(Reader& r) {
+  Challenge m;
+  r.array(m.server_nonce, "server_nonce");
+  m.flags = r.u8("flags");
+  r.array(m.server_proof, "server_proof");
+  if (!r.failed() && (m.flags & ~kFlagInsecure) != 0) r.fail("undefined flag bits set");
+  return r.finish(std::move(m));
+}
+Result<Message> get_auth(Reader& r) {
+  Auth m;
+  r.array(m.client_proof, "client_proof");
+  return r.finish(std::move(m));
+}
+Result<Message> get_accept(Reader& r) {
+  Accept m;
+  m.receiver_id = r.u32("receiver_id");
+  return r.finish(std::move(m));
+}
+Result<Message> get_reject(Reader& r) {
+  Reject m;
+  m.reason = r.str("reason", kMaxReasonLength);
+  return r.finish(std::move(m));
+}
+Result<Message> get_session(Reader& r) {
+  Session m;
+  m.session_id = r.u64("session_id");
+  m.group_ipv4 = r.u32("group");
+  m.port = r.u16("port");
+  m.ttl = r.u8("ttl");
+  m.rate_bps = r.u64("rate_bps");
+  m.symbol_size = r.u16("symbol_size");
+  m.k = r.u8("k");
+  m.proactive_repair = r.u8("proactive_repair");
+  m.object_size = r.u64("object_size");
+  m.block_count = r.u32("block_count");
+  r.array(m.object_sha256, "object_sha256");
+  m.object_name = r.str("object_name", kMaxNameLength);
+  return r.finish(std::move(m));
+}
+Result<Message> get_manifest(Reader& r) {
+  Manifest m;
+  m.first_block = r.u32("first_block");
+  uint32_t n = r.count("hash count", kDigestSize, kMaxManifestHashes);
+  m.block_hashes.resize(n);
+  for (Digest& d : m.block_hashes) r.array(d, "block hash");
+  if (!r.failed() && n != 0 && uint64_t{m.first_block} + n - 1 > UINT32_MAX) {
+    r.fail("blocks run past block number 2^32-1");
+  }
+  return r.finish(std::move(m));
+}
+Result<Message> get_ready(Reader& r) {
+  return r.finish(Ready{});
+}
+Result<Message> get_pass_end(Reader& r) {
+  PassEnd m;
+  m.pass = r.u32("pass");
+  m.frames_sent = r.u64("frames_sent");
+  return r.finish(std::move(m));
+}
+Result<Message> get_nak(Reader& r) {
+  Nak m;
+  m.pass = r.u32("pass");
+  uint32_t n = r.count("run count", kNakRunWireSize, kMaxNakRuns);
+  m.runs.resize(n);
+  uint64_t next_free = 0;  // first block a following run may start at
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    NakRun& run = m.runs[i];
+    run.first_block = r.u32("run first_block");
+    run.count = r.u32("run count");
+    run.missing = r.u8("run missing");
+    if (r.failed()) break;
+    const std::string at = "run " + std::to_string(i) + " ";
+    if (run.count == 0)
+      r.fail(at + "covers no blocks");
+    else if (run.missing == 0)
+      r.fail(at + "says 0 symbols missing");
+    else if (run.first_block < next_free)
+      r.fail(at + "overlaps or precedes the previous run");
+    else if (uint64_t{run.first_block} + run.count - 1 > UINT32_MAX) {
+      r.fail(at + "runs past block number 2^32-1");
+    }
+    next_free = uint64_t{run.first_block} + run.count;
+  }
+  m.frames_received = r.u64("frames_received");
+  m.frames_rejected = r.u64("frames_rejected");
+  return r.finish(std::move(m));
+}
+Result<Message> get_repair(Reader& r) {
+  Repair m;
+  m.block = r.u32("block");
+  m.esi = r.u8("esi");
+  uint16_t n = r.u16("payload length");
+  if (!r.failed() && n > kMaxRepairPayload) {
+    r.fail("payload is " + std::to_string(n) + " bytes, limit " +
+           std::to_string(kMaxRepairPayload));
+  }
+  m.payload = r.view(n, "payload");
+  return r.finish(std::move(m));
+}
+Result<Message> get_done(Reader& r) {
+  Done m;
+  uint8_t ok = r.u8("ok");
+  if (!r.failed() && ok > 1) r.fail("ok is " + std::to_string(ok) + ", expected 0 or 1");
+  m.ok = ok == 1;
+  m.reason = r.str("reason", kMaxReasonLength);
+  m.bytes_written = r.u64("bytes_written");
+  m.frames_received = r.u64("frames_received");
+  m.frames_rejected = r.u64("frames_rejected");
+  m.symbols_lost = r.u64("symbols_lost");
+  m.repair_symbols_multicast = r.u64("repair_symbols_multicast");
+  m.repair_symbols_unicast = r.u64("repair_symbols_unicast");
+  m.elapsed_ns = r.u64("elapsed_ns");
+  return r.finish(std::move(m));
+}
+Result<Message> get_bye(Reader& r) {
+  Bye m;
+  uint8_t code = r.u8("code");
+  if (!r.failed() && code > static_cast<uint8_t>(ByeCode::kFailedReceiver)) {
+    r.fail("unknown code " + std::to_string(code));
+  }
+  m.code = static_cast<ByeCode>(code);
+  m.reason = r.str("reason", kMaxReasonLength);
+  return r.finish(std::move(m));
+}
+
+}  // namespace
+
+bool Repair::operator==(const Repair& o) const {
+  return block == o.block && esi == o.esi && std::ranges::equal(payload, o.payload);
+}
+
+const char* type_name(MessageType type) {
+  switch (type) {
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kChallenge:
+      return "Challenge";
+    case MessageType::kAuth:
+      return "Auth";
+    case MessageType::kAccept:
+      return "Accept";
+    case MessageType::kReject:
+      return "Reject";
+    case MessageType::kSession:
+      return "Session";
+    case MessageType::kManifest:
+      return "Manifest";
+    case MessageType::kReady:
+      return "Ready";
+    case MessageType::kPassEnd:
+      return "PassEnd";
+    case MessageType::kNak:
+      return "Nak";
+    case MessageType::kRepair:
+      return "Repair";
+    case MessageType::kDone:
+      return "Done";
+    case MessageType::kBye:
+      return "Bye";
+  }
+  return "unknown";
+}
+
+const char* type_name(const Message& message) {
+  return std::visit([](const auto& m) { return type_name(m.kType); }, message);
+}
+
+void encode(const Message& message, std::vector<uint8_t>& out) {
+  const size_t start = out.size();
+  Writer w(out);
+  w.u32(0);  // length, patched below
+  w.u8(kProtocolVersion);
+  std::visit(
+      [&](const auto& m) {
+        w.u8(static_cast<uint8_t>(m.kType));
+        put(w, m);
+      },
+      message);
+  const size_t length = out.size() - start - kLengthPrefixSize;
+  for (size_t i = 0; i < 4; ++i) {
+    out[start + i] = static_cast<uint8_t>(length >> (8 * (3 - i)));
+  }
+}
+
+Result<Message> decode_body(std::span<const uint8_t> bytes) {
+  if (bytes.size() < kMinMessageSize) {
+    return make_error("message of " + std::to_string(bytes.size()) +
+                      " bytes is too short for version and type");
+  }
+  if (bytes.size() > kMaxMessageSize) {
+    return make_error("message of " + std::to_string(bytes.size()) + " bytes exceeds the " +
+                      std::to_string(kMaxMessageSize) + "-byte limit");
+  }
+  if (bytes[0] != kProtocolVersion) {
+    return make_error("unsupported protocol version " + std::to_string(bytes[0]) +
+                      " (this build speaks version " + std::to_string(kProtocolVersion) +
+                      "; run the same shoal release on both sides)");
+  }
+  const auto type = static_cast<MessageType>(bytes[1]);
+  Reader r(bytes.subspan(2), type_name(type));
+  switch (type) {
+    case MessageType::kHello:
+      return get_hello(r);
+    case MessageType::kChallenge:
+      return get_challenge(r);
+    case MessageType::kAuth:
+      return get_auth(r);
+    case MessageType::kAccept:
+      return get_accept(r);
+    case MessageType::kReject:
+      return get_reject(r);
+    case MessageType::kSession:
+      return get_session(r);
+    case MessageType::kManifest:
+      return get_manifest(r);
+    case MessageType::kReady:
+      return get_ready(r);
+    case MessageType::kPassEnd:
+      return get_pass_end(r);
+    case MessageType::kNak:
+      return get_nak(r);
+    case MessageType::kRepair:
+      return get_repair(r);
+    case MessageType::kDone:
+      return get_done(r);
+    case MessageType::kBye:
+      return get_bye(r);
+  }
+  return make_error("unknown message type " + std::to_string(bytes[1]));
+}
+
+std::vector<Manifest> split_manifest(std::span<const Digest> block_hashes, uint32_t first_block,
+                                     size_t max_per_message) {
+  max_per_message = std::clamp<size_t>(max_per_message, 1, kMaxManifestHashes);
+  std::vector<Manifest> out;
+  for (size_t i = 0; i < block_hashes.size(); i += max_per_message) {
+    const size_t n = std::min(max_per_message, block_hashes.size() - i);
+    Manifest m;
+    m.first_block = static_cast<uint32_t>(first_block + i);
+    m.block_hashes.assign(block_hashes.begin() + static_cast<ptrdiff_t>(i),
+                          block_hashes.begin() + static_cast<ptrdiff_t>(i + n));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+NakBuild build_nak(uint32_t pass, std::span<const uint32_t> missing, uint64_t frames_received,
+                   uint64_t frames_rejected, size_t max_runs) {
+  max_runs = std::clamp<size_t>(max_runs, 1, kMaxNakRuns);
+  NakBuild out;
+  out.nak.pass = pass;
+  out.nak.frames_received = frames_received;
+  out.nak.frames_rejected = frames_rejected;
+  auto capped = [](uint32_t v) {
+    return static_cast<uint8_t>(std::min<uint32_t>(v, kMissingWholeBlock));
+  };
+  // Block numbers are u32 on the wire; an array longer than that cannot be described.
+  const size_t blocks = std::min<size_t>(missing.size(), size_t{UINT32_MAX} + 1);
+  size_t b = 0;
+  while (b < blocks) {
+    if (missing[b] == 0) {
+      ++b;
+      continue;
+    }
+    if (out.nak.runs.size() == max_runs) {
+      out.truncated = true;
+      out.next_block = static_cast<uint32_t>(b);
+      return out;
+    }
+    const uint8_t m = capped(missing[b]);
+    size_t end = b + 1;
+    while (end < blocks && missing[end] != 0 && capped(missing[end]) == m) ++end;
+    out.nak.runs.push_back({static_cast<uint32_t>(b), static_cast<uint32_t>(end - b), m});
+    b = end;
+  }
+  return out;
+}
+
+// --- FrameSplitter ---
+
+void FrameSplitter::compact() {
+  if (begin_ == 0) return;
+  std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+}
+
+std::span<uint8_t> FrameSplitter::prepare(size_t min_bytes) {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // A peer that once sent a large message should not pin a large buffer forever.
+    if (buf_.capacity() > 4 * min_bytes && buf_.capacity() > (size_t{256} << 10)) {
+      std::vector<uint8_t>().swap(buf_);
+    }
+  } else if (buf_.size() - end_ < min_bytes) {
+    compact();
+  }
+  if (buf_.size() - end_ < min_bytes) buf_.resize(end_ + min_bytes);
+  return {buf_.data() + end_, buf_.size() - end_};
+}
+
+void FrameSplitter::commit(size_t n) {
+  end_ += std::min(n, buf_.size() - end_);
+}
+
+void FrameSplitter::feed(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return;
+  std::span<uint8_t> space = prepare(bytes.size());
+  std::memcpy(space.data(), bytes.data(), bytes.size());
+  commit(bytes.size());
+}
+
+Result<std::optional<std::span<const uint8_t>>> FrameSplitter::next() {
+  if (error_) return make_error(*error_);
+  if (end_ - begin_ < kLengthPrefixSize) return std::optional<std::span<const uint8_t>>();
+  const uint8_t* p = buf_.data() + begin_;
+  const size_t length = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+  if (length < kMinMessageSize || length > max_) {
+    error_ = "frame length " + std::to_string(length) + " is outside 2.." + std::to_string(max_) +
+             " bytes (peer is not speaking the shoal control protocol, or the stream is corrupt)";
+    return make_error(*error_);
+  }
+  if (end_ - begin_ < kLengthPrefixSize + length) return std::optional<std::span<const uint8_t>>();
+  std::span<const uint8_t> body(p + kLengthPrefixSize, length);
+  begin_ += kLengthPrefixSize + length;
+  return std::optional<std::span<const uint8_t>>(body);
+}
+
+}  // namespace shoal::control

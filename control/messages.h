@@ -1,0 +1,268 @@
+// Control-plane messages exchanged over the TCP connection between the sender (S) and each
+// receiver (R), their wire encoding, and a splitter that cuts a TCP byte stream into messages.
+//
+// Framing: u32 length (big-endian; the number of bytes that follow, 2..kMaxMessageSize), then
+// u8 version (= kProtocolVersion), u8 type, then the body. All integers are big-endian. A string
+// is u16 length + bytes; an array is u32 count + elements. Struct field order is wire order.
+//
+// The decoder is a pure function over a byte span: it never reads outside the span and returns
+// either a message or an error naming the message, the field and the problem. It checks
+// structure (lengths, counts, enumerations, trailing bytes), not session semantics (e.g. that a
+// group address is multicast): the session layer checks those.
+//
+// Thread-safety: all functions are reentrant; FrameSplitter is a plain value (one per stream).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace shoal::control {
+
+inline constexpr uint8_t kProtocolVersion = 1;
+// Bytes after the length prefix (version + type + body), at most.
+inline constexpr size_t kMaxMessageSize = size_t{1} << 20;
+inline constexpr size_t kLengthPrefixSize = 4;
+inline constexpr size_t kMinMessageSize = 2;  // version + type
+inline constexpr size_t kNonceSize = 32;
+inline constexpr size_t kProofSize = 32;
+inline constexpr size_t kDigestSize = 32;
+inline constexpr size_t kMaxNameLength = 256;     // receiver and object names
+inline constexpr size_t kMaxReasonLength = 1024;  // human-readable reasons
+inline constexpr size_t kMaxRepairPayload = 9000;
+
+using Nonce = std::array<uint8_t, kNonceSize>;
+using Proof = std::array<uint8_t, kProofSize>;
+using Digest = std::array<uint8_t, kDigestSize>;  // SHA-256
+
+enum class MessageType : uint8_t {
+  kHello = 1,
+  kChallenge = 2,
+  kAuth = 3,
+  kAccept = 4,
+  kReject = 5,
+  kSession = 6,
+  kManifest = 7,
+  kReady = 8,
+  kPassEnd = 9,
+  kNak = 10,
+  kRepair = 11,
+  kDone = 12,
+  kBye = 13,
+};
+
+// Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
+inline constexpr uint8_t kFlagInsecure = 0x01;
+
+// R->S, first message. Wire: nonce[32], u8 flags, string name, u8 extension count (must be 0 in
+// version 1; reserved so resume information can be added as TLVs without a new version).
+struct Hello {
+  static constexpr MessageType kType = MessageType::kHello;
+  Nonce client_nonce{};
+  uint8_t flags = 0;  // only kFlagInsecure is defined; other bits are rejected
+  std::string receiver_name;
+  bool operator==(const Hello&) const = default;
+};
+
+// S->R. server_proof is all zero when the sender is insecure.
+struct Challenge {
+  static constexpr MessageType kType = MessageType::kChallenge;
+  Nonce server_nonce{};
+  uint8_t flags = 0;
+  Proof server_proof{};
+  bool operator==(const Challenge&) const = default;
+};
+
+// R->S.
+struct Auth {
+  static constexpr MessageType kType = MessageType::kAuth;
+  Proof client_proof{};
+  bool operator==(const Auth&) const = default;
+};
+
+// S->R: the receiver joined.
+struct Accept {
+  static constexpr MessageType kType = MessageType::kAccept;
+  uint32_t receiver_id = 0;
+  bool operator==(const Accept&) const = default;
+};
+
+// S->R: the receiver is refused; the sender closes the connection after it.
+struct Reject {
+  static constexpr MessageType kType = MessageType::kReject;
+  std::string reason;
+  bool operator==(const Reject&) const = default;
+};
+
+// S->R: parameters of the multicast session and of the object.
+struct Session {
+  static constexpr MessageType kType = MessageType::kSession;
+  uint64_t session_id = 0;
+  uint32_t group_ipv4 = 0;  // host byte order (e.g. 0xEF010203 = 239.1.2.3)
+  uint16_t port = 0;
+  uint8_t ttl = 0;
+  uint64_t rate_bps = 0;
+  uint16_t symbol_size = 0;
+  uint8_t k = 0;
+  uint8_t proactive_repair = 0;
+  uint64_t object_size = 0;
+  uint32_t block_count = 0;
+  Digest object_sha256{};
+  std::string object_name;
+  bool operator==(const Session&) const = default;
+};
+
+// S->R: SHA-256 of blocks first_block .. first_block + block_hashes.size() - 1.
+struct Manifest {
+  static constexpr MessageType kType = MessageType::kManifest;
+  uint32_t first_block = 0;
+  std::vector<Digest> block_hashes;
+  bool operator==(const Manifest&) const = default;
+};
+
+// R->S: joined the group, ready for data.
+struct Ready {
+  static constexpr MessageType kType = MessageType::kReady;
+  bool operator==(const Ready&) const = default;
+};
+
+// S->R: multicast pass `pass` is over; receivers answer with a Nak.
+struct PassEnd {
+  static constexpr MessageType kType = MessageType::kPassEnd;
+  uint32_t pass = 0;
+  uint64_t frames_sent = 0;
+  bool operator==(const PassEnd&) const = default;
+};
+
+// Blocks first_block .. first_block + count - 1 each lack `missing` symbols (255 = whole block or
+// more than 254).
+struct NakRun {
+  uint32_t first_block = 0;
+  uint32_t count = 0;
+  uint8_t missing = 0;
+  bool operator==(const NakRun&) const = default;
+};
+inline constexpr uint8_t kMissingWholeBlock = 255;
+
+// R->S after a PassEnd. Runs are non-empty (count >= 1, missing >= 1), in ascending block order
+// and do not overlap; the decoder enforces this so the repair planner can rely on it. A Nak with
+// no runs says "nothing missing". Stats count since the previous Nak.
+struct Nak {
+  static constexpr MessageType kType = MessageType::kNak;
+  uint32_t pass = 0;
+  std::vector<NakRun> runs;
+  uint64_t frames_received = 0;
+  uint64_t frames_rejected = 0;  // bad CRC / foreign session
+  bool operator==(const Nak&) const = default;
+};
+
+// S->R: one repair symbol sent over TCP (unicast residual repair). `payload` is a view: after
+// decode_body it points into the decoded buffer and is valid only as long as that buffer is.
+struct Repair {
+  static constexpr MessageType kType = MessageType::kRepair;
+  uint32_t block = 0;
+  uint8_t esi = 0;                         // encoding symbol index
+  std::span<const uint8_t> payload;        // <= kMaxRepairPayload bytes
+  bool operator==(const Repair& o) const;  // compares payload bytes, not addresses
+};
+
+// R->S: the receiver's outcome.
+struct Done {
+  static constexpr MessageType kType = MessageType::kDone;
+  bool ok = false;  // wire u8, 0 or 1
+  std::string reason;
+  uint64_t bytes_written = 0;
+  uint64_t frames_received = 0;
+  uint64_t frames_rejected = 0;
+  uint64_t symbols_lost = 0;  // estimate
+  uint64_t repair_symbols_multicast = 0;
+  uint64_t repair_symbols_unicast = 0;
+  uint64_t elapsed_ns = 0;
+  bool operator==(const Done&) const = default;
+};
+
+enum class ByeCode : uint8_t { kFinished = 0, kAborted = 1, kFailedReceiver = 2 };
+
+// S->R: the sender ends the session for this receiver.
+struct Bye {
+  static constexpr MessageType kType = MessageType::kBye;
+  ByeCode code = ByeCode::kFinished;
+  std::string reason;
+  bool operator==(const Bye&) const = default;
+};
+
+using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
+                             PassEnd, Nak, Repair, Done, Bye>;
+
+// Largest arrays that fit one message.
+inline constexpr size_t kMaxManifestHashes = (kMaxMessageSize - 2 - 4 - 4) / kDigestSize;
+inline constexpr size_t kNakRunWireSize = 9;
+inline constexpr size_t kMaxNakRuns = (kMaxMessageSize - 2 - 4 - 4 - 16) / kNakRunWireSize;
+
+const char* type_name(MessageType type);  // "Hello", ...; "unknown" for other values
+const char* type_name(const Message& message);
+
+// Appends one framed message (length prefix included) to `out`. Strings longer than their cap
+// (kMaxNameLength / kMaxReasonLength) are cut at the cap, since they are human text. Arrays and
+// payloads over their caps are programming errors (the helpers below never build them) and throw
+// std::length_error.
+void encode(const Message& message, std::vector<uint8_t>& out);
+
+// Decodes version + type + body (the bytes after the length prefix). Repair.payload points into
+// `bytes`. Errors: too short, wrong version, unknown type, truncated field, over-long
+// string/array, invalid enumeration or flags, trailing bytes, over kMaxMessageSize.
+Result<Message> decode_body(std::span<const uint8_t> bytes);
+
+// Splits hashes of blocks first_block.. into Manifest messages of at most max_per_message each
+// (clamped to 1..kMaxManifestHashes). An empty list yields no message.
+std::vector<Manifest> split_manifest(std::span<const Digest> block_hashes, uint32_t first_block = 0,
+                                     size_t max_per_message = kMaxManifestHashes);
+
+struct NakBuild {
+  Nak nak;
+  bool truncated = false;   // more runs existed than fit; they were left out
+  uint32_t next_block = 0;  // with truncated: first block not covered by the message
+};
+
+// Builds a Nak from missing[b] = symbols block b still lacks (0 = complete; values above 254 are
+// sent as kMissingWholeBlock). Consecutive blocks with the same count form one run. At most
+// max_runs runs (clamped to 1..kMaxNakRuns), lowest blocks first.
+NakBuild build_nak(uint32_t pass, std::span<const uint32_t> missing, uint64_t frames_received,
+                   uint64_t frames_rejected, size_t max_runs = kMaxNakRuns);
+
+// Cuts a TCP byte stream into message bodies (version + type + body, without the length prefix).
+// Usage: feed() bytes (or prepare()+commit() to read straight into the buffer), then call next()
+// until it returns no frame. A frame's span stays valid until the next feed/prepare/next call.
+// A length below 2 or above the limit is an error; errors are sticky (the stream is out of sync).
+class FrameSplitter {
+ public:
+  explicit FrameSplitter(size_t max_message_size = kMaxMessageSize) : max_(max_message_size) {}
+
+  void feed(std::span<const uint8_t> bytes);
+  // Returns writable space of at least `min_bytes`; commit(n) then appends its first n bytes.
+  std::span<uint8_t> prepare(size_t min_bytes);
+  void commit(size_t n);
+
+  // A complete body, std::nullopt if more bytes are needed, or an error.
+  Result<std::optional<std::span<const uint8_t>>> next();
+
+  size_t buffered() const { return end_ - begin_; }
+
+ private:
+  void compact();
+
+  std::vector<uint8_t> buf_;
+  size_t begin_ = 0;  // first unconsumed byte
+  size_t end_ = 0;    // one past the last valid byte (buf_.size() may be larger: prepared space)
+  size_t max_;
+  std::optional<std::string> error_;
+};
+
+}  // namespace shoal::control

@@ -1,1 +1,0 @@
-namespace shoal::control {}

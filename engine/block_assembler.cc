@@ -1,0 +1,147 @@
+#include "engine/block_assembler.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace shoal::engine {
+
+namespace {
+bool test_bit(const uint8_t* bits, unsigned i) { return (bits[i >> 3] >> (i & 7)) & 1; }
+void set_bit(uint8_t* bits, unsigned i) { bits[i >> 3] = static_cast<uint8_t>(bits[i >> 3] | (1u << (i & 7))); }
+}  // namespace
+
+Result<std::unique_ptr<BlockAssembler>> BlockAssembler::make(const fec::BlockLayout& layout,
+                                                             size_t max_open_blocks) {
+  if (max_open_blocks == 0) return make_error("block assembler needs room for at least one block");
+  std::unique_ptr<BlockAssembler> a(new BlockAssembler(layout, max_open_blocks));
+  if (layout.block_count() > 0) {
+    auto full = fec::Codec::for_k(layout.block_k(0));
+    if (!full) return make_error(full.error());
+    a->codec_full_ = *full;
+    auto last = fec::Codec::for_k(layout.block_k(layout.block_count() - 1));
+    if (!last) return make_error(last.error());
+    a->codec_last_ = *last;
+  }
+  return a;
+}
+
+BlockAssembler::BlockAssembler(const fec::BlockLayout& layout, size_t max_open_blocks)
+    : layout_(layout),
+      max_slots_(max_open_blocks),
+      slot_bytes_(size_t{2} * layout.k() * layout.symbol_size()),
+      state_(layout.block_count(), kEmpty) {}
+
+Result<uint32_t> BlockAssembler::open_slot() {
+  if (!free_slots_.empty()) {
+    uint32_t i = free_slots_.back();
+    free_slots_.pop_back();
+    return i;
+  }
+  if (slots_.size() >= max_slots_) return make_error("no free block slot");
+  void* mem = std::aligned_alloc(64, slot_bytes_);
+  if (mem == nullptr) return make_error("out of memory for a block slot");
+  Slot s;
+  s.mem = {static_cast<uint8_t*>(mem), &std::free};
+  slots_.push_back(std::move(s));
+  return static_cast<uint32_t>(slots_.size() - 1);
+}
+
+BlockAssembler::Event BlockAssembler::add(uint32_t block, uint8_t esi,
+                                          std::span<const uint8_t> payload) {
+  if (block >= state_.size() || esi >= fec::kMaxSymbols ||
+      payload.size() != layout_.symbol_size()) {
+    return Event::kInvalid;
+  }
+  uint32_t st = state_[block];
+  if (st == kDone) return Event::kAlreadyDone;
+  if (st == kEmpty) {
+    auto slot = open_slot();
+    if (!slot) return Event::kNoRoom;
+    st = *slot;
+    state_[block] = st;
+    Slot& s = slots_[st];
+    std::memset(s.seen, 0, sizeof s.seen);
+    s.have = s.repairs = 0;
+    s.complete = false;
+    ++open_;
+  }
+  Slot& s = slots_[st];
+  if (s.complete) return Event::kAlreadyDone;
+  if (test_bit(s.seen, esi)) return Event::kDuplicate;
+  const unsigned k = layout_.block_k(block);
+  const size_t sym = layout_.symbol_size();
+  if (esi < k) {
+    std::memcpy(s.mem.get() + esi * sym, payload.data(), sym);
+  } else {
+    std::memcpy(s.mem.get() + (size_t{k} + s.repairs) * sym, payload.data(), sym);
+    s.repair_esi[s.repairs++] = esi;
+  }
+  set_bit(s.seen, esi);
+  if (++s.have < k) return Event::kStored;
+  if (!decode(block, s)) {
+    reset(block);
+    return Event::kInvalid;
+  }
+  s.complete = true;
+  return Event::kComplete;
+}
+
+bool BlockAssembler::decode(uint32_t block, Slot& s) {
+  const unsigned k = layout_.block_k(block);
+  if (s.repairs == 0) return true;  // every source symbol arrived: nothing to decode
+  const size_t sym = layout_.symbol_size();
+  uint8_t esis[fec::kMaxSymbols];
+  const uint8_t* symbols[fec::kMaxSymbols];
+  uint8_t* out[fec::kMaxSymbols];
+  unsigned n = 0;
+  for (unsigned j = 0; j < k; ++j) {
+    out[j] = s.mem.get() + j * sym;
+    if (test_bit(s.seen, j)) {
+      esis[n] = static_cast<uint8_t>(j);
+      symbols[n++] = out[j];
+    }
+  }
+  for (unsigned r = 0; r < s.repairs; ++r) {
+    esis[n] = s.repair_esi[r];
+    symbols[n++] = s.mem.get() + (size_t{k} + r) * sym;
+  }
+  const fec::Codec* codec = block + 1 == layout_.block_count() ? codec_last_.get() : codec_full_.get();
+  ++decodes_;
+  return codec->decode(esis, symbols, n, sym, out).ok();
+}
+
+std::span<const uint8_t> BlockAssembler::block_data(uint32_t block) const {
+  uint32_t st = state_[block];
+  if (st == kEmpty || st == kDone || !slots_[st].complete) return {};
+  return {slots_[st].mem.get(), static_cast<size_t>(layout_.block_bytes(block))};
+}
+
+void BlockAssembler::mark_done(uint32_t block) {
+  uint32_t st = state_[block];
+  if (st == kDone) return;
+  if (st != kEmpty) {
+    free_slots_.push_back(st);
+    --open_;
+  }
+  state_[block] = kDone;
+  ++blocks_done_;
+}
+
+void BlockAssembler::reset(uint32_t block) {
+  uint32_t st = state_[block];
+  if (st == kEmpty || st == kDone) return;
+  free_slots_.push_back(st);
+  --open_;
+  state_[block] = kEmpty;
+}
+
+uint8_t BlockAssembler::missing(uint32_t block) const {
+  uint32_t st = state_[block];
+  unsigned k = layout_.block_k(block);
+  if (st == kDone) return 0;
+  if (st == kEmpty) return static_cast<uint8_t>(k);
+  const Slot& s = slots_[st];
+  return s.complete ? 0 : static_cast<uint8_t>(k - s.have);
+}
+
+}  // namespace shoal::engine

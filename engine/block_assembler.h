@@ -1,0 +1,81 @@
+// Receiver-side block assembly: collects the symbols of each block, decodes with FEC as soon as
+// k distinct symbols are in, and hands out the block's bytes for verification and writing.
+// Memory is a pool of block slots (allocated on first use, reused after), capped by the caller.
+// Not thread-safe; one per receive loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+#include "fec/codec.h"
+#include "fec/layout.h"
+
+namespace shoal::engine {
+
+class BlockAssembler {
+ public:
+  enum class Event : uint8_t {
+    kStored,       // symbol kept, block still incomplete
+    kComplete,     // this symbol completed the block: block_data() is ready to verify
+    kDuplicate,    // this ESI is already held
+    kAlreadyDone,  // block complete or written already
+    kNoRoom,       // all slots busy with other blocks: the symbol is dropped (NAKed later)
+    kInvalid,      // block/ESI/length do not fit the layout
+  };
+
+  // max_open_blocks bounds memory at about max_open_blocks * 2 * k * symbol_size bytes.
+  static Result<std::unique_ptr<BlockAssembler>> make(const fec::BlockLayout& layout,
+                                                      size_t max_open_blocks);
+
+  Event add(uint32_t block, uint8_t esi, std::span<const uint8_t> payload);
+
+  // The bytes of a block that add() reported complete (block_bytes long, padding excluded).
+  std::span<const uint8_t> block_data(uint32_t block) const;
+  // The block was verified and written: free its slot, never accept symbols for it again.
+  void mark_done(uint32_t block);
+  // The block failed verification: forget every symbol of it so it is received again.
+  void reset(uint32_t block);
+
+  bool done(uint32_t block) const { return state_[block] == kDone; }
+  // Symbols still needed before the block can be decoded (0 when complete or done).
+  uint8_t missing(uint32_t block) const;
+  uint32_t blocks_done() const { return blocks_done_; }
+  uint32_t block_count() const { return layout_.block_count(); }
+  const fec::BlockLayout& layout() const { return layout_; }
+  uint64_t decodes() const { return decodes_; }
+  size_t open_blocks() const { return open_; }
+  size_t slot_bytes() const { return slot_bytes_; }
+
+ private:
+  static constexpr uint32_t kEmpty = 0xFFFFFFFF;
+  static constexpr uint32_t kDone = 0xFFFFFFFE;
+
+  struct Slot {
+    std::unique_ptr<uint8_t[], void (*)(void*)> mem{nullptr, nullptr};  // k source + k repair symbols
+    uint8_t seen[32] = {};                                             // ESI bitmap
+    uint8_t repair_esi[256] = {};
+    uint16_t have = 0;
+    uint16_t repairs = 0;
+    bool complete = false;
+  };
+
+  BlockAssembler(const fec::BlockLayout& layout, size_t max_open_blocks);
+  Result<uint32_t> open_slot();
+  bool decode(uint32_t block, Slot& s);
+
+  fec::BlockLayout layout_;
+  size_t max_slots_;
+  size_t slot_bytes_;
+  std::vector<uint32_t> state_;  // per block: slot index, kEmpty or kDone
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  size_t open_ = 0;
+  uint32_t blocks_done_ = 0;
+  uint64_t decodes_ = 0;
+  std::shared_ptr<const fec::Codec> codec_full_, codec_last_;
+};
+
+}  // namespace shoal::engine

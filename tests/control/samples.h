@@ -1,0 +1,79 @@
+// One or more filled-in examples of every control message, for round-trip and truncation tests.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "control/messages.h"
+
+namespace shoal::control::testing {
+
+inline std::array<uint8_t, 32> pattern32(uint8_t seed) {
+  std::array<uint8_t, 32> a{};
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(seed + 7 * i);
+  return a;
+}
+
+// Backing storage for Repair payloads (a Repair only views its bytes).
+inline const std::vector<uint8_t>& repair_payload() {
+  static const std::vector<uint8_t> bytes = [] {
+    std::vector<uint8_t> b(1400);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 31 + 5);
+    return b;
+  }();
+  return bytes;
+}
+
+inline std::vector<Message> sample_messages() {
+  std::vector<Message> out;
+  out.push_back(Hello{pattern32(1), 0, "rack3-node17"});
+  out.push_back(Hello{pattern32(2), kFlagInsecure, ""});
+  out.push_back(Challenge{pattern32(3), 0, pattern32(4)});
+  out.push_back(Challenge{pattern32(5), kFlagInsecure, {}});
+  out.push_back(Auth{pattern32(6)});
+  out.push_back(Accept{0xdeadbeef});
+  out.push_back(Reject{"this sender requires a key"});
+  out.push_back(Reject{""});
+  Session s;
+  s.session_id = 0x0123456789abcdefULL;
+  s.group_ipv4 = 0xef010203;
+  s.port = 9200;
+  s.ttl = 4;
+  s.rate_bps = 9'400'000'000ULL;
+  s.symbol_size = 1400;
+  s.k = 64;
+  s.proactive_repair = 3;
+  s.object_size = 21'474'836'480ULL;
+  s.block_count = 239'675;
+  s.object_sha256 = pattern32(9);
+  s.object_name = "ubuntu-24.04.img";
+  out.push_back(s);
+  out.push_back(Manifest{7, {pattern32(10), pattern32(11), pattern32(12)}});
+  out.push_back(Manifest{0, {}});
+  out.push_back(Ready{});
+  out.push_back(PassEnd{2, 123456789});
+  out.push_back(Nak{3, {{0, 2, 1}, {5, 1, 255}, {9, 100, 7}}, 1000, 3});
+  out.push_back(Nak{1, {}, 0, 0});
+  out.push_back(Repair{42, 200, repair_payload()});
+  out.push_back(Repair{0, 0, {}});
+  Done d;
+  d.ok = true;
+  d.reason = "verified";
+  d.bytes_written = 1 << 30;
+  d.frames_received = 800000;
+  d.frames_rejected = 12;
+  d.symbols_lost = 4000;
+  d.repair_symbols_multicast = 3500;
+  d.repair_symbols_unicast = 500;
+  d.elapsed_ns = 9'000'000'000ULL;
+  out.push_back(d);
+  Done failed;
+  failed.reason = "disk full writing /data/img";
+  out.push_back(failed);
+  out.push_back(Bye{ByeCode::kFinished, ""});
+  out.push_back(Bye{ByeCode::kFailedReceiver, "too slow: 40% of blocks missing after 5 passes"});
+  return out;
+}
+
+}  // namespace shoal::control::testing
