@@ -1,13 +1,33 @@
 // shoal: reliable multicast delivery of one object to many receivers.
-#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/commands.h"
 #include "shoal_version.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"shoal " SHOAL_VERSION " - reliable multicast delivery of large objects"};
+  // Logs go to stderr so stdout stays clean for summaries and JSON.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("shoal"));
+  spdlog::set_pattern("%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"shoal " SHOAL_VERSION
+               " - send one object (a file, disk image or block device) to many machines at once\n"
+               "by IP multicast, paced, FEC-protected, repaired and verified."};
   app.set_version_flag("--version", "shoal " SHOAL_VERSION);
   app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "more log output");
+  app.add_flag("-q,--quiet", quiet, "only warnings and errors");
+
+  const shoal::cli::Command commands[] = {
+      shoal::cli::add_send(app),   shoal::cli::add_recv(app),      shoal::cli::add_keygen(app),
+      shoal::cli::add_demo(app),   shoal::cli::add_selfcheck(app),
+  };
+
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  spdlog::set_level(verbose ? spdlog::level::debug : quiet ? spdlog::level::warn : spdlog::level::info);
+  for (const auto& c : commands) {
+    if (c.sub->parsed()) return c.run();
+  }
+  return 2;
 }

@@ -1,0 +1,52 @@
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/key_option.h"
+#include "common/units.h"
+#include "session/receiver.h"
+
+namespace shoal::cli {
+
+Action add_recv(CLI::App& app) {
+  struct Args {
+    session::RecvOptions o;
+    std::string key_file, wait = "30s", memory = "1G";
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
+  sub->add_option("-s,--sender", a->o.sender, "the sender's control address, e.g. 198.18.0.1:9100")->required();
+  sub->add_option("-o,--out", a->o.out, "where to write the object (written to a temporary name, renamed "
+                                        "only once verified)")
+      ->required();
+  sub->add_option("-i,--iface", a->o.iface, "interface to join the group on (default: routing decides)");
+  sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
+  sub->add_flag("--insecure", a->o.insecure, "join a sender that runs without authentication");
+  sub->add_option("--name", a->o.name, "name shown in the sender's summary (default: host name)");
+  sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")->capture_default_str();
+  sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")->capture_default_str();
+  sub->add_option("--json", a->o.json_path, "write a JSON result to this file ('-' = stdout)");
+  sub->add_flag("--progress,!--no-progress", a->o.progress, "progress line on stderr (default: when a terminal)");
+  a->o.progress = isatty(2);
+  return {sub, [a] {
+            session::RecvOptions o = a->o;
+            auto wait = parse_duration_ns(a->wait);
+            if (!wait) {
+              spdlog::error("--connect-timeout: {}", wait.error());
+              return 2;
+            }
+            o.connect_timeout_ns = *wait;
+            auto mem = parse_size(a->memory);
+            if (!mem) {
+              spdlog::error("--max-memory: {}", mem.error());
+              return 2;
+            }
+            o.max_memory = *mem;
+            if (!load_key(a->key_file, o.insecure, o.key)) return 2;
+            return session::run_receiver(o);
+          }};
+}
+
+}  // namespace shoal::cli

@@ -1,0 +1,37 @@
+// Shared handling of --key-file / --insecure for send and recv.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <string>
+
+#include "control/auth.h"
+
+namespace shoal::cli {
+
+// Loads the key if a path was given. Returns false (after logging why) when the key is unusable.
+inline bool load_key(const std::string& path, bool insecure, std::optional<control::Key>& key) {
+  if (path.empty()) {
+    if (!insecure) {
+      spdlog::error("no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
+      return false;
+    }
+    return true;
+  }
+  if (insecure) {
+    spdlog::error("--key-file and --insecure contradict each other: choose one");
+    return false;
+  }
+  std::string warning;
+  auto k = control::load_key_file(path, &warning);
+  if (!k) {
+    spdlog::error("{}", k.error());
+    return false;
+  }
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  key = *k;
+  return true;
+}
+
+}  // namespace shoal::cli

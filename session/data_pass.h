@@ -1,0 +1,68 @@
+// DataPass: puts one multicast pass on the wire -- the symbols of a list of ranges, interleaved
+// window by window, framed, paced and sent in bursts through a TxBackend. Between bursts it hands
+// control to a service hook (the control-plane event loop), so one thread runs both planes.
+// Buffers are sized once and reused: nothing is allocated per packet.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "engine/pacer.h"
+#include "engine/transport.h"
+#include "engine/wire.h"
+#include "session/pass_schedule.h"
+#include "session/symbol_source.h"
+
+namespace shoal::session {
+
+struct PassStats {
+  uint64_t frames = 0;
+  uint64_t repair_frames = 0;  // frames carrying repair rows (ESI >= k)
+  uint64_t bytes = 0;          // UDP payload bytes
+};
+
+// Nanoseconds on CLOCK_MONOTONIC.
+uint64_t monotonic_ns();
+
+class DataPass {
+ public:
+  // service(timeout_ms): run the control plane for at most timeout_ms (0 = only what is ready).
+  using Service = std::function<void(int timeout_ms)>;
+
+  DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
+           uint64_t session_id, uint32_t window_blocks, Service service);
+
+  // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
+  Status run(std::span<const RepairRange> ranges, PassStats& stats);
+
+  // Bytes the pacer charges per frame: UDP payload + IPv4 and UDP headers.
+  static constexpr uint32_t kIpUdpOverhead = 28;
+
+  // Set to stop a running pass early (e.g. every receiver is gone).
+  void cancel() { cancelled_ = true; }
+
+ private:
+  Status send_window(std::span<const RepairRange> window, PassStats& stats);
+  const uint8_t* payload_for(const SymbolRef& s) const;
+  void wait_until(uint64_t t_ns);
+
+  const SymbolSource& symbols_;
+  engine::TxBackend& tx_;
+  engine::Pacer& pacer_;
+  uint64_t session_id_;
+  uint32_t window_;
+  Service service_;
+  uint32_t sequence_ = 0;
+  bool cancelled_ = false;
+  uint64_t last_service_ns_ = 0;
+
+  std::vector<SymbolRef> order_;
+  std::vector<uint8_t> repair_buf_;      // repair rows of the current window
+  std::vector<size_t> range_repair_at_;  // per range: index of its first repair row in repair_buf_
+  std::vector<uint8_t> headers_;         // kBurst headers
+  std::vector<engine::TxFrame> frames_;  // kBurst frames
+};
+
+}  // namespace shoal::session

@@ -1,0 +1,335 @@
+#include "session/receiver.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/units.h"
+#include "control/connection.h"
+#include "control/endpoint.h"
+#include "control/event_loop.h"
+#include "engine/net_iface.h"
+#include "engine/udp_rx.h"
+#include "session/data_pass.h"
+#include "session/receiver_core.h"
+
+namespace shoal::session {
+
+namespace {
+
+constexpr uint64_t kDrainQuietNs = 30'000'000;   // socket quiet this long: the pass is in
+constexpr uint64_t kDrainMaxNs = 500'000'000;    // never wait longer than this to answer a PassEnd
+constexpr uint64_t kByeWaitNs = 5'000'000'000;   // after Done, how long to wait for the sender's Bye
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "receiver";
+  return buf;
+}
+
+// A receiver is often started before its sender: keep trying until the timeout.
+Result<Fd> connect_retry(const sockaddr_in& ep, uint64_t timeout_ns) {
+  const uint64_t deadline = monotonic_ns() + timeout_ns;
+  bool told = false;
+  for (;;) {
+    auto fd = control::connect_to(ep, 2000);
+    if (fd || monotonic_ns() >= deadline) return fd;
+    if (!told) {
+      spdlog::info("waiting for the sender at {} ({})", control::format_endpoint(ep), fd.error());
+      told = true;
+    }
+    usleep(200'000);
+  }
+}
+
+std::string ipv4_text(uint32_t host_order) {
+  in_addr a{};
+  a.s_addr = htonl(host_order);
+  return engine::ipv4_to_string(a);
+}
+
+class ReceiverRun {
+ public:
+  explicit ReceiverRun(const RecvOptions& o) : opt_(o) {}
+  int run();
+
+ private:
+  void fail(std::string reason) {
+    if (outcome_.empty()) {
+      outcome_ = "failed";
+      reason_ = std::move(reason);
+    }
+    finished_ = true;
+  }
+  void on_message(const control::Message& m);
+  void on_session_ready();
+  void on_udp();
+  void answer_pass();
+  void progress(bool final_line);
+  void write_json() const;
+
+  RecvOptions opt_;
+  std::unique_ptr<control::EventLoop> loop_;
+  std::shared_ptr<control::Connection> conn_;
+  std::optional<control::ClientHandshake> hs_;
+  std::optional<control::Session> session_;
+  std::vector<control::Digest> hashes_;
+  std::unique_ptr<ReceiverCore> core_;
+  std::unique_ptr<engine::UdpRx> rx_;
+  bool finished_ = false;
+  bool done_sent_ = false;
+  std::string outcome_, reason_;
+  std::optional<uint32_t> pending_pass_;
+  uint64_t pass_end_ns_ = 0, last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0, last_progress_ns_ = 0;
+  uint32_t passes_ = 0;
+};
+
+void ReceiverRun::on_message(const control::Message& m) {
+  if (hs_ && !hs_->joined()) {
+    auto reply = hs_->on_message(m);
+    if (reply) conn_->send(*reply);
+    if (hs_->failed()) {
+      fail("refused by the sender: " + hs_->failure_reason());
+    } else if (hs_->joined()) {
+      spdlog::info("joined sender {} as receiver {}", opt_.sender, hs_->receiver_id());
+    }
+    return;
+  }
+  if (auto* s = std::get_if<control::Session>(&m)) {
+    session_ = *s;
+    hashes_.clear();
+    hashes_.reserve(s->block_count);
+    if (s->block_count == 0) on_session_ready();
+  } else if (auto* mf = std::get_if<control::Manifest>(&m)) {
+    if (!session_ || mf->first_block != hashes_.size() ||
+        hashes_.size() + mf->block_hashes.size() > session_->block_count) {
+      fail("sender sent a manifest out of order");
+      return;
+    }
+    hashes_.insert(hashes_.end(), mf->block_hashes.begin(), mf->block_hashes.end());
+    if (hashes_.size() == session_->block_count) on_session_ready();
+  } else if (auto* pe = std::get_if<control::PassEnd>(&m)) {
+    if (!core_) {
+      fail("sender ended a pass before the session was set up");
+      return;
+    }
+    pending_pass_ = pe->pass;
+    pass_end_ns_ = monotonic_ns();
+  } else if (auto* r = std::get_if<control::Repair>(&m)) {
+    if (!core_) return;
+    Status st = core_->on_repair(*r);
+    if (!st) fail(st.error());
+  } else if (auto* bye = std::get_if<control::Bye>(&m)) {
+    if (outcome_ == "done") {
+      finished_ = true;
+    } else {
+      fail("sender ended the session: " + (bye->reason.empty() ? std::string("no reason given") : bye->reason));
+    }
+  } else {
+    spdlog::warn("ignoring unexpected {} from the sender", control::type_name(m));
+  }
+}
+
+void ReceiverRun::on_session_ready() {
+  const control::Session& s = *session_;
+  auto sink = ObjectSink::create(opt_.out, s.object_size);
+  if (!sink) {
+    control::Done d;
+    d.ok = false;
+    d.reason = sink.error();
+    conn_->send(d);
+    fail(sink.error());
+    return;
+  }
+  size_t slot = size_t{2} * s.k * s.symbol_size;
+  size_t max_open = std::max<size_t>(4, opt_.max_memory / std::max<size_t>(slot, 1));
+  auto core = ReceiverCore::make(s, std::move(hashes_), std::move(*sink), max_open);
+  if (!core) {
+    fail(core.error());
+    return;
+  }
+  core_ = std::move(*core);
+  engine::UdpRxOptions ro;
+  ro.group = ipv4_text(s.group_ipv4);
+  ro.port = s.port;
+  ro.iface = opt_.iface;
+  ro.rcvbuf = opt_.rcvbuf;
+  auto rx = engine::UdpRx::open(ro);
+  if (!rx) {
+    fail("cannot join the multicast group " + ro.group + ": " + rx.error());
+    return;
+  }
+  rx_ = std::move(*rx);
+  Status added = loop_->add(rx_->fd(), EPOLLIN, [this](uint32_t) { on_udp(); });
+  if (!added) {
+    fail(added.error());
+    return;
+  }
+  spdlog::info("session {:016x}: '{}' {} in {} blocks, group {}:{} on {} ({})", s.session_id,
+               s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
+               ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface,
+               rx_->gro_enabled() ? "UDP GRO" : "no GRO");
+  start_ns_ = monotonic_ns();
+  conn_->send(control::Ready{});
+}
+
+void ReceiverRun::on_udp() {
+  engine::RxFrame frames[64];
+  for (int round = 0; round < 16; ++round) {
+    int n = rx_->rx_burst(frames, 64);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      Status s = core_->on_datagram({frames[i].data, frames[i].len});
+      if (!s) {
+        fail(s.error());
+        return;
+      }
+    }
+    last_udp_ns_ = monotonic_ns();
+  }
+}
+
+void ReceiverRun::answer_pass() {
+  uint32_t pass = *pending_pass_;
+  pending_pass_.reset();
+  passes_ = pass + 1;
+  if (!core_->complete()) {
+    conn_->send(core_->make_nak(pass));
+    return;
+  }
+  control::Done d;
+  const ReceiverStats& st = core_->stats();
+  Status c = core_->commit();
+  d.ok = c.ok();
+  d.reason = c.ok() ? "" : c.error();
+  d.bytes_written = st.bytes_written;
+  d.frames_received = st.frames_received;
+  d.frames_rejected = st.frames_rejected;
+  d.repair_symbols_multicast = st.symbols_multicast_repair;
+  d.repair_symbols_unicast = st.symbols_unicast_repair;
+  d.elapsed_ns = monotonic_ns() - start_ns_;
+  conn_->send(d);
+  done_sent_ = true;
+  done_ns_ = monotonic_ns();
+  if (c.ok()) {
+    outcome_ = "done";
+  } else {
+    fail(c.error());
+  }
+}
+
+void ReceiverRun::progress(bool final_line) {
+  if (!opt_.progress || !core_) return;
+  uint64_t now = monotonic_ns();
+  if (!final_line && now - last_progress_ns_ < 250'000'000) return;
+  last_progress_ns_ = now;
+  double frac = core_->block_count() ? double(core_->blocks_done()) / core_->block_count() : 1.0;
+  double secs = double(now - start_ns_) / 1e9;
+  double rate = secs > 0 ? double(core_->stats().bytes_written) * 8 / secs : 0;
+  std::fprintf(stderr, "\r  %5.1f%%  %u/%u blocks  %s  pass %u   ", frac * 100, core_->blocks_done(),
+               core_->block_count(), format_rate(rate).c_str(), passes_);
+  if (final_line) std::fprintf(stderr, "\n");
+}
+
+void ReceiverRun::write_json() const {
+  if (opt_.json_path.empty()) return;
+  nlohmann::json j;
+  j["outcome"] = outcome_;
+  if (!reason_.empty()) j["reason"] = reason_;
+  j["out"] = opt_.out;
+  if (core_) {
+    const ReceiverStats& st = core_->stats();
+    j["bytes"] = core_->object_size();
+    j["bytes_written"] = st.bytes_written;
+    j["frames_received"] = st.frames_received;
+    j["frames_rejected"] = st.frames_rejected;
+    j["frames_foreign"] = st.frames_foreign;
+    j["block_hash_failures"] = st.block_hash_failures;
+    j["repair_symbols_multicast"] = st.symbols_multicast_repair;
+    j["repair_symbols_unicast"] = st.symbols_unicast_repair;
+    j["passes"] = passes_;
+    j["seconds"] = double((done_ns_ ? done_ns_ : monotonic_ns()) - start_ns_) / 1e9;
+  }
+  if (opt_.json_path == "-") {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::ofstream(opt_.json_path) << j.dump(2) << "\n";
+  }
+}
+
+int ReceiverRun::run() {
+  auto ep = control::parse_endpoint(opt_.sender);
+  if (!ep) {
+    spdlog::error("{}", ep.error());
+    return 2;
+  }
+  if (!opt_.key && !opt_.insecure) {
+    spdlog::error("no key: pass --key-file FILE (made by `shoal keygen`), or --insecure to join without authentication");
+    return 2;
+  }
+  if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");
+  auto loop = control::EventLoop::create();
+  if (!loop) {
+    spdlog::error("{}", loop.error());
+    return 1;
+  }
+  loop_ = std::move(*loop);
+  auto fd = connect_retry(*ep, opt_.connect_timeout_ns);
+  if (!fd) {
+    spdlog::error("{}", fd.error());
+    return 1;
+  }
+  control::Connection::Callbacks cb;
+  cb.on_message = [this](control::Connection&, const control::Message& m) { on_message(m); };
+  cb.on_close = [this](control::Connection&, const std::string& why) {
+    if (outcome_ == "done") {
+      finished_ = true;
+    } else {
+      fail("lost the connection to the sender (" + why + ")");
+    }
+  };
+  auto conn = control::Connection::create(*loop_, std::move(*fd), cb);
+  if (!conn) {
+    spdlog::error("{}", conn.error());
+    return 1;
+  }
+  conn_ = std::move(*conn);
+  hs_.emplace(opt_.insecure ? std::nullopt : opt_.key, opt_.name.empty() ? host_name() : opt_.name,
+              control::random_nonce());
+  conn_->send(hs_->start());
+
+  while (!finished_) {
+    loop_->poll_once(pending_pass_ ? 5 : 100);
+    uint64_t now = monotonic_ns();
+    if (pending_pass_ && !finished_ &&
+        (now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs || now - pass_end_ns_ > kDrainMaxNs)) {
+      answer_pass();
+    }
+    if (done_sent_ && now - done_ns_ > kByeWaitNs) finished_ = true;
+    progress(false);
+  }
+  progress(true);
+  if (rx_) loop_->remove(rx_->fd());
+  if (outcome_ != "done") {
+    if (core_) core_->abandon();
+    spdlog::error("receive failed: {}", reason_);
+    write_json();
+    return 1;
+  }
+  spdlog::info("verified and written to {}", opt_.out);
+  write_json();
+  return 0;
+}
+
+}  // namespace
+
+int run_receiver(const RecvOptions& options) {
+  ReceiverRun r(options);
+  return r.run();
+}
+
+}  // namespace shoal::session

@@ -1,0 +1,79 @@
+// ReceiverCore: the receiver's protocol logic without I/O. Frames and control messages in;
+// blocks verified and written through the sink; NAK or Done out. The driver (receiver.cc) owns
+// the sockets and the clock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "control/messages.h"
+#include "engine/block_assembler.h"
+#include "fec/layout.h"
+#include "session/manifest.h"
+#include "session/object_sink.h"
+
+namespace shoal::session {
+
+struct ReceiverStats {
+  uint64_t frames_received = 0;   // every datagram seen on the group port
+  uint64_t frames_rejected = 0;   // failed parsing or CRC
+  uint64_t frames_foreign = 0;    // valid frames of another session / wrong shape
+  uint64_t frames_useless = 0;    // duplicates and symbols for finished blocks
+  uint64_t symbols_multicast_repair = 0;  // repair symbols taken from multicast
+  uint64_t symbols_unicast_repair = 0;    // symbols taken from unicast repair
+  uint64_t block_hash_failures = 0;
+  uint64_t no_room_drops = 0;
+  uint64_t bytes_written = 0;
+};
+
+class ReceiverCore {
+ public:
+  // Validates the session description against the manifest; the sink is created by the caller
+  // (it can fail on disk space before the receiver says Ready).
+  static Result<std::unique_ptr<ReceiverCore>> make(const control::Session& session,
+                                                    std::vector<control::Digest> block_hashes,
+                                                    ObjectSink sink, size_t max_open_blocks);
+
+  // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
+  Status on_datagram(std::span<const uint8_t> datagram);
+  // A unicast repair symbol from the control connection.
+  Status on_repair(const control::Repair& repair);
+
+  bool complete() const { return assembler_->blocks_done() == assembler_->block_count(); }
+  // The NAK for the pass that just ended (every incomplete block with its missing count).
+  control::Nak make_nak(uint32_t pass) const;
+  // Checks the whole-object SHA-256 (hashed in order as blocks landed), flushes, renames.
+  Status commit();
+  void abandon() { sink_.abandon(); }
+
+  const ReceiverStats& stats() const { return stats_; }
+  uint32_t blocks_done() const { return assembler_->blocks_done(); }
+  uint32_t block_count() const { return assembler_->block_count(); }
+  uint64_t object_size() const { return layout_.object_size(); }
+  uint64_t session_id() const { return session_id_; }
+
+ private:
+  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes, ObjectSink sink,
+               fec::BlockLayout layout);
+  Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
+  Status hash_in_order(uint32_t written, std::span<const uint8_t> data);
+
+  uint64_t session_id_;
+  fec::BlockLayout layout_;
+  std::vector<control::Digest> block_sha256_;
+  control::Digest object_sha256_;
+  ObjectSink sink_;
+  std::unique_ptr<engine::BlockAssembler> assembler_;
+  ReceiverStats stats_;
+  // The whole-object hash advances over blocks in order while they land, so the final check
+  // costs nothing; a block written ahead of a gap is read back from the file once the gap fills.
+  Sha256 whole_;
+  uint32_t hashed_blocks_ = 0;
+  std::vector<uint8_t> readback_;
+};
+
+}  // namespace shoal::session
