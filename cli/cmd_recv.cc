@@ -17,18 +17,24 @@ Action add_recv(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
-  sub->add_option("-s,--sender", a->o.sender, "the sender's control address, e.g. 198.18.0.1:9100")->required();
-  sub->add_option("-o,--out", a->o.out, "where to write the object (written to a temporary name, renamed "
-                                        "only once verified)")
+  sub->add_option("-s,--sender", a->o.sender, "the sender's control address, e.g. 198.18.0.1:9100")
       ->required();
-  sub->add_option("-i,--iface", a->o.iface, "interface to join the group on (default: routing decides)");
+  sub->add_option("-o,--out", a->o.out,
+                  "where to write the object (written to a temporary name, renamed "
+                  "only once verified)")
+      ->required();
+  sub->add_option("-i,--iface", a->o.iface,
+                  "interface to join the group on (default: routing decides)");
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure, "join a sender that runs without authentication");
   sub->add_option("--name", a->o.name, "name shown in the sender's summary (default: host name)");
-  sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")->capture_default_str();
-  sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")->capture_default_str();
+  sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")
+      ->capture_default_str();
+  sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
+      ->capture_default_str();
   sub->add_option("--json", a->o.json_path, "write a JSON result to this file ('-' = stdout)");
-  sub->add_flag("--progress,!--no-progress", a->o.progress, "progress line on stderr (default: when a terminal)");
+  sub->add_flag("--progress,!--no-progress", a->o.progress,
+                "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
   return {sub, [a] {
             session::RecvOptions o = a->o;

@@ -12,7 +12,8 @@
 namespace shoal::cli {
 
 Action add_selfcheck(CLI::App& app) {
-  auto* sub = app.add_subcommand("selfcheck", "FEC round trip of a generated buffer, with the encode rate");
+  auto* sub =
+      app.add_subcommand("selfcheck", "FEC round trip of a generated buffer, with the encode rate");
   return {sub, [] {
             constexpr unsigned k = 64, m = 8;
             constexpr size_t len = 1408, blocks = 512;
@@ -45,7 +46,8 @@ Action add_selfcheck(CLI::App& app) {
               uint8_t* outs[k];
               for (unsigned i = 0; i < k; ++i) {
                 esis[i] = static_cast<uint8_t>(idx[i]);
-                syms[i] = idx[i] < k ? &data[(b * k + idx[i]) * len] : &parity[(b * m + idx[i] - k) * len];
+                syms[i] = idx[i] < k ? &data[(b * k + idx[i]) * len]
+                                     : &parity[(b * m + idx[i] - k) * len];
                 outs[i] = &rebuilt[i * len];
               }
               if (!(*codec)->decode(esis, syms, k, len, outs).ok()) return 1;
@@ -54,9 +56,11 @@ Action add_selfcheck(CLI::App& app) {
                 if (!present && std::memcmp(outs[i], &data[(b * k + i) * len], len) != 0) ++bad;
               }
             }
-            std::printf("selfcheck: FEC %u+%u, %zu-byte symbols, %zu blocks: encode %.2f GB/s of source, "
-                        "decode of %u lost symbols per block: %s\n",
-                        k, m, len, blocks, double(data.size()) / secs / 1e9, m, bad == 0 ? "ok" : "MISMATCH");
+            std::printf(
+                "selfcheck: FEC %u+%u, %zu-byte symbols, %zu blocks: encode %.2f GB/s of source, "
+                "decode of %u lost symbols per block: %s\n",
+                k, m, len, blocks, double(data.size()) / secs / 1e9, m,
+                bad == 0 ? "ok" : "MISMATCH");
             return bad == 0 ? 0 : 1;
           }};
 }

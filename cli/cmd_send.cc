@@ -29,86 +29,105 @@ bool split_group(const std::string& text, std::string& ip, uint16_t& port) {
 Action add_send(CLI::App& app) {
   struct Args {
     session::SendOptions o;
-    std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s", fec = "64+0", key_file;
+    std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
+                fec = "64+0", key_file;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("send", "send one file or block device to every receiver that joins");
+  auto* sub =
+      app.add_subcommand("send", "send one file or block device to every receiver that joins");
   sub->add_option("object", a->o.path, "file or block device to send")->required();
-  sub->add_option("-g,--group", a->group, "multicast group and port (use 239.0.0.0/8, organisation-local)")
+  sub->add_option("-g,--group", a->group,
+                  "multicast group and port (use 239.0.0.0/8, organisation-local)")
       ->capture_default_str();
-  sub->add_option("-i,--iface", a->o.iface, "interface to send on (default: the one routing to the group)");
+  sub->add_option("-i,--iface", a->o.iface,
+                  "interface to send on (default: the one routing to the group)");
   sub->add_option("-l,--listen", a->o.listen, "control-plane TCP address receivers connect to")
       ->capture_default_str();
-  sub->add_option("-r,--rate", a->rate, "multicast rate in bits/s at the IP level, k/M/G suffixes; stay under "
-                                        "the switch's multicast cap")
+  sub->add_option("-r,--rate", a->rate,
+                  "multicast rate in bits/s at the IP level, k/M/G suffixes; stay under "
+                  "the switch's multicast cap")
       ->capture_default_str();
-  sub->add_option("--burst", a->burst, "largest burst the pacer releases at once, bytes (K/M suffixes); "
-                                      "keep it within the switch's burst tolerance; auto = 1 ms of data, at "
-                                      "least 128K")
+  sub->add_option("--burst", a->burst,
+                  "largest burst the pacer releases at once, bytes (K/M suffixes); "
+                  "keep it within the switch's burst tolerance; auto = 1 ms of data, at "
+                  "least 128K")
       ->capture_default_str();
-  sub->add_option("-n,--min-receivers", a->o.min_receivers, "start as soon as this many receivers joined")
+  sub->add_option("-n,--min-receivers", a->o.min_receivers,
+                  "start as soon as this many receivers joined")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000000u));
-  sub->add_option("-w,--max-wait", a->max_wait, "start after this long with whoever joined (e.g. 30s, 2m)")
+  sub->add_option("-w,--max-wait", a->max_wait,
+                  "start after this long with whoever joined (e.g. 30s, 2m)")
       ->capture_default_str();
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
-  sub->add_flag("--insecure", a->o.insecure, "run without authentication (anyone reaching the port can join)");
-  sub->add_option("--fec", a->fec, "K+M: K source symbols per block, M proactive repair symbols per block "
-                                   "sent with the first pass (more repair follows only as loss needs)")
+  sub->add_flag("--insecure", a->o.insecure,
+                "run without authentication (anyone reaching the port can join)");
+  sub->add_option("--fec", a->fec,
+                  "K+M: K source symbols per block, M proactive repair symbols per block "
+                  "sent with the first pass (more repair follows only as loss needs)")
       ->capture_default_str();
-  sub->add_option("--symbol-size", a->o.symbol_size, "payload bytes per frame, a multiple of 64 (1408 fits "
-                                                     "a 1500 MTU; 8960 for jumbo frames)")
+  sub->add_option("--symbol-size", a->o.symbol_size,
+                  "payload bytes per frame, a multiple of 64 (1408 fits "
+                  "a 1500 MTU; 8960 for jumbo frames)")
       ->capture_default_str();
   sub->add_option("--ttl", a->o.ttl, "multicast TTL (1 = this L2 segment only)")
       ->capture_default_str()
       ->check(CLI::Range(0, 255));
-  sub->add_flag("--loopback", a->o.loopback, "also deliver to receivers on this host (IP_MULTICAST_LOOP)");
-  sub->add_option("--max-passes", a->o.max_passes, "repair passes before a receiver still missing data fails")
+  sub->add_flag("--loopback", a->o.loopback,
+                "also deliver to receivers on this host (IP_MULTICAST_LOOP)");
+  sub->add_option("--max-passes", a->o.max_passes,
+                  "repair passes before a receiver still missing data fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
-  sub->add_flag("!--no-realtime", a->o.realtime, "do not ask for real-time scheduling of the pacing thread "
-                                                "(asked by default so the pace holds on a busy host)");
-  sub->add_option("--name", a->o.object_name, "object name shown to receivers (default: file name)");
+  sub->add_flag("!--no-realtime", a->o.realtime,
+                "do not ask for real-time scheduling of the pacing thread "
+                "(asked by default so the pace holds on a busy host)");
+  sub->add_option("--name", a->o.object_name,
+                  "object name shown to receivers (default: file name)");
   sub->add_option("--json", a->o.json_path, "write a JSON summary to this file ('-' = stdout)");
-  sub->add_flag("--progress,!--no-progress", a->o.progress, "progress line on stderr (default: when a terminal)");
+  sub->add_flag("--progress,!--no-progress", a->o.progress,
+                "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
-  return {sub, [a] {
-            session::SendOptions o = a->o;
-            if (!split_group(a->group, o.group, o.port)) {
-              spdlog::error("bad --group '{}': expected ADDRESS:PORT, e.g. 239.1.1.1:9000", a->group);
-              return 2;
-            }
-            auto rate = parse_rate(a->rate);
-            if (!rate) {
-              spdlog::error("--rate: {}", rate.error());
-              return 2;
-            }
-            o.rate_bps = *rate;
-            if (a->burst != "auto") {
-              auto burst = parse_size(a->burst);
-              if (!burst || *burst < 4096) {
-                spdlog::error("--burst: {}", burst ? "at least 4K is needed for one batch" : burst.error());
-                return 2;
-              }
-              o.burst_bytes = *burst;
-            }
-            auto wait = parse_duration_ns(a->max_wait);
-            if (!wait) {
-              spdlog::error("--max-wait: {}", wait.error());
-              return 2;
-            }
-            o.max_wait_ns = *wait;
-            unsigned k = 0, m = 0;
-            char extra = 0;
-            if (std::sscanf(a->fec.c_str(), "%u+%u%c", &k, &m, &extra) != 2 || k == 0 || k + m > 255) {
-              spdlog::error("bad --fec '{}': expected K+M with K >= 1 and K+M <= 255, e.g. 64+4", a->fec);
-              return 2;
-            }
-            o.k = k;
-            o.proactive = m;
-            if (!load_key(a->key_file, o.insecure, o.key)) return 2;
-            return session::run_sender(o);
-          }};
+  return {
+      sub, [a] {
+        session::SendOptions o = a->o;
+        if (!split_group(a->group, o.group, o.port)) {
+          spdlog::error("bad --group '{}': expected ADDRESS:PORT, e.g. 239.1.1.1:9000", a->group);
+          return 2;
+        }
+        auto rate = parse_rate(a->rate);
+        if (!rate) {
+          spdlog::error("--rate: {}", rate.error());
+          return 2;
+        }
+        o.rate_bps = *rate;
+        if (a->burst != "auto") {
+          auto burst = parse_size(a->burst);
+          if (!burst || *burst < 4096) {
+            spdlog::error("--burst: {}",
+                          burst ? "at least 4K is needed for one batch" : burst.error());
+            return 2;
+          }
+          o.burst_bytes = *burst;
+        }
+        auto wait = parse_duration_ns(a->max_wait);
+        if (!wait) {
+          spdlog::error("--max-wait: {}", wait.error());
+          return 2;
+        }
+        o.max_wait_ns = *wait;
+        unsigned k = 0, m = 0;
+        char extra = 0;
+        if (std::sscanf(a->fec.c_str(), "%u+%u%c", &k, &m, &extra) != 2 || k == 0 || k + m > 255) {
+          spdlog::error("bad --fec '{}': expected K+M with K >= 1 and K+M <= 255, e.g. 64+4",
+                        a->fec);
+          return 2;
+        }
+        o.k = k;
+        o.proactive = m;
+        if (!load_key(a->key_file, o.insecure, o.key)) return 2;
+        return session::run_sender(o);
+      }};
 }
 
 }  // namespace shoal::cli

@@ -14,7 +14,8 @@ namespace shoal::cli {
 inline bool load_key(const std::string& path, bool insecure, std::optional<control::Key>& key) {
   if (path.empty()) {
     if (!insecure) {
-      spdlog::error("no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
+      spdlog::error(
+          "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
       return false;
     }
     return true;

@@ -20,12 +20,14 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
 
   const shoal::cli::Command commands[] = {
-      shoal::cli::add_send(app),   shoal::cli::add_recv(app),      shoal::cli::add_keygen(app),
-      shoal::cli::add_demo(app),   shoal::cli::add_selfcheck(app),
+      shoal::cli::add_send(app), shoal::cli::add_recv(app),      shoal::cli::add_keygen(app),
+      shoal::cli::add_demo(app), shoal::cli::add_selfcheck(app),
   };
 
   CLI11_PARSE(app, argc, argv);
-  spdlog::set_level(verbose ? spdlog::level::debug : quiet ? spdlog::level::warn : spdlog::level::info);
+  spdlog::set_level(verbose ? spdlog::level::debug
+                    : quiet ? spdlog::level::warn
+                            : spdlog::level::info);
   for (const auto& c : commands) {
     if (c.sub->parsed()) return c.run();
   }

@@ -6,8 +6,12 @@
 namespace shoal::engine {
 
 namespace {
-bool test_bit(const uint8_t* bits, unsigned i) { return (bits[i >> 3] >> (i & 7)) & 1; }
-void set_bit(uint8_t* bits, unsigned i) { bits[i >> 3] = static_cast<uint8_t>(bits[i >> 3] | (1u << (i & 7))); }
+bool test_bit(const uint8_t* bits, unsigned i) {
+  return (bits[i >> 3] >> (i & 7)) & 1;
+}
+void set_bit(uint8_t* bits, unsigned i) {
+  bits[i >> 3] = static_cast<uint8_t>(bits[i >> 3] | (1u << (i & 7)));
+}
 }  // namespace
 
 Result<std::unique_ptr<BlockAssembler>> BlockAssembler::make(const fec::BlockLayout& layout,
@@ -105,7 +109,8 @@ bool BlockAssembler::decode(uint32_t block, Slot& s) {
     esis[n] = s.repair_esi[r];
     symbols[n++] = s.mem.get() + (size_t{k} + r) * sym;
   }
-  const fec::Codec* codec = block + 1 == layout_.block_count() ? codec_last_.get() : codec_full_.get();
+  const fec::Codec* codec =
+      block + 1 == layout_.block_count() ? codec_last_.get() : codec_full_.get();
   ++decodes_;
   return codec->decode(esis, symbols, n, sym, out).ok();
 }

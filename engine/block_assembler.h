@@ -54,8 +54,9 @@ class BlockAssembler {
   static constexpr uint32_t kDone = 0xFFFFFFFE;
 
   struct Slot {
-    std::unique_ptr<uint8_t[], void (*)(void*)> mem{nullptr, nullptr};  // k source + k repair symbols
-    uint8_t seen[32] = {};                                             // ESI bitmap
+    std::unique_ptr<uint8_t[], void (*)(void*)> mem{nullptr,
+                                                    nullptr};  // k source + k repair symbols
+    uint8_t seen[32] = {};                                     // ESI bitmap
     uint8_t repair_esi[256] = {};
     uint16_t have = 0;
     uint16_t repairs = 0;

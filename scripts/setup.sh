@@ -46,7 +46,9 @@ case "$mode" in
   build) deps; build ;;
   run) deps; build; exec ./build/cli/shoal demo ;;
   test)
-    deps; build
+    deps
+    scripts/check-format.sh
+    build
     (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
     fuzz
     ;;

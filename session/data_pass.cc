@@ -43,7 +43,9 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
 const uint8_t* DataPass::payload_for(const SymbolRef& s) const {
   const unsigned k = symbols_.layout().block_k(s.block);
   if (s.esi < k) return symbols_.source(s.block, s.esi);
-  size_t row = range_repair_at_[s.range] + (s.esi - k);
+  // Repair rows of a range are stored from its first repair ESI on: max(first_esi, k).
+  const unsigned first = std::max<unsigned>(range_first_[s.range], k);
+  size_t row = range_repair_at_[s.range] + (s.esi - first);
   return repair_buf_.data() + row * symbols_.layout().symbol_size();
 }
 
@@ -68,6 +70,7 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
 
   // Encode this window's repair rows. Each range's repair part is rows max(first, k) .. end.
   range_repair_at_.assign(window.size(), 0);
+  range_first_.assign(window.size(), 0);
   size_t rows = 0;
   for (size_t w = 0; w < window.size(); ++w) {
     const RepairRange& r = window[w];
@@ -75,6 +78,7 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
     unsigned first = std::max<unsigned>(r.first_esi, k);
     unsigned end = unsigned{r.first_esi} + r.count;
     range_repair_at_[w] = rows;
+    range_first_[w] = r.first_esi;
     if (end > first) rows += end - first;
   }
   if (repair_buf_.size() < rows * sym) repair_buf_.resize(rows * sym);
@@ -85,7 +89,8 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
     unsigned first = std::max<unsigned>(r.first_esi, k);
     unsigned end = unsigned{r.first_esi} + r.count;
     if (end <= first) continue;
-    for (unsigned i = 0; i < end - first; ++i) outs[i] = repair_buf_.data() + (range_repair_at_[w] + i) * sym;
+    for (unsigned i = 0; i < end - first; ++i)
+      outs[i] = repair_buf_.data() + (range_repair_at_[w] + i) * sym;
     Status s = symbols_.encode(r.block, first, end - first, outs);
     if (!s) return s;
   }
@@ -128,8 +133,9 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
       const uint8_t* payload = payload_for(s);
       uint8_t* hdr = headers_.data() + f * engine::kHeaderSize;
       engine::encode_header(h, {payload, sym}, {}, hdr);
-      frames_[f] = engine::TxFrame{hdr, static_cast<uint16_t>(engine::kHeaderSize), payload,
-                                   static_cast<uint16_t>(sym), nullptr, 0};
+      frames_[f] = engine::TxFrame{hdr,     static_cast<uint16_t>(engine::kHeaderSize),
+                                   payload, static_cast<uint16_t>(sym),
+                                   nullptr, 0};
       if (h.flags & engine::kFlagRepair) ++stats.repair_frames;
     }
     size_t sent = 0;

@@ -61,6 +61,7 @@ class DataPass {
   std::vector<SymbolRef> order_;
   std::vector<uint8_t> repair_buf_;      // repair rows of the current window
   std::vector<size_t> range_repair_at_;  // per range: index of its first repair row in repair_buf_
+  std::vector<uint8_t> range_first_;     // per range: its first ESI
   std::vector<uint8_t> headers_;         // kBurst headers
   std::vector<engine::TxFrame> frames_;  // kBurst frames
 };

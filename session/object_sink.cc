@@ -26,8 +26,10 @@ std::string errno_text(int e) {
 
 Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t size) {
   std::filesystem::path p(final_path);
-  if (p.filename().empty()) return make_error("--out '" + final_path + "' names a directory, not a file");
-  std::filesystem::path dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
+  if (p.filename().empty())
+    return make_error("--out '" + final_path + "' names a directory, not a file");
+  std::filesystem::path dir =
+      p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     return make_error("output directory '" + dir.string() + "' does not exist");
@@ -41,8 +43,9 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
   if (size > 0) {
     int r = ::posix_fallocate(s.fd_, 0, static_cast<off_t>(size));
     if (r == ENOSPC) {
-      return make_error("not enough disk space for the object (" + format_bytes(static_cast<double>(size)) +
-                        ") in '" + dir.string() + "': free space or choose another --out");
+      return make_error("not enough disk space for the object (" +
+                        format_bytes(static_cast<double>(size)) + ") in '" + dir.string() +
+                        "': free space or choose another --out");
     }
     if (r != 0 && r != EOPNOTSUPP && r != EINVAL) {
       return make_error("cannot preallocate '" + s.temp_ + "': " + errno_text(r));
@@ -84,8 +87,13 @@ void ObjectSink::stop_flusher() {
 }
 
 ObjectSink::ObjectSink(ObjectSink&& o) noexcept
-    : final_(std::move(o.final_)), temp_(std::move(o.temp_)), fd_(o.fd_), size_(o.size_),
-      written_(o.written_), settled_(o.settled_), flusher_(std::move(o.flusher_)) {
+    : final_(std::move(o.final_)),
+      temp_(std::move(o.temp_)),
+      fd_(o.fd_),
+      size_(o.size_),
+      written_(o.written_),
+      settled_(o.settled_),
+      flusher_(std::move(o.flusher_)) {
   o.fd_ = -1;
   o.settled_ = true;  // the moved-from sink owns nothing to clean up
 }
@@ -100,7 +108,8 @@ Status ObjectSink::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset + data.size() > size_) return make_error("write beyond the object's end");
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return make_error("cannot write '" + temp_ + "': " + errno_text(errno));
@@ -123,9 +132,11 @@ Status ObjectSink::write(uint64_t offset, std::span<const uint8_t> data) {
 Status ObjectSink::read(uint64_t offset, std::span<uint8_t> out) const {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error("cannot read back '" + temp_ + "': " + errno_text(n < 0 ? errno : EIO));
+    if (n <= 0)
+      return make_error("cannot read back '" + temp_ + "': " + errno_text(n < 0 ? errno : EIO));
     done += static_cast<size_t>(n);
   }
   return {};
@@ -134,7 +145,8 @@ Status ObjectSink::read(uint64_t offset, std::span<uint8_t> out) const {
 Status ObjectSink::commit() {
   if (fd_ < 0) return make_error("output already closed");
   stop_flusher();
-  if (::fdatasync(fd_) != 0) return make_error("cannot flush '" + temp_ + "': " + errno_text(errno));
+  if (::fdatasync(fd_) != 0)
+    return make_error("cannot flush '" + temp_ + "': " + errno_text(errno));
   if (::rename(temp_.c_str(), final_.c_str()) != 0) {
     return make_error("cannot rename '" + temp_ + "' to '" + final_ + "': " + errno_text(errno));
   }

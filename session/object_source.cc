@@ -17,7 +17,9 @@ Result<ObjectSource> ObjectSource::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return make_error("cannot open '" + path + "': " + std::strerror(errno) +
-                      (errno == ENOENT ? " (check the path)" : errno == EACCES ? " (check permissions)" : ""));
+                      (errno == ENOENT   ? " (check the path)"
+                       : errno == EACCES ? " (check permissions)"
+                                         : ""));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -56,7 +58,9 @@ Result<ObjectSource> ObjectSource::open(const std::string& path) {
 }
 
 ObjectSource::ObjectSource(ObjectSource&& o) noexcept
-    : path_(std::move(o.path_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    : path_(std::move(o.path_)),
+      data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)) {}
 
 ObjectSource& ObjectSource::operator=(ObjectSource&& o) noexcept {
   if (this != &o) {

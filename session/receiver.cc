@@ -21,9 +21,9 @@ namespace shoal::session {
 
 namespace {
 
-constexpr uint64_t kDrainQuietNs = 30'000'000;   // socket quiet this long: the pass is in
-constexpr uint64_t kDrainMaxNs = 500'000'000;    // never wait longer than this to answer a PassEnd
-constexpr uint64_t kByeWaitNs = 5'000'000'000;   // after Done, how long to wait for the sender's Bye
+constexpr uint64_t kDrainQuietNs = 30'000'000;  // socket quiet this long: the pass is in
+constexpr uint64_t kDrainMaxNs = 500'000'000;   // never wait longer than this to answer a PassEnd
+constexpr uint64_t kByeWaitNs = 5'000'000'000;  // after Done, how long to wait for the sender's Bye
 
 std::string host_name() {
   char buf[256] = {};
@@ -127,7 +127,8 @@ void ReceiverRun::on_message(const control::Message& m) {
     if (outcome_ == "done") {
       finished_ = true;
     } else {
-      fail("sender ended the session: " + (bye->reason.empty() ? std::string("no reason given") : bye->reason));
+      fail("sender ended the session: " +
+           (bye->reason.empty() ? std::string("no reason given") : bye->reason));
     }
   } else {
     spdlog::warn("ignoring unexpected {} from the sender", control::type_name(m));
@@ -230,8 +231,8 @@ void ReceiverRun::progress(bool final_line) {
   double frac = core_->block_count() ? double(core_->blocks_done()) / core_->block_count() : 1.0;
   double secs = double(now - start_ns_) / 1e9;
   double rate = secs > 0 ? double(core_->stats().bytes_written) * 8 / secs : 0;
-  std::fprintf(stderr, "\r  %5.1f%%  %u/%u blocks  %s  pass %u   ", frac * 100, core_->blocks_done(),
-               core_->block_count(), format_rate(rate).c_str(), passes_);
+  std::fprintf(stderr, "\r  %5.1f%%  %u/%u blocks  %s  pass %u   ", frac * 100,
+               core_->blocks_done(), core_->block_count(), format_rate(rate).c_str(), passes_);
   if (final_line) std::fprintf(stderr, "\n");
 }
 
@@ -268,7 +269,9 @@ int ReceiverRun::run() {
     return 2;
   }
   if (!opt_.key && !opt_.insecure) {
-    spdlog::error("no key: pass --key-file FILE (made by `shoal keygen`), or --insecure to join without authentication");
+    spdlog::error(
+        "no key: pass --key-file FILE (made by `shoal keygen`), or --insecure to join without "
+        "authentication");
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");
@@ -306,7 +309,8 @@ int ReceiverRun::run() {
     loop_->poll_once(pending_pass_ ? 5 : 100);
     uint64_t now = monotonic_ns();
     if (pending_pass_ && !finished_ &&
-        (now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs || now - pass_end_ns_ > kDrainMaxNs)) {
+        (now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs ||
+         now - pass_end_ns_ > kDrainMaxNs)) {
       answer_pass();
     }
     if (done_sent_ && now - done_ns_ > kByeWaitNs) finished_ = true;

@@ -11,17 +11,17 @@
 namespace shoal::session {
 
 struct RecvOptions {
-  std::string sender;                  // "198.18.0.1:9100"
-  std::string iface;                   // interface to join the group on ("" = route to the group)
-  std::optional<control::Key> key;     // nullopt with insecure = no authentication
+  std::string sender;               // "198.18.0.1:9100"
+  std::string iface;                // interface to join the group on ("" = route to the group)
+  std::optional<control::Key> key;  // nullopt with insecure = no authentication
   bool insecure = false;
-  std::string out;                     // final path of the object
-  std::string name;                    // shown in the sender's summary ("" = host name)
+  std::string out;                               // final path of the object
+  std::string name;                              // shown in the sender's summary ("" = host name)
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
   uint64_t max_memory = uint64_t{1} << 30;       // bound on open-block buffers
   int rcvbuf = 64 << 20;
-  bool progress = false;               // progress line on stderr
-  std::string json_path;               // write a JSON result here ("-" = stdout)
+  bool progress = false;  // progress line on stderr
+  std::string json_path;  // write a JSON result here ("-" = stdout)
 };
 
 // Returns the process exit status: 0 when the object was verified and committed.

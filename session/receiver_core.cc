@@ -11,10 +11,12 @@ Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session&
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
   if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
-    return make_error("sender's manifest does not match its layout (" + std::to_string(hashes.size()) +
-                      " block hashes for " + std::to_string(layout->block_count()) + " blocks)");
+    return make_error("sender's manifest does not match its layout (" +
+                      std::to_string(hashes.size()) + " block hashes for " +
+                      std::to_string(layout->block_count()) + " blocks)");
   }
-  std::unique_ptr<ReceiverCore> core(new ReceiverCore(s, std::move(hashes), std::move(sink), *layout));
+  std::unique_ptr<ReceiverCore> core(
+      new ReceiverCore(s, std::move(hashes), std::move(sink), *layout));
   auto a = engine::BlockAssembler::make(*layout, max_open_blocks);
   if (!a) return make_error(a.error());
   core->assembler_ = std::move(*a);
@@ -46,7 +48,8 @@ Status ReceiverCore::on_datagram(std::span<const uint8_t> datagram) {
 }
 
 Status ReceiverCore::on_repair(const control::Repair& r) {
-  if (r.block >= layout_.block_count()) return make_error("sender sent repair for a block beyond the object");
+  if (r.block >= layout_.block_count())
+    return make_error("sender sent repair for a block beyond the object");
   return add_symbol(r.block, r.esi, r.payload, true);
 }
 
@@ -69,8 +72,10 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
     case Event::kComplete:
       break;
   }
-  if (unicast) ++stats_.symbols_unicast_repair;
-  else if (esi >= layout_.block_k(block)) ++stats_.symbols_multicast_repair;
+  if (unicast)
+    ++stats_.symbols_unicast_repair;
+  else if (esi >= layout_.block_k(block))
+    ++stats_.symbols_multicast_repair;
   if (ev != Event::kComplete) return {};
 
   auto data = assembler_->block_data(block);
@@ -108,8 +113,9 @@ Status ReceiverCore::commit() {
     return make_error("internal: commit before every block was written");
   }
   if (whole_.finish() != object_sha256_) {
-    return make_error("whole-object SHA-256 mismatch: the object was not kept (every block matched its own hash, "
-                      "so the sender's manifest is inconsistent)");
+    return make_error(
+        "whole-object SHA-256 mismatch: the object was not kept (every block matched its own hash, "
+        "so the sender's manifest is inconsistent)");
   }
   return sink_.commit();
 }

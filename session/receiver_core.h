@@ -19,10 +19,10 @@
 namespace shoal::session {
 
 struct ReceiverStats {
-  uint64_t frames_received = 0;   // every datagram seen on the group port
-  uint64_t frames_rejected = 0;   // failed parsing or CRC
-  uint64_t frames_foreign = 0;    // valid frames of another session / wrong shape
-  uint64_t frames_useless = 0;    // duplicates and symbols for finished blocks
+  uint64_t frames_received = 0;           // every datagram seen on the group port
+  uint64_t frames_rejected = 0;           // failed parsing or CRC
+  uint64_t frames_foreign = 0;            // valid frames of another session / wrong shape
+  uint64_t frames_useless = 0;            // duplicates and symbols for finished blocks
   uint64_t symbols_multicast_repair = 0;  // repair symbols taken from multicast
   uint64_t symbols_unicast_repair = 0;    // symbols taken from unicast repair
   uint64_t block_hash_failures = 0;

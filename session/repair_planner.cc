@@ -36,8 +36,8 @@ RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
   auto for_each_need = [&](const ReceiverNeeds& r, auto&& fn) {
     for (const NeedRun& run : r.runs) {
       if (run.missing == 0 || run.first_block >= nblocks) continue;
-      uint32_t end = static_cast<uint32_t>(
-          std::min<uint64_t>(uint64_t{run.first_block} + run.count, nblocks));
+      uint32_t end =
+          static_cast<uint32_t>(std::min<uint64_t>(uint64_t{run.first_block} + run.count, nblocks));
       for (uint32_t b = run.first_block; b < end; ++b) {
         fn(b, std::min<uint8_t>(run.missing, rows.k(b)));
       }

@@ -12,7 +12,8 @@
 
 namespace shoal::session {
 
-// One run of a receiver's NAK: blocks [first_block, first_block + count) each lack `missing` symbols.
+// One run of a receiver's NAK: blocks [first_block, first_block + count) each lack `missing`
+// symbols.
 struct NeedRun {
   uint32_t first_block;
   uint32_t count;
@@ -20,7 +21,7 @@ struct NeedRun {
 };
 
 struct ReceiverNeeds {
-  uint32_t receiver;             // caller's id, echoed in unicast entries
+  uint32_t receiver;  // caller's id, echoed in unicast entries
   std::span<const NeedRun> runs;
 };
 
@@ -48,14 +49,16 @@ struct PlannerConfig {
   // more receivers share a multicast repair.
   uint32_t unicast_max_receivers = 1;
   // A receiver whose unicast share would exceed this many symbols in one pass is served by
-  // multicast instead (a straggler with heavy loss should not turn the sender into a unicast server).
+  // multicast instead (a straggler with heavy loss should not turn the sender into a unicast
+  // server).
   uint64_t unicast_budget_symbols = 256;
 };
 
 // Per-block repair-row state: the next fresh ESI of every block. The planner advances it.
 class RowState {
  public:
-  // block_k[b] = source symbols of block b; first_repair_esi[b] = k_b + proactive repair already sent.
+  // block_k[b] = source symbols of block b; first_repair_esi[b] = k_b + proactive repair already
+  // sent.
   RowState(std::span<const uint8_t> block_k, uint8_t proactive);
   uint32_t blocks() const { return static_cast<uint32_t>(next_.size()); }
   uint8_t k(uint32_t block) const { return k_[block]; }
@@ -70,6 +73,7 @@ class RowState {
 
 // Plans one repair step. NAK runs naming blocks beyond rows.blocks() are ignored (the caller
 // validates NAKs against the manifest first; this keeps the planner total).
-RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows, const PlannerConfig& cfg);
+RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
+                       const PlannerConfig& cfg);
 
 }  // namespace shoal::session

@@ -50,9 +50,12 @@ struct Peer {
   control::Done done;
   std::string reason;
   uint64_t unicast_symbols = 0;
-  uint64_t frames_received = 0;
+  uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
+  uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t done_ns = 0;
-  bool active() const { return admitted && (state == PeerState::kJoined || state == PeerState::kReady); }
+  bool active() const {
+    return admitted && (state == PeerState::kJoined || state == PeerState::kReady);
+  }
 };
 
 class SenderRun {
@@ -87,6 +90,8 @@ class SenderRun {
   uint64_t t_start_ = 0, t_data_ = 0, last_progress_ns_ = 0;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, object_size_ = 0;
   uint32_t passes_ = 0;
+  const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
+  uint64_t pass_frames_ = 0;
 };
 
 size_t SenderRun::count(bool (*pred)(const Peer&)) const {
@@ -135,7 +140,8 @@ void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlo
 
 void SenderRun::on_close(Peer& p, const std::string& why) {
   if (p.state == PeerState::kHandshake || p.state == PeerState::kRefused) {
-    if (p.state == PeerState::kHandshake) spdlog::warn("{} left during the handshake: {}", p.addr, why);
+    if (p.state == PeerState::kHandshake)
+      spdlog::warn("{} left during the handshake: {}", p.addr, why);
     p.state = PeerState::kRefused;
     return;
   }
@@ -146,7 +152,8 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
   if (p.state == PeerState::kHandshake) {
     control::Message reply = p.hs->on_message(m);
     if (p.hs->accepted() && started_) {
-      reply = control::Reject{"the session has already started; start receivers before the sender's --max-wait ends"};
+      reply = control::Reject{
+          "the session has already started; start receivers before the sender's --max-wait ends"};
     }
     p.conn->send(reply);
     if (const auto* rej = std::get_if<control::Reject>(&reply)) {
@@ -168,13 +175,15 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
     if (nak->pass + 1 != passes_) return;  // an answer to an older pass
     p.needs.clear();
     for (const auto& r : nak->runs) p.needs.push_back({r.first_block, r.count, r.missing});
-    p.frames_received = nak->frames_received;
+    p.frames_received = nak->frames_received - std::min(nak->frames_rejected, nak->frames_received);
+    p.frames_sent = frames_sent_;
     p.answered = true;
   } else if (const auto* d = std::get_if<control::Done>(&m)) {
     p.done = *d;
     p.answered = true;
     p.done_ns = monotonic_ns();
-    p.frames_received = d->frames_received;
+    p.frames_received = d->frames_received - std::min(d->frames_rejected, d->frames_received);
+    p.frames_sent = frames_sent_;
     if (d->ok) {
       p.state = PeerState::kDone;
       spdlog::info("receiver {} verified the object", p.name);
@@ -186,7 +195,14 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
   }
 }
 
-void SenderRun::service(int timeout_ms) { loop_->poll_once(timeout_ms); }
+void SenderRun::service(int timeout_ms) {
+  loop_->poll_once(timeout_ms);
+  if (pass_stats_ && pass_frames_ > 0) {
+    char what[32];
+    std::snprintf(what, sizeof what, "pass %u", passes_);
+    progress(what, double(pass_stats_->frames) / double(pass_frames_));
+  }
+}
 
 bool SenderRun::all_ready() const {
   for (const auto& [id, p] : peers_) {
@@ -250,17 +266,24 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
   last_progress_ns_ = now;
   size_t done = count([](const Peer& q) { return q.state == PeerState::kDone; });
   size_t admitted = count([](const Peer& q) { return q.admitted; });
+  const double frame_bits = double(symbols_->layout().symbol_size() + engine::kHeaderSize + 28) * 8;
+  const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
   double secs = double(now - t_data_) / 1e9;
-  double rate = secs > 0 ? double(frames_sent_) * (symbols_->layout().symbol_size() + 60) * 8 / secs : 0;
-  std::fprintf(stderr, "\r  %s %5.1f%%  %s  receivers done %zu/%zu   ", what, frac * 100,
-               format_rate(rate).c_str(), done, admitted);
+  double rate = secs > 0 ? double(frames) * frame_bits / secs : 0;
+  double left = pass_stats_ && pass_frames_ > pass_stats_->frames
+                    ? double(pass_frames_ - pass_stats_->frames)
+                    : 0;
+  double eta = double(opt_.rate_bps) > 0 ? left * frame_bits / double(opt_.rate_bps) : 0;
+  std::fprintf(stderr, "\r  %-7s %5.1f%%  %s  ETA %4.1fs  receivers done %zu/%zu   ", what,
+               frac * 100, format_rate(rate).c_str(), eta, done, admitted);
   if (final_line) std::fprintf(stderr, "\n");
 }
 
 int SenderRun::run() {
   t_start_ = monotonic_ns();
   if (!opt_.key && !opt_.insecure) {
-    spdlog::error("no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
+    spdlog::error(
+        "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
@@ -333,31 +356,40 @@ int SenderRun::run() {
   session_msg_.object_size = src->size();
   session_msg_.block_count = layout->block_count();
   session_msg_.object_sha256 = manifest.object_sha256;
-  session_msg_.object_name =
-      opt_.object_name.empty() ? std::filesystem::path(opt_.path).filename().string() : opt_.object_name;
+  session_msg_.object_name = opt_.object_name.empty()
+                                 ? std::filesystem::path(opt_.path).filename().string()
+                                 : opt_.object_name;
   manifest_msgs_ = control::split_manifest(manifest.block_sha256);
 
-  spdlog::info("sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), up to {:.0f}s, on {}",
-               session_msg_.object_name, format_bytes(double(src->size())), layout->block_count(), opt_.k,
-               opt_.symbol_size, opt_.group, opt_.port, (*tx)->iface().name, format_rate(double(opt_.rate_bps)),
-               opt_.min_receivers, double(opt_.max_wait_ns) / 1e9, opt_.listen);
+  spdlog::info(
+      "sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), "
+      "up to {:.0f}s, on {}",
+      session_msg_.object_name, format_bytes(double(src->size())), layout->block_count(), opt_.k,
+      opt_.symbol_size, opt_.group, opt_.port, (*tx)->iface().name,
+      format_rate(double(opt_.rate_bps)), opt_.min_receivers, double(opt_.max_wait_ns) / 1e9,
+      opt_.listen);
 
   // Join phase: start at once when enough receivers joined, or at the deadline with whoever came.
   const uint64_t join_deadline = t_start_ + opt_.max_wait_ns;
-  while (count([](const Peer& q) { return q.admitted && q.state != PeerState::kFailed; }) < opt_.min_receivers) {
+  while (count([](const Peer& q) { return q.admitted && q.state != PeerState::kFailed; }) <
+         opt_.min_receivers) {
     uint64_t now = monotonic_ns();
     if (now >= join_deadline) break;
     service(static_cast<int>(std::min<uint64_t>((join_deadline - now) / 1'000'000 + 1, 100)));
   }
   started_ = true;
-  size_t admitted = count([](const Peer& q) { return q.admitted && q.state != PeerState::kFailed; });
+  size_t admitted =
+      count([](const Peer& q) { return q.admitted && q.state != PeerState::kFailed; });
   if (admitted == 0) {
-    spdlog::error("no receiver joined within {:.0f}s: check that receivers use --sender {} with the same key, and that TCP port is reachable",
-                  double(opt_.max_wait_ns) / 1e9, opt_.listen);
+    spdlog::error(
+        "no receiver joined within {:.0f}s: check that receivers use --sender {} with the same "
+        "key, and that TCP port is reachable",
+        double(opt_.max_wait_ns) / 1e9, opt_.listen);
     return 1;
   }
   if (admitted < opt_.min_receivers) {
-    spdlog::warn("--max-wait reached with {} of {} receivers: starting with those", admitted, opt_.min_receivers);
+    spdlog::warn("--max-wait reached with {} of {} receivers: starting with those", admitted,
+                 opt_.min_receivers);
   }
 
   for (auto& [id, p] : peers_) {
@@ -367,7 +399,8 @@ int SenderRun::run() {
   }
   if (!wait_for(opt_.answer_timeout_ns, &SenderRun::all_ready)) {
     for (auto& [id, p] : peers_) {
-      if (p.admitted && p.state == PeerState::kJoined) fail_peer(p, "did not confirm it joined the multicast group");
+      if (p.admitted && p.state == PeerState::kJoined)
+        fail_peer(p, "did not confirm it joined the multicast group");
     }
   }
 
@@ -387,26 +420,28 @@ int SenderRun::run() {
     sched_param sp{};
     sp.sched_priority = 10;
     if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
-      spdlog::info("pacing at normal priority (real-time priority not permitted: {}); the rate may undershoot "
-                   "on a busy host", std::strerror(errno));
+      spdlog::info(
+          "pacing at normal priority (real-time priority not permitted: {}); the rate may "
+          "undershoot "
+          "on a busy host",
+          std::strerror(errno));
     }
   }
-  DataPass pass(*symbols_, **tx, pacer, session_id_, opt_.window_blocks, [this](int ms) { service(ms); });
+  DataPass pass(*symbols_, **tx, pacer, session_id_, opt_.window_blocks,
+                [this](int ms) { service(ms); });
   PlannerConfig pcfg;
   pcfg.unicast_budget_symbols = opt_.unicast_budget_symbols;
   RepairPlan plan;
   t_data_ = monotonic_ns();
-  const uint64_t total_frames = [&] {
-    uint64_t n = 0;
-    for (const auto& r : ranges) n += r.count;
-    return n;
-  }();
-  (void)total_frames;
 
   for (uint32_t n = 0; n < opt_.max_passes; ++n) {
     if (count([](const Peer& q) { return q.active(); }) == 0) break;
     PassStats ps;
     const uint64_t t_pass = monotonic_ns();
+    pass_stats_ = &ps;
+    pass_frames_ = 0;
+    for (const auto& r : ranges) pass_frames_ += r.count;
+    passes_ = n;
     if (!ranges.empty()) {
       Status s = pass.run(ranges, ps);
       if (!s) {
@@ -415,12 +450,16 @@ int SenderRun::run() {
         break;
       }
     }
+    pass_stats_ = nullptr;
     frames_sent_ += ps.frames;
     repair_frames_ += ps.repair_frames;
     {
       double secs = double(monotonic_ns() - t_pass) / 1e9;
-      spdlog::debug("pass {}: {} frames ({} repair) in {:.3f}s = {}", n, ps.frames, ps.repair_frames, secs,
-                    format_rate(secs > 0 ? double(ps.frames) * (symbols_->layout().symbol_size() + 60) * 8 / secs : 0));
+      spdlog::debug(
+          "pass {}: {} frames ({} repair) in {:.3f}s = {}", n, ps.frames, ps.repair_frames, secs,
+          format_rate(secs > 0
+                          ? double(ps.frames) * (symbols_->layout().symbol_size() + 60) * 8 / secs
+                          : 0));
     }
     send_unicast(plan);
     passes_ = n + 1;
@@ -429,10 +468,11 @@ int SenderRun::run() {
       p.answered = false;
       p.conn->send(control::PassEnd{n, frames_sent_});
     }
-    progress("pass", 1.0);
+    progress(n == 0 ? "pass 0" : "repair", 1.0, true);
     if (!wait_for(opt_.answer_timeout_ns, &SenderRun::all_answered)) {
       for (auto& [id, p] : peers_) {
-        if (p.active() && !p.answered) fail_peer(p, "stopped answering after pass " + std::to_string(n));
+        if (p.active() && !p.answered)
+          fail_peer(p, "stopped answering after pass " + std::to_string(n));
       }
     }
     std::vector<ReceiverNeeds> needs;
@@ -442,15 +482,18 @@ int SenderRun::run() {
     if (needs.empty()) break;
     plan = plan_repair(needs, rows, pcfg);
     ranges = plan.multicast;
-    spdlog::info("pass {}: {} receiver(s) still missing data; repair {} multicast + {} unicast symbols", n,
-                 needs.size(), plan.multicast_symbols, plan.unicast_symbols);
+    spdlog::info(
+        "pass {}: {} receiver(s) still missing data; repair {} multicast + {} unicast symbols", n,
+        needs.size(), plan.multicast_symbols, plan.unicast_symbols);
   }
   for (auto& [id, p] : peers_) {
     if (p.active()) {
       uint64_t blocks = 0;
       for (const auto& r : p.needs) blocks += r.count;
-      fail_peer(p, "still missing " + std::to_string(blocks) + " block(s) after " + std::to_string(passes_) +
-                       " passes (heavy loss or a too slow receiver; try a lower --rate or more --max-passes)");
+      fail_peer(p, "still missing " + std::to_string(blocks) + " block(s) after " +
+                       std::to_string(passes_) +
+                       " passes (heavy loss or a too slow receiver; try a lower --rate or more "
+                       "--max-passes)");
     }
   }
   return finish();
@@ -467,7 +510,8 @@ int SenderRun::finish() {
   const uint64_t deadline = monotonic_ns() + 2'000'000'000;
   while (monotonic_ns() < deadline) {
     bool pending = false;
-    for (auto& [id, p] : peers_) pending |= p.conn && p.conn->is_open() && p.conn->pending_output() > 0;
+    for (auto& [id, p] : peers_)
+      pending |= p.conn && p.conn->is_open() && p.conn->pending_output() > 0;
     if (!pending) break;
     service(10);
   }
@@ -482,15 +526,17 @@ int SenderRun::finish() {
   j["repair_bytes_multicast"] = uint64_t(double(repair_frames_) * sym);
   j["seconds"] = double(monotonic_ns() - t_data_) / 1e9;
   size_t ok = 0, failed = 0;
-  std::printf("\n%-20s %-22s %-8s %10s %12s %10s %12s  %s\n", "receiver", "address", "outcome", "seconds",
-              "goodput", "lost", "unicast", "reason");
+  // The table is for people: it goes to stderr when stdout carries the JSON.
+  FILE* table = opt_.json_path == "-" ? stderr : stdout;
+  std::fprintf(table, "\n%-20s %-22s %-8s %10s %12s %10s %12s  %s\n", "receiver", "address",
+               "outcome", "seconds", "goodput", "lost", "unicast", "reason");
   for (const auto& [id, p] : peers_) {
     if (!p.admitted) continue;
     bool done = p.state == PeerState::kDone;
     (done ? ok : failed)++;
     double secs = done ? double(p.done_ns - t_data_) / 1e9 : 0;
     double goodput = secs > 0 ? double(object_size_) * 8 / secs : 0;
-    uint64_t lost = frames_sent_ > p.frames_received ? frames_sent_ - p.frames_received : 0;
+    uint64_t lost = p.frames_sent > p.frames_received ? p.frames_sent - p.frames_received : 0;
     nlohmann::json r;
     r["name"] = p.name;
     r["address"] = p.addr;
@@ -503,14 +549,16 @@ int SenderRun::finish() {
     r["repair_bytes_multicast"] = uint64_t(double(repair_frames_) * sym);
     r["repair_bytes_unicast"] = uint64_t(double(p.unicast_symbols) * sym);
     j["receivers"].push_back(r);
-    std::printf("%-20s %-22s %-8s %10.2f %12s %10llu %12s  %s\n", p.name.c_str(), p.addr.c_str(),
-                done ? "done" : "FAILED", secs, format_rate(goodput).c_str(), (unsigned long long)lost,
-                format_bytes(double(p.unicast_symbols) * sym).c_str(), done ? "" : p.reason.c_str());
+    std::fprintf(table, "%-20s %-22s %-8s %10.2f %12s %10llu %12s  %s\n", p.name.c_str(),
+                 p.addr.c_str(), done ? "done" : "FAILED", secs, format_rate(goodput).c_str(),
+                 (unsigned long long)lost, format_bytes(double(p.unicast_symbols) * sym).c_str(),
+                 done ? "" : p.reason.c_str());
   }
   j["ok"] = ok;
   j["failed"] = failed;
-  std::printf("%zu of %zu receivers verified the object; %u pass(es), %s multicast repair\n", ok, ok + failed,
-              passes_, format_bytes(double(repair_frames_) * sym).c_str());
+  std::fprintf(table,
+               "%zu of %zu receivers verified the object; %u pass(es), %s multicast repair\n", ok,
+               ok + failed, passes_, format_bytes(double(repair_frames_) * sym).c_str());
   std::fflush(stdout);
   if (!opt_.json_path.empty()) {
     if (opt_.json_path == "-") {

@@ -11,30 +11,30 @@
 namespace shoal::session {
 
 struct SendOptions {
-  std::string path;                      // file or block device to send
-  std::string object_name;               // shown to receivers ("" = file name)
+  std::string path;         // file or block device to send
+  std::string object_name;  // shown to receivers ("" = file name)
   std::string group = "239.255.0.1";
   uint16_t port = 9000;
-  std::string iface;                     // "" = the interface that routes to the group
-  std::string listen = "0.0.0.0:9100";   // control-plane TCP address
-  uint64_t rate_bps = 400'000'000;       // IP-level multicast rate
-  uint64_t burst_bytes = 0;              // pacer burst, 0 = automatic (1 ms of data, at least 128 KiB)
+  std::string iface;                    // "" = the interface that routes to the group
+  std::string listen = "0.0.0.0:9100";  // control-plane TCP address
+  uint64_t rate_bps = 400'000'000;      // IP-level multicast rate
+  uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (1 ms of data, at least 128 KiB)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   std::optional<control::Key> key;
   bool insecure = false;
-  unsigned k = 64;                       // source symbols per block
-  unsigned proactive = 0;                // repair rows sent with the first pass
+  unsigned k = 64;         // source symbols per block
+  unsigned proactive = 0;  // repair rows sent with the first pass
   uint32_t symbol_size = 1408;
   int ttl = 1;
-  bool loopback = false;                 // IP_MULTICAST_LOOP (receivers on the sender's host)
+  bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
   unsigned max_passes = 20;
-  uint32_t window_blocks = 32;           // interleaving window
-  uint64_t unicast_budget_symbols = 256; // per receiver per repair step
+  uint32_t window_blocks = 32;                  // interleaving window
+  uint64_t unicast_budget_symbols = 256;        // per receiver per repair step
   uint64_t answer_timeout_ns = 10'000'000'000;  // for Ready and NAK answers
-  bool realtime = true;                  // SCHED_FIFO for the pacing thread when permitted
+  bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
-  std::string json_path;                 // summary as JSON ("-" = stdout)
+  std::string json_path;  // summary as JSON ("-" = stdout)
 };
 
 // Returns the process exit status: 0 only when every admitted receiver verified the object.

@@ -6,7 +6,8 @@ namespace shoal::session {
 
 Result<SymbolSource> SymbolSource::make(std::span<const uint8_t> object,
                                         const fec::BlockLayout& layout) {
-  if (object.size() != layout.object_size()) return make_error("object size does not match the layout");
+  if (object.size() != layout.object_size())
+    return make_error("object size does not match the layout");
   SymbolSource s;
   s.object_ = object;
   s.layout_ = layout;
@@ -27,7 +28,8 @@ Result<SymbolSource> SymbolSource::make(std::span<const uint8_t> object,
 
 const uint8_t* SymbolSource::source(uint32_t block, unsigned j) const {
   uint64_t off = layout_.block_offset(block) + uint64_t{j} * layout_.symbol_size();
-  if (!padded_tail_.empty() && off + layout_.symbol_size() > object_.size()) return padded_tail_.data();
+  if (!padded_tail_.empty() && off + layout_.symbol_size() > object_.size())
+    return padded_tail_.data();
   return object_.data() + off;
 }
 

@@ -23,7 +23,8 @@ TEST(PassSchedule, InterleavesAcrossBlocks) {
   std::vector<SymbolRef> out;
   interleave(window, out);
   ASSERT_EQ(out.size(), 6u);
-  // Round robin: consecutive symbols come from different blocks while more than one block has some left.
+  // Round robin: consecutive symbols come from different blocks while more than one block has some
+  // left.
   EXPECT_EQ(out[0].block, 0u);
   EXPECT_EQ(out[1].block, 1u);
   EXPECT_EQ(out[2].block, 2u);

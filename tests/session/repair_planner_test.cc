@@ -9,7 +9,9 @@
 namespace shoal::session {
 namespace {
 
-std::vector<uint8_t> uniform_k(uint32_t blocks, uint8_t k) { return std::vector<uint8_t>(blocks, k); }
+std::vector<uint8_t> uniform_k(uint32_t blocks, uint8_t k) {
+  return std::vector<uint8_t>(blocks, k);
+}
 
 TEST(RowState, FreshRowsNeverRepeatUntilExhausted) {
   auto ks = uniform_k(2, 250);  // 5 repair rows per block: 250..254
@@ -42,7 +44,7 @@ TEST(Planner, SharedLossGoesMulticastSizedToTheWorstReceiver) {
   auto plan = plan_repair(needs, rows, cfg);
   ASSERT_EQ(plan.multicast.size(), 1u);
   EXPECT_EQ(plan.multicast[0].block, 3u);
-  EXPECT_EQ(plan.multicast[0].count, 5);   // max(2, 5), not 2 + 5
+  EXPECT_EQ(plan.multicast[0].count, 5);  // max(2, 5), not 2 + 5
   EXPECT_EQ(plan.multicast[0].first_esi, 64);
   // Blocks 4 and 5 are lacking at one receiver only: unicast to receiver 2.
   ASSERT_EQ(plan.unicast.size(), 2u);
