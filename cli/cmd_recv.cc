@@ -32,6 +32,12 @@ Action add_recv(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
       ->capture_default_str();
+  sub->add_flag("--force", a->o.force, "write to a block device even if it is mounted");
+  sub->add_flag("!--no-resume", a->o.resume,
+                "start over instead of resuming from partial data of an earlier run, "
+                "and remove partial data on failure");
+  sub->add_option("--state-dir", a->o.state_dir, "where resume state for block devices is kept")
+      ->capture_default_str();
   sub->add_option("--json", a->o.json_path, "write a JSON result to this file ('-' = stdout)");
   sub->add_flag("--progress,!--no-progress", a->o.progress,
                 "progress line on stderr (default: when a terminal)");

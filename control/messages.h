@@ -150,6 +150,9 @@ struct NakRun {
   bool operator==(const NakRun&) const = default;
 };
 inline constexpr uint8_t kMissingWholeBlock = 255;
+// A Nak for this pass number is sent once, before Ready: what the receiver lacks at the start
+// (everything, or less when it resumes), so the first pass skips blocks no receiver needs.
+inline constexpr uint32_t kInitialPass = 0xFFFFFFFF;
 
 // R->S after a PassEnd. Runs are non-empty (count >= 1, missing >= 1), in ascending block order
 // and do not overlap; the decoder enforces this so the repair planner can rely on it. A Nak with

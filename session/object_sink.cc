@@ -1,13 +1,18 @@
 #include "session/object_sink.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/units.h"
 
@@ -24,21 +29,87 @@ std::string errno_text(int e) {
 }
 }  // namespace
 
-Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t size) {
+namespace {
+
+// True when the device (or a partition of it) holds a mounted filesystem.
+bool mounted(dev_t dev, std::string& where) {
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string line;
+  const std::string self = std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
+  std::error_code ec;
+  const std::string self_name =
+      std::filesystem::canonical("/sys/dev/block/" + self, ec).filename().string();
+  while (std::getline(mi, line)) {
+    // mountinfo: id parent major:minor root mountpoint ...
+    std::istringstream in(line);
+    std::string id, parent, mm, root, point;
+    in >> id >> parent >> mm >> root >> point;
+    if (mm == self) {
+      where = point;
+      return true;
+    }
+    auto sys = std::filesystem::canonical("/sys/dev/block/" + mm, ec);
+    if (!ec && !self_name.empty() && sys.parent_path().filename() == self_name) {
+      where = point;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string ObjectSink::state_path(const std::string& final_path, const std::string& state_dir) {
+  std::filesystem::path p(final_path);
+  struct stat st {};
+  if (::stat(final_path.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+    return (std::filesystem::path(state_dir) / (p.filename().string() + ".shoal-state")).string();
+  }
+  std::filesystem::path dir =
+      p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
+  return (dir / ("." + p.filename().string() + ".shoal-state")).string();
+}
+
+Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t size, bool force,
+                                      bool reuse) {
   std::filesystem::path p(final_path);
   if (p.filename().empty())
     return make_error("--out '" + final_path + "' names a directory, not a file");
+  ObjectSink s;
+  s.final_ = final_path;
+  s.size_ = size;
+  struct stat st {};
+  if (::stat(final_path.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+    s.kind_ = Kind::kBlockDevice;
+    s.temp_ = final_path;
+    std::string where;
+    if (mounted(st.st_rdev, where) && !force) {
+      return make_error("block device '" + final_path + "' is mounted on " + where +
+                        ": unmount it first (or pass --force if you really mean to overwrite it)");
+    }
+    s.fd_ = ::open(final_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (s.fd_ < 0)
+      return make_error("cannot open block device '" + final_path + "': " + errno_text(errno));
+    uint64_t dev_size = 0;
+    if (::ioctl(s.fd_, BLKGETSIZE64, &dev_size) != 0) {
+      return make_error("cannot read the size of '" + final_path + "': " + errno_text(errno));
+    }
+    if (dev_size < size) {
+      return make_error("block device '" + final_path + "' holds " +
+                        format_bytes(double(dev_size)) + ", the object needs " +
+                        format_bytes(double(size)) + ": use a larger device");
+    }
+    s.start_flusher();
+    return s;
+  }
   std::filesystem::path dir =
       p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     return make_error("output directory '" + dir.string() + "' does not exist");
   }
-  ObjectSink s;
-  s.final_ = final_path;
   s.temp_ = (dir / ("." + p.filename().string() + ".shoal-part")).string();
-  s.size_ = size;
-  s.fd_ = ::open(s.temp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  s.fd_ = ::open(s.temp_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (reuse ? 0 : O_TRUNC), 0644);
   if (s.fd_ < 0) return make_error("cannot create '" + s.temp_ + "': " + errno_text(errno));
   if (size > 0) {
     int r = ::posix_fallocate(s.fd_, 0, static_cast<off_t>(size));
@@ -89,6 +160,7 @@ void ObjectSink::stop_flusher() {
 ObjectSink::ObjectSink(ObjectSink&& o) noexcept
     : final_(std::move(o.final_)),
       temp_(std::move(o.temp_)),
+      kind_(o.kind_),
       fd_(o.fd_),
       size_(o.size_),
       written_(o.written_),
@@ -161,8 +233,22 @@ Status ObjectSink::commit() {
   return {};
 }
 
+Status ObjectSink::flush() {
+  if (::fdatasync(fd_) != 0)
+    return make_error("cannot flush '" + temp_ + "': " + errno_text(errno));
+  return {};
+}
+
+void ObjectSink::keep() {
+  settled_ = true;
+}
+
 void ObjectSink::abandon() {
   if (settled_) return;
+  if (kind_ == Kind::kBlockDevice) {  // nothing to remove; the device's state says incomplete
+    settled_ = true;
+    return;
+  }
   if (!temp_.empty()) ::unlink(temp_.c_str());
   settled_ = true;
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,11 +17,13 @@
 #include "engine/udp_rx.h"
 #include "session/data_pass.h"
 #include "session/receiver_core.h"
+#include "session/resume_state.h"
 
 namespace shoal::session {
 
 namespace {
 
+constexpr size_t kMinOpenBlocks = 64;
 constexpr uint64_t kDrainQuietNs = 30'000'000;  // socket quiet this long: the pass is in
 constexpr uint64_t kDrainMaxNs = 500'000'000;   // never wait longer than this to answer a PassEnd
 constexpr uint64_t kByeWaitNs = 5'000'000'000;  // after Done, how long to wait for the sender's Bye
@@ -137,22 +140,41 @@ void ReceiverRun::on_message(const control::Message& m) {
 
 void ReceiverRun::on_session_ready() {
   const control::Session& s = *session_;
-  auto sink = ObjectSink::create(opt_.out, s.object_size);
-  if (!sink) {
+  auto refuse = [&](const std::string& why) {
     control::Done d;
     d.ok = false;
-    d.reason = sink.error();
+    d.reason = why;
     conn_->send(d);
-    fail(sink.error());
-    return;
+    fail(why);
+  };
+  // Resume: reuse partial data only when its state names this very object.
+  std::string state_path;
+  std::optional<ResumeState> resume;
+  if (opt_.resume) {
+    state_path = ObjectSink::state_path(opt_.out, opt_.state_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(state_path).parent_path(), ec);
+    auto loaded = load_resume_state(state_path);
+    if (!loaded) return refuse(loaded.error());
+    if (*loaded) {
+      if ((*loaded)->id != object_id(s, hashes_)) {
+        return refuse("resume state '" + state_path +
+                      "' belongs to a different object: remove it and the partial "
+                      "data beside it, or choose another --out");
+      }
+      resume = std::move(**loaded);
+      spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
+    }
   }
+  auto sink = ObjectSink::create(opt_.out, s.object_size, opt_.force, resume.has_value());
+  if (!sink) return refuse(sink.error());
   size_t slot = size_t{2} * s.k * s.symbol_size;
-  size_t max_open = std::max<size_t>(4, opt_.max_memory / std::max<size_t>(slot, 1));
-  auto core = ReceiverCore::make(s, std::move(hashes_), std::move(*sink), max_open);
-  if (!core) {
-    fail(core.error());
-    return;
-  }
+  // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
+  // spill blocks of the window being received and throw their repair symbols away.
+  size_t max_open = std::max<size_t>(kMinOpenBlocks, opt_.max_memory / std::max<size_t>(slot, 1));
+  auto core = ReceiverCore::make(s, std::move(hashes_), std::move(*sink), max_open, state_path,
+                                 resume ? &*resume : nullptr);
+  if (!core) return refuse(core.error());
   core_ = std::move(*core);
   engine::UdpRxOptions ro;
   ro.group = ipv4_text(s.group_ipv4);
@@ -175,6 +197,8 @@ void ReceiverRun::on_session_ready() {
                ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface,
                rx_->gro_enabled() ? "UDP GRO" : "no GRO");
   start_ns_ = monotonic_ns();
+  // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
+  conn_->send(core_->make_nak(control::kInitialPass));
   conn_->send(control::Ready{});
 }
 
@@ -319,7 +343,14 @@ int ReceiverRun::run() {
   progress(true);
   if (rx_) loop_->remove(rx_->fd());
   if (outcome_ != "done") {
-    if (core_) core_->abandon();
+    if (core_) {
+      core_->abandon();
+      if (core_->kept()) {
+        spdlog::info(
+            "kept the partial data for a resume: run the same command again to continue (or pass "
+            "--no-resume to start over)");
+      }
+    }
     spdlog::error("receive failed: {}", reason_);
     write_json();
     return 1;

@@ -1,13 +1,23 @@
 #include "session/receiver_core.h"
 
+#include <unistd.h>
+
+#include <chrono>
+
 #include "engine/wire.h"
 #include "session/manifest.h"
 
 namespace shoal::session {
 
+namespace {
+constexpr uint32_t kNoBlock = 0xFFFFFFFF;
+}  // namespace
+
 Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session& s,
                                                          std::vector<control::Digest> hashes,
-                                                         ObjectSink sink, size_t max_open_blocks) {
+                                                         ObjectSink sink, size_t max_open_blocks,
+                                                         std::string state_path,
+                                                         const ResumeState* resume) {
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
   if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
@@ -17,10 +27,89 @@ Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session&
   }
   std::unique_ptr<ReceiverCore> core(
       new ReceiverCore(s, std::move(hashes), std::move(sink), *layout));
-  auto a = engine::BlockAssembler::make(*layout, max_open_blocks);
+  auto a = engine::BlockAssembler::make(*layout, max_open_blocks, core.get());
   if (!a) return make_error(a.error());
   core->assembler_ = std::move(*a);
+  core->state_.id = object_id(s, core->block_sha256_);
+  core->state_.object_size = s.object_size;
+  core->state_.block_count = s.block_count;
+  core->state_.verified.assign((size_t{s.block_count} + 7) / 8, 0);
+  if (resume != nullptr) {
+    if (resume->id != core->state_.id || resume->block_count != s.block_count) {
+      return make_error("resume state '" + state_path +
+                        "' belongs to a different object: remove it and the partial "
+                        "data beside it, or choose another --out");
+    }
+    for (uint32_t b = 0; b < s.block_count; ++b) {
+      if (!resume->has(b)) continue;
+      core->assembler_->mark_done(b);
+      core->state_.set(b);
+      ++core->resumed_;
+    }
+    core->checkpointed_ = core->resumed_ > 0;
+    // Catch the whole-object hash up over the blocks already on disk.
+    Status h = core->hash_in_order(kNoBlock, {});
+    if (!h) return make_error(h.error());
+  }
+  core->state_path_ = std::move(state_path);
+  if (!core->state_path_.empty()) {
+    ReceiverCore* c = core.get();
+    core->checkpointer_ = std::thread([c] { c->checkpoint_loop(); });
+  }
   return core;
+}
+
+ReceiverCore::~ReceiverCore() {
+  stop_checkpoints();
+}
+
+void ReceiverCore::checkpoint_loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+    if (stop_ || !state_dirty_) continue;
+    lock.unlock();
+    Status st = checkpoint();
+    lock.lock();
+    (void)st;  // a failed checkpoint costs only resume precision; the next one retries
+  }
+}
+
+Status ReceiverCore::checkpoint() {
+  ResumeState snap;
+  {
+    std::lock_guard lock(mu_);
+    snap = state_;
+    state_dirty_ = false;
+  }
+  Status f = sink_.flush();  // the data first: the state may only name durable blocks
+  if (!f) return f;
+  Status w = save_resume_state(state_path_, snap);
+  if (w) {
+    std::lock_guard lock(mu_);
+    checkpointed_ = true;
+  }
+  return w;
+}
+
+void ReceiverCore::stop_checkpoints() {
+  if (!checkpointer_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  checkpointer_.join();
+}
+
+void ReceiverCore::abandon() {
+  stop_checkpoints();
+  if (!state_path_.empty() && (checkpointed_ || state_dirty_) && checkpoint().ok()) {
+    sink_.keep();
+    kept_ = true;
+    return;
+  }
+  sink_.abandon();
 }
 
 ReceiverCore::ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
@@ -64,6 +153,9 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
       return {};
     case Event::kNoRoom:
       ++stats_.no_room_drops;
+      if (!assembler_->spill_error().empty()) {
+        return make_error("cannot park an incomplete block on disk: " + assembler_->spill_error());
+      }
       return {};
     case Event::kInvalid:
       ++stats_.frames_foreign;
@@ -72,6 +164,7 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
     case Event::kComplete:
       break;
   }
+  stats_.spills = assembler_->spills();
   if (unicast)
     ++stats_.symbols_unicast_repair;
   else if (esi >= layout_.block_k(block))
@@ -90,19 +183,29 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
   stats_.bytes_written += data.size();
   Status h = hash_in_order(block, data);
   assembler_->mark_done(block);
+  if (!state_path_.empty()) {
+    std::lock_guard lock(mu_);
+    state_.set(block);
+    state_dirty_ = true;
+  }
   return h;
 }
 
-Status ReceiverCore::hash_in_order(uint32_t written, std::span<const uint8_t> data) {
-  if (written != hashed_blocks_) return {};  // ahead of a gap: hashed when the gap fills
-  whole_.update(data);
-  ++hashed_blocks_;
-  while (hashed_blocks_ < layout_.block_count() && assembler_->done(hashed_blocks_)) {
+Status ReceiverCore::hash_in_order(uint32_t fresh, std::span<const uint8_t> data) {
+  // The block just written is hashed from memory; blocks that were written ahead of a gap (or
+  // come from a resumed run) are read back from the file once the gap fills.
+  while (hashed_blocks_ < layout_.block_count()) {
     const uint32_t b = hashed_blocks_;
-    readback_.resize(layout_.block_bytes(b));
-    Status r = sink_.read(layout_.block_offset(b), readback_);
-    if (!r) return r;
-    whole_.update(readback_);
+    if (b == fresh && !data.empty()) {
+      whole_.update(data);
+    } else if (assembler_->done(b)) {
+      readback_.resize(layout_.block_bytes(b));
+      Status r = sink_.read(layout_.block_offset(b), readback_);
+      if (!r) return r;
+      whole_.update(readback_);
+    } else {
+      break;
+    }
     ++hashed_blocks_;
   }
   return {};
@@ -112,12 +215,16 @@ Status ReceiverCore::commit() {
   if (!complete() || hashed_blocks_ != layout_.block_count()) {
     return make_error("internal: commit before every block was written");
   }
+  stop_checkpoints();
   if (whole_.finish() != object_sha256_) {
+    if (!state_path_.empty()) ::unlink(state_path_.c_str());  // never resume from bad data
     return make_error(
-        "whole-object SHA-256 mismatch: the object was not kept (every block matched its own hash, "
-        "so the sender's manifest is inconsistent)");
+        "whole-object SHA-256 mismatch: the object was not kept (the partial data or the sender's "
+        "manifest is inconsistent; the next run starts over)");
   }
-  return sink_.commit();
+  Status c = sink_.commit();
+  if (c && !state_path_.empty()) ::unlink(state_path_.c_str());
+  return c;
 }
 
 control::Nak ReceiverCore::make_nak(uint32_t pass) const {

@@ -3,11 +3,14 @@
 // the sockets and the clock.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/messages.h"
@@ -15,6 +18,7 @@
 #include "fec/layout.h"
 #include "session/manifest.h"
 #include "session/object_sink.h"
+#include "session/resume_state.h"
 
 namespace shoal::session {
 
@@ -27,16 +31,23 @@ struct ReceiverStats {
   uint64_t symbols_unicast_repair = 0;    // symbols taken from unicast repair
   uint64_t block_hash_failures = 0;
   uint64_t no_room_drops = 0;
+  uint64_t spills = 0;  // incomplete blocks moved out of memory (bounded memory)
   uint64_t bytes_written = 0;
 };
 
-class ReceiverCore {
+class ReceiverCore : private engine::SpillStore {
  public:
   // Validates the session description against the manifest; the sink is created by the caller
   // (it can fail on disk space before the receiver says Ready).
+  // With a state path, verified blocks are checkpointed there about once a second (by a
+  // background thread: the data is fdatasync'ed first, then the bitmap saved), and `resume`
+  // (blocks already verified and durable from an earlier run) is taken as done.
   static Result<std::unique_ptr<ReceiverCore>> make(const control::Session& session,
                                                     std::vector<control::Digest> block_hashes,
-                                                    ObjectSink sink, size_t max_open_blocks);
+                                                    ObjectSink sink, size_t max_open_blocks,
+                                                    std::string state_path = {},
+                                                    const ResumeState* resume = nullptr);
+  ~ReceiverCore();
 
   // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
   Status on_datagram(std::span<const uint8_t> datagram);
@@ -48,7 +59,11 @@ class ReceiverCore {
   control::Nak make_nak(uint32_t pass) const;
   // Checks the whole-object SHA-256 (hashed in order as blocks landed), flushes, renames.
   Status commit();
-  void abandon() { sink_.abandon(); }
+  // Gives up: keeps the partial data and its state for a later resume when anything was
+  // checkpointed, removes it otherwise.
+  void abandon();
+  uint32_t resumed_blocks() const { return resumed_; }
+  bool kept() const { return kept_; }
 
   const ReceiverStats& stats() const { return stats_; }
   uint32_t blocks_done() const { return assembler_->blocks_done(); }
@@ -61,6 +76,12 @@ class ReceiverCore {
                fec::BlockLayout layout);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status hash_in_order(uint32_t written, std::span<const uint8_t> data);
+  // SpillStore: incomplete blocks evicted from memory park their source symbols in the output
+  // file at their final offsets (overwritten by the verified block later).
+  Status save(uint64_t offset, std::span<const uint8_t> data) override {
+    return sink_.write(offset, data);
+  }
+  Status load(uint64_t offset, std::span<uint8_t> out) override { return sink_.read(offset, out); }
 
   uint64_t session_id_;
   fec::BlockLayout layout_;
@@ -74,6 +95,21 @@ class ReceiverCore {
   Sha256 whole_;
   uint32_t hashed_blocks_ = 0;
   std::vector<uint8_t> readback_;
+
+  // Checkpointing (see make()).
+  void checkpoint_loop();
+  void stop_checkpoints();
+  Status checkpoint();
+  std::string state_path_;
+  ResumeState state_;  // guarded by mu_
+  bool state_dirty_ = false;
+  uint32_t resumed_ = 0;
+  bool checkpointed_ = false;
+  bool kept_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace shoal::session

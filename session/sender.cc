@@ -35,7 +35,7 @@ namespace {
 
 constexpr size_t kMaxConnections = 20000;
 
-enum class PeerState { kHandshake, kJoined, kReady, kDone, kFailed, kRefused };
+enum class PeerState { kHandshake, kJoined, kReady, kDone, kFailed, kRefused, kSuperseded };
 
 struct Peer {
   uint32_t id = 0;
@@ -45,7 +45,9 @@ struct Peer {
   std::string name, addr;
   PeerState state = PeerState::kHandshake;
   bool admitted = false;
-  bool answered = false;  // answered the current PassEnd
+  bool asked = false;     // was sent the current PassEnd
+  bool answered = false;  // answered it
+  bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
   std::vector<NeedRun> needs;
   control::Done done;
   std::string reason;
@@ -151,10 +153,6 @@ void SenderRun::on_close(Peer& p, const std::string& why) {
 void SenderRun::on_message(Peer& p, const control::Message& m) {
   if (p.state == PeerState::kHandshake) {
     control::Message reply = p.hs->on_message(m);
-    if (p.hs->accepted() && started_) {
-      reply = control::Reject{
-          "the session has already started; start receivers before the sender's --max-wait ends"};
-    }
     p.conn->send(reply);
     if (const auto* rej = std::get_if<control::Reject>(&reply)) {
       spdlog::warn("refused {} ({}): {}", p.addr, p.hs->receiver_name(), rej->reason);
@@ -164,15 +162,34 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
       p.name = p.hs->receiver_name();
       p.state = PeerState::kJoined;
       p.admitted = true;
-      spdlog::info("receiver {} joined from {} ({} of {} wanted)", p.name, p.addr,
-                   count([](const Peer& q) { return q.admitted; }), opt_.min_receivers);
+      // A receiver that failed (say, was restarted) and joins again replaces its old entry.
+      for (auto& [oid, q] : peers_) {
+        if (oid != p.id && q.admitted && q.state == PeerState::kFailed && q.name == p.name) {
+          q.state = PeerState::kSuperseded;
+        }
+      }
+      spdlog::info("receiver {} joined from {}{}", p.name, p.addr,
+                   started_
+                       ? " (session running: it joins the next repair step)"
+                       : " (" + std::to_string(count([](const Peer& q) { return q.admitted; })) +
+                             " of " + std::to_string(opt_.min_receivers) + " wanted)");
+      if (started_) {
+        p.conn->send(session_msg_);
+        for (const auto& mm : manifest_msgs_) p.conn->send(mm);
+      }
     }
     return;
   }
   if (std::holds_alternative<control::Ready>(m)) {
     if (p.state == PeerState::kJoined) p.state = PeerState::kReady;
   } else if (const auto* nak = std::get_if<control::Nak>(&m)) {
-    if (nak->pass + 1 != passes_) return;  // an answer to an older pass
+    if (nak->pass == control::kInitialPass) {
+      p.needs.clear();
+      for (const auto& r : nak->runs) p.needs.push_back({r.first_block, r.count, r.missing});
+      p.initial = true;
+      return;
+    }
+    if (!p.asked || nak->pass + 1 != passes_) return;  // an answer to an older pass
     p.needs.clear();
     for (const auto& r : nak->runs) p.needs.push_back({r.first_block, r.count, r.missing});
     p.frames_received = nak->frames_received - std::min(nak->frames_rejected, nak->frames_received);
@@ -213,7 +230,7 @@ bool SenderRun::all_ready() const {
 
 bool SenderRun::all_answered() const {
   for (const auto& [id, p] : peers_) {
-    if (p.active() && !p.answered) return false;
+    if (p.active() && p.asked && !p.answered) return false;
   }
   return true;
 }
@@ -410,6 +427,28 @@ int SenderRun::run() {
   for (uint32_t b = 0; b < lay.block_count(); ++b) ks[b] = static_cast<uint8_t>(lay.block_k(b));
   RowState rows(ks, static_cast<uint8_t>(opt_.proactive));
   std::vector<RepairRange> ranges = full_pass_ranges(rows, static_cast<uint8_t>(opt_.proactive));
+  // Skip blocks that no receiver lacks (receivers resuming from an earlier run).
+  {
+    std::vector<uint8_t> wanted(lay.block_count(), 0);
+    bool all_reported = true;
+    for (const auto& [id, p] : peers_) {
+      if (!p.active()) continue;
+      all_reported &= p.initial;
+      for (const auto& r : p.needs) {
+        for (uint64_t b = r.first_block;
+             b < std::min<uint64_t>(uint64_t{r.first_block} + r.count, wanted.size()); ++b) {
+          wanted[b] = 1;
+        }
+      }
+    }
+    if (all_reported) {
+      std::erase_if(ranges, [&](const RepairRange& r) { return !wanted[r.block]; });
+      if (ranges.size() < lay.block_count()) {
+        spdlog::info("receivers already hold {} of {} blocks: the first pass sends only the rest",
+                     lay.block_count() - ranges.size(), lay.block_count());
+      }
+    }
+  }
   uint64_t burst = opt_.burst_bytes;
   if (burst == 0) burst = std::max<uint64_t>(opt_.rate_bps / 8 / 1000, 131072);
   engine::Pacer pacer(opt_.rate_bps, burst);
@@ -465,6 +504,7 @@ int SenderRun::run() {
     passes_ = n + 1;
     for (auto& [id, p] : peers_) {
       if (!p.active()) continue;
+      p.asked = true;
       p.answered = false;
       p.conn->send(control::PassEnd{n, frames_sent_});
     }
@@ -531,7 +571,7 @@ int SenderRun::finish() {
   std::fprintf(table, "\n%-20s %-22s %-8s %10s %12s %10s %12s  %s\n", "receiver", "address",
                "outcome", "seconds", "goodput", "lost", "unicast", "reason");
   for (const auto& [id, p] : peers_) {
-    if (!p.admitted) continue;
+    if (!p.admitted || p.state == PeerState::kSuperseded) continue;
     bool done = p.state == PeerState::kDone;
     (done ? ok : failed)++;
     double secs = done ? double(p.done_ns - t_data_) / 1e9 : 0;
