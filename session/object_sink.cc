@@ -19,7 +19,12 @@
 namespace shoal::session {
 
 namespace {
-constexpr uint64_t kWritebackChunk = 16 << 20;
+
+std::string disk_hint(const std::string& e) {
+  if (e.find("space") != std::string::npos)
+    return " (free space on the receiver's disk or choose another --out)";
+  return "";
+}
 
 std::string errno_text(int e) {
   std::string s = std::strerror(e);
@@ -71,7 +76,7 @@ std::string ObjectSink::state_path(const std::string& final_path, const std::str
 }
 
 Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t size, bool force,
-                                      bool reuse) {
+                                      bool reuse, bool direct) {
   std::filesystem::path p(final_path);
   if (p.filename().empty())
     return make_error("--out '" + final_path + "' names a directory, not a file");
@@ -99,7 +104,8 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
                         format_bytes(double(dev_size)) + ", the object needs " +
                         format_bytes(double(size)) + ": use a larger device");
     }
-    s.start_flusher();
+    Status w = s.open_writer(direct);
+    if (!w) return make_error(w.error());
     return s;
   }
   std::filesystem::path dir =
@@ -125,36 +131,19 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
       return make_error("cannot size '" + s.temp_ + "': " + errno_text(errno));
     }
   }
-  s.start_flusher();
+  Status w = s.open_writer(direct);
+  if (!w) return make_error(w.error());
   return s;
 }
 
-void ObjectSink::start_flusher() {
-  flusher_ = std::make_unique<Flusher>();
-  Flusher* f = flusher_.get();
-  int fd = fd_;
-  f->thread = std::thread([f, fd] {
-    std::unique_lock lock(f->mu);
-    for (;;) {
-      f->cv.wait(lock, [f] { return f->stop || f->pending >= kWritebackChunk; });
-      if (f->stop) return;
-      f->pending = 0;
-      lock.unlock();
-      ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // queue writeback, do not wait for it
-      lock.lock();
-    }
-  });
-}
-
-void ObjectSink::stop_flusher() {
-  if (!flusher_) return;
-  {
-    std::lock_guard lock(flusher_->mu);
-    flusher_->stop = true;
-  }
-  flusher_->cv.notify_one();
-  flusher_->thread.join();
-  flusher_.reset();
+Status ObjectSink::open_writer(bool direct) {
+  engine::UringWriterOptions wo;
+  wo.direct = direct;
+  wo.label = temp_;
+  auto w = engine::UringWriter::open(fd_, wo);
+  if (!w) return make_error(w.error());
+  writer_ = std::move(*w);
+  return {};
 }
 
 ObjectSink::ObjectSink(ObjectSink&& o) noexcept
@@ -165,43 +154,41 @@ ObjectSink::ObjectSink(ObjectSink&& o) noexcept
       size_(o.size_),
       written_(o.written_),
       settled_(o.settled_),
-      flusher_(std::move(o.flusher_)) {
+      writer_(std::move(o.writer_)) {
   o.fd_ = -1;
   o.settled_ = true;  // the moved-from sink owns nothing to clean up
 }
 
 ObjectSink::~ObjectSink() {
-  stop_flusher();
+  if (writer_) (void)writer_->drain();  // nothing may still write into a file we remove
+  writer_.reset();
   if (!settled_) abandon();
   if (fd_ >= 0) ::close(fd_);
 }
 
 Status ObjectSink::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset + data.size() > size_) return make_error("write beyond the object's end");
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n =
-        ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error("cannot write '" + temp_ + "': " + errno_text(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
+  std::lock_guard lock(mu_);
+  Status w = writer_->write(offset, data);
+  if (!w) return make_error(w.error() + disk_hint(w.error()));
   written_ += data.size();
-  if (flusher_) {
-    bool kick = false;
-    {
-      std::lock_guard lock(flusher_->mu);
-      flusher_->pending += data.size();
-      kick = flusher_->pending >= kWritebackChunk;
-    }
-    if (kick) flusher_->cv.notify_one();
-  }
   return {};
 }
 
-Status ObjectSink::read(uint64_t offset, std::span<uint8_t> out) const {
+Status ObjectSink::poll() {
+  std::lock_guard lock(mu_);
+  Status p = writer_->poll();
+  if (!p) return make_error(p.error() + disk_hint(p.error()));
+  return {};
+}
+
+Status ObjectSink::read(uint64_t offset, std::span<uint8_t> out) {
+  {
+    // Bytes still in flight in the writer are not in the file yet.
+    std::lock_guard lock(mu_);
+    Status w = writer_->wait_range(offset, out.size());
+    if (!w) return w;
+  }
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n =
@@ -214,11 +201,21 @@ Status ObjectSink::read(uint64_t offset, std::span<uint8_t> out) const {
   return {};
 }
 
+Status ObjectSink::flush() {
+  std::lock_guard lock(mu_);
+  Status s = writer_->sync();  // every write submitted so far, completed and on stable storage
+  if (!s) return make_error(s.error() + disk_hint(s.error()));
+  return {};
+}
+
 Status ObjectSink::commit() {
   if (fd_ < 0) return make_error("output already closed");
-  stop_flusher();
-  if (::fdatasync(fd_) != 0)
-    return make_error("cannot flush '" + temp_ + "': " + errno_text(errno));
+  Status f = flush();
+  if (!f) return f;
+  if (kind_ == Kind::kBlockDevice) {
+    settled_ = true;
+    return {};
+  }
   if (::rename(temp_.c_str(), final_.c_str()) != 0) {
     return make_error("cannot rename '" + temp_ + "' to '" + final_ + "': " + errno_text(errno));
   }
@@ -233,24 +230,15 @@ Status ObjectSink::commit() {
   return {};
 }
 
-Status ObjectSink::flush() {
-  if (::fdatasync(fd_) != 0)
-    return make_error("cannot flush '" + temp_ + "': " + errno_text(errno));
-  return {};
-}
-
 void ObjectSink::keep() {
   settled_ = true;
 }
 
 void ObjectSink::abandon() {
   if (settled_) return;
-  if (kind_ == Kind::kBlockDevice) {  // nothing to remove; the device's state says incomplete
-    settled_ = true;
-    return;
-  }
-  if (!temp_.empty()) ::unlink(temp_.c_str());
   settled_ = true;
+  if (kind_ == Kind::kBlockDevice) return;  // nothing to remove; the device's state says incomplete
+  if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
 }  // namespace shoal::session

@@ -5,15 +5,14 @@
 // place after size and mount checks; "complete" is recorded by the caller's state, not a rename.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
-#include <thread>
 
 #include "common/result.h"
+#include "engine/uring_writer.h"
 #include "session/manifest.h"
 
 namespace shoal::session {
@@ -24,8 +23,10 @@ class ObjectSink {
   // File: opens `<dir>/.<name>.shoal-part` (kept as is when `reuse`, for a resume; created empty
   // otherwise) and preallocates `size` bytes, failing early on a full disk. Block device: checks
   // it is at least `size` bytes and not mounted (unless `force`).
+  // `direct`: write whole aligned pages with O_DIRECT (worth it when blocks are page-aligned).
+  // Writes go through an io_uring writer (engine/uring_writer.h), pwrite where io_uring is refused.
   static Result<ObjectSink> create(const std::string& final_path, uint64_t size, bool force,
-                                   bool reuse);
+                                   bool reuse, bool direct = false);
   // Where a resume state for `final_path` lives: beside the file, or under state_dir for a device.
   static std::string state_path(const std::string& final_path, const std::string& state_dir);
   ObjectSink(ObjectSink&& o) noexcept;
@@ -33,11 +34,17 @@ class ObjectSink {
   ObjectSink(const ObjectSink&) = delete;
   ~ObjectSink();
 
+  // Queues a write (the bytes are copied; the call returns before the disk has them).
   Status write(uint64_t offset, std::span<const uint8_t> data);
-  // Reads back bytes already written (for hashing blocks that were written out of order).
-  Status read(uint64_t offset, std::span<uint8_t> out) const;
+  // Reaps finished writes without blocking; reports a failed one (disk full, I/O error).
+  Status poll();
+  // Reads back bytes written earlier (waits for them if still in flight).
+  Status read(uint64_t offset, std::span<uint8_t> out);
   // Makes everything written so far durable (before a resume state may record it).
+  // write/poll/read/flush may be called from two threads (the receive loop and the
+  // checkpointer); they are serialised here because the writer is single-threaded.
   Status flush();
+  const char* backend() const { return writer_->backend(); }
   // Flushes to stable storage and renames to the final path. The caller has verified the content.
   Status commit();
   // Removes the temporary file now (also done by the destructor when not committed).
@@ -51,17 +58,7 @@ class ObjectSink {
 
  private:
   ObjectSink() = default;
-  // Starts writeback of dirty pages in the background as data lands, so the final fdatasync has
-  // little left and the receive loop never blocks on the disk queue.
-  struct Flusher {
-    std::mutex mu;
-    std::condition_variable cv;
-    uint64_t pending = 0;  // bytes written since the last kick
-    bool stop = false;
-    std::thread thread;
-  };
-  void start_flusher();
-  void stop_flusher();
+  Status open_writer(bool direct);
 
   std::string final_, temp_;
   Kind kind_ = Kind::kFile;
@@ -69,7 +66,8 @@ class ObjectSink {
   uint64_t size_ = 0;
   uint64_t written_ = 0;
   bool settled_ = false;
-  std::unique_ptr<Flusher> flusher_;
+  std::mutex mu_;
+  std::unique_ptr<engine::UringWriter> writer_;
 };
 
 }  // namespace shoal::session

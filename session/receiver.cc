@@ -34,6 +34,11 @@ std::string host_name() {
   return buf;
 }
 
+bool is_block_device(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_block_file(path, ec);
+}
+
 // A receiver is often started before its sender: keep trying until the timeout.
 Result<Fd> connect_retry(const sockaddr_in& ep, uint64_t timeout_ns) {
   const uint64_t deadline = monotonic_ns() + timeout_ns;
@@ -152,8 +157,10 @@ void ReceiverRun::on_session_ready() {
   std::optional<ResumeState> resume;
   if (opt_.resume) {
     state_path = ObjectSink::state_path(opt_.out, opt_.state_dir);
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(state_path).parent_path(), ec);
+    if (is_block_device(opt_.out)) {  // a file's state sits beside it; a device's in --state-dir
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(state_path).parent_path(), ec);
+    }
     auto loaded = load_resume_state(state_path);
     if (!loaded) return refuse(loaded.error());
     if (*loaded) {
@@ -166,7 +173,10 @@ void ReceiverRun::on_session_ready() {
       spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
     }
   }
-  auto sink = ObjectSink::create(opt_.out, s.object_size, opt_.force, resume.has_value());
+  // O_DIRECT pays off when whole blocks are page-aligned (e.g. 8192-byte symbols); otherwise
+  // buffered.
+  const bool direct = (uint64_t{s.k} * s.symbol_size) % engine::kDirectAlign == 0;
+  auto sink = ObjectSink::create(opt_.out, s.object_size, opt_.force, resume.has_value(), direct);
   if (!sink) return refuse(sink.error());
   size_t slot = size_t{2} * s.k * s.symbol_size;
   // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
@@ -182,20 +192,18 @@ void ReceiverRun::on_session_ready() {
   ro.iface = opt_.iface;
   ro.rcvbuf = opt_.rcvbuf;
   auto rx = engine::UdpRx::open(ro);
-  if (!rx) {
-    fail("cannot join the multicast group " + ro.group + ": " + rx.error());
-    return;
-  }
+  if (!rx) return refuse("cannot join the multicast group " + ro.group + ": " + rx.error());
   rx_ = std::move(*rx);
   Status added = loop_->add(rx_->fd(), EPOLLIN, [this](uint32_t) { on_udp(); });
   if (!added) {
     fail(added.error());
     return;
   }
-  spdlog::info("session {:016x}: '{}' {} in {} blocks, group {}:{} on {} ({})", s.session_id,
-               s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
-               ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface,
-               rx_->gro_enabled() ? "UDP GRO" : "no GRO");
+  spdlog::info("session {:016x}: '{}' {} in {} blocks, group {}:{} on {} ({}), writing with {}",
+               s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)),
+               s.block_count, ro.group, s.port,
+               opt_.iface.empty() ? "default interface" : opt_.iface,
+               rx_->gro_enabled() ? "UDP GRO" : "no GRO", core_->writer_backend());
   start_ns_ = monotonic_ns();
   // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
   conn_->send(core_->make_nak(control::kInitialPass));
@@ -299,6 +307,22 @@ int ReceiverRun::run() {
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");
+  // Mistakes that need no sender are reported before connecting.
+  if (!opt_.iface.empty()) {
+    auto ifc = engine::resolve_iface(opt_.iface);
+    if (!ifc) {
+      spdlog::error("--iface: {}", ifc.error());
+      return 2;
+    }
+  }
+  if (!is_block_device(opt_.out)) {
+    std::filesystem::path dir = std::filesystem::path(opt_.out).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+      spdlog::error("--out: output directory '{}' does not exist", dir.string());
+      return 2;
+    }
+  }
   auto loop = control::EventLoop::create();
   if (!loop) {
     spdlog::error("{}", loop.error());
@@ -338,6 +362,16 @@ int ReceiverRun::run() {
       answer_pass();
     }
     if (done_sent_ && now - done_ns_ > kByeWaitNs) finished_ = true;
+    if (core_ && !done_sent_ && !finished_) {
+      Status w = core_->poll_writes();
+      if (!w) {
+        control::Done d;
+        d.ok = false;
+        d.reason = w.error();
+        conn_->send(d);
+        fail(w.error());
+      }
+    }
     progress(false);
   }
   progress(true);

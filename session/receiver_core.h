@@ -64,6 +64,9 @@ class ReceiverCore : private engine::SpillStore {
   void abandon();
   uint32_t resumed_blocks() const { return resumed_; }
   bool kept() const { return kept_; }
+  // Reaps finished disk writes; an error (disk full, I/O error) is fatal for this receiver.
+  Status poll_writes() { return sink_.poll(); }
+  const char* writer_backend() const { return sink_.backend(); }
 
   const ReceiverStats& stats() const { return stats_; }
   uint32_t blocks_done() const { return assembler_->blocks_done(); }
