@@ -79,6 +79,16 @@ Action add_send(CLI::App& app) {
                   "repair passes before a receiver still missing data fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
+  sub->add_option("--transport", a->o.transport,
+                  "data plane: auto (DPDK when built with it and --dpdk names a "
+                  "usable port, else kernel sockets), dpdk, socket")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "dpdk", "socket"}));
+  sub->add_option("--dpdk", a->o.dpdk_args,
+                  "DPDK EAL arguments, e.g. \"-l 0 --no-huge -m 512 --no-pci "
+                  "--vdev=net_af_packet0,iface=eth0\"");
+  sub->add_option("--dpdk-port", a->o.dpdk_device,
+                  "DPDK port (ethdev name) when the EAL has several");
   sub->add_flag("!--no-realtime", a->o.realtime,
                 "do not ask for real-time scheduling of the pacing thread "
                 "(asked by default so the pace holds on a busy host)");

@@ -28,6 +28,7 @@
 #include "session/pass_schedule.h"
 #include "session/repair_planner.h"
 #include "session/symbol_source.h"
+#include "session/transport_select.h"
 
 namespace shoal::session {
 
@@ -323,17 +324,21 @@ int SenderRun::run() {
   }
   symbols_.emplace(std::move(*syms));
 
-  engine::UdpTxOptions to;
+  TransportOptions to;
+  to.mode = opt_.transport;
+  to.dpdk_args = opt_.dpdk_args;
+  to.dpdk_device = opt_.dpdk_device;
   to.group = opt_.group;
   to.port = opt_.port;
   to.iface = opt_.iface;
   to.ttl = opt_.ttl;
   to.loopback = opt_.loopback;
-  auto tx = engine::UdpTx::open(to);
+  auto tx = open_transport(to);
   if (!tx) {
     spdlog::error("{}", tx.error());
     return 2;
   }
+  spdlog::info("data plane: {}", tx->why);
 
   auto loop = control::EventLoop::create();
   if (!loop) {
@@ -382,7 +387,8 @@ int SenderRun::run() {
       "sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), "
       "up to {:.0f}s, on {}",
       session_msg_.object_name, format_bytes(double(src->size())), layout->block_count(), opt_.k,
-      opt_.symbol_size, opt_.group, opt_.port, (*tx)->iface().name,
+      opt_.symbol_size, opt_.group, opt_.port,
+      (opt_.iface.empty() ? std::string("default route") : opt_.iface),
       format_rate(double(opt_.rate_bps)), opt_.min_receivers, double(opt_.max_wait_ns) / 1e9,
       opt_.listen);
 
@@ -466,7 +472,7 @@ int SenderRun::run() {
           std::strerror(errno));
     }
   }
-  DataPass pass(*symbols_, **tx, pacer, session_id_, opt_.window_blocks,
+  DataPass pass(*symbols_, *tx->tx, pacer, session_id_, opt_.window_blocks,
                 [this](int ms) { service(ms); });
   PlannerConfig pcfg;
   pcfg.unicast_budget_symbols = opt_.unicast_budget_symbols;

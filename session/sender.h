@@ -32,6 +32,9 @@ struct SendOptions {
   uint32_t window_blocks = 32;                  // interleaving window
   uint64_t unicast_budget_symbols = 256;        // per receiver per repair step
   uint64_t answer_timeout_ns = 10'000'000'000;  // for Ready and NAK answers
+  std::string transport = "auto";               // auto | dpdk | socket
+  std::string dpdk_args;                        // EAL arguments for the DPDK transport
+  std::string dpdk_device;                      // DPDK port name ("" = the only one)
   bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
   std::string json_path;  // summary as JSON ("-" = stdout)

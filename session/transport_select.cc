@@ -1,0 +1,91 @@
+#include "session/transport_select.h"
+
+#include "engine/udp_tx.h"
+#ifdef SHOAL_HAVE_DPDK
+#include "engine/dpdk_eal.h"
+#include "engine/dpdk_port.h"
+#include "engine/dpdk_tx.h"
+#endif
+
+namespace shoal::session {
+
+namespace {
+
+Result<OpenTransport> open_socket(const TransportOptions& o, std::string why) {
+  engine::UdpTxOptions to;
+  to.group = o.group;
+  to.port = o.port;
+  to.iface = o.iface;
+  to.ttl = o.ttl;
+  to.loopback = o.loopback;
+  auto tx = engine::UdpTx::open(to);
+  if (!tx) return make_error(tx.error());
+  OpenTransport t;
+  why += (*tx)->gso_enabled() ? " (UDP GSO)" : " (no UDP GSO: one datagram per message)";
+  t.why = std::move(why);
+  t.tx = std::move(*tx);
+  return t;
+}
+
+#ifdef SHOAL_HAVE_DPDK
+Result<OpenTransport> open_dpdk(const TransportOptions& o) {
+  auto eal = engine::DpdkEal::init(o.dpdk_args);
+  if (!eal) return make_error("DPDK EAL set-up failed: " + eal.error());
+  engine::DpdkPortOptions po;
+  po.device = o.dpdk_device;
+  auto port = engine::DpdkPort::open(*eal, po);
+  if (!port) return make_error("DPDK port: " + port.error());
+  engine::DpdkTxOptions to;
+  to.group = o.group;
+  to.port = o.port;
+  to.ttl = o.ttl;
+  to.iface = o.iface;
+  auto tx = engine::DpdkTx::open(*port, to);
+  if (!tx) return make_error("DPDK transmit queue: " + tx.error());
+  OpenTransport t;
+  t.why = "DPDK poll mode on port " + (*port)->name() + " (" + (*port)->driver() + ")";
+  t.keep = std::make_shared<
+      std::pair<std::shared_ptr<engine::DpdkEal>, std::shared_ptr<engine::DpdkPort>>>(*eal, *port);
+  t.tx = std::move(*tx);
+  return t;
+}
+#endif
+
+}  // namespace
+
+bool dpdk_available() {
+#ifdef SHOAL_HAVE_DPDK
+  return true;
+#else
+  return false;
+#endif
+}
+
+Result<OpenTransport> open_transport(const TransportOptions& o) {
+  if (o.mode == "socket") return open_socket(o, "kernel sockets (--transport socket)");
+  if (o.mode != "dpdk" && o.mode != "auto") {
+    return make_error("bad --transport '" + o.mode + "': use auto, dpdk or socket");
+  }
+#ifdef SHOAL_HAVE_DPDK
+  if (o.mode == "dpdk" && o.dpdk_args.empty()) {
+    return make_error(
+        "--transport dpdk needs EAL arguments: --dpdk \"-l 0 --vdev=net_af_packet0,iface=eth0 "
+        "...\"");
+  }
+  if (o.dpdk_args.empty())
+    return open_socket(o, "kernel sockets (auto: no --dpdk EAL arguments given)");
+  if (o.loopback) return open_socket(o, "kernel sockets (auto: --loopback needs the kernel path)");
+  auto d = open_dpdk(o);
+  if (d || o.mode == "dpdk") return d;
+  return open_socket(o, "kernel sockets (auto: DPDK not usable: " + d.error() + ")");
+#else
+  if (o.mode == "dpdk") {
+    return make_error(
+        "this shoal was built without DPDK: install libdpdk-dev and rebuild with -DSHOAL_DPDK=ON, "
+        "or use --transport socket");
+  }
+  return open_socket(o, "kernel sockets (auto: built without DPDK)");
+#endif
+}
+
+}  // namespace shoal::session

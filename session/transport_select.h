@@ -1,0 +1,38 @@
+// Chooses the sender's data-plane transport: DPDK poll mode or kernel UDP sockets. Both put the
+// same bytes on the wire, so receivers neither know nor care.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "engine/transport.h"
+
+namespace shoal::session {
+
+struct TransportOptions {
+  std::string mode = "auto";  // auto | dpdk | socket
+  std::string dpdk_args;      // EAL arguments, e.g. "--no-huge -m 512 --no-pci
+                              // --vdev=net_af_packet0,iface=eth0"
+  std::string dpdk_device;    // ethdev name ("" = the only port)
+  std::string group;
+  uint16_t port = 0;
+  std::string iface;
+  int ttl = 1;
+  bool loopback = false;
+};
+
+struct OpenTransport {
+  std::unique_ptr<engine::TxBackend> tx;
+  std::string why;             // one line: which transport and why
+  std::shared_ptr<void> keep;  // EAL and port, kept alive as long as the backend
+};
+
+// auto: DPDK when this build has it and EAL arguments name a usable port, otherwise kernel sockets.
+// dpdk: DPDK or an error that says why. socket: kernel sockets.
+Result<OpenTransport> open_transport(const TransportOptions& options);
+
+// Whether this binary was built with the DPDK transport.
+bool dpdk_available();
+
+}  // namespace shoal::session

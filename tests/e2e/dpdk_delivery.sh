@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# e2e: a DPDK sender (net_af_packet on the sender's veth, --no-huge) delivers to kernel-socket receivers
+# on the namespace test bed, with 1% loss: every copy verified. Also checks the automatic choice: with
+# EAL arguments that name no usable port, --transport auto falls back to kernel sockets and says why.
+source "$(dirname "$0")/lib.sh"
+e2e_init dpk "$@"
+need_root_netns
+need_cmd jq
+if ! "$SHOAL" send --help | grep -q -- "--dpdk"; then skip "this shoal has no DPDK transport"; fi
+
+N=2
+EAL="-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error --vdev=net_af_packet0,iface=v0"
+bed_up $N
+make_object "$WORK/object.bin" 16
+make_key "$WORK/key"
+"$TESTBED" loss "$BED" all 10 || fail "cannot set loss"
+
+for k in $(seq 1 $N); do
+  mkdir -p "$WORK/d-rx$k"
+  bed_receiver "d-rx$k" "$k" "$WORK/d-rx$k/object.bin"
+done
+bed_sender d-tx $N "$WORK/object.bin" 300M --transport dpdk --dpdk "$EAL"
+expect_rc d-tx 0
+expect_log d-tx "data plane: DPDK poll mode on port net_af_packet0" "says it runs DPDK"
+for k in $(seq 1 $N); do
+  expect_rc "d-rx$k" 0
+  expect_same_sha "$WORK/object.bin" "$WORK/d-rx$k/object.bin"
+done
+expect_eq "sender JSON ok" "$(json "$WORK/d-tx.json" .ok)" $N
+
+# auto with an unusable DPDK port (no such interface for af_packet) falls back to sockets, saying why.
+for k in $(seq 1 $N); do
+  mkdir -p "$WORK/a-rx$k"
+  bed_receiver "a-rx$k" "$k" "$WORK/a-rx$k/object.bin"
+done
+bed_sender a-tx $N "$WORK/object.bin" 300M --transport auto \
+  --dpdk "-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error --vdev=net_af_packet1,iface=nosuch9"
+expect_rc a-tx 0
+expect_log a-tx "kernel sockets \(auto: DPDK not usable" "names the fallback and its reason"
+for k in $(seq 1 $N); do
+  expect_same_sha "$WORK/object.bin" "$WORK/a-rx$k/object.bin"
+done
+e2e_finish
