@@ -14,10 +14,10 @@
 #include "control/endpoint.h"
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
-#include "engine/udp_rx.h"
 #include "session/data_pass.h"
 #include "session/receiver_core.h"
 #include "session/resume_state.h"
+#include "session/transport_select.h"
 
 namespace shoal::session {
 
@@ -87,7 +87,8 @@ class ReceiverRun {
   std::optional<control::Session> session_;
   std::vector<control::Digest> hashes_;
   std::unique_ptr<ReceiverCore> core_;
-  std::unique_ptr<engine::UdpRx> rx_;
+  std::unique_ptr<engine::RxBackend> rx_;
+  std::shared_ptr<void> rx_keep_;  // what the backend needs alive (DPDK EAL and port)
   bool finished_ = false;
   bool done_sent_ = false;
   std::string outcome_, reason_;
@@ -186,24 +187,27 @@ void ReceiverRun::on_session_ready() {
                                  resume ? &*resume : nullptr);
   if (!core) return refuse(core.error());
   core_ = std::move(*core);
-  engine::UdpRxOptions ro;
+  RxTransportOptions ro;
+  ro.mode = opt_.transport;
+  ro.dpdk_args = opt_.dpdk_args;
+  ro.dpdk_device = opt_.dpdk_device;
   ro.group = ipv4_text(s.group_ipv4);
   ro.port = s.port;
   ro.iface = opt_.iface;
   ro.rcvbuf = opt_.rcvbuf;
-  auto rx = engine::UdpRx::open(ro);
+  auto rx = open_rx_transport(ro);
   if (!rx) return refuse("cannot join the multicast group " + ro.group + ": " + rx.error());
-  rx_ = std::move(*rx);
-  Status added = loop_->add(rx_->fd(), EPOLLIN, [this](uint32_t) { on_udp(); });
-  if (!added) {
-    fail(added.error());
-    return;
+  rx_ = std::move(rx->rx);
+  rx_keep_ = std::move(rx->keep);
+  if (rx_->fd() >= 0) {
+    Status added = loop_->add(rx_->fd(), EPOLLIN, [this](uint32_t) { on_udp(); });
+    if (!added) return refuse(added.error());
   }
-  spdlog::info("session {:016x}: '{}' {} in {} blocks, group {}:{} on {} ({}), writing with {}",
-               s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)),
-               s.block_count, ro.group, s.port,
-               opt_.iface.empty() ? "default interface" : opt_.iface,
-               rx_->gro_enabled() ? "UDP GRO" : "no GRO", core_->writer_backend());
+  spdlog::info(
+      "session {:016x}: '{}' {} in {} blocks, group {}:{} on {}; data plane: {}; writing with {}",
+      s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
+      ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface, rx->why,
+      core_->writer_backend());
   start_ns_ = monotonic_ns();
   // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
   conn_->send(core_->make_nak(control::kInitialPass));
@@ -354,7 +358,13 @@ int ReceiverRun::run() {
   conn_->send(hs_->start());
 
   while (!finished_) {
-    loop_->poll_once(pending_pass_ ? 5 : 100);
+    if (rx_ && rx_->fd() < 0) {
+      // Poll-mode backend: no descriptor to sleep on, so poll it and the control plane in turn.
+      loop_->poll_once(0);
+      on_udp();
+    } else {
+      loop_->poll_once(pending_pass_ ? 5 : 100);
+    }
     uint64_t now = monotonic_ns();
     if (pending_pass_ && !finished_ &&
         (now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs ||
@@ -375,7 +385,7 @@ int ReceiverRun::run() {
     progress(false);
   }
   progress(true);
-  if (rx_) loop_->remove(rx_->fd());
+  if (rx_ && rx_->fd() >= 0) loop_->remove(rx_->fd());
   if (outcome_ != "done") {
     if (core_) {
       core_->abandon();

@@ -20,6 +20,8 @@ struct RecvOptions {
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
   uint64_t max_memory = uint64_t{1} << 30;       // bound on open-block buffers
   int rcvbuf = 64 << 20;
+  std::string transport = "auto";            // auto | dpdk | socket
+  std::string dpdk_args, dpdk_device;        // DPDK EAL arguments and port
   bool force = false;                        // overwrite a mounted block device
   bool resume = true;                        // keep/reuse partial data and its state across runs
   std::string state_dir = "/var/lib/shoal";  // resume state for block devices

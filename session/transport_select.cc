@@ -1,9 +1,13 @@
 #include "session/transport_select.h"
 
+#include <tuple>
+
+#include "engine/udp_rx.h"
 #include "engine/udp_tx.h"
 #ifdef SHOAL_HAVE_DPDK
 #include "engine/dpdk_eal.h"
 #include "engine/dpdk_port.h"
+#include "engine/dpdk_rx.h"
 #include "engine/dpdk_tx.h"
 #endif
 
@@ -52,6 +56,87 @@ Result<OpenTransport> open_dpdk(const TransportOptions& o) {
 #endif
 
 }  // namespace
+
+namespace {
+
+Result<OpenRxTransport> open_rx_socket(const RxTransportOptions& o, std::string why) {
+  engine::UdpRxOptions ro;
+  ro.group = o.group;
+  ro.port = o.port;
+  ro.iface = o.iface;
+  ro.rcvbuf = o.rcvbuf;
+  auto rx = engine::UdpRx::open(ro);
+  if (!rx) return make_error(rx.error());
+  OpenRxTransport t;
+  t.why = why + ((*rx)->gro_enabled() ? " (UDP GRO)" : " (no UDP GRO)");
+  t.rx = std::move(*rx);
+  return t;
+}
+
+#ifdef SHOAL_HAVE_DPDK
+Result<OpenRxTransport> open_rx_dpdk(const RxTransportOptions& o) {
+  auto eal = engine::DpdkEal::init(o.dpdk_args);
+  if (!eal) return make_error("DPDK EAL set-up failed: " + eal.error());
+  engine::DpdkPortOptions po;
+  po.device = o.dpdk_device;
+  auto port = engine::DpdkPort::open(*eal, po);
+  if (!port) return make_error("DPDK port: " + port.error());
+  engine::DpdkRxOptions ro;
+  ro.group = o.group;
+  ro.port = o.port;
+  auto rx = engine::DpdkRx::open(*port, ro);
+  if (!rx) return make_error("DPDK receive queue: " + rx.error());
+  // The IGMP join: a kernel socket on another port joins the group and never sees the data.
+  engine::UdpRxOptions jo;
+  jo.group = o.group;
+  jo.port = static_cast<uint16_t>(o.port == 65535 ? 65534 : o.port + 1);
+  jo.iface = o.iface.empty() ? (*port)->kernel_iface() : o.iface;
+  jo.rcvbuf = 0;
+  jo.buffers = 1;
+  jo.buffer_size = 2048;
+  std::shared_ptr<engine::UdpRx> join;
+  if (!jo.iface.empty()) {
+    auto j = engine::UdpRx::open(jo);
+    if (!j) return make_error("cannot join the group on " + jo.iface + " for IGMP: " + j.error());
+    join = std::move(*j);
+  }
+  OpenRxTransport t;
+  t.why = "DPDK poll mode on port " + (*port)->name() + " (" + (*port)->driver() + ")";
+  t.keep = std::make_shared<
+      std::tuple<std::shared_ptr<engine::DpdkEal>, std::shared_ptr<engine::DpdkPort>,
+                 std::shared_ptr<engine::UdpRx>>>(*eal, *port, join);
+  t.rx = std::move(*rx);
+  return t;
+}
+#endif
+
+}  // namespace
+
+Result<OpenRxTransport> open_rx_transport(const RxTransportOptions& o) {
+  if (o.mode == "socket") return open_rx_socket(o, "kernel sockets (--transport socket)");
+  if (o.mode != "dpdk" && o.mode != "auto") {
+    return make_error("bad --transport '" + o.mode + "': use auto, dpdk or socket");
+  }
+#ifdef SHOAL_HAVE_DPDK
+  if (o.mode == "dpdk" && o.dpdk_args.empty()) {
+    return make_error(
+        "--transport dpdk needs EAL arguments: --dpdk \"-l 1 --vdev=net_af_packet0,iface=eth0 "
+        "...\"");
+  }
+  if (o.dpdk_args.empty())
+    return open_rx_socket(o, "kernel sockets (auto: no --dpdk EAL arguments given)");
+  auto d = open_rx_dpdk(o);
+  if (d || o.mode == "dpdk") return d;
+  return open_rx_socket(o, "kernel sockets (auto: DPDK not usable: " + d.error() + ")");
+#else
+  if (o.mode == "dpdk") {
+    return make_error(
+        "this shoal was built without DPDK: install libdpdk-dev and rebuild with -DSHOAL_DPDK=ON, "
+        "or use --transport socket");
+  }
+  return open_rx_socket(o, "kernel sockets (auto: built without DPDK)");
+#endif
+}
 
 bool dpdk_available() {
 #ifdef SHOAL_HAVE_DPDK

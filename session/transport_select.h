@@ -32,6 +32,26 @@ struct OpenTransport {
 // dpdk: DPDK or an error that says why. socket: kernel sockets.
 Result<OpenTransport> open_transport(const TransportOptions& options);
 
+struct OpenRxTransport {
+  std::unique_ptr<engine::RxBackend> rx;
+  std::string why;
+  std::shared_ptr<void>
+      keep;  // EAL, port and (for DPDK) the kernel socket that holds the IGMP join
+};
+
+// The receiver's side: kernel UDP socket (UDP GRO), or DPDK poll mode (auto/dpdk as for the
+// sender). A DPDK receiver also joins the group through a kernel socket on `iface`, so IGMP
+// snooping switches forward the group to it; that socket never receives data.
+struct RxTransportOptions {
+  std::string mode = "auto";
+  std::string dpdk_args, dpdk_device;
+  std::string group;
+  uint16_t port = 0;
+  std::string iface;
+  int rcvbuf = 64 << 20;
+};
+Result<OpenRxTransport> open_rx_transport(const RxTransportOptions& options);
+
 // Whether this binary was built with the DPDK transport.
 bool dpdk_available();
 

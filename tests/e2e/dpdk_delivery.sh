@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e: a DPDK sender (net_af_packet on the sender's veth, --no-huge) delivers to kernel-socket receivers
-# on the namespace test bed, with 1% loss: every copy verified. Also checks the automatic choice: with
+# on the namespace test bed, with 1% loss: every copy verified. A DPDK receiver gets a verified copy from
+# a kernel-socket sender. Also checks the automatic choice: with
 # EAL arguments that name no usable port, --transport auto falls back to kernel sockets and says why.
 source "$(dirname "$0")/lib.sh"
 e2e_init dpk "$@"
@@ -27,6 +28,19 @@ for k in $(seq 1 $N); do
   expect_same_sha "$WORK/object.bin" "$WORK/d-rx$k/object.bin"
 done
 expect_eq "sender JSON ok" "$(json "$WORK/d-tx.json" .ok)" $N
+
+# A DPDK receiver (af_packet on its veth, poll mode) next to a kernel one, kernel-socket sender.
+EAL_RX="-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error --vdev=net_af_packet0,iface=v0"
+mkdir -p "$WORK/r-rx1" "$WORK/r-rx2"
+bed_receiver r-rx1 1 "$WORK/r-rx1/object.bin" --transport dpdk --dpdk "$EAL_RX"
+bed_receiver r-rx2 2 "$WORK/r-rx2/object.bin"
+bed_sender r-tx $N "$WORK/object.bin" 200M --transport socket
+expect_rc r-tx 0
+expect_log r-rx1 "data plane: DPDK poll mode on port net_af_packet0" "the receiver says it runs DPDK"
+for k in 1 2; do
+  expect_rc "r-rx$k" 0
+  expect_same_sha "$WORK/object.bin" "$WORK/r-rx$k/object.bin"
+done
 
 # auto with an unusable DPDK port (no such interface for af_packet) falls back to sockets, saying why.
 for k in $(seq 1 $N); do
