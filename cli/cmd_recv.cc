@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/key_option.h"
+#include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/receiver.h"
 
@@ -32,16 +33,7 @@ Action add_recv(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
       ->capture_default_str();
-  sub->add_option("--transport", a->o.transport,
-                  "data plane: auto (DPDK when built with it and --dpdk names a "
-                  "usable port, else kernel sockets), dpdk, socket")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "dpdk", "socket"}));
-  sub->add_option("--dpdk", a->o.dpdk_args,
-                  "DPDK EAL arguments, e.g. \"-l 1 --no-huge -m 512 --no-pci "
-                  "--vdev=net_af_packet0,iface=eth0\"");
-  sub->add_option("--dpdk-port", a->o.dpdk_device,
-                  "DPDK port (ethdev name) when the EAL has several");
+  add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
   sub->add_flag("--force", a->o.force, "write to a block device even if it is mounted");
   sub->add_flag("!--no-resume", a->o.resume,
                 "start over instead of resuming from partial data of an earlier run, "

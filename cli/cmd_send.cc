@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/key_option.h"
+#include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/sender.h"
 
@@ -79,16 +80,7 @@ Action add_send(CLI::App& app) {
                   "repair passes before a receiver still missing data fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
-  sub->add_option("--transport", a->o.transport,
-                  "data plane: auto (DPDK when built with it and --dpdk names a "
-                  "usable port, else kernel sockets), dpdk, socket")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "dpdk", "socket"}));
-  sub->add_option("--dpdk", a->o.dpdk_args,
-                  "DPDK EAL arguments, e.g. \"-l 0 --no-huge -m 512 --no-pci "
-                  "--vdev=net_af_packet0,iface=eth0\"");
-  sub->add_option("--dpdk-port", a->o.dpdk_device,
-                  "DPDK port (ethdev name) when the EAL has several");
+  add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
   sub->add_flag("!--no-realtime", a->o.realtime,
                 "do not ask for real-time scheduling of the pacing thread "
                 "(asked by default so the pace holds on a busy host)");

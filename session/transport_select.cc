@@ -1,6 +1,6 @@
 #include "session/transport_select.h"
 
-#include <tuple>
+#include <utility>
 
 #include "engine/udp_rx.h"
 #include "engine/udp_tx.h"
@@ -32,24 +32,36 @@ Result<OpenTransport> open_socket(const TransportOptions& o, std::string why) {
 }
 
 #ifdef SHOAL_HAVE_DPDK
-Result<OpenTransport> open_dpdk(const TransportOptions& o) {
-  auto eal = engine::DpdkEal::init(o.dpdk_args);
+using EalAndPort = std::pair<std::shared_ptr<engine::DpdkEal>, std::shared_ptr<engine::DpdkPort>>;
+
+Result<EalAndPort> open_port(const std::string& args, const std::string& device) {
+  auto eal = engine::DpdkEal::init(args);
   if (!eal) return make_error("DPDK EAL set-up failed: " + eal.error());
   engine::DpdkPortOptions po;
-  po.device = o.dpdk_device;
+  po.device = device;
   auto port = engine::DpdkPort::open(*eal, po);
   if (!port) return make_error("DPDK port: " + port.error());
+  return EalAndPort{*eal, *port};
+}
+
+std::string describe(const engine::DpdkPort& port) {
+  return "DPDK poll mode on port " + port.name() + " (" + port.driver() + ")";
+}
+
+Result<OpenTransport> open_dpdk(const TransportOptions& o) {
+  auto ep = open_port(o.dpdk_args, o.dpdk_device);
+  if (!ep) return make_error(ep.error());
+  auto& port = ep->second;
   engine::DpdkTxOptions to;
   to.group = o.group;
   to.port = o.port;
   to.ttl = o.ttl;
   to.iface = o.iface;
-  auto tx = engine::DpdkTx::open(*port, to);
+  auto tx = engine::DpdkTx::open(port, to);
   if (!tx) return make_error("DPDK transmit queue: " + tx.error());
   OpenTransport t;
-  t.why = "DPDK poll mode on port " + (*port)->name() + " (" + (*port)->driver() + ")";
-  t.keep = std::make_shared<
-      std::pair<std::shared_ptr<engine::DpdkEal>, std::shared_ptr<engine::DpdkPort>>>(*eal, *port);
+  t.why = describe(*port);
+  t.keep = std::make_shared<EalAndPort>(*ep);
   t.tx = std::move(*tx);
   return t;
 }
@@ -75,22 +87,19 @@ Result<OpenRxTransport> open_rx_socket(const RxTransportOptions& o, std::string 
 
 #ifdef SHOAL_HAVE_DPDK
 Result<OpenRxTransport> open_rx_dpdk(const RxTransportOptions& o) {
-  auto eal = engine::DpdkEal::init(o.dpdk_args);
-  if (!eal) return make_error("DPDK EAL set-up failed: " + eal.error());
-  engine::DpdkPortOptions po;
-  po.device = o.dpdk_device;
-  auto port = engine::DpdkPort::open(*eal, po);
-  if (!port) return make_error("DPDK port: " + port.error());
+  auto ep = open_port(o.dpdk_args, o.dpdk_device);
+  if (!ep) return make_error(ep.error());
+  auto& port = ep->second;
   engine::DpdkRxOptions ro;
   ro.group = o.group;
   ro.port = o.port;
-  auto rx = engine::DpdkRx::open(*port, ro);
+  auto rx = engine::DpdkRx::open(port, ro);
   if (!rx) return make_error("DPDK receive queue: " + rx.error());
   // The IGMP join: a kernel socket on another port joins the group and never sees the data.
   engine::UdpRxOptions jo;
   jo.group = o.group;
   jo.port = static_cast<uint16_t>(o.port == 65535 ? 65534 : o.port + 1);
-  jo.iface = o.iface.empty() ? (*port)->kernel_iface() : o.iface;
+  jo.iface = o.iface.empty() ? port->kernel_iface() : o.iface;
   jo.rcvbuf = 0;
   jo.buffers = 1;
   jo.buffer_size = 2048;
@@ -101,10 +110,8 @@ Result<OpenRxTransport> open_rx_dpdk(const RxTransportOptions& o) {
     join = std::move(*j);
   }
   OpenRxTransport t;
-  t.why = "DPDK poll mode on port " + (*port)->name() + " (" + (*port)->driver() + ")";
-  t.keep = std::make_shared<
-      std::tuple<std::shared_ptr<engine::DpdkEal>, std::shared_ptr<engine::DpdkPort>,
-                 std::shared_ptr<engine::UdpRx>>>(*eal, *port, join);
+  t.why = describe(*port);
+  t.keep = std::make_shared<std::pair<EalAndPort, std::shared_ptr<engine::UdpRx>>>(*ep, join);
   t.rx = std::move(*rx);
   return t;
 }
