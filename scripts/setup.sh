@@ -33,6 +33,24 @@ build() {
   cmake --build build -j "$JOBS"
 }
 
+nodpdk() {
+  # The DPDK transport is optional: a build without it must still build and fall back cleanly.
+  cmake -S . -B build-nodpdk -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_DPDK=OFF -DSHOAL_TESTS=OFF \
+    -DSHOAL_BENCH=OFF
+  cmake --build build-nodpdk -j "$JOBS" --target shoal
+  ./build-nodpdk/cli/shoal selfcheck
+  local out obj
+  obj=$(mktemp)
+  head -c 4096 /dev/urandom >"$obj"
+  if out=$(./build-nodpdk/cli/shoal send "$obj" --transport dpdk --insecure --listen 127.0.0.1:0 2>&1); then
+    rm -f "$obj"
+    echo "setup: a build without DPDK accepted --transport dpdk" >&2; exit 1
+  fi
+  rm -f "$obj"
+  echo "$out" | grep -q "built without DPDK" || { echo "setup: unexpected message: $out" >&2; exit 1; }
+  echo "setup: build without DPDK: builds, self-checks, refuses --transport dpdk with a reason"
+}
+
 fuzz() {
   # The fuzzers need clang's libFuzzer; each gets a bounded run over the checked-in corpus.
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -51,6 +69,7 @@ case "$mode" in
     build
     (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
     fuzz
+    nodpdk
     ;;
   *) echo "usage: $0 run|test|deps|build" >&2; exit 2 ;;
 esac
