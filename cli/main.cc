@@ -13,7 +13,11 @@ int main(int argc, char** argv) {
   CLI::App app{"shoal " SHOAL_VERSION
                " - send one object (a file, disk image or block device) to many machines at once\n"
                "by IP multicast, paced, FEC-protected, repaired and verified."};
-  app.set_version_flag("--version", "shoal " SHOAL_VERSION);
+#ifdef SHOAL_HAVE_DPDK
+  app.set_version_flag("--version", "shoal " SHOAL_VERSION " (DPDK transport: yes)");
+#else
+  app.set_version_flag("--version", "shoal " SHOAL_VERSION " (DPDK transport: no)");
+#endif
   app.require_subcommand(1);
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "more log output");

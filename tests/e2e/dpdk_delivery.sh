@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init dpk "$@"
 need_root_netns
 need_cmd jq
-if ! "$SHOAL" send --help | grep -q -- "--dpdk"; then skip "this shoal has no DPDK transport"; fi
+if ! "$SHOAL" --version | grep -q "DPDK transport: yes"; then skip "this shoal was built without DPDK"; fi
 
 N=2
 EAL="-l 0 --no-huge -m 512 --no-pci --no-shconf --log-level=error --vdev=net_af_packet0,iface=v0"
