@@ -37,8 +37,9 @@ class DataPass {
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
 
-  // Bytes the pacer charges per frame: UDP payload + IPv4 and UDP headers.
-  static constexpr uint32_t kIpUdpOverhead = 28;
+  // Bytes the pacer charges per frame besides the UDP payload: Ethernet (14), IPv4 (20) and UDP
+  // (8) headers -- what a switch's multicast policer counts (FCS, preamble and gap excluded).
+  static constexpr uint32_t kWireOverhead = 42;
 
   // Set to stop a running pass early (e.g. every receiver is gone).
   void cancel() { cancelled_ = true; }

@@ -1,6 +1,7 @@
 #include "session/receiver.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,8 +25,10 @@ namespace shoal::session {
 namespace {
 
 constexpr size_t kMinOpenBlocks = 64;
-constexpr uint64_t kDrainQuietNs = 30'000'000;  // socket quiet this long: the pass is in
-constexpr uint64_t kDrainMaxNs = 500'000'000;   // never wait longer than this to answer a PassEnd
+constexpr uint64_t kDrainQuietNs = 10'000'000;   // socket empty and quiet this long: the pass is in
+constexpr uint64_t kDrainMaxNs = 3'000'000'000;  // never wait longer than this to answer a PassEnd
+constexpr uint64_t kBeaconWaitNs =
+    3'000'000'000;                              // Ready without having heard the group after this
 constexpr uint64_t kByeWaitNs = 5'000'000'000;  // after Done, how long to wait for the sender's Bye
 
 std::string host_name() {
@@ -50,7 +53,7 @@ Result<Fd> connect_retry(const sockaddr_in& ep, uint64_t timeout_ns) {
       spdlog::info("waiting for the sender at {} ({})", control::format_endpoint(ep), fd.error());
       told = true;
     }
-    usleep(200'000);
+    usleep(50'000);
   }
 }
 
@@ -77,6 +80,8 @@ class ReceiverRun {
   void on_session_ready();
   void on_udp();
   void answer_pass();
+  void say_ready();
+  bool socket_empty() const;
   void progress(bool final_line);
   void write_json() const;
 
@@ -91,6 +96,7 @@ class ReceiverRun {
   std::shared_ptr<void> rx_keep_;  // what the backend needs alive (DPDK EAL and port)
   bool finished_ = false;
   bool done_sent_ = false;
+  bool awaiting_beacon_ = false;
   std::string outcome_, reason_;
   std::optional<uint32_t> pending_pass_;
   uint64_t pass_end_ns_ = 0, last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0, last_progress_ns_ = 0;
@@ -209,6 +215,26 @@ void ReceiverRun::on_session_ready() {
       ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface, rx->why,
       core_->writer_backend());
   start_ns_ = monotonic_ns();
+  // Ready waits for the sender's beacon on the group (see the main loop).
+  awaiting_beacon_ = true;
+}
+
+// True when the kernel holds no unread datagram for us: a receiver behind the sender must not
+// NAK symbols that are merely queued.
+bool ReceiverRun::socket_empty() const {
+  if (!rx_ || rx_->fd() < 0) return true;
+  int queued = 0;
+  return ::ioctl(rx_->fd(), FIONREAD, &queued) != 0 || queued == 0;
+}
+
+void ReceiverRun::say_ready() {
+  awaiting_beacon_ = false;
+  if (!core_->heard_session()) {
+    spdlog::warn(
+        "no multicast from the sender within {:.0f}s: multicast may not reach this receiver (IGMP "
+        "snooping without a querier, wrong --iface, or a TTL too small); going on",
+        double(kBeaconWaitNs) / 1e9);
+  }
   // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
   conn_->send(core_->make_nak(control::kInitialPass));
   conn_->send(control::Ready{});
@@ -367,11 +393,15 @@ int ReceiverRun::run() {
     }
     uint64_t now = monotonic_ns();
     if (pending_pass_ && !finished_ &&
-        (now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs ||
+        ((now - std::max(last_udp_ns_, pass_end_ns_) > kDrainQuietNs && socket_empty()) ||
          now - pass_end_ns_ > kDrainMaxNs)) {
       answer_pass();
     }
     if (done_sent_ && now - done_ns_ > kByeWaitNs) finished_ = true;
+    if (awaiting_beacon_ && !finished_ &&
+        (core_->heard_session() || now - start_ns_ > kBeaconWaitNs)) {
+      say_ready();
+    }
     if (core_ && !done_sent_ && !finished_) {
       Status w = core_->poll_writes();
       if (!w) {

@@ -128,11 +128,16 @@ Status ReceiverCore::on_datagram(std::span<const uint8_t> datagram) {
     return {};
   }
   const engine::FrameHeader& h = parsed->header;
+  if (h.type == engine::kFrameBeacon && h.session == session_id_) {
+    heard_ = true;
+    return {};
+  }
   if (h.type != engine::kFrameData || h.session != session_id_ || h.object != 0 ||
       h.block >= layout_.block_count() || h.k != layout_.block_k(h.block)) {
     ++stats_.frames_foreign;
     return {};
   }
+  heard_ = true;
   return add_symbol(h.block, h.esi, parsed->payload, false);
 }
 

@@ -69,6 +69,8 @@ class ReceiverCore : private engine::SpillStore {
   const char* writer_backend() const { return sink_.backend(); }
 
   const ReceiverStats& stats() const { return stats_; }
+  // A frame of this session (beacon or data) arrived: multicast reaches this receiver.
+  bool heard_session() const { return heard_; }
   uint32_t blocks_done() const { return assembler_->blocks_done(); }
   uint32_t block_count() const { return assembler_->block_count(); }
   uint64_t object_size() const { return layout_.object_size(); }
@@ -93,6 +95,7 @@ class ReceiverCore : private engine::SpillStore {
   ObjectSink sink_;
   std::unique_ptr<engine::BlockAssembler> assembler_;
   ReceiverStats stats_;
+  bool heard_ = false;
   // The whole-object hash advances over blocks in order while they land, so the final check
   // costs nothing; a block written ahead of a gap is read back from the file once the gap fills.
   Sha256 whole_;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "engine/net_iface.h"
 #include "engine/pacer.h"
 #include "engine/udp_tx.h"
+#include "engine/wire.h"
 #include "session/data_pass.h"
 #include "session/manifest.h"
 #include "session/object_source.h"
@@ -73,6 +75,7 @@ class SenderRun {
   void fail_peer(Peer& p, std::string reason);
   size_t count(bool (*pred)(const Peer&)) const;
   bool wait_for(uint64_t timeout_ns, bool (SenderRun::*done)() const);
+  bool beacon_until_ready(engine::TxBackend& tx, uint64_t timeout_ns);
   bool all_ready() const;
   bool all_answered() const;
   void service(int timeout_ms);
@@ -236,6 +239,25 @@ bool SenderRun::all_answered() const {
   return true;
 }
 
+bool SenderRun::beacon_until_ready(engine::TxBackend& tx, uint64_t timeout_ns) {
+  engine::FrameHeader h;
+  h.type = engine::kFrameBeacon;
+  h.k = 1;
+  h.session = session_id_;
+  h.payload_len = 8;
+  const uint8_t payload[8] = {};
+  uint8_t frame[engine::kHeaderSize + 8];
+  const size_t len = engine::encode_frame(h, payload, {}, frame);
+  const engine::TxFrame f{frame, static_cast<uint16_t>(len), nullptr, 0, nullptr, 0};
+  const uint64_t deadline = monotonic_ns() + timeout_ns;
+  while (!all_ready()) {
+    if (monotonic_ns() >= deadline) return false;
+    (void)tx.tx_burst(&f, 1);  // a beacon lost is sent again 20 ms later
+    service(20);
+  }
+  return true;
+}
+
 bool SenderRun::wait_for(uint64_t timeout_ns, bool (SenderRun::*done)() const) {
   const uint64_t deadline = monotonic_ns() + timeout_ns;
   while (!(this->*done)()) {
@@ -284,7 +306,8 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
   last_progress_ns_ = now;
   size_t done = count([](const Peer& q) { return q.state == PeerState::kDone; });
   size_t admitted = count([](const Peer& q) { return q.admitted; });
-  const double frame_bits = double(symbols_->layout().symbol_size() + engine::kHeaderSize + 28) * 8;
+  const double frame_bits =
+      double(symbols_->layout().symbol_size() + engine::kHeaderSize + DataPass::kWireOverhead) * 8;
   const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
   double secs = double(now - t_data_) / 1e9;
   double rate = secs > 0 ? double(frames) * frame_bits / secs : 0;
@@ -362,8 +385,9 @@ int SenderRun::run() {
   }
   listener_ = std::move(*listener);
 
-  // Hash while receivers connect: the manifest is needed only at session start.
-  Manifest manifest = build_manifest(src->bytes(), *layout);
+  // Hash in a worker while receivers connect: the manifest is needed only at session start.
+  auto manifest_job = std::async(std::launch::async,
+                                 [&src, &layout] { return build_manifest(src->bytes(), *layout); });
   RAND_bytes(reinterpret_cast<unsigned char*>(&session_id_), sizeof session_id_);
   session_msg_.session_id = session_id_;
   in_addr g{};
@@ -377,11 +401,9 @@ int SenderRun::run() {
   session_msg_.proactive_repair = static_cast<uint8_t>(opt_.proactive);
   session_msg_.object_size = src->size();
   session_msg_.block_count = layout->block_count();
-  session_msg_.object_sha256 = manifest.object_sha256;
   session_msg_.object_name = opt_.object_name.empty()
                                  ? std::filesystem::path(opt_.path).filename().string()
                                  : opt_.object_name;
-  manifest_msgs_ = control::split_manifest(manifest.block_sha256);
 
   spdlog::info(
       "sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), "
@@ -399,6 +421,11 @@ int SenderRun::run() {
     uint64_t now = monotonic_ns();
     if (now >= join_deadline) break;
     service(static_cast<int>(std::min<uint64_t>((join_deadline - now) / 1'000'000 + 1, 100)));
+  }
+  {
+    Manifest manifest = manifest_job.get();
+    session_msg_.object_sha256 = manifest.object_sha256;
+    manifest_msgs_ = control::split_manifest(manifest.block_sha256);
   }
   started_ = true;
   size_t admitted =
@@ -420,7 +447,10 @@ int SenderRun::run() {
     p.conn->send(session_msg_);
     for (const auto& mm : manifest_msgs_) p.conn->send(mm);
   }
-  if (!wait_for(opt_.answer_timeout_ns, &SenderRun::all_ready)) {
+  // Beacons on the group until every receiver has heard one (and said Ready): a snooping switch
+  // forwards the group to a port only once it has seen that port's IGMP join, so data sent
+  // right after the join would be lost to the receivers joining last.
+  if (!beacon_until_ready(*tx->tx, opt_.answer_timeout_ns)) {
     for (auto& [id, p] : peers_) {
       if (p.admitted && p.state == PeerState::kJoined)
         fail_peer(p, "did not confirm it joined the multicast group");
