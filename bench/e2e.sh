@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# End-to-end benchmark on the namespace test bed (scripts/testbed.sh): the same random image to N receivers
+# by shoal, udpcast (udp-sender/udp-receiver) and uftp (uftp/uftpd), with iperf2's raw UDP multicast rate
+# as the ceiling, side by side in one run, under the same conditions (cap on/off x loss on/off). Prints a
+# markdown table per condition; docs/benchmarks-e2e.md explains the columns and shows a full run.
+#
+# usage: bench/e2e.sh [options]          (as root; needs udpcast, uftp, iperf, nftables, iproute2)
+#   --size SIZE          image size, K/M/G = KiB/MiB/GiB (default 128M)
+#   --runs N             runs per tool and condition (default 5)
+#   --receivers N        receivers on the bed (default 4)
+#   --tools LIST         comma list of shoal,udpcast,uftp,iperf (default all four)
+#   --conditions LIST    comma list of capped-0,capped-1,uncapped-0,uncapped-1 (default all four);
+#                        "-1" means --loss per mille on every receiver port, "-0" no loss
+#   --cap RATE           the emulated switch's multicast cap, tc syntax (default 300mbit)
+#   --loss PERMILLE      random loss per receiver port in the lossy conditions (default 10 = 1%)
+#   --rate TOOL:capped=R | TOOL:uncapped=R   a tool's rate setting (repeatable), in the tool's own
+#                        syntax; "none" = leave the tool's default. Defaults: the RATE table below.
+#   --shoal PATH         shoal binary (default: build/cli/shoal in this repository)
+#   --shoal-args "ARGS"  extra arguments for `shoal send` (e.g. "--fec 64+2")
+#   --timeout SECONDS    bound on every process of one run (default: 30 + size at 20 Mbit/s)
+#   --tsv FILE           raw per-run records (default /tmp/shoal-e2e-<time>.tsv)
+#   --keep               keep the work dir (image, logs and JSON of every run; not the copies)
+# Every process runs under `timeout`; the bed (unique prefix) and the work dir go away on exit or Ctrl-C.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+TESTBED=$REPO/scripts/testbed.sh
+
+SIZE=128M RUNS=5 NRX=4 TOOLS=shoal,udpcast,uftp,iperf
+CONDITIONS=capped-0,capped-1,uncapped-0,uncapped-1
+CAP=300mbit LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" RUN_TIMEOUT="" TSV="" KEEP=0
+declare -A RATE=(
+  # At the cap: each tool at the cap's nominal value, as its users would set it. shoal's --rate
+  # counts IP-level bytes (docs/architecture.md), udpcast's --max-bitrate is "the raw bitrate,
+  # including packet headers" (man page), uftp's -R is in Kbit/s. The cap (tbf) counts Ethernet
+  # frames, so 300M of shoal's 1468-byte IP packets is 302.9 Mbit/s there. iperf2's -b counts UDP
+  # payload and reads "M" as 2^20: 291m (10^6) of 1440-byte datagrams is 299.5 Mbit/s of frames.
+  [shoal:capped]=300M [udpcast:capped]=300m [uftp:capped]=300000 [iperf:capped]=291m
+  # Uncapped: each tool at its best setting (see docs/benchmarks-e2e.md for how these were picked).
+  [shoal:uncapped]=400M [udpcast:uncapped]=none [uftp:uncapped]=1000000 [iperf:uncapped]=10g
+)
+
+die() { echo "e2e: $*" >&2; exit 2; }
+usage() { sed -n '/^# usage:/,/^# Every process/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+while (($#)); do
+  case $1 in
+    --size) SIZE=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --receivers) NRX=$2; shift 2 ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    --conditions) CONDITIONS=$2; shift 2 ;;
+    --cap) CAP=$2; shift 2 ;;
+    --loss) LOSS=$2; shift 2 ;;
+    --rate) [[ $2 =~ ^(shoal|udpcast|uftp|iperf):(capped|uncapped)=(.+)$ ]] ||
+              die "--rate wants TOOL:capped=R or TOOL:uncapped=R, got '$2'"
+            RATE[${BASH_REMATCH[1]}:${BASH_REMATCH[2]}]=${BASH_REMATCH[3]}; shift 2 ;;
+    --shoal) SHOAL=$2; shift 2 ;;
+    --shoal-args) SHOAL_ARGS=$2; shift 2 ;;
+    --timeout) RUN_TIMEOUT=$2; shift 2 ;;
+    --tsv) TSV=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+size_bytes() {   # 128M -> 134217728 (K/M/G are binary: the image is a file)
+  [[ $1 =~ ^([0-9]+)([KMG]?)$ ]] || die "--size wants a number with K, M or G, got '$1'"
+  local n=${BASH_REMATCH[1]} u=${BASH_REMATCH[2]}
+  case $u in K) echo $((n << 10)) ;; M) echo $((n << 20)) ;; G) echo $((n << 30)) ;; *) echo "$n" ;; esac
+}
+cap_bps() {   # 300mbit -> 300000000 (tc units are decimal)
+  [[ $1 =~ ^([0-9]+)(kbit|mbit|gbit)$ ]] || die "--cap wants e.g. 300mbit, got '$1'"
+  local n=${BASH_REMATCH[1]}
+  case ${BASH_REMATCH[2]} in kbit) echo $((n * 1000)) ;; mbit) echo $((n * 1000000)) ;; gbit) echo $((n * 1000000000)) ;; esac
+}
+
+BYTES=$(size_bytes "$SIZE")
+CAP_BPS=$(cap_bps "$CAP")
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive number"
+[[ $NRX =~ ^[1-9][0-9]*$ ]] && ((NRX <= 9)) || die "--receivers wants 1..9"   # uftp client ids are one hex digit here
+[[ $LOSS =~ ^[0-9]+$ ]] && ((LOSS <= 1000)) || die "--loss wants 0..1000 per mille"
+IFS=, read -ra TOOL_LIST <<<"$TOOLS"
+IFS=, read -ra COND_LIST <<<"$CONDITIONS"
+for t in "${TOOL_LIST[@]}"; do [[ $t =~ ^(shoal|udpcast|uftp|iperf)$ ]] || die "unknown tool '$t'"; done
+for c in "${COND_LIST[@]}"; do [[ $c =~ ^(capped|uncapped)-[01]$ ]] || die "unknown condition '$c'"; done
+RUN_TIMEOUT=${RUN_TIMEOUT:-$((30 + BYTES * 8 / 20000000))}
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+need() { command -v "$1" >/dev/null || die "'$1' is not installed ($2)"; }
+for t in "${TOOL_LIST[@]}"; do
+  case $t in
+    shoal) [ -x "$SHOAL" ] || die "no shoal binary at $SHOAL (build it, or pass --shoal PATH)" ;;
+    udpcast) need udp-sender "apt-get install udpcast"; need udp-receiver "apt-get install udpcast" ;;
+    uftp) need uftp "apt-get install uftp"; need uftpd "apt-get install uftp" ;;
+    iperf) need iperf "apt-get install iperf" ;;
+  esac
+done
+need sha256sum coreutils
+need jq "apt-get install jq (reads shoal's JSON summary)"
+
+PREFIX=e2e$$   # unique per invocation; testbed.sh namespaces are PREFIX-tx, PREFIX-rxK, PREFIX-br
+WORK=$(mktemp -d /dev/shm/shoal-e2e.XXXXXX)   # tmpfs: disk speed stays out of the network figures
+TSV=${TSV:-/tmp/shoal-e2e-$(date +%Y%m%d-%H%M%S).tsv}
+IMAGE=$WORK/image.bin
+BED_UP=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ((BED_UP)); then "$TESTBED" down "$PREFIX" >/dev/null 2>&1 || echo "e2e: testbed down $PREFIX failed" >&2; fi
+  if ((KEEP)); then echo "e2e: work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
+
+# shellcheck source=bench/e2e/tools.sh
+source "$HERE/e2e/tools.sh"
+
+set_condition() {   # $1 = capped-0 | capped-1 | uncapped-0 | uncapped-1
+  local cond=$1
+  if [[ $cond == capped-* ]]; then "$TESTBED" cap "$PREFIX" "$CAP"; else "$TESTBED" cap "$PREFIX" off; fi
+  if [[ $cond == *-1 ]]; then "$TESTBED" loss "$PREFIX" all "$LOSS"; else "$TESTBED" noloss "$PREFIX"; fi
+}
+
+echo "e2e: $SIZE image ($BYTES bytes), $NRX receivers, $RUNS run(s), tools ${TOOLS}, conditions ${CONDITIONS}," \
+  "cap $CAP, loss $LOSS per mille, per-run timeout ${RUN_TIMEOUT}s" >&2
+echo "e2e: load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+head -c "$BYTES" /dev/urandom >"$IMAGE"
+IMAGE_SHA=$(sha256_of "$IMAGE")
+"$SHOAL" keygen >"$WORK/shoal.key" 2>/dev/null || [[ ! " ${TOOL_LIST[*]} " =~ " shoal " ]] || die "shoal keygen failed"
+chmod 600 "$WORK/shoal.key"
+BED_UP=1
+"$TESTBED" up "$PREFIX" "$NRX" wire >&2
+add_udp_counters
+
+printf '%s\n' "# e2e $(date -u +%Y-%m-%dT%H:%M:%SZ) size=$BYTES receivers=$NRX cap=$CAP loss=$LOSS" \
+  "$(record_header)" >"$TSV"
+for cond in "${COND_LIST[@]}"; do
+  set_condition "$cond"
+  for run in $(seq 1 "$RUNS"); do
+    # Rotate the tool order each run, so no tool always runs first (or right after another's burst).
+    n=${#TOOL_LIST[@]}
+    for i in $(seq 0 $((n - 1))); do
+      tool=${TOOL_LIST[$(((i + run - 1) % n))]}
+      rate=${RATE[$tool:${cond%-*}]}
+      dir=$WORK/$cond/$tool/$run
+      mkdir -p "$dir"
+      # A run that breaks (a tool that hangs, output we cannot parse) must not end the whole benchmark:
+      # it is recorded as failed (no time, no verified copy) and counted in the table.
+      run_tool "$tool" "$dir" "$rate" || true
+      if [ -s "$dir/record" ]; then rec=$(cat "$dir/record"); else
+        rec=$(printf -- '-\t-\t0\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t99\tno-record' "$NRX")
+        echo "e2e: $cond $tool run $run left no record (rerun with --keep to see its logs)" >&2
+      fi
+      printf '%s\t%s\t%s\t%s\t%s\n' "$cond" "$tool" "$run" "$rate" "$rec" >>"$TSV"
+      echo "e2e: $cond $tool run $run: $(echo "$rec" | cut -f1-3)" >&2
+      # The copies go at once (4 x 128 MiB per run in tmpfs); --keep keeps the logs and summaries.
+      if ((KEEP)); then find "$dir" -type f \( -name '*.img' -o -path '*/d[0-9]*/*' \) -delete; else rm -rf "$dir"; fi
+    done
+  done
+done
+echo "e2e: load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "e2e: raw records in $TSV" >&2
+awk -v size="$BYTES" -v cap_bps="$CAP_BPS" -v nrx="$NRX" -f "$HERE/e2e/summarize.awk" "$TSV"
