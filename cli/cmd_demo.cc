@@ -194,6 +194,7 @@ Action add_demo(CLI::App& app) {
               "shoal demo: test bed '%s': 1 sender + %u receivers on a bridge (IGMP snooping, "
               "querier)\n",
               prefix.c_str(), a->receivers);
+          std::fflush(stdout);  // before the children write to the same terminal
           if (run_quiet({testbed, "up", prefix, std::to_string(a->receivers)}) != 0) {
             spdlog::error("test bed set-up failed; run `{} up {} {}` to see why", testbed, prefix,
                           a->receivers);
