@@ -30,9 +30,6 @@ RepairRange RowState::take(uint32_t block, uint8_t count) {
 RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
                        const PlannerConfig& cfg) {
   const uint32_t nblocks = rows.blocks();
-  // Per block: worst missing count and how many receivers lack it.
-  std::vector<uint8_t> worst(nblocks, 0);
-  std::vector<uint32_t> needers(nblocks, 0);
   auto for_each_need = [&](const ReceiverNeeds& r, auto&& fn) {
     for (const NeedRun& run : r.runs) {
       if (run.missing == 0 || run.first_block >= nblocks) continue;
@@ -43,42 +40,49 @@ RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
       }
     }
   };
+  // Per block: the largest and second-largest missing counts, and how many receivers lack it.
+  std::vector<uint8_t> worst(nblocks, 0), second(nblocks, 0);
+  std::vector<uint32_t> needers(nblocks, 0);
   for (const ReceiverNeeds& r : needs) {
     for_each_need(r, [&](uint32_t b, uint8_t m) {
-      worst[b] = std::max(worst[b], m);
+      if (m > worst[b]) {
+        second[b] = worst[b];
+        worst[b] = m;
+      } else if (m > second[b]) {
+        second[b] = m;
+      }
       ++needers[b];
     });
   }
 
-  // Unicast candidates: blocks few receivers lack; a receiver over budget falls back to multicast.
-  std::vector<bool> multicast(nblocks, false);
+  // Multicast carries what several receivers need: for a block lacked by more than
+  // unicast_max_receivers, as many fresh rows as the second-worst receiver lacks; the worst
+  // receiver's excess goes to it alone by unicast (multicasting it would cost every receiver the
+  // time). Blocks lacked by few receivers go by unicast entirely.
+  std::vector<uint8_t> mcount(nblocks, 0);
   for (uint32_t b = 0; b < nblocks; ++b) {
-    multicast[b] = needers[b] > cfg.unicast_max_receivers;
+    if (needers[b] > cfg.unicast_max_receivers) mcount[b] = second[b];
   }
-  std::vector<bool> over_budget(needs.size(), false);
-  for (size_t i = 0; i < needs.size(); ++i) {
+  // A receiver whose unicast share exceeds the budget is served by multicast instead: each of
+  // its blocks is multicast whole (sized to the worst receiver).
+  for (const ReceiverNeeds& r : needs) {
     uint64_t share = 0;
-    for_each_need(needs[i], [&](uint32_t b, uint8_t m) {
-      if (!multicast[b]) share += m;
-    });
-    over_budget[i] = share > cfg.unicast_budget_symbols;
-  }
-  for (size_t i = 0; i < needs.size(); ++i) {
-    if (!over_budget[i]) continue;
-    for_each_need(needs[i], [&](uint32_t b, uint8_t) { multicast[b] = true; });
+    for_each_need(r, [&](uint32_t b, uint8_t m) { share += m > mcount[b] ? m - mcount[b] : 0; });
+    if (share <= cfg.unicast_budget_symbols) continue;
+    for_each_need(r, [&](uint32_t b, uint8_t) { mcount[b] = worst[b]; });
   }
 
   RepairPlan plan;
   for (uint32_t b = 0; b < nblocks; ++b) {
-    if (!multicast[b] || worst[b] == 0) continue;
-    RepairRange r = rows.take(b, worst[b]);
+    if (mcount[b] == 0) continue;
+    RepairRange r = rows.take(b, mcount[b]);
     plan.multicast.push_back(r);
     plan.multicast_symbols += r.count;
   }
   for (const ReceiverNeeds& r : needs) {
     for_each_need(r, [&](uint32_t b, uint8_t m) {
-      if (multicast[b]) return;
-      RepairRange range = rows.take(b, m);
+      if (m <= mcount[b]) return;
+      RepairRange range = rows.take(b, static_cast<uint8_t>(m - mcount[b]));
       plan.unicast.push_back({r.receiver, range});
       plan.unicast_symbols += range.count;
     });

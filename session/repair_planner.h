@@ -46,7 +46,8 @@ struct RepairPlan {
 
 struct PlannerConfig {
   // A block lacking at most this many receivers is repaired by unicast to each of them;
-  // more receivers share a multicast repair.
+  // more receivers share a multicast repair of as many rows as the second-worst of them lacks,
+  // and the worst one gets its excess by unicast.
   uint32_t unicast_max_receivers = 1;
   // A receiver whose unicast share would exceed this many symbols in one pass is served by
   // multicast instead (a straggler with heavy loss should not turn the sender into a unicast

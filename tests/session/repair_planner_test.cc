@@ -34,7 +34,7 @@ TEST(RowState, ProactiveRowsAreSkipped) {
   EXPECT_EQ(rows.take(0, 4).first_esi, 72);
 }
 
-TEST(Planner, SharedLossGoesMulticastSizedToTheWorstReceiver) {
+TEST(Planner, SharedLossGoesMulticastUpToTheSecondWorstReceiver) {
   auto ks = uniform_k(10, 64);
   RowState rows(ks, 0);
   std::vector<NeedRun> r1 = {{3, 1, 2}};
@@ -44,16 +44,17 @@ TEST(Planner, SharedLossGoesMulticastSizedToTheWorstReceiver) {
   auto plan = plan_repair(needs, rows, cfg);
   ASSERT_EQ(plan.multicast.size(), 1u);
   EXPECT_EQ(plan.multicast[0].block, 3u);
-  EXPECT_EQ(plan.multicast[0].count, 5);  // max(2, 5), not 2 + 5
+  EXPECT_EQ(plan.multicast[0].count, 2);  // what both lack, not 2 + 5
   EXPECT_EQ(plan.multicast[0].first_esi, 64);
-  // Blocks 4 and 5 are lacking at one receiver only: unicast to receiver 2.
-  ASSERT_EQ(plan.unicast.size(), 2u);
-  for (const auto& u : plan.unicast) {
-    EXPECT_EQ(u.receiver, 2u);
-    EXPECT_EQ(u.range.count, 1);
-  }
-  EXPECT_EQ(plan.multicast_symbols, 5u);
-  EXPECT_EQ(plan.unicast_symbols, 2u);
+  // Receiver 2's 3 extra symbols of block 3, and blocks 4 and 5 (lacked by it alone), go to it by
+  // unicast, with rows no multicast range of the block uses.
+  ASSERT_EQ(plan.unicast.size(), 3u);
+  for (const auto& u : plan.unicast) EXPECT_EQ(u.receiver, 2u);
+  EXPECT_EQ(plan.unicast[0].range.block, 3u);
+  EXPECT_EQ(plan.unicast[0].range.count, 3);
+  EXPECT_EQ(plan.unicast[0].range.first_esi, 66);
+  EXPECT_EQ(plan.multicast_symbols, 2u);
+  EXPECT_EQ(plan.unicast_symbols, 5u);
 }
 
 TEST(Planner, StragglerOverBudgetIsServedByMulticast) {
