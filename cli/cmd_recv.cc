@@ -34,6 +34,11 @@ Action add_recv(CLI::App& app) {
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
       ->capture_default_str();
   add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
+  sub->add_option("--sync", a->o.sync,
+                  "when data is forced to disk: end (fdatasync before the rename), periodic (also "
+                  "about once a second), none (leave it to the kernel)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"end", "periodic", "none"}));
   sub->add_flag("--force", a->o.force, "write to a block device even if it is mounted");
   sub->add_flag("!--no-resume", a->o.resume,
                 "start over instead of resuming from partial data of an earlier run, "

@@ -208,9 +208,15 @@ Status ObjectSink::flush() {
   return {};
 }
 
-Status ObjectSink::commit() {
+Status ObjectSink::commit(bool sync) {
   if (fd_ < 0) return make_error("output already closed");
-  Status f = flush();
+  Status f;
+  if (sync) {
+    f = flush();
+  } else {
+    std::lock_guard lock(mu_);
+    f = writer_->drain();  // every write completed (not necessarily on stable storage)
+  }
   if (!f) return f;
   if (kind_ == Kind::kBlockDevice) {
     settled_ = true;

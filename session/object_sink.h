@@ -45,8 +45,9 @@ class ObjectSink {
   // checkpointer); they are serialised here because the writer is single-threaded.
   Status flush();
   const char* backend() const { return writer_->backend(); }
-  // Flushes to stable storage and renames to the final path. The caller has verified the content.
-  Status commit();
+  // Flushes to stable storage (unless `sync` is false) and renames to the final path. The
+  // caller has verified the content.
+  Status commit(bool sync = true);
   // Removes the temporary file now (also done by the destructor when not committed).
   void abandon();
   // Leaves the temporary file in place for a later resume.

@@ -189,8 +189,11 @@ void ReceiverRun::on_session_ready() {
   // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
   // spill blocks of the window being received and throw their repair symbols away.
   size_t max_open = std::max<size_t>(kMinOpenBlocks, opt_.max_memory / std::max<size_t>(slot, 1));
+  const SyncPolicy sync = opt_.sync == "none"       ? SyncPolicy::kNone
+                          : opt_.sync == "periodic" ? SyncPolicy::kPeriodic
+                                                    : SyncPolicy::kEnd;
   auto core = ReceiverCore::make(s, std::move(hashes_), std::move(*sink), max_open, state_path,
-                                 resume ? &*resume : nullptr);
+                                 resume ? &*resume : nullptr, sync);
   if (!core) return refuse(core.error());
   core_ = std::move(*core);
   RxTransportOptions ro;

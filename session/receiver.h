@@ -22,6 +22,7 @@ struct RecvOptions {
   int rcvbuf = 64 << 20;
   std::string transport = "auto";            // auto | dpdk | socket
   std::string dpdk_args, dpdk_device;        // DPDK EAL arguments and port
+  std::string sync = "end";                  // end | periodic | none
   bool force = false;                        // overwrite a mounted block device
   bool resume = true;                        // keep/reuse partial data and its state across runs
   std::string state_dir = "/var/lib/shoal";  // resume state for block devices

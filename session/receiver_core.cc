@@ -13,11 +13,9 @@ namespace {
 constexpr uint32_t kNoBlock = 0xFFFFFFFF;
 }  // namespace
 
-Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session& s,
-                                                         std::vector<control::Digest> hashes,
-                                                         ObjectSink sink, size_t max_open_blocks,
-                                                         std::string state_path,
-                                                         const ResumeState* resume) {
+Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(
+    const control::Session& s, std::vector<control::Digest> hashes, ObjectSink sink,
+    size_t max_open_blocks, std::string state_path, const ResumeState* resume, SyncPolicy sync) {
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
   if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
@@ -52,7 +50,9 @@ Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session&
     if (!h) return make_error(h.error());
   }
   core->state_path_ = std::move(state_path);
-  if (!core->state_path_.empty()) {
+  core->periodic_flush_ = sync == SyncPolicy::kPeriodic;
+  core->sync_end_ = sync != SyncPolicy::kNone;
+  if (!core->state_path_.empty() || core->periodic_flush_) {
     ReceiverCore* c = core.get();
     core->checkpointer_ = std::thread([c] { c->checkpoint_loop(); });
   }
@@ -84,6 +84,7 @@ Status ReceiverCore::checkpoint() {
   }
   Status f = sink_.flush();  // the data first: the state may only name durable blocks
   if (!f) return f;
+  if (state_path_.empty()) return {};  // --sync periodic without resume: the flush is all
   Status w = save_resume_state(state_path_, snap);
   if (w) {
     std::lock_guard lock(mu_);
@@ -188,7 +189,7 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
   stats_.bytes_written += data.size();
   Status h = hash_in_order(block, data);
   assembler_->mark_done(block);
-  if (!state_path_.empty()) {
+  if (!state_path_.empty() || periodic_flush_) {
     std::lock_guard lock(mu_);
     state_.set(block);
     state_dirty_ = true;
@@ -227,7 +228,7 @@ Status ReceiverCore::commit() {
         "whole-object SHA-256 mismatch: the object was not kept (the partial data or the sender's "
         "manifest is inconsistent; the next run starts over)");
   }
-  Status c = sink_.commit();
+  Status c = sink_.commit(sync_end_);
   if (c && !state_path_.empty()) ::unlink(state_path_.c_str());
   return c;
 }

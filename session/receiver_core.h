@@ -35,6 +35,10 @@ struct ReceiverStats {
   uint64_t bytes_written = 0;
 };
 
+// When data is forced to stable storage: at the end before the rename (default), also about
+// once a second while receiving, or never (the kernel writes it back in its own time).
+enum class SyncPolicy { kEnd, kPeriodic, kNone };
+
 class ReceiverCore : private engine::SpillStore {
  public:
   // Validates the session description against the manifest; the sink is created by the caller
@@ -46,7 +50,8 @@ class ReceiverCore : private engine::SpillStore {
                                                     std::vector<control::Digest> block_hashes,
                                                     ObjectSink sink, size_t max_open_blocks,
                                                     std::string state_path = {},
-                                                    const ResumeState* resume = nullptr);
+                                                    const ResumeState* resume = nullptr,
+                                                    SyncPolicy sync = SyncPolicy::kEnd);
   ~ReceiverCore();
 
   // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
@@ -112,6 +117,8 @@ class ReceiverCore : private engine::SpillStore {
   uint32_t resumed_ = 0;
   bool checkpointed_ = false;
   bool kept_ = false;
+  bool periodic_flush_ = false;
+  bool sync_end_ = true;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
