@@ -70,7 +70,6 @@ class BlockAssembler {
   // A spill or reload failed (the disk): the receiver cannot go on.
   const std::string& spill_error() const { return spill_error_; }
   size_t open_blocks() const { return open_; }
-  size_t slot_bytes() const { return slot_bytes_; }
 
  private:
   static constexpr uint32_t kEmpty = 0xFFFFFFFF;

@@ -31,8 +31,7 @@ DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::P
       frames_(kBurst) {}
 
 Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
-  cancelled_ = false;
-  for (size_t at = 0; at < ranges.size() && !cancelled_; at += window_) {
+  for (size_t at = 0; at < ranges.size(); at += window_) {
     auto window = ranges.subspan(at, std::min<size_t>(window_, ranges.size() - at));
     Status s = send_window(window, stats);
     if (!s) return s;
@@ -104,7 +103,6 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
       std::clamp<size_t>(pacer_.burst_bytes() / 2 / charge, 1, size_t{kBurst});
   size_t i = 0;
   while (i < order_.size()) {
-    if (cancelled_) return {};
     uint64_t now = monotonic_ns();
     if (now - last_service_ns_ > kServiceEveryNs) {
       service_(0);

@@ -41,9 +41,6 @@ class DataPass {
   // (8) headers -- what a switch's multicast policer counts (FCS, preamble and gap excluded).
   static constexpr uint32_t kWireOverhead = 42;
 
-  // Set to stop a running pass early (e.g. every receiver is gone).
-  void cancel() { cancelled_ = true; }
-
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
   const uint8_t* payload_for(const SymbolRef& s) const;
@@ -56,7 +53,6 @@ class DataPass {
   uint32_t window_;
   Service service_;
   uint32_t sequence_ = 0;
-  bool cancelled_ = false;
   uint64_t last_service_ns_ = 0;
 
   std::vector<SymbolRef> order_;

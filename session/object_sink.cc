@@ -152,7 +152,6 @@ ObjectSink::ObjectSink(ObjectSink&& o) noexcept
       kind_(o.kind_),
       fd_(o.fd_),
       size_(o.size_),
-      written_(o.written_),
       settled_(o.settled_),
       writer_(std::move(o.writer_)) {
   o.fd_ = -1;
@@ -171,7 +170,6 @@ Status ObjectSink::write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   Status w = writer_->write(offset, data);
   if (!w) return make_error(w.error() + disk_hint(w.error()));
-  written_ += data.size();
   return {};
 }
 

@@ -53,10 +53,6 @@ class ObjectSink {
   // Leaves the temporary file in place for a later resume.
   void keep();
 
-  Kind kind() const { return kind_; }
-  const std::string& temp_path() const { return temp_; }
-  uint64_t bytes_written() const { return written_; }
-
  private:
   ObjectSink() = default;
   Status open_writer(bool direct);
@@ -65,7 +61,6 @@ class ObjectSink {
   Kind kind_ = Kind::kFile;
   int fd_ = -1;
   uint64_t size_ = 0;
-  uint64_t written_ = 0;
   bool settled_ = false;
   std::mutex mu_;
   std::unique_ptr<engine::UringWriter> writer_;

@@ -315,6 +315,7 @@ void ReceiverRun::write_json() const {
     j["frames_rejected"] = st.frames_rejected;
     j["frames_foreign"] = st.frames_foreign;
     j["block_hash_failures"] = st.block_hash_failures;
+    j["blocks_spilled"] = st.spills;
     j["repair_symbols_multicast"] = st.symbols_multicast_repair;
     j["repair_symbols_unicast"] = st.symbols_unicast_repair;
     j["passes"] = passes_;

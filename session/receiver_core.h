@@ -67,7 +67,6 @@ class ReceiverCore : private engine::SpillStore {
   // Gives up: keeps the partial data and its state for a later resume when anything was
   // checkpointed, removes it otherwise.
   void abandon();
-  uint32_t resumed_blocks() const { return resumed_; }
   bool kept() const { return kept_; }
   // Reaps finished disk writes; an error (disk full, I/O error) is fatal for this receiver.
   Status poll_writes() { return sink_.poll(); }

@@ -145,14 +145,6 @@ Result<OpenRxTransport> open_rx_transport(const RxTransportOptions& o) {
 #endif
 }
 
-bool dpdk_available() {
-#ifdef SHOAL_HAVE_DPDK
-  return true;
-#else
-  return false;
-#endif
-}
-
 Result<OpenTransport> open_transport(const TransportOptions& o) {
   if (o.mode == "socket") return open_socket(o, "kernel sockets (--transport socket)");
   if (o.mode != "dpdk" && o.mode != "auto") {

@@ -52,7 +52,4 @@ struct RxTransportOptions {
 };
 Result<OpenRxTransport> open_rx_transport(const RxTransportOptions& options);
 
-// Whether this binary was built with the DPDK transport.
-bool dpdk_available();
-
 }  // namespace shoal::session
