@@ -172,7 +172,9 @@ void put(Writer& w, const Manifest& m) {
   w.u32(static_cast<uint32_t>(m.block_hashes.size()));
   for (const Digest& d : m.block_hashes) w.bytes(d);
 }
-void put(Writer&, const Ready&) {}
+void put(Writer& w, const Ready& m) {
+  w.u64(m.beacon_echo);
+}
 void put(Writer& w, const PassEnd& m) {
   w.u32(m.pass);
   w.u64(m.frames_sent);
@@ -216,6 +218,22 @@ void put(Writer& w, const Done& m) {
 void put(Writer& w, const Bye& m) {
   w.u8(static_cast<uint8_t>(m.code));
   w.str(m.reason, kMaxReasonLength);
+}
+void put(Writer& w, const KeyGrant& m) {
+  w.u8(static_cast<uint8_t>(m.suite));
+  w.u8(static_cast<uint8_t>(m.wrap));
+  w.bytes(m.iv);
+  w.bytes(m.key);
+  w.bytes(m.tag);
+}
+void put(Writer& w, const Probe& m) {
+  if (m.body.size() > kMaxProbeBody) {
+    throw std::length_error("Probe body of " + std::to_string(m.body.size()) +
+                            " bytes exceeds " + std::to_string(kMaxProbeBody));
+  }
+  w.u8(m.kind);
+  w.u32(static_cast<uint32_t>(m.body.size()));
+  w.bytes(m.body);
 }
 
 // --- per-type body decoders ---
@@ -283,7 +301,9 @@ Result<Message> get_manifest(Reader& r) {
   return r.finish(std::move(m));
 }
 Result<Message> get_ready(Reader& r) {
-  return r.finish(Ready{});
+  Ready m;
+  m.beacon_echo = r.u64("beacon_echo");
+  return r.finish(std::move(m));
 }
 Result<Message> get_pass_end(Reader& r) {
   PassEnd m;
@@ -356,6 +376,31 @@ Result<Message> get_bye(Reader& r) {
   m.reason = r.str("reason", kMaxReasonLength);
   return r.finish(std::move(m));
 }
+Result<Message> get_key_grant(Reader& r) {
+  KeyGrant m;
+  uint8_t suite = r.u8("suite");
+  uint8_t wrap = r.u8("wrap");
+  r.array(m.iv, "iv");
+  r.array(m.key, "key");
+  r.array(m.tag, "tag");
+  if (!r.failed() && suite > static_cast<uint8_t>(FrameSuite::kAeadGcm)) {
+    r.fail("unknown suite " + std::to_string(suite));
+  }
+  if (!r.failed() && wrap > static_cast<uint8_t>(KeyWrap::kChannel)) {
+    r.fail("unknown wrap " + std::to_string(wrap));
+  }
+  m.suite = static_cast<FrameSuite>(suite);
+  m.wrap = static_cast<KeyWrap>(wrap);
+  return r.finish(std::move(m));
+}
+Result<Message> get_probe(Reader& r) {
+  Probe m;
+  m.kind = r.u8("kind");
+  uint32_t n = r.count("body length", 1, kMaxProbeBody);
+  auto v = r.view(n, "body");
+  m.body.assign(v.begin(), v.end());
+  return r.finish(std::move(m));
+}
 
 }  // namespace
 
@@ -391,6 +436,10 @@ const char* type_name(MessageType type) {
       return "Done";
     case MessageType::kBye:
       return "Bye";
+    case MessageType::kKeyGrant:
+      return "KeyGrant";
+    case MessageType::kProbe:
+      return "Probe";
   }
   return "unknown";
 }
@@ -459,6 +508,10 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_done(r);
     case MessageType::kBye:
       return get_bye(r);
+    case MessageType::kKeyGrant:
+      return get_key_grant(r);
+    case MessageType::kProbe:
+      return get_probe(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

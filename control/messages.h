@@ -56,6 +56,8 @@ enum class MessageType : uint8_t {
   kRepair = 11,
   kDone = 12,
   kBye = 13,
+  kKeyGrant = 14,
+  kProbe = 15,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -127,9 +129,11 @@ struct Manifest {
   bool operator==(const Manifest&) const = default;
 };
 
-// R->S: joined the group, ready for data.
+// R->S: joined the group, ready for data. beacon_echo repeats the nonce of the sender's beacon
+// the receiver heard on the group (0 = it heard none: multicast does not reach it).
 struct Ready {
   static constexpr MessageType kType = MessageType::kReady;
+  uint64_t beacon_echo = 0;
   bool operator==(const Ready&) const = default;
 };
 
@@ -201,8 +205,47 @@ struct Bye {
   bool operator==(const Bye&) const = default;
 };
 
+// How data frames are protected (KeyGrant.suite).
+enum class FrameSuite : uint8_t {
+  kNone = 0,      // no tag (sender ran with --no-frame-auth)
+  kGmac = 1,      // AES-256-GCM tag over header and payload, payload in the clear
+  kAeadGcm = 2,   // AES-256-GCM: payload encrypted, tag over header and ciphertext
+};
+// How KeyGrant.key is protected on the control channel (KeyGrant.wrap).
+enum class KeyWrap : uint8_t {
+  kClear = 0,    // no channel secret (--insecure without TLS): the key is sent as is
+  kChannel = 1,  // AES-256-GCM under the channel key (from the PSK handshake and/or TLS)
+};
+inline constexpr size_t kDataKeySize = 32;
+inline constexpr size_t kWrapIvSize = 12;
+inline constexpr size_t kWrapTagSize = 16;
+
+// S->R after the manifest: the session's data key. With kChannel, `key` is ciphertext and `tag`
+// authenticates it together with the session description and the manifest (see
+// session/session_keys.h), so an on-path attacker can neither read the key nor alter the object
+// the receiver will accept.
+struct KeyGrant {
+  static constexpr MessageType kType = MessageType::kKeyGrant;
+  FrameSuite suite = FrameSuite::kGmac;
+  KeyWrap wrap = KeyWrap::kChannel;
+  std::array<uint8_t, kWrapIvSize> iv{};
+  std::array<uint8_t, kDataKeySize> key{};
+  std::array<uint8_t, kWrapTagSize> tag{};
+  bool operator==(const KeyGrant&) const = default;
+};
+
+inline constexpr size_t kMaxProbeBody = 65536;
+// Either direction: a `shoal probe` message. The body's layout belongs to the probe protocol
+// (session/probe_protocol.h); the control plane only frames it.
+struct Probe {
+  static constexpr MessageType kType = MessageType::kProbe;
+  uint8_t kind = 0;
+  std::vector<uint8_t> body;  // <= kMaxProbeBody bytes
+  bool operator==(const Probe&) const = default;
+};
+
 using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
-                             PassEnd, Nak, Repair, Done, Bye>;
+                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes = (kMaxMessageSize - 2 - 4 - 4) / kDigestSize;

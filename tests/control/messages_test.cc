@@ -61,10 +61,10 @@ TEST(Messages, EncodeAppendsToExistingBytes) {
   std::vector<uint8_t> out = {0xaa, 0xbb};
   encode(Ready{}, out);
   encode(Accept{5}, out);
-  ASSERT_EQ(out.size(), 2u + 6u + 10u);
+  ASSERT_EQ(out.size(), 2u + 14u + 10u);
   EXPECT_EQ(out[0], 0xaa);
-  EXPECT_EQ(be32(&out[2]), 2u);
-  EXPECT_EQ(be32(&out[8]), 6u);
+  EXPECT_EQ(be32(&out[2]), 10u);
+  EXPECT_EQ(be32(&out[16]), 6u);
 }
 
 // Byte layouts written out by hand from the protocol description.
@@ -116,7 +116,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 14, 99, 255}) {
+  for (int t : {0, 16, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);
@@ -283,7 +283,7 @@ TEST(Messages, RandomGarbageIsRejectedOrDecodedConsistently) {
     // Mostly valid headers so the body decoders get exercised, not just the version check.
     if (b.size() >= 2 && i % 4 != 0) {
       b[0] = kProtocolVersion;
-      b[1] = static_cast<uint8_t>(1 + rng() % 14);
+      b[1] = static_cast<uint8_t>(1 + rng() % 16);
     }
     expect_consistent(b);
     decoded += decode_body(b).ok();

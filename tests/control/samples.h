@@ -52,6 +52,7 @@ inline std::vector<Message> sample_messages() {
   out.push_back(Manifest{7, {pattern32(10), pattern32(11), pattern32(12)}});
   out.push_back(Manifest{0, {}});
   out.push_back(Ready{});
+  out.push_back(Ready{0x1122334455667788ULL});
   out.push_back(PassEnd{2, 123456789});
   out.push_back(Nak{3, {{0, 2, 1}, {5, 1, 255}, {9, 100, 7}}, 1000, 3});
   out.push_back(Nak{1, {}, 0, 0});
@@ -73,6 +74,16 @@ inline std::vector<Message> sample_messages() {
   out.push_back(failed);
   out.push_back(Bye{ByeCode::kFinished, ""});
   out.push_back(Bye{ByeCode::kFailedReceiver, "too slow: 40% of blocks missing after 5 passes"});
+  KeyGrant g;
+  g.suite = FrameSuite::kAeadGcm;
+  g.wrap = KeyWrap::kChannel;
+  for (size_t i = 0; i < g.iv.size(); ++i) g.iv[i] = static_cast<uint8_t>(i + 1);
+  g.key = pattern32(13);
+  for (size_t i = 0; i < g.tag.size(); ++i) g.tag[i] = static_cast<uint8_t>(0xa0 + i);
+  out.push_back(g);
+  out.push_back(KeyGrant{FrameSuite::kNone, KeyWrap::kClear, {}, {}, {}});
+  out.push_back(Probe{1, {1, 2, 3, 4, 5}});
+  out.push_back(Probe{7, {}});
   return out;
 }
 
