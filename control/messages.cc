@@ -226,6 +226,11 @@ void put(Writer& w, const KeyGrant& m) {
   w.bytes(m.key);
   w.bytes(m.tag);
 }
+void put(Writer& w, const Feedback& m) {
+  w.u64(m.data_frames);
+  w.u32(m.highest_sequence);
+  w.u64(m.frames_rejected);
+}
 void put(Writer& w, const Probe& m) {
   if (m.body.size() > kMaxProbeBody) {
     throw std::length_error("Probe body of " + std::to_string(m.body.size()) +
@@ -393,6 +398,13 @@ Result<Message> get_key_grant(Reader& r) {
   m.wrap = static_cast<KeyWrap>(wrap);
   return r.finish(std::move(m));
 }
+Result<Message> get_feedback(Reader& r) {
+  Feedback m;
+  m.data_frames = r.u64("data_frames");
+  m.highest_sequence = r.u32("highest_sequence");
+  m.frames_rejected = r.u64("frames_rejected");
+  return r.finish(std::move(m));
+}
 Result<Message> get_probe(Reader& r) {
   Probe m;
   m.kind = r.u8("kind");
@@ -440,6 +452,8 @@ const char* type_name(MessageType type) {
       return "KeyGrant";
     case MessageType::kProbe:
       return "Probe";
+    case MessageType::kFeedback:
+      return "Feedback";
   }
   return "unknown";
 }
@@ -512,6 +526,8 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_key_grant(r);
     case MessageType::kProbe:
       return get_probe(r);
+    case MessageType::kFeedback:
+      return get_feedback(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

@@ -58,6 +58,7 @@ enum class MessageType : uint8_t {
   kBye = 13,
   kKeyGrant = 14,
   kProbe = 15,
+  kFeedback = 16,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -244,8 +245,18 @@ struct Probe {
   bool operator==(const Probe&) const = default;
 };
 
+// R->S, periodically while data flows (rate control): counters since the session started.
+// Loss over an interval = 1 - delta(data_frames) / delta(highest_sequence).
+struct Feedback {
+  static constexpr MessageType kType = MessageType::kFeedback;
+  uint64_t data_frames = 0;       // authenticated data frames of this session received
+  uint32_t highest_sequence = 0;  // highest data-frame sequence number seen
+  uint64_t frames_rejected = 0;   // datagrams dropped as malformed, unauthenticated or replayed
+  bool operator==(const Feedback&) const = default;
+};
+
 using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
-                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe>;
+                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes = (kMaxMessageSize - 2 - 4 - 4) / kDigestSize;

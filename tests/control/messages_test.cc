@@ -116,7 +116,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 16, 99, 255}) {
+  for (int t : {0, 17, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);
@@ -283,7 +283,7 @@ TEST(Messages, RandomGarbageIsRejectedOrDecodedConsistently) {
     // Mostly valid headers so the body decoders get exercised, not just the version check.
     if (b.size() >= 2 && i % 4 != 0) {
       b[0] = kProtocolVersion;
-      b[1] = static_cast<uint8_t>(1 + rng() % 16);
+      b[1] = static_cast<uint8_t>(1 + rng() % 17);
     }
     expect_consistent(b);
     decoded += decode_body(b).ok();

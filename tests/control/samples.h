@@ -84,6 +84,7 @@ inline std::vector<Message> sample_messages() {
   out.push_back(KeyGrant{FrameSuite::kNone, KeyWrap::kClear, {}, {}, {}});
   out.push_back(Probe{1, {1, 2, 3, 4, 5}});
   out.push_back(Probe{7, {}});
+  out.push_back(Feedback{123456, 130000, 7});
   return out;
 }
 
