@@ -165,6 +165,16 @@ size_t encode_frame(const FrameHeader& header, std::span<const uint8_t> payload,
   return total;
 }
 
+void encode_header_fields(const FrameHeader& header, uint8_t out[kHeaderSize]) noexcept {
+  write_header_fields(header, out);
+  store32(out + kCrcOffset, 0);
+}
+
+void store_crc(uint8_t header[kHeaderSize], std::span<const uint8_t> payload,
+               std::span<const uint8_t> tag) noexcept {
+  store32(header + kCrcOffset, frame_crc(header, payload, tag));
+}
+
 void encode_header(const FrameHeader& header, std::span<const uint8_t> payload,
                    std::span<const uint8_t> tag, uint8_t out[kHeaderSize]) noexcept {
   assert(check_header(header) == ParseError::Ok);

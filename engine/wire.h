@@ -129,4 +129,11 @@ size_t encode_frame(const FrameHeader& header, std::span<const uint8_t> payload,
 void encode_header(const FrameHeader& header, std::span<const uint8_t> payload,
                    std::span<const uint8_t> tag, uint8_t out[kHeaderSize]) noexcept;
 
+// The two halves of encode_header, for frames whose tag is computed over the header bytes
+// (engine/frame_crypto.h): the fields with a zero CRC field, then the CRC over header, payload
+// and tag once the tag is known.
+void encode_header_fields(const FrameHeader& header, uint8_t out[kHeaderSize]) noexcept;
+void store_crc(uint8_t header[kHeaderSize], std::span<const uint8_t> payload,
+               std::span<const uint8_t> tag) noexcept;
+
 }  // namespace shoal::engine
