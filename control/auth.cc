@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -199,6 +201,11 @@ Message ServerHandshake::on_message(const Message& message) {
                 " after the handshake ended");
 }
 
+std::optional<Key> ServerHandshake::channel_key() const {
+  if (!key_ || state_ != State::kAccepted) return std::nullopt;
+  return channel_key_from_psk(*key_, client_nonce_, server_nonce_);
+}
+
 // --- ClientHandshake ---
 
 std::optional<Message> ClientHandshake::fail(std::string reason) {
@@ -237,6 +244,7 @@ std::optional<Message> ClientHandshake::on_message(const Message& message) {
         return fail(kReasonSenderUnproven);
       }
       auth.client_proof = client_proof(*key_, c->server_nonce, client_nonce_);
+      server_nonce_ = c->server_nonce;
     } else if (!sender_insecure) {
       // A keyed sender rejects an insecure Hello, so it never sends this.
       return fail("protocol error: keyed sender sent a Challenge to an insecure receiver");
@@ -251,6 +259,42 @@ std::optional<Message> ClientHandshake::on_message(const Message& message) {
   receiver_id_ = a->receiver_id;
   state_ = State::kJoined;
   return std::nullopt;
+}
+
+std::optional<Key> ClientHandshake::channel_key() const {
+  if (!key_ || state_ != State::kJoined) return std::nullopt;
+  return channel_key_from_psk(*key_, client_nonce_, server_nonce_);
+}
+
+Key hkdf_sha256(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
+                std::string_view info) {
+  Key out{};
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  EVP_KDF_free(kdf);
+  if (!ctx) throw std::runtime_error("OpenSSL has no HKDF");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                        info.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  const int ok = EVP_KDF_derive(ctx, out.data(), out.size(), params);
+  EVP_KDF_CTX_free(ctx);
+  if (ok != 1) throw std::runtime_error("OpenSSL HKDF-SHA256 failed");
+  return out;
+}
+
+Key channel_key_from_psk(const Key& psk, const Nonce& client_nonce, const Nonce& server_nonce) {
+  uint8_t salt[2 * kNonceSize];
+  std::memcpy(salt, client_nonce.data(), kNonceSize);
+  std::memcpy(salt + kNonceSize, server_nonce.data(), kNonceSize);
+  return hkdf_sha256(psk, salt, "shoal-v1 channel");
 }
 
 }  // namespace shoal::control

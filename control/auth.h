@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <string>
 
 #include "common/result.h"
@@ -49,6 +50,15 @@ Nonce random_nonce();
 
 Proof server_proof(const Key& key, const Nonce& client_nonce, const Nonce& server_nonce);
 Proof client_proof(const Key& key, const Nonce& server_nonce, const Nonce& client_nonce);
+
+// The channel key of a PSK-authenticated connection, known only to its two ends:
+// HKDF-SHA256(ikm = psk, salt = client_nonce || server_nonce, info = "shoal-v1 channel").
+// It protects the session's data key in the KeyGrant (session/session_keys.h).
+Key channel_key_from_psk(const Key& psk, const Nonce& client_nonce, const Nonce& server_nonce);
+
+// HKDF-SHA256 with the given input, salt and label, 32 bytes out. Throws std::runtime_error if
+// OpenSSL fails.
+Key hkdf_sha256(std::span<const uint8_t> ikm, std::span<const uint8_t> salt, std::string_view info);
 
 // Constant-time comparison (CRYPTO_memcmp).
 bool proofs_equal(const Proof& a, const Proof& b);
@@ -85,6 +95,8 @@ class ServerHandshake {
   bool receiver_insecure() const { return receiver_insecure_; }
   // Why the receiver was rejected (empty unless kRejected).
   const std::string& reject_reason() const { return reject_reason_; }
+  // Once accepted with a key: the connection's channel key (channel_key_from_psk).
+  std::optional<Key> channel_key() const;
 
  private:
   Message reject(std::string reason);
@@ -121,6 +133,8 @@ class ClientHandshake {
   bool failed() const { return state_ == State::kFailed; }
   const std::string& failure_reason() const { return failure_reason_; }
   uint32_t receiver_id() const { return receiver_id_; }  // valid once joined
+  // Once joined with a key: the connection's channel key (channel_key_from_psk).
+  std::optional<Key> channel_key() const;
 
  private:
   std::optional<Message> fail(std::string reason);
@@ -128,6 +142,7 @@ class ClientHandshake {
   std::optional<Key> key_;
   std::string name_;
   Nonce client_nonce_;
+  Nonce server_nonce_{};
   State state_ = State::kIdle;
   std::string failure_reason_;
   uint32_t receiver_id_ = 0;

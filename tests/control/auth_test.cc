@@ -189,6 +189,50 @@ TEST(Handshake, SameKeyJoinsBothSides) {
   EXPECT_EQ(client.receiver_id(), 77u);
 }
 
+// RFC 5869 appendix A.1 (SHA-256): the first 32 bytes of the output keying material.
+TEST(ChannelKey, HkdfMatchesTheRfcTestVector) {
+  std::vector<uint8_t> ikm(22, 0x0b);
+  std::vector<uint8_t> salt;
+  for (uint8_t i = 0; i <= 0x0c; ++i) salt.push_back(i);
+  std::string info;
+  for (int i = 0xf0; i <= 0xf9; ++i) info.push_back(static_cast<char>(i));
+  Key okm = hkdf_sha256(ikm, salt, info);
+  const uint8_t want[32] = {0x3c, 0xb2, 0x5f, 0x25, 0xfa, 0xac, 0xd5, 0x7a, 0x90, 0x43, 0x4f,
+                            0x64, 0xd0, 0x36, 0x2f, 0x2a, 0x2d, 0x2d, 0x0a, 0x90, 0xcf, 0x1a,
+                            0x5a, 0x4c, 0x5d, 0xb0, 0x2d, 0x56, 0xec, 0xc4, 0xc5, 0xbf};
+  EXPECT_TRUE(std::equal(okm.begin(), okm.end(), want));
+}
+
+TEST(ChannelKey, BothEndsDeriveTheSameKeyAndItIsFreshPerConnection) {
+  auto join = [](uint8_t server_nonce, uint8_t client_nonce) {
+    ServerHandshake server(key_of(1), 7, pattern32(server_nonce));
+    ClientHandshake client(key_of(1), "n", pattern32(client_nonce));
+    EXPECT_FALSE(server.channel_key()) << "no channel key before the handshake ends";
+    Message challenge = server.on_message(client.start());
+    Message accept = server.on_message(*client.on_message(challenge));
+    client.on_message(accept);
+    EXPECT_TRUE(client.joined());
+    EXPECT_TRUE(server.channel_key() && client.channel_key());
+    EXPECT_EQ(*server.channel_key(), *client.channel_key());
+    return *server.channel_key();
+  };
+  Key a = join(20, 30), b = join(21, 30), c = join(20, 31);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a, key_of(1)) << "the channel key is not the pre-shared key itself";
+}
+
+TEST(ChannelKey, InsecureHandshakeHasNone) {
+  ServerHandshake server(std::nullopt, 7, pattern32(1));
+  ClientHandshake client(std::nullopt, "n", pattern32(2));
+  Message challenge = server.on_message(client.start());
+  Message accept = server.on_message(*client.on_message(challenge));
+  client.on_message(accept);
+  ASSERT_TRUE(client.joined() && server.accepted());
+  EXPECT_FALSE(server.channel_key());
+  EXPECT_FALSE(client.channel_key());
+}
+
 TEST(Handshake, WrongKeyIsCaughtByTheReceiverBeforeItProvesAnything) {
   Outcome o = run(key_of(1), key_of(2));
   EXPECT_EQ(o.client, ClientHandshake::State::kFailed);
