@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/key_option.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
@@ -19,7 +20,8 @@ Action add_recv(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
   sub->add_option("-s,--sender", a->o.sender, "the sender's control address, e.g. 198.18.0.1:9100")
-      ->required();
+      ->required()
+      ->check(checks::host_port());
   sub->add_option("-o,--out", a->o.out,
                   "where to write the object (written to a temporary name, renamed "
                   "only once verified)")
@@ -30,9 +32,11 @@ Action add_recv(CLI::App& app) {
   sub->add_flag("--insecure", a->o.insecure, "join a sender that runs without authentication");
   sub->add_option("--name", a->o.name, "name shown in the sender's summary (default: host name)");
   sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::duration());
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::size());
   add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
   sub->add_option("--sync", a->o.sync,
                   "when data is forced to disk: end (fdatasync before the rename), periodic (also "

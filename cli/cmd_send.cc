@@ -3,9 +3,11 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/key_option.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
+#include "session/probe_autorate.h"
 #include "session/sender.h"
 
 namespace shoal::cli {
@@ -31,7 +33,7 @@ Action add_send(CLI::App& app) {
   struct Args {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
-                fec = "64+0", key_file;
+                fec = "64+0", key_file, scope = "auto", handshake_timeout = "5s";
   };
   auto a = std::make_shared<Args>();
   auto* sub =
@@ -39,39 +41,74 @@ Action add_send(CLI::App& app) {
   sub->add_option("object", a->o.path, "file or block device to send")->required();
   sub->add_option("-g,--group", a->group,
                   "multicast group and port (use 239.0.0.0/8, organisation-local)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::group_port());
   sub->add_option("-i,--iface", a->o.iface,
                   "interface to send on (default: the one routing to the group)");
   sub->add_option("-l,--listen", a->o.listen, "control-plane TCP address receivers connect to")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::endpoint());
   sub->add_option("-r,--rate", a->rate,
                   "multicast rate in bits/s at the IP level, k/M/G suffixes; stay under "
-                  "the switch's multicast cap")
-      ->capture_default_str();
+                  "the switch's multicast cap; auto[:PROBE.json] = set by a loss-driven "
+                  "controller, from a `shoal probe --json` result if given (docs/probe.md)")
+      ->capture_default_str()
+      ->check(checks::rate() | CLI::Validator(
+                                   [](std::string& t) {
+                                     return session::is_rate_auto(t) ? std::string() : "no auto";
+                                   },
+                                   "auto[:FILE]"));
   sub->add_option("--burst", a->burst,
                   "largest burst the pacer releases at once, bytes (K/M suffixes); "
                   "keep it within the switch's burst tolerance; auto = 1 ms of data, at "
                   "least 128K")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::size_or_auto());
   sub->add_option("-n,--min-receivers", a->o.min_receivers,
                   "start as soon as this many receivers joined")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000000u));
   sub->add_option("-w,--max-wait", a->max_wait,
                   "start after this long with whoever joined (e.g. 30s, 2m)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::duration());
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure,
                 "run without authentication (anyone reaching the port can join)");
+  sub->add_flag("--encrypt", a->o.encrypt,
+                "encrypt data frames (AES-256-GCM) for objects that carry secrets; frames are "
+                "authenticated either way");
+  sub->add_flag("!--no-frame-auth", a->o.frame_auth,
+                "send data frames without their authentication tag (benchmarks only: anyone on "
+                "the segment could then inject data)");
+  sub->add_option("--allow", a->o.allow,
+                  "only receivers from these IPv4 addresses or CIDR blocks may join "
+                  "(repeat or comma-separate; default: any)")
+      ->delimiter(',');
+  sub->add_option("--scope", a->scope,
+                  "receivers the session's multicast does not reach: auto = serve them the "
+                  "object by unicast over the control connection, strict = refuse them")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "strict"}));
+  sub->add_option("--handshake-timeout", a->handshake_timeout,
+                  "drop a connection that has not completed its join after this long")
+      ->capture_default_str();
+  sub->add_option("--max-receivers", a->o.max_receivers,
+                  "control connections accepted at once (joined or joining); more are closed")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
   sub->add_option("--fec", a->fec,
                   "K+M: K source symbols per block, M proactive repair symbols per block "
                   "sent with the first pass (more repair follows only as loss needs)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(checks::fec_spec());
   sub->add_option("--symbol-size", a->o.symbol_size,
                   "payload bytes per frame, a multiple of 64 (1408 fits "
                   "a 1500 MTU; 8960 for jumbo frames)")
       ->capture_default_str();
-  sub->add_option("--ttl", a->o.ttl, "multicast TTL (1 = this L2 segment only)")
+  sub->add_option("--ttl", a->o.ttl,
+                  "multicast TTL (1 = this L2 segment only; receivers it does not reach get "
+                  "unicast, see --scope)")
       ->capture_default_str()
       ->check(CLI::Range(0, 255));
   sub->add_flag("--loopback", a->o.loopback,
@@ -97,7 +134,8 @@ Action add_send(CLI::App& app) {
           spdlog::error("bad --group '{}': expected ADDRESS:PORT, e.g. 239.1.1.1:9000", a->group);
           return 2;
         }
-        auto rate = parse_rate(a->rate);
+        auto rate = session::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
+        if (session::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // session/probe_autorate.h
         if (!rate) {
           spdlog::error("--rate: {}", rate.error());
           return 2;
@@ -118,6 +156,13 @@ Action add_send(CLI::App& app) {
           return 2;
         }
         o.max_wait_ns = *wait;
+        auto hs = parse_duration_ns(a->handshake_timeout);
+        if (!hs) {
+          spdlog::error("--handshake-timeout: {}", hs.error());
+          return 2;
+        }
+        o.handshake_timeout_ns = *hs;
+        o.scope_strict = a->scope == "strict";
         unsigned k = 0, m = 0;
         char extra = 0;
         if (std::sscanf(a->fec.c_str(), "%u+%u%c", &k, &m, &extra) != 2 || k == 0 || k + m > 255) {

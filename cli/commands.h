@@ -15,8 +15,10 @@ using Action = Command;
 
 Action add_send(CLI::App& app);
 Action add_recv(CLI::App& app);
+Action add_recvd(CLI::App& app);
 Action add_keygen(CLI::App& app);
 Action add_demo(CLI::App& app);
 Action add_selfcheck(CLI::App& app);
+Action add_probe(CLI::App& app);  // cmd_probe.cc
 
 }  // namespace shoal::cli

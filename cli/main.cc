@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "shoal_version.h"
 
 int main(int argc, char** argv) {
@@ -25,8 +26,16 @@ int main(int argc, char** argv) {
 
   const shoal::cli::Command commands[] = {
       shoal::cli::add_send(app), shoal::cli::add_recv(app),      shoal::cli::add_keygen(app),
+      shoal::cli::add_recvd(app),
       shoal::cli::add_demo(app), shoal::cli::add_selfcheck(app),
+      shoal::cli::add_probe(app),
   };
+
+  // --config FILE on the subcommands with many options (cli/config_file.h).
+  for (const auto& c : commands) {
+    const std::string& n = c.sub->get_name();
+    if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
+  }
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::debug

@@ -65,6 +65,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool is_open() const { return fd_.valid(); }
   size_t pending_output() const { return out_.size() - out_head_; }
+  // The largest message accepted from now on (a sender keeps it small until a peer has joined).
+  void set_max_message_size(size_t max) { splitter_.set_max_message_size(max); }
   // "a.b.c.d:port" of the peer, for logs.
   const std::string& peer() const { return peer_; }
 

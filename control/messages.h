@@ -36,7 +36,9 @@ inline constexpr size_t kProofSize = 32;
 inline constexpr size_t kDigestSize = 32;
 inline constexpr size_t kMaxNameLength = 256;     // receiver and object names
 inline constexpr size_t kMaxReasonLength = 1024;  // human-readable reasons
-inline constexpr size_t kMaxRepairPayload = 9000;
+// A symbol (<= 9000 bytes), or in sessions with authenticated frames a whole data frame
+// (32-byte header + symbol + tag <= 32 bytes), as on the multicast wire.
+inline constexpr size_t kMaxRepairPayload = 9064;
 
 using Nonce = std::array<uint8_t, kNonceSize>;
 using Proof = std::array<uint8_t, kProofSize>;
@@ -311,6 +313,8 @@ class FrameSplitter {
   Result<std::optional<std::span<const uint8_t>>> next();
 
   size_t buffered() const { return end_ - begin_; }
+  // Changes the largest message accepted from now on (e.g. raised once a peer has joined).
+  void set_max_message_size(size_t max) { max_ = max; }
 
  private:
   void compact();

@@ -20,14 +20,16 @@ uint64_t monotonic_ns() {
 }
 
 DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-                   uint64_t session_id, uint32_t window_blocks, Service service)
+                   FrameBuilder& frames, uint32_t window_blocks, Service service)
     : symbols_(symbols),
       tx_(tx),
       pacer_(pacer),
-      session_id_(session_id),
+      builder_(frames),
       window_(std::max<uint32_t>(window_blocks, 1)),
       service_(std::move(service)),
       headers_(size_t{kBurst} * engine::kHeaderSize),
+      tags_(size_t{kBurst} * engine::kFrameTagSize),
+      cipher_(frames.encrypting() ? size_t{kBurst} * symbols.layout().symbol_size() : 0),
       frames_(kBurst) {}
 
 Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
@@ -95,7 +97,7 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
   }
 
   interleave(window, order_);
-  const uint32_t frame_bytes = static_cast<uint32_t>(engine::kHeaderSize + sym);
+  const uint32_t frame_bytes = static_cast<uint32_t>(engine::kHeaderSize + sym + builder_.tag_len());
   const uint32_t charge = frame_bytes + kWireOverhead;
   // Half the burst per batch: the other half absorbs late wake-ups, which would otherwise cost
   // rate (a full bucket discards the tokens a late sleeper would have used).
@@ -119,22 +121,13 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
     }
     for (size_t f = 0; f < n; ++f) {
       const SymbolRef& s = order_[i + f];
-      engine::FrameHeader h;
-      h.type = engine::kFrameData;
-      h.k = static_cast<uint8_t>(layout.block_k(s.block));
-      h.esi = s.esi;
-      h.flags = s.esi >= h.k ? engine::kFlagRepair : 0;
-      h.session = session_id_;
-      h.block = s.block;
-      h.payload_len = static_cast<uint16_t>(sym);
-      h.sequence = sequence_++;
-      const uint8_t* payload = payload_for(s);
-      uint8_t* hdr = headers_.data() + f * engine::kHeaderSize;
-      engine::encode_header(h, {payload, sym}, {}, hdr);
-      frames_[f] = engine::TxFrame{hdr,     static_cast<uint16_t>(engine::kHeaderSize),
-                                   payload, static_cast<uint16_t>(sym),
-                                   nullptr, 0};
-      if (h.flags & engine::kFlagRepair) ++stats.repair_frames;
+      const auto k = static_cast<uint8_t>(layout.block_k(s.block));
+      Status b = builder_.data(s.block, k, s.esi, payload_for(s), static_cast<uint16_t>(sym),
+                               headers_.data() + f * engine::kHeaderSize,
+                               tags_.data() + f * engine::kFrameTagSize,
+                               cipher_.empty() ? nullptr : cipher_.data() + f * sym, frames_[f]);
+      if (!b) return b;
+      if (s.esi >= k) ++stats.repair_frames;
     }
     size_t sent = 0;
     while (sent < n) {

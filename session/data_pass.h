@@ -12,6 +12,7 @@
 #include "engine/pacer.h"
 #include "engine/transport.h"
 #include "engine/wire.h"
+#include "session/frame_builder.h"
 #include "session/pass_schedule.h"
 #include "session/symbol_source.h"
 
@@ -32,7 +33,7 @@ class DataPass {
   using Service = std::function<void(int timeout_ms)>;
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-           uint64_t session_id, uint32_t window_blocks, Service service);
+           FrameBuilder& frames, uint32_t window_blocks, Service service);
 
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
@@ -49,10 +50,9 @@ class DataPass {
   const SymbolSource& symbols_;
   engine::TxBackend& tx_;
   engine::Pacer& pacer_;
-  uint64_t session_id_;
+  FrameBuilder& builder_;
   uint32_t window_;
   Service service_;
-  uint32_t sequence_ = 0;
   uint64_t last_service_ns_ = 0;
 
   std::vector<SymbolRef> order_;
@@ -60,6 +60,8 @@ class DataPass {
   std::vector<size_t> range_repair_at_;  // per range: index of its first repair row in repair_buf_
   std::vector<uint8_t> range_first_;     // per range: its first ESI
   std::vector<uint8_t> headers_;         // kBurst headers
+  std::vector<uint8_t> tags_;            // kBurst tags
+  std::vector<uint8_t> cipher_;          // kBurst encrypted payloads (--encrypt only)
   std::vector<engine::TxFrame> frames_;  // kBurst frames
 };
 

@@ -16,6 +16,8 @@
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
 #include "session/data_pass.h"
+#include "session/probe_autorate.h"
+#include "session/probe_receiver.h"
 #include "session/receiver_core.h"
 #include "session/resume_state.h"
 #include "session/transport_select.h"
@@ -91,6 +93,7 @@ class ReceiverRun {
   std::optional<control::ClientHandshake> hs_;
   std::optional<control::Session> session_;
   std::vector<control::Digest> hashes_;
+  std::optional<DataKey> key_;
   std::unique_ptr<ReceiverCore> core_;
   std::unique_ptr<engine::RxBackend> rx_;
   std::shared_ptr<void> rx_keep_;  // what the backend needs alive (DPDK EAL and port)
@@ -101,6 +104,9 @@ class ReceiverRun {
   std::optional<uint32_t> pending_pass_;
   uint64_t pass_end_ns_ = 0, last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0, last_progress_ns_ = 0;
   uint32_t passes_ = 0;
+  // `shoal probe` and --rate auto (issue #7): declared last, so destroyed before loop_ and conn_.
+  std::unique_ptr<ProbeReceiver> probe_;
+  FeedbackCounter feedback_;
 };
 
 void ReceiverRun::on_message(const control::Message& m) {
@@ -114,11 +120,21 @@ void ReceiverRun::on_message(const control::Message& m) {
     }
     return;
   }
+  if (const auto* pr = std::get_if<control::Probe>(&m)) {  // `shoal probe` (probe_receiver.h)
+    if (session_) return fail("the sender mixed a probe into a session");
+    if (!probe_) probe_ = std::make_unique<ProbeReceiver>(opt_, *loop_, *conn_);
+    if (Status s = probe_->on_message(*pr); !s) return fail(s.error());
+    if (probe_->finished()) finished_ = true;
+    return;
+  }
   if (auto* s = std::get_if<control::Session>(&m)) {
+    if (opt_.expect_session_id && s->session_id != *opt_.expect_session_id) {
+      fail("the sender runs another session than the one announced");  // shoal recvd
+      return;
+    }
     session_ = *s;
     hashes_.clear();
     hashes_.reserve(s->block_count);
-    if (s->block_count == 0) on_session_ready();
   } else if (auto* mf = std::get_if<control::Manifest>(&m)) {
     if (!session_ || mf->first_block != hashes_.size() ||
         hashes_.size() + mf->block_hashes.size() > session_->block_count) {
@@ -126,7 +142,21 @@ void ReceiverRun::on_message(const control::Message& m) {
       return;
     }
     hashes_.insert(hashes_.end(), mf->block_hashes.begin(), mf->block_hashes.end());
-    if (hashes_.size() == session_->block_count) on_session_ready();
+  } else if (auto* g = std::get_if<control::KeyGrant>(&m)) {
+    if (!session_ || hashes_.size() != session_->block_count || core_) {
+      fail("sender sent the session key out of order");
+      return;
+    }
+    auto key = open_key_grant(*g, hs_->channel_key(), *session_, hashes_);
+    if (!key) {
+      fail(key.error());
+      return;
+    }
+    if (key->suite == control::FrameSuite::kNone) {
+      spdlog::warn("the sender does not authenticate data frames (--no-frame-auth)");
+    }
+    key_ = *key;
+    on_session_ready();
   } else if (auto* pe = std::get_if<control::PassEnd>(&m)) {
     if (!core_) {
       fail("sender ended a pass before the session was set up");
@@ -196,6 +226,7 @@ void ReceiverRun::on_session_ready() {
                                  resume ? &*resume : nullptr, sync);
   if (!core) return refuse(core.error());
   core_ = std::move(*core);
+  if (Status p = core_->protect(*key_); !p) return refuse(p.error());
   RxTransportOptions ro;
   ro.mode = opt_.transport;
   ro.dpdk_args = opt_.dpdk_args;
@@ -232,15 +263,16 @@ bool ReceiverRun::socket_empty() const {
 
 void ReceiverRun::say_ready() {
   awaiting_beacon_ = false;
-  if (!core_->heard_session()) {
+  if (core_->beacon_nonce() == 0) {
     spdlog::warn(
-        "no multicast from the sender within {:.0f}s: multicast may not reach this receiver (IGMP "
-        "snooping without a querier, wrong --iface, or a TTL too small); going on",
+        "no multicast from the sender within {:.0f}s: multicast does not reach this receiver "
+        "(another subnet, IGMP snooping without a querier, wrong --iface, or a TTL too small); "
+        "asking for the object by unicast",
         double(kBeaconWaitNs) / 1e9);
   }
   // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
   conn_->send(core_->make_nak(control::kInitialPass));
-  conn_->send(control::Ready{});
+  conn_->send(control::Ready{core_->beacon_nonce()});
 }
 
 void ReceiverRun::on_udp() {
@@ -274,7 +306,7 @@ void ReceiverRun::answer_pass() {
   d.reason = c.ok() ? "" : c.error();
   d.bytes_written = st.bytes_written;
   d.frames_received = st.frames_received;
-  d.frames_rejected = st.frames_rejected;
+  d.frames_rejected = st.dropped();
   d.repair_symbols_multicast = st.symbols_multicast_repair;
   d.repair_symbols_unicast = st.symbols_unicast_repair;
   d.elapsed_ns = monotonic_ns() - start_ns_;
@@ -307,6 +339,15 @@ void ReceiverRun::write_json() const {
   j["outcome"] = outcome_;
   if (!reason_.empty()) j["reason"] = reason_;
   j["out"] = opt_.out;
+  if (session_) {  // the object's SHA-256 as the sender stated it (verified when outcome is done)
+    static const char* const kHex = "0123456789abcdef";
+    std::string hex;
+    for (uint8_t b : session_->object_sha256) {
+      hex += kHex[b >> 4];
+      hex += kHex[b & 15];
+    }
+    j["sha256"] = hex;
+  }
   if (core_) {
     const ReceiverStats& st = core_->stats();
     j["bytes"] = core_->object_size();
@@ -314,6 +355,8 @@ void ReceiverRun::write_json() const {
     j["frames_received"] = st.frames_received;
     j["frames_rejected"] = st.frames_rejected;
     j["frames_foreign"] = st.frames_foreign;
+    j["frames_unauthenticated"] = st.frames_unauthenticated;
+    j["frames_replayed"] = st.frames_replayed;
     j["block_hash_failures"] = st.block_hash_failures;
     j["blocks_spilled"] = st.spills;
     j["repair_symbols_multicast"] = st.symbols_multicast_repair;
@@ -403,8 +446,13 @@ int ReceiverRun::run() {
     }
     if (done_sent_ && now - done_ns_ > kByeWaitNs) finished_ = true;
     if (awaiting_beacon_ && !finished_ &&
-        (core_->heard_session() || now - start_ns_ > kBeaconWaitNs)) {
+        (core_->beacon_nonce() != 0 || now - start_ns_ > kBeaconWaitNs)) {
       say_ready();
+    }
+    if (core_ && !done_sent_ && !finished_) {  // loss counters for --rate auto (probe_autorate.h)
+      const ReceiverStats& st = core_->stats();
+      if (auto fb = feedback_.poll(now, st.data_frames, st.highest_sequence, st.dropped()))
+        conn_->send(*fb);
     }
     if (core_ && !done_sent_ && !finished_) {
       Status w = core_->poll_writes();
@@ -419,6 +467,7 @@ int ReceiverRun::run() {
     progress(false);
   }
   progress(true);
+  if (probe_) return probe_->finish(reason_);  // a probe writes nothing and has no JSON
   if (rx_ && rx_->fd() >= 0) loop_->remove(rx_->fd());
   if (outcome_ != "done") {
     if (core_) {

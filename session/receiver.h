@@ -28,6 +28,7 @@ struct RecvOptions {
   std::string state_dir = "/var/lib/shoal";  // resume state for block devices
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
+  std::optional<uint64_t> expect_session_id;  // refuse any other session (recvd: the announced)
 };
 
 // Returns the process exit status: 0 when the object was verified and committed.

@@ -123,26 +123,91 @@ ReceiverCore::ReceiverCore(const control::Session& s, std::vector<control::Diges
 
 Status ReceiverCore::on_datagram(std::span<const uint8_t> datagram) {
   ++stats_.frames_received;
-  auto parsed = engine::parse_frame(datagram);
+  return on_frame(datagram, false);
+}
+
+Status ReceiverCore::protect(const DataKey& key) {
+  if (key.suite == control::FrameSuite::kNone) {
+    crypto_.reset();
+    want_flags_ = 0;
+    return {};
+  }
+  auto c = engine::FrameCrypto::create(key.key, protection_of(key.suite));
+  if (!c) return make_error(c.error());
+  crypto_.emplace(std::move(*c));
+  want_flags_ = engine::protection_flags(crypto_->protection());
+  plain_.resize(engine::kMaxPayload);
+  return {};
+}
+
+// Checks run cheapest first, and nothing of a frame reaches FEC state before its tag verified.
+Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
+  // With a tag to check, the CRC adds nothing (the tag covers everything it covers).
+  auto parsed = engine::parse_frame(
+      datagram, crypto_ ? engine::CrcCheck::Skip : engine::CrcCheck::Verify);
   if (!parsed) {
     ++stats_.frames_rejected;
     return {};
   }
   const engine::FrameHeader& h = parsed->header;
-  if (h.type == engine::kFrameBeacon && h.session == session_id_) {
-    heard_ = true;
-    return {};
-  }
-  if (h.type != engine::kFrameData || h.session != session_id_ || h.object != 0 ||
-      h.block >= layout_.block_count() || h.k != layout_.block_k(h.block)) {
+  if (h.session != session_id_ || (h.type != engine::kFrameData && h.type != engine::kFrameBeacon)) {
     ++stats_.frames_foreign;
     return {};
   }
-  heard_ = true;
-  return add_symbol(h.block, h.esi, parsed->payload, false);
+  std::span<const uint8_t> payload = parsed->payload;
+  if ((h.flags & (engine::kFlagAuth | engine::kFlagEncrypted)) != want_flags_) {
+    ++stats_.frames_unauthenticated;  // e.g. an untagged frame injected into a tagged session
+    return {};
+  }
+  if (crypto_) {
+    uint8_t* plain = crypto_->protection() == engine::FrameProtection::kEncrypt ? plain_.data()
+                                                                                : nullptr;
+    if (!crypto_->open(datagram.data(), payload, parsed->tag, plain)) {
+      ++stats_.frames_unauthenticated;
+      return {};
+    }
+    if (plain) payload = {plain, payload.size()};
+    // Replays: only multicast frames (TCP does not replay, and unicast frames take sequence
+    // numbers from the same counter as the passes, far from any window edge).
+    if (!unicast && h.type == engine::kFrameData &&
+        replay_.check(h.sequence) != engine::ReplayWindow::Verdict::kNew) {
+      ++stats_.frames_replayed;
+      return {};
+    }
+  }
+  if (h.type == engine::kFrameBeacon) {
+    if (payload.size() >= 8 && !unicast) {
+      uint64_t nonce = 0;
+      for (size_t i = 0; i < 8; ++i) nonce = (nonce << 8) | payload[i];
+      beacon_nonce_ = nonce;
+      heard_ = true;
+    }
+    return {};
+  }
+  if (h.object != 0 || h.block >= layout_.block_count() || h.k != layout_.block_k(h.block)) {
+    ++stats_.frames_foreign;
+    return {};
+  }
+  if (!unicast) {
+    heard_ = true;
+    ++stats_.data_frames;
+    if (h.sequence > stats_.highest_sequence) stats_.highest_sequence = h.sequence;
+  }
+  return add_symbol(h.block, h.esi, payload, unicast);
 }
 
 Status ReceiverCore::on_repair(const control::Repair& r) {
+  if (crypto_) {
+    // Authenticated sessions send whole frames over TCP too (see FrameBuilder).
+    const uint64_t before = stats_.frames_unauthenticated + stats_.frames_rejected +
+                            stats_.frames_foreign;
+    Status s = on_frame(r.payload, true);
+    if (s && stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign !=
+                 before) {
+      return make_error("sender's unicast repair failed its authentication check");
+    }
+    return s;
+  }
   if (r.block >= layout_.block_count())
     return make_error("sender sent repair for a block beyond the object");
   return add_symbol(r.block, r.esi, r.payload, true);
@@ -236,7 +301,7 @@ Status ReceiverCore::commit() {
 control::Nak ReceiverCore::make_nak(uint32_t pass) const {
   std::vector<uint32_t> missing(layout_.block_count());
   for (uint32_t b = 0; b < layout_.block_count(); ++b) missing[b] = assembler_->missing(b);
-  return control::build_nak(pass, missing, stats_.frames_received, stats_.frames_rejected).nak;
+  return control::build_nak(pass, missing, stats_.frames_received, stats_.dropped()).nak;
 }
 
 }  // namespace shoal::session

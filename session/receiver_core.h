@@ -19,12 +19,18 @@
 #include "session/manifest.h"
 #include "session/object_sink.h"
 #include "session/resume_state.h"
+#include "session/session_keys.h"
+#include "engine/replay_window.h"
 
 namespace shoal::session {
 
 struct ReceiverStats {
   uint64_t frames_received = 0;           // every datagram seen on the group port
   uint64_t frames_rejected = 0;           // failed parsing or CRC
+  uint64_t frames_unauthenticated = 0;    // tag missing or wrong (forged, or another key)
+  uint64_t frames_replayed = 0;           // authentic, but seen before or older than the window
+  uint64_t data_frames = 0;               // authentic multicast data frames of this session
+  uint32_t highest_sequence = 0;          // highest data-frame sequence seen
   uint64_t frames_foreign = 0;            // valid frames of another session / wrong shape
   uint64_t frames_useless = 0;            // duplicates and symbols for finished blocks
   uint64_t symbols_multicast_repair = 0;  // repair symbols taken from multicast
@@ -33,6 +39,8 @@ struct ReceiverStats {
   uint64_t no_room_drops = 0;
   uint64_t spills = 0;  // incomplete blocks moved out of memory (bounded memory)
   uint64_t bytes_written = 0;
+  // Datagrams thrown away as malformed, unauthenticated or replayed.
+  uint64_t dropped() const { return frames_rejected + frames_unauthenticated + frames_replayed; }
 };
 
 // When data is forced to stable storage: at the end before the rename (default), also about
@@ -58,6 +66,11 @@ class ReceiverCore : private engine::SpillStore {
   Status on_datagram(std::span<const uint8_t> datagram);
   // A unicast repair symbol from the control connection.
   Status on_repair(const control::Repair& repair);
+  // From the KeyGrant: frames must carry this key's tag (none with FrameSuite::kNone); call
+  // before the first datagram.
+  Status protect(const DataKey& key);
+  // The nonce of the last authentic beacon heard (0 = none yet), echoed in Ready.
+  uint64_t beacon_nonce() const { return beacon_nonce_; }
 
   bool complete() const { return assembler_->blocks_done() == assembler_->block_count(); }
   // The NAK for the pass that just ended (every incomplete block with its missing count).
@@ -84,6 +97,7 @@ class ReceiverCore : private engine::SpillStore {
   ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes, ObjectSink sink,
                fec::BlockLayout layout);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
+  Status on_frame(std::span<const uint8_t> datagram, bool unicast);
   Status hash_in_order(uint32_t written, std::span<const uint8_t> data);
   // SpillStore: incomplete blocks evicted from memory park their source symbols in the output
   // file at their final offsets (overwritten by the verified block later).
@@ -100,6 +114,11 @@ class ReceiverCore : private engine::SpillStore {
   std::unique_ptr<engine::BlockAssembler> assembler_;
   ReceiverStats stats_;
   bool heard_ = false;
+  uint64_t beacon_nonce_ = 0;
+  std::optional<engine::FrameCrypto> crypto_;
+  uint8_t want_flags_ = 0;  // AUTH / ENCRYPTED bits every frame of the session must carry
+  engine::ReplayWindow replay_;
+  std::vector<uint8_t> plain_;  // decrypted payload of the frame being handled
   // The whole-object hash advances over blocks in order while they land, so the final check
   // costs nothing; a block written ahead of a gap is read back from the file once the gap fills.
   Sha256 whole_;

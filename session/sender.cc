@@ -24,11 +24,14 @@
 #include "engine/pacer.h"
 #include "engine/udp_tx.h"
 #include "engine/wire.h"
+#include "session/announce.h"
 #include "session/data_pass.h"
 #include "session/manifest.h"
 #include "session/object_source.h"
 #include "session/pass_schedule.h"
+#include "session/probe_autorate.h"
 #include "session/repair_planner.h"
+#include "session/session_keys.h"
 #include "session/symbol_source.h"
 #include "session/transport_select.h"
 
@@ -36,7 +39,37 @@ namespace shoal::session {
 
 namespace {
 
-constexpr size_t kMaxConnections = 20000;
+constexpr size_t kJoinMessageLimit = 4096;         // bytes per control message until joined
+constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
+constexpr uint64_t kBeaconEveryNs = 20'000'000;
+
+// "a.b.c.d" or "a.b.c.d/len" -> network and mask (host order).
+struct Cidr {
+  uint32_t net = 0, mask = 0;
+};
+Result<Cidr> parse_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  auto ip = engine::parse_ipv4(text.substr(0, slash));
+  int len = 32;
+  if (slash != std::string::npos) {
+    try {
+      size_t used = 0;
+      len = std::stoi(text.substr(slash + 1), &used);
+      if (used != text.size() - slash - 1) len = -1;
+    } catch (...) {
+      len = -1;
+    }
+  }
+  if (!ip || len < 0 || len > 32) {
+    return make_error("--allow '" + text +
+                      "': expected an IPv4 address or CIDR block, e.g. 198.18.0.10 or "
+                      "198.18.0.0/24");
+  }
+  Cidr c;
+  c.mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+  c.net = ntohl(ip->s_addr) & c.mask;
+  return c;
+}
 
 enum class PeerState { kHandshake, kJoined, kReady, kDone, kFailed, kRefused, kSuperseded };
 
@@ -52,6 +85,17 @@ struct Peer {
   bool answered = false;  // answered it
   bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
   std::vector<NeedRun> needs;
+  std::optional<control::Key> channel;  // protects the data key in its KeyGrant
+  uint64_t connected_ns = 0;
+  bool unicast = false;  // multicast does not reach it: the whole object goes over TCP
+  // Unicast stream: blocks still to send (source symbols), the next one's position.
+  std::vector<NeedRun> feed;
+  size_t feed_run = 0;
+  uint32_t feed_block = 0;
+  bool feed_pass_end = false;  // a PassEnd follows the last queued symbol
+  uint32_t unicast_passes = 0;
+  size_t last_pending = 0;  // stall detection of the unicast stream
+  uint64_t progress_ns = 0;
   control::Done done;
   std::string reason;
   uint64_t unicast_symbols = 0;
@@ -61,6 +105,7 @@ struct Peer {
   bool active() const {
     return admitted && (state == PeerState::kJoined || state == PeerState::kReady);
   }
+  bool multicast() const { return active() && !unicast; }
 };
 
 class SenderRun {
@@ -75,11 +120,22 @@ class SenderRun {
   void fail_peer(Peer& p, std::string reason);
   size_t count(bool (*pred)(const Peer&)) const;
   bool wait_for(uint64_t timeout_ns, bool (SenderRun::*done)() const);
-  bool beacon_until_ready(engine::TxBackend& tx, uint64_t timeout_ns);
+  bool beacon_until_ready(uint64_t timeout_ns);
   bool all_ready() const;
   bool all_answered() const;
   void service(int timeout_ms);
   void send_unicast(const RepairPlan& plan);
+  void send_session(Peer& p);
+  void on_ready(Peer& p, const control::Ready& r);
+  void feed_unicast(Peer& p);
+  // A Repair message for one symbol; valid until the next call (it may view frame_buf_).
+  Result<control::Repair> make_repair(uint32_t block, uint8_t k, uint8_t esi,
+                                      const uint8_t* payload);
+  void start_feed(Peer& p, std::vector<NeedRun> blocks);
+  bool unicast_done() const;
+  void housekeeping();
+  void send_beacon();
+  bool allowed(const sockaddr_in& from) const;
   void progress(const char* what, double frac, bool final_line = false);
   int finish();
 
@@ -93,11 +149,18 @@ class SenderRun {
   control::Session session_msg_;
   std::vector<control::Manifest> manifest_msgs_;
   std::optional<SymbolSource> symbols_;
+  std::optional<DataKey> data_key_;
+  std::optional<FrameBuilder> builder_;
+  engine::TxBackend* tx_ = nullptr;
+  std::vector<Cidr> allow_;
+  uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
+  std::vector<uint8_t> frame_buf_;
   uint64_t t_start_ = 0, t_data_ = 0, last_progress_ns_ = 0;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, object_size_ = 0;
   uint32_t passes_ = 0;
   const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
   uint64_t pass_frames_ = 0;
+  std::optional<AutoRate> auto_rate_;  // --rate auto (session/probe_autorate.h)
 };
 
 size_t SenderRun::count(bool (*pred)(const Peer&)) const {
@@ -117,12 +180,27 @@ void SenderRun::fail_peer(Peer& p, std::string reason) {
   }
 }
 
+bool SenderRun::allowed(const sockaddr_in& from) const {
+  if (allow_.empty()) return true;
+  const uint32_t a = ntohl(from.sin_addr.s_addr);
+  for (const Cidr& c : allow_) {
+    if ((a & c.mask) == c.net) return true;
+  }
+  return false;
+}
+
 void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
+  if (!allowed(from)) {
+    // Closed before a byte is read: a host outside --allow learns nothing and costs nothing.
+    spdlog::warn("refused {}: not in --allow", control::format_endpoint(from));
+    return;
+  }
   uint32_t id = next_id_++;
   Peer& p = peers_[id];
   p.id = id;
   p.slot = std::move(slot);
   p.addr = control::format_endpoint(from);
+  p.connected_ns = monotonic_ns();
   std::optional<control::Key> key = opt_.insecure ? std::nullopt : opt_.key;
   p.hs.emplace(key, id, control::random_nonce());
   control::Connection::Callbacks cb;
@@ -134,7 +212,9 @@ void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlo
     auto it = peers_.find(id);
     if (it != peers_.end()) on_close(it->second, why);
   };
-  auto conn = control::Connection::create(*loop_, std::move(fd), cb);
+  control::Connection::Limits limits;
+  limits.max_message_size = kJoinMessageLimit;  // raised once it has joined
+  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits);
   if (!conn) {
     spdlog::warn("cannot serve {}: {}", p.addr, conn.error());
     peers_.erase(id);
@@ -166,6 +246,8 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
       p.name = p.hs->receiver_name();
       p.state = PeerState::kJoined;
       p.admitted = true;
+      p.channel = p.hs->channel_key();
+      p.conn->set_max_message_size(control::kMaxMessageSize);
       // A receiver that failed (say, was restarted) and joins again replaces its old entry.
       for (auto& [oid, q] : peers_) {
         if (oid != p.id && q.admitted && q.state == PeerState::kFailed && q.name == p.name) {
@@ -177,16 +259,25 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
                        ? " (session running: it joins the next repair step)"
                        : " (" + std::to_string(count([](const Peer& q) { return q.admitted; })) +
                              " of " + std::to_string(opt_.min_receivers) + " wanted)");
-      if (started_) {
-        p.conn->send(session_msg_);
-        for (const auto& mm : manifest_msgs_) p.conn->send(mm);
-      }
+      if (started_) send_session(p);
     }
     return;
   }
-  if (std::holds_alternative<control::Ready>(m)) {
-    if (p.state == PeerState::kJoined) p.state = PeerState::kReady;
+  if (const auto* ready = std::get_if<control::Ready>(&m)) {
+    if (p.state == PeerState::kJoined) on_ready(p, *ready);
   } else if (const auto* nak = std::get_if<control::Nak>(&m)) {
+    if (p.unicast && nak->pass != control::kInitialPass) {
+      // A unicast receiver lacks blocks after its stream (a block failed its hash): again.
+      std::vector<NeedRun> again;
+      for (const auto& r : nak->runs) again.push_back({r.first_block, r.count, r.missing});
+      if (++p.unicast_passes > opt_.max_passes) {
+        fail_peer(p, "still missing data after " + std::to_string(opt_.max_passes) +
+                         " unicast passes");
+      } else {
+        start_feed(p, std::move(again));
+      }
+      return;
+    }
     if (nak->pass == control::kInitialPass) {
       p.needs.clear();
       for (const auto& r : nak->runs) p.needs.push_back({r.first_block, r.count, r.missing});
@@ -211,13 +302,161 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
     } else {
       fail_peer(p, d->reason);
     }
+  } else if (const auto* fb = std::get_if<control::Feedback>(&m)) {
+    if (auto_rate_) auto_rate_->on_feedback(p.id, *fb, monotonic_ns());  // else: not asked for
   } else {
     fail_peer(p, std::string("protocol error: unexpected ") + control::type_name(m));
   }
 }
 
+void SenderRun::send_session(Peer& p) {
+  p.conn->send(session_msg_);
+  for (const auto& mm : manifest_msgs_) p.conn->send(mm);
+  std::vector<control::Digest> hashes;
+  hashes.reserve(session_msg_.block_count);
+  for (const auto& mm : manifest_msgs_) {
+    hashes.insert(hashes.end(), mm.block_hashes.begin(), mm.block_hashes.end());
+  }
+  p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_, hashes));
+}
+
+void SenderRun::on_ready(Peer& p, const control::Ready& r) {
+  if (r.beacon_echo != 0 && r.beacon_echo == beacon_nonce_) {
+    p.state = PeerState::kReady;
+    return;
+  }
+  const std::string why =
+      r.beacon_echo == 0
+          ? "did not hear the session's multicast beacon (group " + opt_.group + ", TTL " +
+                std::to_string(opt_.ttl) +
+                "): another subnet without multicast routing, a TTL too small, IGMP snooping "
+                "without a querier, a firewall, or the wrong --iface on the receiver"
+          : "echoed a beacon this session never sent";
+  if (opt_.scope_strict || r.beacon_echo != 0) {
+    fail_peer(p, why + (opt_.scope_strict ? " (--scope strict refuses it)" : ""));
+    return;
+  }
+  spdlog::warn("receiver {} ({}) {}; serving it the whole object by unicast", p.name, p.addr, why);
+  p.state = PeerState::kReady;
+  p.unicast = true;
+  p.reason = why;
+  start_feed(p, p.initial ? p.needs
+                          : std::vector<NeedRun>{{0, symbols_->layout().block_count(),
+                                                  control::kMissingWholeBlock}});
+}
+
+void SenderRun::start_feed(Peer& p, std::vector<NeedRun> blocks) {
+  p.feed = std::move(blocks);
+  p.feed_run = 0;
+  p.feed_block = p.feed.empty() ? 0 : p.feed.front().first_block;
+  p.feed_pass_end = true;
+  feed_unicast(p);
+}
+
+// Queues source symbols of the peer's wanted blocks while its connection has room; the queue
+// drains at whatever rate TCP gets to that receiver, so a slow one only slows itself.
+void SenderRun::feed_unicast(Peer& p) {
+  if (!p.unicast || !p.active() || !p.conn || !p.conn->is_open()) return;
+  const fec::BlockLayout& lay = symbols_->layout();
+  while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_run < p.feed.size()) {
+    const NeedRun& run = p.feed[p.feed_run];
+    const uint32_t b = p.feed_block;
+    if (b >= lay.block_count()) {
+      fail_peer(p, "asked for block " + std::to_string(b) + " beyond the object");
+      return;
+    }
+    const auto k = static_cast<uint8_t>(lay.block_k(b));
+    for (uint8_t esi = 0; esi < k; ++esi) {
+      auto r = make_repair(b, k, esi, symbols_->source(b, esi));
+      if (!r) {
+        fail_peer(p, r.error());
+        return;
+      }
+      if (!p.conn->send(*r)) {
+        fail_peer(p, "control connection closed during the unicast stream");
+        return;
+      }
+      ++p.unicast_symbols;
+    }
+    if (++p.feed_block >= uint64_t{run.first_block} + run.count) {
+      if (++p.feed_run < p.feed.size()) p.feed_block = p.feed[p.feed_run].first_block;
+    }
+  }
+  if (p.feed_run >= p.feed.size() && p.feed_pass_end) {
+    p.feed_pass_end = false;
+    p.conn->send(control::PassEnd{p.unicast_passes, 0});
+  }
+}
+
+Result<control::Repair> SenderRun::make_repair(uint32_t block, uint8_t k, uint8_t esi,
+                                               const uint8_t* payload) {
+  const size_t sym = symbols_->layout().symbol_size();
+  control::Repair r;
+  r.block = block;
+  r.esi = esi;
+  if (builder_->tag_len() == 0) {
+    r.payload = {payload, sym};
+    return r;
+  }
+  // Authenticated sessions send the frame itself, tag and all, so the receiver takes unicast
+  // data through the same check (and decryption) as multicast data.
+  frame_buf_.resize(engine::kHeaderSize + sym + engine::kFrameTagSize);
+  uint8_t* f = frame_buf_.data();
+  engine::TxFrame tf;
+  Status st = builder_->data(block, k, esi, payload, static_cast<uint16_t>(sym), f,
+                             f + engine::kHeaderSize + sym, f + engine::kHeaderSize, tf);
+  if (!st) return make_error(st.error());
+  if (tf.payload != f + engine::kHeaderSize) std::memcpy(f + engine::kHeaderSize, tf.payload, sym);
+  r.payload = {f, tf.size()};
+  return r;
+}
+
+bool SenderRun::unicast_done() const {
+  for (const auto& [id, p] : peers_) {
+    if (p.unicast && p.active()) return false;
+  }
+  return true;
+}
+
+void SenderRun::send_beacon() {
+  uint8_t frame[engine::kHeaderSize + FrameBuilder::kBeaconPayload + engine::kFrameTagSize];
+  const size_t len = builder_->beacon(beacon_nonce_, frame);
+  if (len == 0) return;
+  const engine::TxFrame f{frame, static_cast<uint16_t>(len), nullptr, 0, nullptr, 0};
+  (void)tx_->tx_burst(&f, 1);  // a beacon lost is sent again 20 ms later
+  last_beacon_ns_ = monotonic_ns();
+}
+
+// Timers of the control plane, run from service(): joins that take too long, beacons for
+// receivers that have not confirmed the group yet, unicast streams.
+void SenderRun::housekeeping() {
+  const uint64_t now = monotonic_ns();
+  bool awaiting_ready = false;
+  for (auto& [id, p] : peers_) {
+    if (p.state == PeerState::kHandshake && p.conn && p.conn->is_open() &&
+        now - p.connected_ns > opt_.handshake_timeout_ns) {
+      spdlog::warn("dropped {}: no complete join within {:.0f}s", p.addr,
+                   double(opt_.handshake_timeout_ns) / 1e9);
+      p.state = PeerState::kRefused;
+      p.conn->close("join timed out");
+      continue;
+    }
+    awaiting_ready |= p.admitted && p.state == PeerState::kJoined;
+    if (p.unicast) feed_unicast(p);
+  }
+  if (started_ && awaiting_ready && tx_ && now - last_beacon_ns_ >= kBeaconEveryNs) {
+    send_beacon();
+  }
+  // Connections of peers that are gone hold nothing.
+  std::erase_if(peers_, [](const auto& kv) {
+    return kv.second.state == PeerState::kRefused && !kv.second.admitted &&
+           (!kv.second.conn || !kv.second.conn->is_open());
+  });
+}
+
 void SenderRun::service(int timeout_ms) {
   loop_->poll_once(timeout_ms);
+  housekeeping();
   if (pass_stats_ && pass_frames_ > 0) {
     char what[32];
     std::snprintf(what, sizeof what, "pass %u", passes_);
@@ -239,21 +478,11 @@ bool SenderRun::all_answered() const {
   return true;
 }
 
-bool SenderRun::beacon_until_ready(engine::TxBackend& tx, uint64_t timeout_ns) {
-  engine::FrameHeader h;
-  h.type = engine::kFrameBeacon;
-  h.k = 1;
-  h.session = session_id_;
-  h.payload_len = 8;
-  const uint8_t payload[8] = {};
-  uint8_t frame[engine::kHeaderSize + 8];
-  const size_t len = engine::encode_frame(h, payload, {}, frame);
-  const engine::TxFrame f{frame, static_cast<uint16_t>(len), nullptr, 0, nullptr, 0};
+bool SenderRun::beacon_until_ready(uint64_t timeout_ns) {
   const uint64_t deadline = monotonic_ns() + timeout_ns;
   while (!all_ready()) {
     if (monotonic_ns() >= deadline) return false;
-    (void)tx.tx_burst(&f, 1);  // a beacon lost is sent again 20 ms later
-    service(20);
+    service(10);  // beacons go out from housekeeping() while a receiver is not Ready
   }
   return true;
 }
@@ -286,11 +515,13 @@ void SenderRun::send_unicast(const RepairPlan& plan) {
     for (unsigned i = 0; i < u.range.count; ++i) {
       unsigned esi = u.range.first_esi + i;
       if (esi < k) continue;  // planner rows are repair rows; kept for safety
-      control::Repair r;
-      r.block = u.range.block;
-      r.esi = static_cast<uint8_t>(esi);
-      r.payload = {outs[i], sym};
-      if (!p.conn->send(r)) {
+      auto r = make_repair(u.range.block, static_cast<uint8_t>(k), static_cast<uint8_t>(esi),
+                           outs[i]);
+      if (!r) {
+        fail_peer(p, r.error());
+        break;
+      }
+      if (!p.conn->send(*r)) {
         fail_peer(p, "control connection cannot take repair data (receiver too slow)");
         break;
       }
@@ -307,7 +538,9 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
   size_t done = count([](const Peer& q) { return q.state == PeerState::kDone; });
   size_t admitted = count([](const Peer& q) { return q.admitted; });
   const double frame_bits =
-      double(symbols_->layout().symbol_size() + engine::kHeaderSize + DataPass::kWireOverhead) * 8;
+      double(symbols_->layout().symbol_size() + engine::kHeaderSize + builder_->tag_len() +
+             DataPass::kWireOverhead) *
+      8;
   const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
   double secs = double(now - t_data_) / 1e9;
   double rate = secs > 0 ? double(frames) * frame_bits / secs : 0;
@@ -328,6 +561,46 @@ int SenderRun::run() {
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
+  if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
+    auto ar = AutoRate::make(opt_.rate_auto,
+                             uint32_t(engine::kHeaderSize + opt_.symbol_size +
+                                      (opt_.frame_auth ? 16 : 0)),
+                             opt_.k, opt_.proactive);
+    if (!ar) {
+      spdlog::error("--rate: {}", ar.error());
+      return 2;
+    }
+    auto_rate_.emplace(std::move(*ar));
+    opt_.rate_bps = auto_rate_->start_bps();
+    spdlog::info("{}", auto_rate_->describe());
+  }
+  for (const std::string& a : opt_.allow) {
+    auto c = parse_cidr(a);
+    if (!c) {
+      spdlog::error("{}", c.error());
+      return 2;
+    }
+    allow_.push_back(*c);
+  }
+  if (opt_.encrypt && !opt_.frame_auth) {
+    spdlog::error("--encrypt needs authenticated frames: drop --no-frame-auth");
+    return 2;
+  }
+  if (opt_.encrypt && !opt_.key) {
+    spdlog::warn(
+        "--encrypt without a key: the data key crosses the control connection in the clear, so "
+        "anyone who sees that traffic can decrypt the object; use --key-file");
+  }
+  if (!opt_.frame_auth) {
+    spdlog::warn("--no-frame-auth: anyone on the segment can inject data frames");
+  }
+  if (auto g = engine::parse_ipv4(opt_.group); g && opt_.ttl > 1 &&
+                                               (ntohl(g->s_addr) >> 24) != 239) {
+    spdlog::warn(
+        "group {} is outside 239.0.0.0/8 (administratively scoped) and --ttl is {}: the data "
+        "may leave your organisation's network; prefer a 239.x.y.z group",
+        opt_.group, opt_.ttl);
+  }
 
   auto src = ObjectSource::open(opt_.path);
   if (!src) {
@@ -362,6 +635,7 @@ int SenderRun::run() {
     return 2;
   }
   spdlog::info("data plane: {}", tx->why);
+  tx_ = tx->tx.get();
 
   auto loop = control::EventLoop::create();
   if (!loop) {
@@ -375,7 +649,7 @@ int SenderRun::run() {
     return 2;
   }
   auto listener = control::Listener::create(
-      *loop_, *listen_ep, kMaxConnections,
+      *loop_, *listen_ep, opt_.max_receivers,
       [this](Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
         on_accept(std::move(fd), from, std::move(slot));
       });
@@ -389,6 +663,24 @@ int SenderRun::run() {
   auto manifest_job = std::async(std::launch::async,
                                  [&src, &layout] { return build_manifest(src->bytes(), *layout); });
   RAND_bytes(reinterpret_cast<unsigned char*>(&session_id_), sizeof session_id_);
+  while (beacon_nonce_ == 0) {
+    RAND_bytes(reinterpret_cast<unsigned char*>(&beacon_nonce_), sizeof beacon_nonce_);
+  }
+  data_key_ = make_data_key(!opt_.frame_auth ? control::FrameSuite::kNone
+                            : opt_.encrypt   ? control::FrameSuite::kAeadGcm
+                                             : control::FrameSuite::kGmac);
+  {
+    std::optional<engine::FrameCrypto> crypto;
+    if (data_key_->suite != control::FrameSuite::kNone) {
+      auto c = engine::FrameCrypto::create(data_key_->key, protection_of(data_key_->suite));
+      if (!c) {
+        spdlog::error("{}", c.error());
+        return 1;
+      }
+      crypto.emplace(std::move(*c));
+    }
+    builder_.emplace(session_id_, std::move(crypto));
+  }
   session_msg_.session_id = session_id_;
   in_addr g{};
   g = *engine::parse_ipv4(opt_.group);
@@ -414,12 +706,22 @@ int SenderRun::run() {
       format_rate(double(opt_.rate_bps)), opt_.min_receivers, double(opt_.max_wait_ns) / 1e9,
       opt_.listen);
 
+  // --announce: tell waiting `shoal recvd` daemons where to connect (session/announce.h).
+  auto announcer = announce_session(opt_.announce, opt_.iface, opt_.ttl, opt_.loopback,
+                                    opt_.listen, listener_->port(), session_id_, src->size(),
+                                    session_msg_.object_name,
+                                    opt_.insecure ? std::nullopt : opt_.key);
+  if (!announcer) {
+    spdlog::error("{}", announcer.error());
+    return 2;
+  }
   // Join phase: start at once when enough receivers joined, or at the deadline with whoever came.
   const uint64_t join_deadline = t_start_ + opt_.max_wait_ns;
   while (count([](const Peer& q) { return q.admitted && q.state != PeerState::kFailed; }) <
          opt_.min_receivers) {
     uint64_t now = monotonic_ns();
     if (now >= join_deadline) break;
+    if (*announcer) (*announcer)->tick(now);
     service(static_cast<int>(std::min<uint64_t>((join_deadline - now) / 1'000'000 + 1, 100)));
   }
   {
@@ -443,14 +745,12 @@ int SenderRun::run() {
   }
 
   for (auto& [id, p] : peers_) {
-    if (!p.active()) continue;
-    p.conn->send(session_msg_);
-    for (const auto& mm : manifest_msgs_) p.conn->send(mm);
+    if (p.active()) send_session(p);
   }
   // Beacons on the group until every receiver has heard one (and said Ready): a snooping switch
   // forwards the group to a port only once it has seen that port's IGMP join, so data sent
   // right after the join would be lost to the receivers joining last.
-  if (!beacon_until_ready(*tx->tx, opt_.answer_timeout_ns)) {
+  if (!beacon_until_ready(opt_.answer_timeout_ns)) {
     for (auto& [id, p] : peers_) {
       if (p.admitted && p.state == PeerState::kJoined)
         fail_peer(p, "did not confirm it joined the multicast group");
@@ -468,7 +768,7 @@ int SenderRun::run() {
     std::vector<uint8_t> wanted(lay.block_count(), 0);
     bool all_reported = true;
     for (const auto& [id, p] : peers_) {
-      if (!p.active()) continue;
+      if (!p.multicast()) continue;
       all_reported &= p.initial;
       for (const auto& r : p.needs) {
         for (uint64_t b = r.first_block;
@@ -488,6 +788,7 @@ int SenderRun::run() {
   uint64_t burst = opt_.burst_bytes;
   if (burst == 0) burst = std::max<uint64_t>(opt_.rate_bps / 8 / 1000, 131072);
   engine::Pacer pacer(opt_.rate_bps, burst);
+  if (auto_rate_) auto_rate_->attach(pacer);
   if (opt_.realtime) {
     // A pacer that wakes late loses rate: the bucket can only bank one burst. Real-time priority
     // keeps wake-ups on time on a busy host; the thread sleeps between batches, so it cannot hog
@@ -502,7 +803,7 @@ int SenderRun::run() {
           std::strerror(errno));
     }
   }
-  DataPass pass(*symbols_, *tx->tx, pacer, session_id_, opt_.window_blocks,
+  DataPass pass(*symbols_, *tx->tx, pacer, *builder_, opt_.window_blocks,
                 [this](int ms) { service(ms); });
   PlannerConfig pcfg;
   pcfg.unicast_budget_symbols = opt_.unicast_budget_symbols;
@@ -510,7 +811,7 @@ int SenderRun::run() {
   t_data_ = monotonic_ns();
 
   for (uint32_t n = 0; n < opt_.max_passes; ++n) {
-    if (count([](const Peer& q) { return q.active(); }) == 0) break;
+    if (count([](const Peer& q) { return q.multicast(); }) == 0) break;
     PassStats ps;
     const uint64_t t_pass = monotonic_ns();
     pass_stats_ = &ps;
@@ -539,7 +840,7 @@ int SenderRun::run() {
     send_unicast(plan);
     passes_ = n + 1;
     for (auto& [id, p] : peers_) {
-      if (!p.active()) continue;
+      if (!p.multicast()) continue;
       p.asked = true;
       p.answered = false;
       p.conn->send(control::PassEnd{n, frames_sent_});
@@ -547,13 +848,13 @@ int SenderRun::run() {
     progress(n == 0 ? "pass 0" : "repair", 1.0, true);
     if (!wait_for(opt_.answer_timeout_ns, &SenderRun::all_answered)) {
       for (auto& [id, p] : peers_) {
-        if (p.active() && !p.answered)
+        if (p.multicast() && !p.answered)
           fail_peer(p, "stopped answering after pass " + std::to_string(n));
       }
     }
     std::vector<ReceiverNeeds> needs;
     for (auto& [id, p] : peers_) {
-      if (p.active()) needs.push_back({p.id, p.needs});
+      if (p.multicast()) needs.push_back({p.id, p.needs});
     }
     if (needs.empty()) break;
     plan = plan_repair(needs, rows, pcfg);
@@ -563,13 +864,29 @@ int SenderRun::run() {
         needs.size(), plan.multicast_symbols, plan.unicast_symbols);
   }
   for (auto& [id, p] : peers_) {
-    if (p.active()) {
+    if (p.multicast()) {
       uint64_t blocks = 0;
       for (const auto& r : p.needs) blocks += r.count;
       fail_peer(p, "still missing " + std::to_string(blocks) + " block(s) after " +
                        std::to_string(passes_) +
                        " passes (heavy loss or a too slow receiver; try a lower --rate or more "
                        "--max-passes)");
+    }
+  }
+  // Unicast receivers finish at the pace TCP gets to each; one that stops taking data fails alone.
+  while (!unicast_done()) {
+    service(50);
+    const uint64_t now = monotonic_ns();
+    for (auto& [id, p] : peers_) {
+      if (!p.unicast || !p.active()) continue;
+      const size_t pending = p.conn->pending_output();
+      if (pending != p.last_pending || p.progress_ns == 0) {
+        p.last_pending = pending;
+        p.progress_ns = now;
+      } else if (now - p.progress_ns > opt_.answer_timeout_ns) {
+        fail_peer(p, "unicast stream stalled: the receiver took no data for " +
+                         std::to_string(opt_.answer_timeout_ns / 1'000'000'000) + "s");
+      }
     }
   }
   return finish();
@@ -601,23 +918,28 @@ int SenderRun::finish() {
   j["frames_sent"] = frames_sent_;
   j["repair_bytes_multicast"] = uint64_t(double(repair_frames_) * sym);
   j["seconds"] = double(monotonic_ns() - t_data_) / 1e9;
+  if (auto_rate_) j["rate_auto"] = auto_rate_->summary();
   size_t ok = 0, failed = 0;
   // The table is for people: it goes to stderr when stdout carries the JSON.
   FILE* table = opt_.json_path == "-" ? stderr : stdout;
-  std::fprintf(table, "\n%-20s %-22s %-8s %10s %12s %10s %12s  %s\n", "receiver", "address",
-               "outcome", "seconds", "goodput", "lost", "unicast", "reason");
+  std::fprintf(table, "\n%-20s %-22s %-8s %-9s %10s %12s %10s %12s  %s\n", "receiver", "address",
+               "outcome", "path", "seconds", "goodput", "lost", "unicast", "reason");
   for (const auto& [id, p] : peers_) {
     if (!p.admitted || p.state == PeerState::kSuperseded) continue;
     bool done = p.state == PeerState::kDone;
     (done ? ok : failed)++;
     double secs = done ? double(p.done_ns - t_data_) / 1e9 : 0;
     double goodput = secs > 0 ? double(object_size_) * 8 / secs : 0;
-    uint64_t lost = p.frames_sent > p.frames_received ? p.frames_sent - p.frames_received : 0;
+    uint64_t lost = !p.unicast && p.frames_sent > p.frames_received
+                        ? p.frames_sent - p.frames_received
+                        : 0;
     nlohmann::json r;
     r["name"] = p.name;
     r["address"] = p.addr;
     r["outcome"] = done ? "done" : "failed";
+    r["path"] = p.unicast ? "unicast" : "multicast";
     if (!done) r["reason"] = p.reason;
+    if (done && p.unicast) r["hint"] = p.reason;
     r["bytes"] = done ? object_size_ : p.done.bytes_written;
     r["seconds"] = secs;
     r["goodput_bps"] = goodput;
@@ -625,10 +947,11 @@ int SenderRun::finish() {
     r["repair_bytes_multicast"] = uint64_t(double(repair_frames_) * sym);
     r["repair_bytes_unicast"] = uint64_t(double(p.unicast_symbols) * sym);
     j["receivers"].push_back(r);
-    std::fprintf(table, "%-20s %-22s %-8s %10.2f %12s %10llu %12s  %s\n", p.name.c_str(),
-                 p.addr.c_str(), done ? "done" : "FAILED", secs, format_rate(goodput).c_str(),
-                 (unsigned long long)lost, format_bytes(double(p.unicast_symbols) * sym).c_str(),
-                 done ? "" : p.reason.c_str());
+    std::fprintf(table, "%-20s %-22s %-8s %-9s %10.2f %12s %10llu %12s  %s\n", p.name.c_str(),
+                 p.addr.c_str(), done ? "done" : "FAILED", p.unicast ? "unicast" : "multicast",
+                 secs, format_rate(goodput).c_str(), (unsigned long long)lost,
+                 format_bytes(double(p.unicast_symbols) * sym).c_str(),
+                 done && !p.unicast ? "" : p.reason.c_str());
   }
   j["ok"] = ok;
   j["failed"] = failed;

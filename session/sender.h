@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "control/auth.h"
 
@@ -18,11 +19,18 @@ struct SendOptions {
   std::string iface;                    // "" = the interface that routes to the group
   std::string listen = "0.0.0.0:9100";  // control-plane TCP address
   uint64_t rate_bps = 400'000'000;      // IP-level multicast rate
+  std::string rate_auto;  // "auto" or "auto:PROBE.json": rate_bps set by a controller instead
   uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (1 ms of data, at least 128 KiB)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   std::optional<control::Key> key;
   bool insecure = false;
+  bool frame_auth = true;  // tag every data frame (AES-GCM under a per-session key)
+  bool encrypt = false;    // also encrypt the payload (--encrypt)
+  bool scope_strict = false;  // refuse receivers multicast does not reach, instead of unicast
+  std::vector<std::string> allow;  // receivers allowed: IPv4 addresses / CIDR blocks ("" = all)
+  uint64_t handshake_timeout_ns = 5'000'000'000;  // a peer still joining after this is dropped
+  size_t max_receivers = 10000;                   // control connections at once (joining or in)
   unsigned k = 64;         // source symbols per block
   unsigned proactive = 0;  // repair rows sent with the first pass
   uint32_t symbol_size = 1408;
@@ -38,6 +46,7 @@ struct SendOptions {
   bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
   std::string json_path;  // summary as JSON ("-" = stdout)
+  std::string announce;   // "GROUP:PORT": announce the session there for `shoal recvd` ("" = no)
 };
 
 // Returns the process exit status: 0 only when every admitted receiver verified the object.

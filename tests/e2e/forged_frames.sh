@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# e2e 6: hostile datagrams in the session's group while it runs: garbage, well-formed frames with a bad
-# CRC, and frames with a valid CRC but a foreign session id (forge_frames.py, run in the sender's
-# namespace so they reach every receiver through the bridge like the real data). Every copy must still
-# verify, and every receiver's JSON must count what it threw away (frames_rejected, frames_foreign > 0).
+# e2e 6: hostile datagrams in the session's group while it runs (forge_frames.py, sent from the sender's
+# namespace so they reach every receiver through the bridge like the real data):
+#   garbage, bad CRC, a foreign session id, frames of the real session without a tag or with a wrong
+#   tag, frames recorded from an EARLIER session (run first, recorded in rx1's namespace), and frames
+#   of THIS session recorded and sent again (replays).
+# Every copy must verify, every receiver's JSON must count each class (frames_rejected, _foreign,
+# _unauthenticated, _replayed > 0), and no forged frame may reach FEC state: block_hash_failures = 0.
 #
-# With a third argument "poison" (test e2e_poisoned_symbols): valid frames of the real session with
-# random payloads instead, aimed at blocks near the end of the object so they arrive before the real
-# symbols. Only the per-block SHA-256 can catch those: every receiver must count block hash failures
-# (block_hash_failures > 0), discard those blocks, get them again and still verify its copy.
+# With a third argument "poison" (test e2e_poisoned_symbols): the sender runs with --no-frame-auth and
+# the forger sends valid frames of the real session with random payloads, aimed at blocks near the end
+# of the object so they arrive before the real symbols. Without tags only the per-block SHA-256 can
+# catch those: every receiver must count block hash failures, get those blocks again and still verify.
 source "$(dirname "$0")/lib.sh"
 MODE=${3:-forge}
 [[ $MODE == forge || $MODE == poison ]] || { echo "$0: mode must be forge or poison, got '$MODE'" >&2; exit 2; }
@@ -17,14 +20,30 @@ need_cmd jq python3
 
 N=3
 bed_up $N
-make_object "$WORK/object.bin" 32
 make_key "$WORK/key"
+if [ "$MODE" = forge ]; then
+  # An earlier session, recorded from rx1's port, to replay into the next one.
+  make_object "$WORK/old.bin" 4
+  mkdir -p "$WORK/old-rx1"
+  bed_receiver old-rx1 1 "$WORK/old-rx1/old.bin"
+  run_bg rec-old rx1 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
+    --source 198.18.0.101 --capture "$WORK/old.frames" --count 200
+  bed_sender old-tx 1 "$WORK/old.bin" 50M
+  expect_rc old-tx 0
+  expect_rc old-rx1 0
+  expect_rc rec-old 0
+fi
+make_object "$WORK/object.bin" 32
 
 for k in $(seq 1 $N); do
   mkdir -p "$WORK/rx$k"
   bed_receiver "rx$k" "$k" "$WORK/rx$k/object.bin"
 done
-bed_sender tx $N "$WORK/object.bin" 50M   # slow enough that the injection overlaps the data pass
+if [ "$MODE" = poison ]; then
+  bed_sender tx $N "$WORK/object.bin" 50M --no-frame-auth   # slow: the injection overlaps the pass
+else
+  bed_sender tx $N "$WORK/object.bin" 50M
+fi
 
 # Inject once every receiver has the session (it logs the id) and the bridge forwards the group to it.
 session=""
@@ -44,10 +63,17 @@ if [ "$MODE" = poison ]; then
     --source 198.18.0.1 --session "$session" --poison --first-block $((${blocks:-373} - 33)) --blocks 32 \
     --k "${k:-64}" --symbol-size "${sym:-1408}" --count 300
 else
+  run_bg rec-now rx1 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
+    --source 198.18.0.101 --capture "$WORK/now.frames" --count 200
+  expect_rc rec-now 0
   run_bg forge tx 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
     --source 198.18.0.1 --session "$session" --count 300
+  expect_rc forge 0
+  run_bg replay tx 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
+    --source 198.18.0.1 --replay "$WORK/old.frames" --replay "$WORK/now.frames"
+  expect_rc replay 0
+  cat "$WORK/replay.log"
 fi
-expect_rc forge 0
 cat "$WORK/forge.log"
 if kill -0 "${E2E_PID[rx1]}" 2>/dev/null; then
   log "injection finished while rx1 was still receiving"
@@ -69,8 +95,20 @@ for k in $(seq 1 $N); do
     hashfail=$(json "$WORK/rx$k.json" .block_hash_failures)
     expect "rx$k caught poisoned blocks (block_hash_failures = $hashfail > 0)" test "${hashfail:-0}" -gt 0
   else
+    unauth=$(json "$WORK/rx$k.json" .frames_unauthenticated)
+    replayed=$(json "$WORK/rx$k.json" .frames_replayed)
+    log "rx$k: frames_unauthenticated $unauth, frames_replayed $replayed"
     expect "rx$k counted rejected frames (frames_rejected = $rejected > 0)" test "${rejected:-0}" -gt 0
     expect "rx$k counted foreign frames (frames_foreign = $foreign > 0)" test "${foreign:-0}" -gt 0
+    expect "rx$k counted unauthenticated frames ($unauth > 0)" test "${unauth:-0}" -gt 0
+    # rx1 recorded this session's frames from its own port, so it does not get them back (the bridge
+    # sends the replays from the sender's port to every joined port, rx1 included, but rx1 may have
+    # finished); the others must have caught replays of live frames.
+    if [ "$k" -ne 1 ]; then
+      expect "rx$k counted replayed frames ($replayed > 0)" test "${replayed:-0}" -gt 0
+    fi
+    expect_eq "rx$k block hash failures (no forged frame reached FEC state)" \
+      "$(json "$WORK/rx$k.json" .block_hash_failures)" 0
   fi
 done
 e2e_finish

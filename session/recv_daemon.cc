@@ -1,0 +1,521 @@
+#include "session/recv_daemon.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/fd.h"
+#include "common/units.h"
+#include "engine/net_iface.h"
+#include "session/announce.h"
+#include "session/data_pass.h"  // monotonic_ns
+
+extern char** environ;
+
+namespace shoal::session {
+
+// ---- policy (pure) ----
+
+Result<MapRule> parse_map_rule(std::string_view text) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size())
+    return make_error("bad --map '" + std::string(text) +
+                      "': expected PATTERN=DEST, e.g. 'debian-*.img=/srv/images/' or "
+                      "'node.img=/dev/vdb'");
+  return MapRule{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
+
+bool safe_object_name(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  for (unsigned char c : name) {
+    if (c == '/' || c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> destination_for(const std::vector<MapRule>& rules,
+                                           const std::string& name) {
+  for (const MapRule& r : rules) {
+    if (fnmatch(r.pattern.c_str(), name.c_str(), 0) != 0) continue;
+    if (!r.dest.empty() && r.dest.back() == '/') return r.dest + name;
+    return r.dest;
+  }
+  return std::nullopt;
+}
+
+namespace {
+std::string hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// For logs: a name from the network with anything unprintable replaced.
+std::string printable(std::string_view s) {
+  std::string out(s.substr(0, 256));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+}  // namespace
+
+SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::string& name) {
+  auto it = sessions_.find(session_id);
+  if (it != sessions_.end() && it->second.state != State::kBusy) return {};
+  auto refuse = [&](std::string why) {
+    sessions_[session_id] = Entry{State::kRefused, "", "", counter_++};
+    prune();
+    return Decision{Kind::kRefuse, "", std::move(why), true};
+  };
+  if (!safe_object_name(name))
+    return refuse("object name '" + printable(name) + "' is not usable as a file name");
+  auto dest = destination_for(rules_, name);
+  if (!dest) return refuse("no --map rule matches object '" + name + "'");
+  std::string busy;
+  for (const auto& [id, e] : sessions_) {
+    if (e.state == State::kRunning && e.dest == *dest)
+      busy = "destination " + *dest + " is being written by session " + hex16(id);
+  }
+  if (busy.empty() && running_ >= max_sessions_)
+    busy = std::to_string(running_) + " session(s) running (--max-sessions " +
+           std::to_string(max_sessions_) + ")";
+  if (!busy.empty()) {
+    const bool first = it == sessions_.end() || it->second.busy_reason != busy;
+    if (it == sessions_.end()) {
+      sessions_[session_id] = Entry{State::kBusy, *dest, busy, counter_++};
+      prune();
+    } else {
+      it->second.busy_reason = busy;
+    }
+    return {Kind::kBusy, *dest, busy, first};
+  }
+  sessions_[session_id] = Entry{State::kRunning, *dest, "", counter_++};
+  ++running_;
+  prune();
+  return {Kind::kStart, *dest, "", true};
+}
+
+void SessionTable::finished(uint64_t session_id) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end() || it->second.state != State::kRunning) return;
+  it->second.state = State::kFinished;
+  --running_;
+}
+
+void SessionTable::prune() {
+  while (sessions_.size() > capacity_) {
+    auto victim = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second.state == State::kRunning) continue;
+      if (victim == sessions_.end() || it->second.order < victim->second.order) victim = it;
+    }
+    if (victim == sessions_.end()) return;  // all running: nothing may be forgotten
+    sessions_.erase(victim);
+  }
+}
+
+// ---- the daemon ----
+
+namespace {
+
+constexpr uint64_t kStopGraceNs = 10'000'000'000;  // sessions get this long to die after SIGTERM
+constexpr uint64_t kKillGraceNs = 5'000'000'000;   // after SIGTERM to a late hook, then SIGKILL
+
+struct Child {
+  bool hook = false;
+  uint64_t session_id = 0;
+  std::string name, dest, sender;
+  uint64_t size = 0;
+  Fd out;            // sessions: read end of the child's stdout, where its JSON result goes
+  std::string json;  // what was read from it
+  uint64_t deadline_ns = 0;  // when it gets SIGTERM (hooks: --hook-timeout; sessions: on stop)
+  bool termed = false;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonOptions& o)
+      : opt_(o), table_(o.rules, o.max_sessions), filter_(o.max_skew_ms) {}
+  int run();
+
+ private:
+  Status open_socket();
+  void on_datagram(std::span<const uint8_t> d, const sockaddr_in& from);
+  void start_session(const Announcement& a, int key_index, const std::string& dest,
+                     const std::string& sender);
+  void start_hook(const Child& session, const std::string& sha256);
+  void reap();
+  void on_exit(Child& c, int status);
+  void drain(Child& c);
+  void begin_stop();
+  void enforce_deadlines();
+  void warn_once(const std::string& what);
+  [[noreturn]] void child_setup_failed(const char* what);
+  void reset_child_signals();
+
+  DaemonOptions opt_;
+  SessionTable table_;
+  AnnounceFilter filter_;
+  Fd sock_, sigfd_;
+  sigset_t old_mask_{};
+  std::map<pid_t, Child> children_;
+  std::set<std::string> warned_;
+  bool stopping_ = false;
+};
+
+void Daemon::warn_once(const std::string& what) {
+  if (warned_.size() > 1024) warned_.clear();  // bounded; a repeat after that is logged again
+  if (warned_.insert(what).second) spdlog::warn("{}", what);
+}
+
+Status Daemon::open_socket() {
+  auto group = parse_announce_group(opt_.announce);
+  if (!group) return make_error("--announce: " + group.error());
+  sock_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock_) return make_error(std::string("cannot create a UDP socket: ") + strerror(errno));
+  const int one = 1;
+  ::setsockopt(sock_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Bound to the group address: only datagrams sent to the group arrive here.
+  if (::bind(sock_.get(), reinterpret_cast<const sockaddr*>(&*group), sizeof *group) != 0)
+    return make_error("cannot listen on " + opt_.announce + ": " + strerror(errno));
+  ip_mreqn mreq{};
+  mreq.imr_multiaddr = group->sin_addr;
+  if (!opt_.receiver.iface.empty()) {
+    auto ifc = engine::resolve_iface(opt_.receiver.iface);
+    if (!ifc) return make_error("--iface: " + ifc.error());
+    mreq.imr_ifindex = static_cast<int>(ifc->index);
+  }
+  if (::setsockopt(sock_.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0)
+    return make_error("cannot join the announce group " + opt_.announce + ": " + strerror(errno) +
+                      " (no multicast route? pass --iface)");
+  return {};
+}
+
+void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
+  const std::string src = engine::ipv4_to_string(from.sin_addr);
+  auto v = decode_announcement(d, opt_.keys, opt_.insecure);
+  if (!v) {
+    warn_once("ignoring announcements from " + src + ": " + v.error());
+    return;
+  }
+  const Announcement& a = v->announcement;
+  const uint64_t now_ms = wall_clock_ms();
+  switch (filter_.check(a.session_id, a.timestamp_ms, now_ms)) {
+    case AnnounceFilter::Verdict::kDuplicate: return;
+    case AnnounceFilter::Verdict::kStale: {
+      const double skew = (double(a.timestamp_ms) - double(now_ms)) / 1000.0;
+      warn_once("ignoring session " + hex16(a.session_id) + " from " + src +
+                ": its announcement is stale or replayed (sender clock " +
+                std::to_string(static_cast<long long>(skew)) +
+                " s from ours; beyond --max-clock-skew: synchronise the clocks, or set it to 0)");
+      return;
+    }
+    case AnnounceFilter::Verdict::kFresh: break;
+  }
+  in_addr ctl{};
+  ctl.s_addr = a.control_ipv4 ? htonl(a.control_ipv4) : from.sin_addr.s_addr;
+  const std::string sender = engine::ipv4_to_string(ctl) + ":" + std::to_string(a.control_port);
+  SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
+  const std::string what = "session " + hex16(a.session_id) + " '" + printable(a.object_name) +
+                           "' (" + format_bytes(double(a.object_size)) + ") from " + sender;
+  switch (dec.kind) {
+    case SessionTable::Kind::kIgnore: return;
+    case SessionTable::Kind::kRefuse:
+      spdlog::info("{}: not accepted: {}", what, dec.reason);
+      return;
+    case SessionTable::Kind::kBusy:
+      if (dec.first) spdlog::info("{}: waiting: {}", what, dec.reason);
+      return;
+    case SessionTable::Kind::kStart:
+      spdlog::info("{}: accepted, receiving into {}", what, dec.dest);
+      start_session(a, v->key_index, dec.dest, sender);
+      return;
+  }
+}
+
+void Daemon::reset_child_signals() {
+  for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) std::signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+void Daemon::child_setup_failed(const char* what) {
+  std::fprintf(stderr, "shoal recvd: child setup failed: %s: %s\n", what, strerror(errno));
+  _exit(1);
+}
+
+void Daemon::start_session(const Announcement& a, int key_index, const std::string& dest,
+                           const std::string& sender) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    spdlog::error("cannot start session {}: pipe: {}", hex16(a.session_id), strerror(errno));
+    table_.finished(a.session_id);
+    return;
+  }
+  Fd rd(p[0]), wr(p[1]);
+  RecvOptions o = opt_.receiver;
+  o.sender = sender;
+  o.out = dest;
+  o.key = key_index >= 0 ? std::optional<control::Key>(opt_.keys[size_t(key_index)]) : std::nullopt;
+  o.insecure = key_index < 0;
+  o.json_path = "-";
+  o.progress = false;
+  o.expect_session_id = a.session_id;
+  std::fflush(nullptr);
+  std::cout.flush();
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    spdlog::error("cannot start session {}: fork: {}", hex16(a.session_id), strerror(errno));
+    table_.finished(a.session_id);
+    return;
+  }
+  if (pid == 0) {
+    reset_child_signals();
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(1);
+    if (::dup2(wr.get(), STDOUT_FILENO) < 0) child_setup_failed("dup2");
+    sock_.reset();
+    sigfd_.reset();
+    // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
+    std::string tag;
+    for (char c : printable(a.object_name)) tag += (c == '%') ? std::string("%%") : std::string(1, c);
+    spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
+    const int rc = run_receiver(o);
+    std::cout.flush();
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  Child c;
+  c.session_id = a.session_id;
+  c.name = a.object_name;
+  c.dest = dest;
+  c.sender = sender;
+  c.size = a.object_size;
+  c.out = std::move(rd);
+  ::fcntl(c.out.get(), F_SETFL, O_NONBLOCK);
+  children_.emplace(pid, std::move(c));
+}
+
+void Daemon::start_hook(const Child& s, const std::string& sha256) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    spdlog::error("cannot run the hook for {}: fork: {}", s.dest, strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    reset_child_signals();
+    sock_.reset();
+    sigfd_.reset();
+    setenv("SHOAL_PATH", s.dest.c_str(), 1);
+    setenv("SHOAL_SHA256", sha256.c_str(), 1);
+    setenv("SHOAL_OBJECT", s.name.c_str(), 1);
+    setenv("SHOAL_SIZE", std::to_string(s.size).c_str(), 1);
+    setenv("SHOAL_SESSION", hex16(s.session_id).c_str(), 1);
+    setenv("SHOAL_SENDER", s.sender.c_str(), 1);
+    const char* argv[] = {opt_.hook.c_str(), s.dest.c_str(), sha256.c_str(), nullptr};
+    execv(opt_.hook.c_str(), const_cast<char* const*>(argv));
+    std::fprintf(stderr, "shoal recvd: cannot run hook %s: %s\n", opt_.hook.c_str(),
+                 strerror(errno));
+    _exit(127);
+  }
+  Child h;
+  h.hook = true;
+  h.session_id = s.session_id;
+  h.name = s.name;
+  h.dest = s.dest;
+  h.deadline_ns = monotonic_ns() + opt_.hook_timeout_ns;
+  children_.emplace(pid, std::move(h));
+  spdlog::info("hook started for {} (pid {})", s.dest, pid);
+}
+
+void Daemon::drain(Child& c) {
+  if (!c.out) return;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(c.out.get(), buf, sizeof buf);
+    if (n > 0) {
+      if (c.json.size() < (1u << 20)) c.json.append(buf, size_t(n));
+      continue;
+    }
+    if (n == 0) c.out.reset();  // the child closed it: it exited
+    return;
+  }
+}
+
+void Daemon::on_exit(Child& c, int status) {
+  const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                            : "signal " + std::to_string(WTERMSIG(status));
+  if (c.hook) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      spdlog::info("hook for {} done", c.dest);
+    } else {
+      spdlog::warn("hook for {} failed ({})", c.dest, how);
+    }
+    return;
+  }
+  drain(c);
+  table_.finished(c.session_id);
+  std::string outcome, reason, sha256;
+  std::istringstream lines(c.json);
+  for (std::string line; std::getline(lines, line);) {  // the result is the last JSON line
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    outcome = j.value("outcome", "");
+    reason = j.value("reason", "");
+    sha256 = j.value("sha256", "");
+  }
+  const std::string what = "session " + hex16(c.session_id) + " '" + printable(c.name) + "'";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
+    spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
+    if (!opt_.hook.empty()) start_hook(c, sha256);
+    return;
+  }
+  if (c.termed) {
+    spdlog::info("{}: abandoned on stop ({}); partial data, if any, is kept beside {} for a resume",
+                 what, how, c.dest);
+  } else {
+    spdlog::warn("{}: failed ({}){}", what, how, reason.empty() ? "" : ": " + reason);
+  }
+}
+
+void Daemon::reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    on_exit(it->second, status);
+    children_.erase(it);
+  }
+}
+
+void Daemon::begin_stop() {
+  if (stopping_) {  // a second request: no more waiting
+    spdlog::warn("stopping now: killing {} child process(es)", children_.size());
+    for (auto& [pid, c] : children_) ::kill(pid, SIGKILL);
+    return;
+  }
+  stopping_ = true;
+  sock_.reset();
+  size_t sessions = 0;
+  for (auto& [pid, c] : children_) {
+    if (c.hook) continue;
+    ++sessions;
+    c.termed = true;
+    c.deadline_ns = monotonic_ns() + kStopGraceNs;
+    ::kill(pid, SIGTERM);
+  }
+  spdlog::info("stopping: {} session(s) abandoned, {} hook(s) allowed to finish", sessions,
+               children_.size() - sessions);
+}
+
+void Daemon::enforce_deadlines() {
+  const uint64_t now = monotonic_ns();
+  for (auto& [pid, c] : children_) {
+    if (c.deadline_ns == 0 || now < c.deadline_ns) continue;
+    if (c.hook && !c.termed) {
+      spdlog::warn("hook for {} still running after --hook-timeout: stopping it", c.dest);
+      ::kill(pid, SIGTERM);
+      c.termed = true;
+      c.deadline_ns = now + kKillGraceNs;
+    } else {
+      ::kill(pid, SIGKILL);
+      c.deadline_ns = 0;
+    }
+  }
+}
+
+int Daemon::run() {
+  if (opt_.rules.empty()) {
+    spdlog::error("no --map rule: nothing would be accepted (e.g. --map '*.img=/srv/images/')");
+    return 2;
+  }
+  if (opt_.keys.empty() && !opt_.insecure) {
+    spdlog::error("no key: pass --key-file FILE (the senders' pre-shared key), or --insecure");
+    return 2;
+  }
+  if (!opt_.hook.empty() && ::access(opt_.hook.c_str(), X_OK) != 0) {
+    spdlog::error("--hook {}: not an executable file ({})", opt_.hook, strerror(errno));
+    return 2;
+  }
+  if (opt_.insecure)
+    spdlog::warn("--insecure: unsigned announcements are accepted and joined without a key");
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask_);
+  sigfd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sigfd_) {
+    spdlog::error("signalfd: {}", strerror(errno));
+    return 1;
+  }
+  if (Status s = open_socket(); !s) {
+    spdlog::error("{}", s.error());
+    return 2;
+  }
+  spdlog::info("waiting for session announcements on {}{}; up to {} session(s) at once",
+               opt_.announce, opt_.receiver.iface.empty() ? "" : " via " + opt_.receiver.iface,
+               opt_.max_sessions);
+  uint8_t buf[kAnnounceMaxSize + 1];
+  while (!stopping_ || !children_.empty()) {
+    std::vector<pollfd> fds;
+    fds.push_back({sigfd_.get(), POLLIN, 0});
+    if (sock_) fds.push_back({sock_.get(), POLLIN, 0});
+    for (auto& [pid, c] : children_) {
+      if (c.out) fds.push_back({c.out.get(), POLLIN, 0});
+    }
+    bool deadlines = false;
+    for (auto& [pid, c] : children_) deadlines |= c.deadline_ns != 0;
+    if (::poll(fds.data(), fds.size(), deadlines ? 200 : -1) < 0 && errno != EINTR) {
+      spdlog::error("poll: {}", strerror(errno));
+      return 1;
+    }
+    signalfd_siginfo si{};
+    while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) begin_stop();
+      if (si.ssi_signo == SIGHUP) spdlog::info("SIGHUP ignored (restart to reload the options)");
+    }
+    reap();  // also when the SIGCHLD merged with another signal
+    if (sock_) {
+      for (int i = 0; i < 64; ++i) {
+        sockaddr_in from{};
+        socklen_t fl = sizeof from;
+        ssize_t n = ::recvfrom(sock_.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
+                               &fl);
+        if (n < 0) break;
+        on_datagram({buf, size_t(n)}, from);
+      }
+    }
+    for (auto& [pid, c] : children_) drain(c);
+    enforce_deadlines();
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_recv_daemon(const DaemonOptions& options) {
+  Daemon d(options);
+  return d.run();
+}
+
+}  // namespace shoal::session
