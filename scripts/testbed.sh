@@ -21,6 +21,10 @@
 #        testbed.sh exec PREFIX NODE cmd...    run cmd in NODE = tx | rx1..rxN | br
 #        testbed.sh wait-joined PREFIX GROUP COUNT [SECONDS]  wait (default 10 s) until the bridge's
 #                                              snooping table lists GROUP on COUNT receiver ports
+#        testbed.sh far PREFIX                 add a receiver on ANOTHER subnet: PREFIX-far (198.19.0.10/24,
+#                                              node "far") behind a router PREFIX-rt (198.18.0.253 on the
+#                                              bridge, 198.19.0.1). Unicast is routed, multicast is not
+#                                              (no multicast routing daemon), as between two VLANs
 #        testbed.sh status PREFIX
 # Exit status 77 (the usual "skipped") when not root or when iproute2 / netns support is missing.
 #
@@ -59,7 +63,7 @@ check_prefix() {
 }
 
 own_namespaces() {   # the namespaces of bed $1, and only those
-  ip netns list | awk '{print $1}' | grep -E "^$1-(br|tx|rx[0-9]+)$" || true
+  ip netns list | awk '{print $1}' | grep -E "^$1-(br|tx|rx[0-9]+|rt|far)$" || true
 }
 
 node_setup() {   # $1=netns $2=address
@@ -121,6 +125,27 @@ up() {
   echo "testbed: $p up: tx 198.18.0.1, rx1..rx$n 198.18.0.101..$((100 + n)), mode $mode"
 }
 
+far() {
+  local p=$1
+  need_bed "$p"
+  t ip netns add "$p-rt"
+  t ip netns exec "$p-rt" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv4.ip_forward=1 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  t ip -n "$p-rt" link set lo up
+  t ip link add v0 netns "$p-rt" type veth peer name prt netns "$p-br"
+  t ip -n "$p-br" link set prt master br0 up
+  t ip -n "$p-rt" addr add "$SUBNET.253/24" dev v0
+  t ip -n "$p-rt" link set v0 up
+  t ip netns add "$p-far"
+  t ip link add v1 netns "$p-rt" type veth peer name v0 netns "$p-far"
+  t ip -n "$p-rt" addr add 198.19.0.1/24 dev v1
+  t ip -n "$p-rt" link set v1 up
+  node_setup "$p-far" 198.19.0.10
+  t ip -n "$p-far" route add default via 198.19.0.1
+  t ip -n "$p-tx" route add 198.19.0.0/24 via "$SUBNET.253"
+  echo "testbed: $p far receiver 198.19.0.10 behind router $SUBNET.253 (no multicast routing)"
+}
+
 down() {
   local p=$1 ns pid
   for ns in $(own_namespaces "$p"); do
@@ -166,7 +191,7 @@ cap() {   # $1=prefix $2=RATE|off [$3=burst bytes]
 node_exec() {   # $1=prefix $2=node, rest = command
   local p=$1 node=$2
   shift 2
-  [[ $node =~ ^(tx|br|rx[0-9]+)$ ]] || die "NODE must be tx, br or rxK, got '$node'"
+  [[ $node =~ ^(tx|br|rx[0-9]+|rt|far)$ ]] || die "NODE must be tx, br, rxK, rt or far, got '$node'"
   ip netns list | awk '{print $1}' | grep -qx "$p-$node" || die "no node $p-$node (see: $0 status $p)"
   (($# > 0)) || die "exec needs a command"
   exec ip netns exec "$p-$node" "$@"
@@ -205,12 +230,13 @@ status() {
 
 cmd=${1:-}
 [ -n "$cmd" ] || usage
-case $cmd in up | down | loss | noloss | cap | exec | status | wait-joined) ;; *) usage ;; esac
+case $cmd in up | down | loss | noloss | cap | exec | status | wait-joined | far) ;; *) usage ;; esac
 preflight
 check_prefix "${2:-}"
 case $cmd in
   up) (($# >= 3)) || usage; up "$2" "$3" "${4:-wire}" ;;
   down) down "$2" ;;
+  far) far "$2" ;;
   loss) (($# == 4)) || usage; loss "$2" "$3" "$4" ;;
   noloss) noloss "$2" ;;
   cap) (($# >= 3)) || usage; cap "$2" "$3" "${4:-}" ;;
