@@ -431,6 +431,9 @@ void SenderRun::send_beacon() {
 // receivers that have not confirmed the group yet, unicast streams.
 void SenderRun::housekeeping() {
   const uint64_t now = monotonic_ns();
+  // Every 5 ms is plenty for timers of this grain, and keeps a large peer table off the data path.
+  if (now - last_housekeeping_ns_ < 5'000'000) return;
+  last_housekeeping_ns_ = now;
   bool awaiting_ready = false;
   for (auto& [id, p] : peers_) {
     if (p.state == PeerState::kHandshake && p.conn && p.conn->is_open() &&
