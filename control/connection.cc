@@ -21,7 +21,8 @@ std::string errno_reason(const char* what, int err) {
 }  // namespace
 
 Result<std::shared_ptr<Connection>> Connection::create(EventLoop& loop, Fd fd, Callbacks callbacks,
-                                                       Limits limits) {
+                                                       Limits limits,
+                                                       std::shared_ptr<TlsContext> tls) {
   const int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return make_error(std::string("cannot make the socket non-blocking: ") + std::strerror(errno));
@@ -37,6 +38,17 @@ Result<std::shared_ptr<Connection>> Connection::create(EventLoop& loop, Fd fd, C
   std::shared_ptr<Connection> c(
       new Connection(loop, std::move(fd), std::move(callbacks), limits, std::move(peer_text)));
   c->interest_ = EPOLLIN;
+  if (tls) {
+    const TlsContext::Role role = tls->role();
+    auto stream = TlsStream::create(std::move(tls), raw_fd);
+    if (!stream) return make_error(stream.error());
+    c->tls_ = std::move(*stream);
+    if (role == TlsContext::Role::kClient) {
+      const long h = c->tls_->handshake();  // sends the ClientHello
+      if (h == TlsStream::kFailed) return make_error("TLS: " + c->tls_->error());
+      if (h == TlsStream::kWantWrite) c->tls_wants_write_ = true;
+    }
+  }
   std::weak_ptr<Connection> weak = c;
   Status added = loop.add(raw_fd, c->interest_, [weak](uint32_t events) {
     if (auto self = weak.lock()) self->on_events(events);
@@ -45,7 +57,55 @@ Result<std::shared_ptr<Connection>> Connection::create(EventLoop& loop, Fd fd, C
     c->fd_.reset();  // never registered; the destructor must not touch the loop
     return make_error(added.error());
   }
+  c->update_interest();
   return c;
+}
+
+long Connection::io_read(std::span<uint8_t> buf, std::string& why) {
+  if (tls_) {
+    const long n = tls_->read(buf);
+    if (n > 0) return n;
+    if (n == TlsStream::kWantRead) return kIoAgain;
+    if (n == TlsStream::kWantWrite) {
+      tls_wants_write_ = true;
+      return kIoAgain;
+    }
+    if (n == TlsStream::kClosed) return kIoEof;
+    why = "TLS: " + tls_->error();
+    return kIoError;
+  }
+  for (;;) {
+    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) return n;
+    if (n == 0) return kIoEof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kIoAgain;
+    why = errno_reason("read error", errno);
+    return kIoError;
+  }
+}
+
+long Connection::io_write(std::span<const uint8_t> buf, std::string& why) {
+  if (tls_) {
+    const long n = tls_->write(buf);
+    if (n > 0) return n;
+    if (n == TlsStream::kWantRead) return kIoAgain;  // EPOLLIN is on: on_readable retries
+    if (n == TlsStream::kWantWrite) {
+      tls_wants_write_ = true;
+      return kIoAgain;
+    }
+    why = n == TlsStream::kClosed ? std::string("peer closed the connection")
+                                  : "TLS: " + tls_->error();
+    return kIoError;
+  }
+  for (;;) {
+    const ssize_t n = ::send(fd_.get(), buf.data(), buf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) return n;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return kIoAgain;
+    why = errno_reason("write error", n < 0 ? errno : EPIPE);
+    return kIoError;
+  }
 }
 
 Connection::Connection(EventLoop& loop, Fd fd, Callbacks callbacks, Limits limits, std::string peer)
@@ -96,17 +156,16 @@ void Connection::finish(const std::string& reason) {
 }
 
 bool Connection::flush() {
+  tls_wants_write_ = false;
   while (pending_output() > 0) {
-    const ssize_t n =
-        ::send(fd_.get(), out_.data() + out_head_, pending_output(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    std::string why;
+    const long n = io_write({out_.data() + out_head_, pending_output()}, why);
     if (n > 0) {
       out_head_ += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    } else if (n == kIoAgain) {
       break;
     } else {
-      close(errno_reason("write error", n < 0 ? errno : EPIPE));
+      close(why);
       return false;
     }
   }
@@ -117,6 +176,7 @@ bool Connection::flush() {
     if (closing_) {
       // Everything is out: half-close so the peer reads our last message and then EOF, and
       // discard unread input so close() does not turn into a reset that could drop that message.
+      if (tls_) tls_->shutdown();
       ::shutdown(fd_.get(), SHUT_WR);
       uint8_t scratch[4096];
       for (int i = 0; i < 16 && ::recv(fd_.get(), scratch, sizeof scratch, MSG_DONTWAIT) > 0; ++i) {
@@ -133,7 +193,8 @@ bool Connection::flush() {
 
 void Connection::update_interest() {
   if (!is_open()) return;
-  const uint32_t want = (closing_ ? 0u : uint32_t{EPOLLIN}) | (pending_output() ? EPOLLOUT : 0u);
+  const uint32_t want = (closing_ ? 0u : uint32_t{EPOLLIN}) |
+                        (pending_output() || tls_wants_write_ ? EPOLLOUT : 0u);
   if (want == interest_) return;
   if (Status s = loop_.modify(fd_.get(), want); !s) {
     close(s.error());
@@ -144,6 +205,11 @@ void Connection::update_interest() {
 
 void Connection::on_events(uint32_t events) {
   auto self = shared_from_this();
+  if ((events & EPOLLOUT) && tls_wants_write_ && pending_output() == 0) {
+    tls_wants_write_ = false;
+    if (tls_->handshake() == TlsStream::kWantWrite) tls_wants_write_ = true;
+    update_interest();
+  }
   if ((events & EPOLLOUT) && pending_output() > 0) {
     if (!flush()) return;
     update_interest();
@@ -161,18 +227,26 @@ void Connection::on_events(uint32_t events) {
 }
 
 void Connection::on_readable() {
-  for (int i = 0; i < limits_.reads_per_event; ++i) {
+  // TLS may hold decrypted bytes the socket no longer signals: read it dry.
+  for (int i = 0; tls_ || i < limits_.reads_per_event; ++i) {
     std::span<uint8_t> space = splitter_.prepare(limits_.read_chunk);
-    const ssize_t n = ::recv(fd_.get(), space.data(), space.size(), MSG_DONTWAIT);
-    if (n == 0) {
+    std::string why;
+    const long n = io_read(space, why);
+    if (n == kIoEof) {
       close(splitter_.buffered() ? "peer closed the connection in the middle of a message"
                                  : "peer closed the connection");
       return;
     }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      close(errno_reason("read error", errno));
+    if (n == kIoError) {
+      close(why);
+      return;
+    }
+    if (n == kIoAgain) {
+      // A finished TLS handshake may have unblocked queued output.
+      if (tls_ && (pending_output() > 0 || tls_wants_write_)) {
+        if (pending_output() > 0 && !flush()) return;
+        update_interest();
+      }
       return;
     }
     splitter_.commit(static_cast<size_t>(n));
@@ -191,7 +265,7 @@ void Connection::on_readable() {
       if (cb_.on_message) cb_.on_message(*this, *message);
     }
     if (!is_open() || closing_) return;
-    if (static_cast<size_t>(n) < space.size()) return;  // socket drained
+    if (!tls_ && static_cast<size_t>(n) < space.size()) return;  // socket drained
   }
 }
 

@@ -26,6 +26,7 @@
 #include "common/result.h"
 #include "control/event_loop.h"
 #include "control/messages.h"
+#include "control/tls.h"
 
 namespace shoal::control {
 
@@ -43,9 +44,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     int reads_per_event = 4;  // then yield to other fds (level-triggered: we are called again)
   };
 
-  // Takes a connected socket (made non-blocking here) and registers it with the loop.
+  // Takes a connected socket (made non-blocking here) and registers it with the loop. With a TLS
+  // context the connection speaks TLS 1.3 (control/tls.h); a client starts its handshake here.
   static Result<std::shared_ptr<Connection>> create(EventLoop& loop, Fd fd, Callbacks callbacks,
-                                                    Limits limits);
+                                                    Limits limits,
+                                                    std::shared_ptr<TlsContext> tls = nullptr);
   static Result<std::shared_ptr<Connection>> create(EventLoop& loop, Fd fd, Callbacks callbacks) {
     return create(loop, std::move(fd), std::move(callbacks), Limits{});
   }
@@ -69,6 +72,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void set_max_message_size(size_t max) { splitter_.set_max_message_size(max); }
   // "a.b.c.d:port" of the peer, for logs.
   const std::string& peer() const { return peer_; }
+  // The TLS session, once a message has arrived over it (nullptr without TLS).
+  const TlsStream* tls() const { return tls_.get(); }
 
   uint64_t id = 0;  // free for the owner (e.g. receiver id)
 
@@ -76,6 +81,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(EventLoop& loop, Fd fd, Callbacks callbacks, Limits limits, std::string peer);
   void on_events(uint32_t events);
   void on_readable();
+  // Raw I/O through TLS or the socket: bytes moved (> 0), or kIoAgain / kIoEof / kIoError (then
+  // `why` says what happened).
+  static constexpr long kIoAgain = -1, kIoEof = -2, kIoError = -3;
+  long io_read(std::span<uint8_t> buf, std::string& why);
+  long io_write(std::span<const uint8_t> buf, std::string& why);
   // Writes queued bytes; returns false if the connection was closed by an error.
   bool flush();
   void update_interest();
@@ -91,6 +101,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   std::string closing_reason_;
   uint32_t interest_ = 0;
+  std::unique_ptr<TlsStream> tls_;
+  bool tls_wants_write_ = false;  // TLS needs the socket writable before it can go on
 };
 
 }  // namespace shoal::control
