@@ -269,6 +269,9 @@ std::optional<Key> ClientHandshake::channel_key() const {
 Key hkdf_sha256(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
                 std::string_view info) {
   Key out{};
+  // RFC 5869: a missing salt is HashLen zero bytes (OpenSSL wants it spelled out).
+  static const uint8_t kZeroSalt[32] = {};
+  if (salt.empty()) salt = kZeroSalt;
   EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
   EVP_KDF_free(kdf);

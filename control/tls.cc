@@ -48,8 +48,12 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(Role role, const TlsFiles
                       " (expected a PEM certificate)");
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return make_error("--tls-key '" + files.key + "': " + openssl_error() +
-                      " (expected a PEM private key)");
+    const std::string why = openssl_error();
+    if (why.find("mismatch") != std::string::npos) {
+      return make_error("--tls-key '" + files.key + "' does not belong to --tls-cert '" +
+                        files.cert + "'");
+    }
+    return make_error("--tls-key '" + files.key + "': " + why + " (expected a PEM private key)");
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return make_error("--tls-key '" + files.key + "' does not belong to --tls-cert '" +
