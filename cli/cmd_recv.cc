@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
+#include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/receiver.h"
@@ -30,6 +31,7 @@ Action add_recv(CLI::App& app) {
                   "interface to join the group on (default: routing decides)");
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure, "join a sender that runs without authentication");
+  add_tls_options(sub, a->o.tls);
   sub->add_option("--name", a->o.name, "name shown in the sender's summary (default: host name)");
   sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")
       ->capture_default_str()
@@ -67,7 +69,7 @@ Action add_recv(CLI::App& app) {
               return 2;
             }
             o.max_memory = *mem;
-            if (!load_key(a->key_file, o.insecure, o.key)) return 2;
+            if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
             return session::run_receiver(o);
           }};
 }

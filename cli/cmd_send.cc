@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
+#include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/probe_autorate.h"
@@ -75,6 +76,7 @@ Action add_send(CLI::App& app) {
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure,
                 "run without authentication (anyone reaching the port can join)");
+  add_tls_options(sub, a->o.tls);
   sub->add_flag("--encrypt", a->o.encrypt,
                 "encrypt data frames (AES-256-GCM) for objects that carry secrets; frames are "
                 "authenticated either way");
@@ -82,8 +84,9 @@ Action add_send(CLI::App& app) {
                 "send data frames without their authentication tag (benchmarks only: anyone on "
                 "the segment could then inject data)");
   sub->add_option("--allow", a->o.allow,
-                  "only receivers from these IPv4 addresses or CIDR blocks may join "
-                  "(repeat or comma-separate; default: any)")
+                  "only these receivers may join: IPv4 addresses or CIDR blocks, and/or "
+                  "cn:PATTERN for the TLS certificate's subject CN (glob); repeat or "
+                  "comma-separate; default: any")
       ->delimiter(',');
   sub->add_option("--scope", a->scope,
                   "receivers the session's multicast does not reach: auto = serve them the "
@@ -123,6 +126,12 @@ Action add_send(CLI::App& app) {
                 "(asked by default so the pace holds on a busy host)");
   sub->add_option("--name", a->o.object_name,
                   "object name shown to receivers (default: file name)");
+  sub->add_option("--announce", a->o.announce,
+                  "announce the session on this group while waiting for receivers, so `shoal "
+                  "recvd` daemons join without --sender (no value: 239.255.0.2:9001)")
+      ->expected(0, 1)
+      ->default_str("239.255.0.2:9001")
+      ->check(checks::group_port());
   sub->add_option("--json", a->o.json_path, "write a JSON summary to this file ('-' = stdout)");
   sub->add_flag("--progress,!--no-progress", a->o.progress,
                 "progress line on stderr (default: when a terminal)");
@@ -172,7 +181,7 @@ Action add_send(CLI::App& app) {
         }
         o.k = k;
         o.proactive = m;
-        if (!load_key(a->key_file, o.insecure, o.key)) return 2;
+        if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
         return session::run_sender(o);
       }};
 }

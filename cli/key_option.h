@@ -11,11 +11,14 @@
 namespace shoal::cli {
 
 // Loads the key if a path was given. Returns false (after logging why) when the key is unusable.
-inline bool load_key(const std::string& path, bool insecure, std::optional<control::Key>& key) {
+// With TLS (certificates authenticate both ends) the pre-shared key is optional.
+inline bool load_key(const std::string& path, bool insecure, std::optional<control::Key>& key,
+                     bool tls = false) {
   if (path.empty()) {
-    if (!insecure) {
+    if (!insecure && !tls) {
       spdlog::error(
-          "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
+          "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), TLS "
+          "certificates (--tls-cert/--tls-key/--tls-ca), or --insecure");
       return false;
     }
     return true;

@@ -70,8 +70,12 @@ long Connection::io_read(std::span<uint8_t> buf, std::string& why) {
       tls_wants_write_ = true;
       return kIoAgain;
     }
-    if (n == TlsStream::kClosed) return kIoEof;
-    why = "TLS: " + tls_->error();
+    if (n == TlsStream::kClosed && tls_->established()) return kIoEof;
+    why = n == TlsStream::kClosed
+              ? "TLS handshake failed: the peer hung up (it does not trust this end's "
+                "certificate: check that --tls-cert is signed by the CA the other end uses as "
+                "--tls-ca)"
+              : "TLS: " + tls_->error();
     return kIoError;
   }
   for (;;) {

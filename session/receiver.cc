@@ -147,7 +147,11 @@ void ReceiverRun::on_message(const control::Message& m) {
       fail("sender sent the session key out of order");
       return;
     }
-    auto key = open_key_grant(*g, hs_->channel_key(), *session_, hashes_);
+    auto key = open_key_grant(
+        *g,
+        control::channel_key_of(hs_->channel_key(), conn_->tls() ? conn_->tls()->channel_key()
+                                                                 : std::optional<control::Key>()),
+        *session_, hashes_);
     if (!key) {
       fail(key.error());
       return;
@@ -377,10 +381,19 @@ int ReceiverRun::run() {
     spdlog::error("{}", ep.error());
     return 2;
   }
-  if (!opt_.key && !opt_.insecure) {
+  std::shared_ptr<control::TlsContext> tls;
+  if (opt_.tls.enabled()) {
+    auto ctx = control::TlsContext::create(control::TlsContext::Role::kClient, opt_.tls);
+    if (!ctx) {
+      spdlog::error("{}", ctx.error());
+      return 2;
+    }
+    tls = std::move(*ctx);
+  }
+  if (!opt_.key && !opt_.insecure && !tls) {
     spdlog::error(
-        "no key: pass --key-file FILE (made by `shoal keygen`), or --insecure to join without "
-        "authentication");
+        "no key: pass --key-file FILE (made by `shoal keygen`), TLS certificates "
+        "(--tls-cert/--tls-key/--tls-ca), or --insecure to join without authentication");
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");
@@ -416,11 +429,18 @@ int ReceiverRun::run() {
   cb.on_close = [this](control::Connection&, const std::string& why) {
     if (outcome_ == "done") {
       finished_ = true;
+    } else if (opt_.tls.enabled() && hs_ && !hs_->joined() && !hs_->failed()) {
+      // In TLS 1.3 the client's handshake is done before the server has checked its
+      // certificate, so a refused certificate shows up as a hang-up here.
+      fail("the sender closed the connection during the join (" + why +
+           "): with TLS this means it did not accept this receiver's certificate; check that "
+           "--tls-cert is signed by the CA the sender uses as --tls-ca");
     } else {
       fail("lost the connection to the sender (" + why + ")");
     }
   };
-  auto conn = control::Connection::create(*loop_, std::move(*fd), cb);
+  auto conn = control::Connection::create(*loop_, std::move(*fd), cb,
+                                         control::Connection::Limits{}, tls);
   if (!conn) {
     spdlog::error("{}", conn.error());
     return 1;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "control/auth.h"
+#include "control/tls.h"
 
 namespace shoal::session {
 
@@ -15,6 +16,7 @@ struct RecvOptions {
   std::string iface;                // interface to join the group on ("" = route to the group)
   std::optional<control::Key> key;  // nullopt with insecure = no authentication
   bool insecure = false;
+  control::TlsFiles tls;  // TLS 1.3 on the control connection (mutual certificates)
   std::string out;                               // final path of the object
   std::string name;                              // shown in the sender's summary ("" = host name)
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
@@ -28,7 +30,9 @@ struct RecvOptions {
   std::string state_dir = "/var/lib/shoal";  // resume state for block devices
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
-  std::optional<uint64_t> expect_session_id;  // refuse any other session (recvd: the announced)
+
+  // Refuse any other session (shoal recvd: the one that was announced).
+  std::optional<uint64_t> expect_session_id;
 };
 
 // Returns the process exit status: 0 when the object was verified and committed.

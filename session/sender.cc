@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <fnmatch.h>
 #include <sched.h>
 
 #include <cerrno>
@@ -86,6 +87,7 @@ struct Peer {
   bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
   std::vector<NeedRun> needs;
   std::optional<control::Key> channel;  // protects the data key in its KeyGrant
+  std::string identity;                 // TLS certificate CN ("" without TLS)
   uint64_t connected_ns = 0;
   bool unicast = false;  // multicast does not reach it: the whole object goes over TCP
   // Unicast stream: blocks still to send (source symbols), the next one's position.
@@ -153,6 +155,8 @@ class SenderRun {
   std::optional<FrameBuilder> builder_;
   engine::TxBackend* tx_ = nullptr;
   std::vector<Cidr> allow_;
+  std::vector<std::string> allow_cn_;  // TLS identities (globs)
+  std::shared_ptr<control::TlsContext> tls_;
   uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
   std::vector<uint8_t> frame_buf_;
   uint64_t t_start_ = 0, t_data_ = 0, last_progress_ns_ = 0;
@@ -214,7 +218,7 @@ void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlo
   };
   control::Connection::Limits limits;
   limits.max_message_size = kJoinMessageLimit;  // raised once it has joined
-  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits);
+  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits, tls_);
   if (!conn) {
     spdlog::warn("cannot serve {}: {}", p.addr, conn.error());
     peers_.erase(id);
@@ -236,6 +240,20 @@ void SenderRun::on_close(Peer& p, const std::string& why) {
 
 void SenderRun::on_message(Peer& p, const control::Message& m) {
   if (p.state == PeerState::kHandshake) {
+    // A message arrived, so a TLS handshake is complete: check the certificate's name first.
+    if (!allow_cn_.empty() && p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
+      const std::string cn = p.conn->tls() ? p.conn->tls()->peer_common_name() : "";
+      bool ok = false;
+      for (const auto& pat : allow_cn_) ok |= fnmatch(pat.c_str(), cn.c_str(), 0) == 0;
+      if (!ok) {
+        const std::string why = "certificate CN '" + cn + "' is not in --allow";
+        spdlog::warn("refused {}: {}", p.addr, why);
+        p.conn->send(control::Reject{why});
+        p.state = PeerState::kRefused;
+        p.conn->finish(why);
+        return;
+      }
+    }
     control::Message reply = p.hs->on_message(m);
     p.conn->send(reply);
     if (const auto* rej = std::get_if<control::Reject>(&reply)) {
@@ -246,7 +264,10 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
       p.name = p.hs->receiver_name();
       p.state = PeerState::kJoined;
       p.admitted = true;
-      p.channel = p.hs->channel_key();
+      p.channel = control::channel_key_of(
+          p.hs->channel_key(),
+          p.conn->tls() ? p.conn->tls()->channel_key() : std::optional<control::Key>());
+      if (p.conn->tls()) p.identity = p.conn->tls()->peer_common_name();
       p.conn->set_max_message_size(control::kMaxMessageSize);
       // A receiver that failed (say, was restarted) and joins again replaces its old entry.
       for (auto& [oid, q] : peers_) {
@@ -558,9 +579,18 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
 
 int SenderRun::run() {
   t_start_ = monotonic_ns();
-  if (!opt_.key && !opt_.insecure) {
+  if (opt_.tls.enabled()) {
+    auto ctx = control::TlsContext::create(control::TlsContext::Role::kServer, opt_.tls);
+    if (!ctx) {
+      spdlog::error("{}", ctx.error());
+      return 2;
+    }
+    tls_ = std::move(*ctx);
+  }
+  if (!opt_.key && !opt_.insecure && !tls_) {
     spdlog::error(
-        "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), or --insecure");
+        "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), TLS "
+        "certificates (--tls-cert/--tls-key/--tls-ca), or --insecure");
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
@@ -578,6 +608,14 @@ int SenderRun::run() {
     spdlog::info("{}", auto_rate_->describe());
   }
   for (const std::string& a : opt_.allow) {
+    if (a.rfind("cn:", 0) == 0) {
+      if (!opt_.tls.enabled()) {
+        spdlog::error("--allow {}: certificate names need TLS (--tls-cert/--tls-key/--tls-ca)", a);
+        return 2;
+      }
+      allow_cn_.push_back(a.substr(3));
+      continue;
+    }
     auto c = parse_cidr(a);
     if (!c) {
       spdlog::error("{}", c.error());
@@ -589,7 +627,7 @@ int SenderRun::run() {
     spdlog::error("--encrypt needs authenticated frames: drop --no-frame-auth");
     return 2;
   }
-  if (opt_.encrypt && !opt_.key) {
+  if (opt_.encrypt && !opt_.key && !opt_.tls.enabled()) {
     spdlog::warn(
         "--encrypt without a key: the data key crosses the control connection in the clear, so "
         "anyone who sees that traffic can decrypt the object; use --key-file");
@@ -941,6 +979,7 @@ int SenderRun::finish() {
     r["address"] = p.addr;
     r["outcome"] = done ? "done" : "failed";
     r["path"] = p.unicast ? "unicast" : "multicast";
+    if (!p.identity.empty()) r["tls_identity"] = p.identity;
     if (!done) r["reason"] = p.reason;
     if (done && p.unicast) r["hint"] = p.reason;
     r["bytes"] = done ? object_size_ : p.done.bytes_written;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "control/auth.h"
+#include "control/tls.h"
 
 namespace shoal::session {
 
@@ -25,10 +26,12 @@ struct SendOptions {
   uint64_t max_wait_ns = 30'000'000'000;
   std::optional<control::Key> key;
   bool insecure = false;
+  control::TlsFiles tls;   // TLS 1.3 on control connections (mutual certificates)
   bool frame_auth = true;  // tag every data frame (AES-GCM under a per-session key)
   bool encrypt = false;    // also encrypt the payload (--encrypt)
   bool scope_strict = false;  // refuse receivers multicast does not reach, instead of unicast
-  std::vector<std::string> allow;  // receivers allowed: IPv4 addresses / CIDR blocks ("" = all)
+  // Receivers allowed: IPv4 addresses / CIDR blocks and "cn:GLOB" TLS identities (empty = all).
+  std::vector<std::string> allow;
   uint64_t handshake_timeout_ns = 5'000'000'000;  // a peer still joining after this is dropped
   size_t max_receivers = 10000;                   // control connections at once (joining or in)
   unsigned k = 64;         // source symbols per block
