@@ -14,7 +14,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev clang-format
-      iproute2 nftables kmod util-linux mount jq python3)
+      iproute2 nftables kmod util-linux mount jq python3 openssl)
 
 deps() {
   local missing=()
