@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/key_option.h"
+#include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/probe_sender.h"
@@ -52,6 +53,7 @@ Action add_probe(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure, "run without authentication");
+  add_tls_options(sub, a->o.tls);
   sub->add_option("-n,--min-receivers", a->o.min_receivers,
                   "start as soon as this many receivers joined")
       ->capture_default_str()
@@ -74,8 +76,9 @@ Action add_probe(CLI::App& app) {
                   "frame size)")
       ->capture_default_str()
       ->check(CLI::Range(16u, 9000u));
-  sub->add_option("--ttl", a->o.ttl, "multicast TTL")->capture_default_str()->check(
-      CLI::Range(0, 255));
+  sub->add_option("--ttl", a->o.ttl, "multicast TTL")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 255));
   sub->add_flag("--loopback", a->o.loopback, "also deliver to receivers on this host");
   add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
   sub->add_flag("!--no-realtime", a->o.realtime, "do not ask for real-time scheduling");
@@ -110,9 +113,9 @@ Action add_probe(CLI::App& app) {
             o.to_bps = *to;
             auto dwell = parse_duration_ns(a->dwell), wait = parse_duration_ns(a->max_wait);
             if (!dwell || *dwell < 50'000'000 || !wait) {
-              spdlog::error("--dwell/--max-wait: {}", !wait ? wait.error()
-                                                     : !dwell ? dwell.error()
-                                                              : "--dwell must be at least 50ms");
+              spdlog::error("--dwell/--max-wait: {}", !wait    ? wait.error()
+                                                      : !dwell ? dwell.error()
+                                                               : "--dwell must be at least 50ms");
               return 2;
             }
             o.dwell_ns = *dwell;
@@ -128,7 +131,7 @@ Action add_probe(CLI::App& app) {
               }
               o.headroom = 1.0;
             }
-            if (!load_key(a->key_file, o.insecure, o.key)) return 2;
+            if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
             return session::run_probe(o);
           }};
 }

@@ -17,6 +17,7 @@ Action add_recv(CLI::App& app) {
   struct Args {
     session::RecvOptions o;
     std::string key_file, wait = "30s", memory = "1G";
+    std::string events;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
@@ -52,6 +53,9 @@ Action add_recv(CLI::App& app) {
   sub->add_option("--state-dir", a->o.state_dir, "where resume state for block devices is kept")
       ->capture_default_str();
   sub->add_option("--json", a->o.json_path, "write a JSON result to this file ('-' = stdout)");
+  sub->add_option("--events", a->events,
+                  "write events as they happen, one JSON object per line: join, start, pass, "
+                  "done, fail ('-' = stdout)");
   sub->add_flag("--progress,!--no-progress", a->o.progress,
                 "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
@@ -70,6 +74,12 @@ Action add_recv(CLI::App& app) {
             }
             o.max_memory = *mem;
             if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
+            auto events = session::EventLog::open(a->events);
+            if (!events) {
+              spdlog::error("{}", events.error());
+              return 2;
+            }
+            o.events = *events;
             return session::run_receiver(o);
           }};
 }

@@ -23,8 +23,7 @@ bool check_rule(session::MapRule& r) {
   std::error_code ec;
   if (r.dest.back() != '/' && fs::is_directory(r.dest, ec)) r.dest += '/';
   if (fs::is_block_file(r.dest, ec)) return true;
-  const fs::path dir =
-      r.dest.back() == '/' ? fs::path(r.dest) : fs::path(r.dest).parent_path();
+  const fs::path dir = r.dest.back() == '/' ? fs::path(r.dest) : fs::path(r.dest).parent_path();
   if (!dir.empty() && !fs::is_directory(dir, ec)) {
     spdlog::error("--map {}={}: directory '{}' does not exist", r.pattern, r.dest, dir.string());
     return false;
@@ -78,7 +77,8 @@ Action add_recvd(CLI::App& app) {
       ->check(checks::duration());
   sub->add_option("--name", a->d.receiver.name,
                   "name shown in the senders' summaries (default: host name)");
-  sub->add_option("--connect-timeout", a->wait, "keep trying to reach an announced sender this long")
+  sub->add_option("--connect-timeout", a->wait,
+                  "keep trying to reach an announced sender this long")
       ->capture_default_str()
       ->check(checks::duration());
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks, per session (K/M/G)")

@@ -35,6 +35,7 @@ Action add_send(CLI::App& app) {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
                 fec = "64+0", key_file, scope = "auto", handshake_timeout = "5s";
+    std::string events;
   };
   auto a = std::make_shared<Args>();
   auto* sub =
@@ -133,6 +134,12 @@ Action add_send(CLI::App& app) {
       ->default_str("239.255.0.2:9001")
       ->check(checks::group_port());
   sub->add_option("--json", a->o.json_path, "write a JSON summary to this file ('-' = stdout)");
+  sub->add_option("--metrics", a->o.metrics,
+                  "serve Prometheus metrics at this address while sending, e.g. 127.0.0.1:9102 "
+                  "(GET /metrics)");
+  sub->add_option("--events", a->events,
+                  "write events as they happen, one JSON object per line: join, start, pass, "
+                  "repair, done, fail, end ('-' = stdout)");
   sub->add_flag("--progress,!--no-progress", a->o.progress,
                 "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
@@ -182,6 +189,12 @@ Action add_send(CLI::App& app) {
         o.k = k;
         o.proactive = m;
         if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
+        auto events = session::EventLog::open(a->events);
+        if (!events) {
+          spdlog::error("{}", events.error());
+          return 2;
+        }
+        o.events = *events;
         return session::run_sender(o);
       }};
 }

@@ -2,12 +2,12 @@
 
 #include <arpa/inet.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <memory>
 #include <optional>
-#include <toml++/toml.h>
 #include <vector>
 
 #include "common/units.h"
@@ -24,7 +24,9 @@ namespace {
   throw CLI::ConfigError(where + ": key '" + key + "': " + what);
 }
 
-bool takes_no_value(const CLI::Option* o) { return o->get_expected_max() == 0; }
+bool takes_no_value(const CLI::Option* o) {
+  return o->get_expected_max() == 0;
+}
 
 // Edit distance, for "did you mean" hints on misspelt keys.
 size_t distance(const std::string& a, const std::string& b) {
@@ -70,12 +72,18 @@ std::optional<std::string> scalar_text(const toml::node& n) {
 
 std::string type_text(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "a list";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "a scalar";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "a list";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "a scalar";
   }
 }
 
@@ -100,7 +108,8 @@ std::vector<std::string> results_for(const std::string& path, uint32_t line, con
     }
     for (const toml::node& e : *arr) {
       auto t = scalar_text(e);
-      if (!t) fail_at(path, line, key, "list items must be strings or numbers, not " + type_text(e));
+      if (!t)
+        fail_at(path, line, key, "list items must be strings or numbers, not " + type_text(e));
       out.push_back(std::move(*t));
     }
     return out;
@@ -232,8 +241,12 @@ bool parse_port(const std::string& text, int lo, int& port) {
 }
 }  // namespace
 
-CLI::Validator rate() { return from([](const std::string& t) { return parse_rate(t); }, "RATE"); }
-CLI::Validator size() { return from([](const std::string& t) { return parse_size(t); }, "SIZE"); }
+CLI::Validator rate() {
+  return from([](const std::string& t) { return parse_rate(t); }, "RATE");
+}
+CLI::Validator size() {
+  return from([](const std::string& t) { return parse_size(t); }, "SIZE");
+}
 CLI::Validator size_or_auto() {
   return from(
       [](const std::string& t) { return t == "auto" ? Result<uint64_t>(0) : parse_size(t); },

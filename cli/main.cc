@@ -25,9 +25,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
 
   const shoal::cli::Command commands[] = {
-      shoal::cli::add_send(app), shoal::cli::add_recv(app),      shoal::cli::add_keygen(app),
-      shoal::cli::add_recvd(app),
-      shoal::cli::add_demo(app), shoal::cli::add_selfcheck(app),
+      shoal::cli::add_send(app),  shoal::cli::add_recv(app), shoal::cli::add_keygen(app),
+      shoal::cli::add_recvd(app), shoal::cli::add_demo(app), shoal::cli::add_selfcheck(app),
       shoal::cli::add_probe(app),
   };
 

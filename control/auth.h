@@ -22,8 +22,8 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <string_view>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "control/messages.h"

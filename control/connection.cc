@@ -197,8 +197,8 @@ bool Connection::flush() {
 
 void Connection::update_interest() {
   if (!is_open()) return;
-  const uint32_t want = (closing_ ? 0u : uint32_t{EPOLLIN}) |
-                        (pending_output() || tls_wants_write_ ? EPOLLOUT : 0u);
+  const uint32_t want =
+      (closing_ ? 0u : uint32_t{EPOLLIN}) | (pending_output() || tls_wants_write_ ? EPOLLOUT : 0u);
   if (want == interest_) return;
   if (Status s = loop_.modify(fd_.get(), want); !s) {
     close(s.error());

@@ -233,8 +233,8 @@ void put(Writer& w, const Feedback& m) {
 }
 void put(Writer& w, const Probe& m) {
   if (m.body.size() > kMaxProbeBody) {
-    throw std::length_error("Probe body of " + std::to_string(m.body.size()) +
-                            " bytes exceeds " + std::to_string(kMaxProbeBody));
+    throw std::length_error("Probe body of " + std::to_string(m.body.size()) + " bytes exceeds " +
+                            std::to_string(kMaxProbeBody));
   }
   w.u8(m.kind);
   w.u32(static_cast<uint32_t>(m.body.size()));

@@ -210,9 +210,9 @@ struct Bye {
 
 // How data frames are protected (KeyGrant.suite).
 enum class FrameSuite : uint8_t {
-  kNone = 0,      // no tag (sender ran with --no-frame-auth)
-  kGmac = 1,      // AES-256-GCM tag over header and payload, payload in the clear
-  kAeadGcm = 2,   // AES-256-GCM: payload encrypted, tag over header and ciphertext
+  kNone = 0,     // no tag (sender ran with --no-frame-auth)
+  kGmac = 1,     // AES-256-GCM tag over header and payload, payload in the clear
+  kAeadGcm = 2,  // AES-256-GCM: payload encrypted, tag over header and ciphertext
 };
 // How KeyGrant.key is protected on the control channel (KeyGrant.wrap).
 enum class KeyWrap : uint8_t {

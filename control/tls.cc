@@ -26,8 +26,12 @@ std::string openssl_error() {
   return text.empty() ? "unknown OpenSSL error" : text;
 }
 
-SSL_CTX* as_ctx(void* p) { return static_cast<SSL_CTX*>(p); }
-SSL* as_ssl(void* p) { return static_cast<SSL*>(p); }
+SSL_CTX* as_ctx(void* p) {
+  return static_cast<SSL_CTX*>(p);
+}
+SSL* as_ssl(void* p) {
+  return static_cast<SSL*>(p);
+}
 
 }  // namespace
 
@@ -56,8 +60,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(Role role, const TlsFiles
     return make_error("--tls-key '" + files.key + "': " + why + " (expected a PEM private key)");
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    return make_error("--tls-key '" + files.key + "' does not belong to --tls-cert '" +
-                      files.cert + "'");
+    return make_error("--tls-key '" + files.key + "' does not belong to --tls-cert '" + files.cert +
+                      "'");
   }
   if (SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) != 1) {
     return make_error("--tls-ca '" + files.ca + "': " + openssl_error() +

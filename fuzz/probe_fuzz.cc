@@ -12,6 +12,7 @@
 //     reordered than received; the spread is max - min.
 // Seeds: fuzz/corpus/probe/ (one valid body per message kind, a payload, a sequence list); their
 // bytes follow the layouts in probe_protocol.h.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -53,7 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
   }
 
-  StepStats stats(4096);
+  constexpr uint32_t kLimit = 4096;
+  StepStats stats(kLimit);
+  std::vector<bool> seen(kLimit);
   uint64_t adds = 0;
   uint64_t lo = UINT64_MAX, hi = 0;
   for (size_t at = 0; at + 8 <= size; at += 8) {
@@ -61,7 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t send = be32(data + at + 4);
     stats.add(seq, send, 1'000'000);
     ++adds;
-    if (seq < 4096) {
+    if (seq < kLimit && !seen[seq]) {  // only first arrivals carry a delay
+      seen[seq] = true;
       lo = std::min<uint64_t>(lo, send);
       hi = std::max<uint64_t>(hi, send);
     }

@@ -35,7 +35,9 @@ void put32(uint8_t* p, uint32_t v) {
 void put64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (56 - 8 * i));
 }
-uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+uint16_t get16(const uint8_t* p) {
+  return uint16_t(p[0] << 8 | p[1]);
+}
 uint32_t get32(const uint8_t* p) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v = v << 8 | p[i];
@@ -58,11 +60,11 @@ Tag tag_of(const control::Key& key, std::span<const uint8_t> signed_bytes) {
                          OSSL_PARAM_construct_end()};
   Tag out{};
   size_t len = 0;
-  bool ok = ctx && EVP_MAC_init(ctx, key.data(), key.size(), params) == 1 &&
-            EVP_MAC_update(ctx, reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size()) ==
-                1 &&
-            EVP_MAC_update(ctx, signed_bytes.data(), signed_bytes.size()) == 1 &&
-            EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
+  bool ok =
+      ctx && EVP_MAC_init(ctx, key.data(), key.size(), params) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size()) == 1 &&
+      EVP_MAC_update(ctx, signed_bytes.data(), signed_bytes.size()) == 1 &&
+      EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
   EVP_MAC_CTX_free(ctx);
   EVP_MAC_free(mac);
   if (!ok) throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
@@ -189,8 +191,8 @@ uint64_t wall_clock_ms() {
 }
 
 Result<std::unique_ptr<Announcer>> Announcer::open(const std::string& group_port,
-                                                   const std::string& iface, int ttl,
-                                                   bool loopback, Announcement what,
+                                                   const std::string& iface, int ttl, bool loopback,
+                                                   Announcement what,
                                                    std::optional<control::Key> key) {
   auto group = parse_announce_group(group_port);
   if (!group) return make_error("--announce: " + group.error());
@@ -199,7 +201,8 @@ Result<std::unique_ptr<Announcer>> Announcer::open(const std::string& group_port
   std::unique_ptr<Announcer> a(new Announcer());
   a->fd_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const int fd = a->fd_.get();
-  if (fd < 0) return make_error(std::string("--announce: cannot create a UDP socket: ") + strerror(errno));
+  if (fd < 0)
+    return make_error(std::string("--announce: cannot create a UDP socket: ") + strerror(errno));
   if (!iface.empty()) {
     auto ifc = engine::resolve_iface(iface);
     if (!ifc) return make_error("--announce: " + ifc.error());

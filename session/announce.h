@@ -49,7 +49,8 @@ namespace shoal::session {
 inline constexpr size_t kAnnounceHeaderSize = 56;
 inline constexpr size_t kAnnounceTagSize = 32;
 inline constexpr size_t kAnnounceMaxName = 256;
-inline constexpr size_t kAnnounceMaxSize = kAnnounceHeaderSize + kAnnounceMaxName + kAnnounceTagSize;
+inline constexpr size_t kAnnounceMaxSize =
+    kAnnounceHeaderSize + kAnnounceMaxName + kAnnounceTagSize;
 inline constexpr uint8_t kAnnounceVersion = 1;
 inline constexpr uint8_t kAnnounceSigned = 0x01;
 inline constexpr const char* kDefaultAnnounceGroup = "239.255.0.2:9001";

@@ -97,7 +97,8 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
   }
 
   interleave(window, order_);
-  const uint32_t frame_bytes = static_cast<uint32_t>(engine::kHeaderSize + sym + builder_.tag_len());
+  const uint32_t frame_bytes =
+      static_cast<uint32_t>(engine::kHeaderSize + sym + builder_.tag_len());
   const uint32_t charge = frame_bytes + kWireOverhead;
   // Half the burst per batch: the other half absorbs late wake-ups, which would otherwise cost
   // rate (a full bucket discards the tokens a late sleeper would have used).

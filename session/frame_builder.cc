@@ -23,8 +23,8 @@ Status FrameBuilder::data(uint32_t block, uint8_t k, uint8_t esi, const uint8_t*
   const size_t tl = tag_len();
   if (!crypto_) {
     engine::encode_header(h, {payload, sym}, {}, header);
-    out = engine::TxFrame{header, static_cast<uint16_t>(engine::kHeaderSize), payload, sym,
-                          nullptr, 0};
+    out = engine::TxFrame{header, static_cast<uint16_t>(engine::kHeaderSize), payload, sym, nullptr,
+                          0};
     return {};
   }
   engine::encode_header_fields(h, header);

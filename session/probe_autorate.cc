@@ -51,8 +51,7 @@ Result<AutoRate> AutoRate::make(std::string_view spec, uint32_t frame_bytes, uns
   return a;
 }
 
-void AutoRate::on_feedback(uint32_t receiver, const control::Feedback& feedback,
-                           uint64_t now_ns) {
+void AutoRate::on_feedback(uint32_t receiver, const control::Feedback& feedback, uint64_t now_ns) {
   const auto rate =
       controller_.on_feedback(receiver, feedback.data_frames, feedback.highest_sequence, now_ns);
   if (!rate) return;

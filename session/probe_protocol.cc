@@ -89,8 +89,8 @@ class Reader {
 };
 
 uint8_t kind_of(const ProbeMessage& m) {
-  static constexpr ProbeKind kinds[] = {ProbeKind::kStart, ProbeKind::kJoined,
-                                        ProbeKind::kStepEnd, ProbeKind::kReport, ProbeKind::kEnd};
+  static constexpr ProbeKind kinds[] = {ProbeKind::kStart, ProbeKind::kJoined, ProbeKind::kStepEnd,
+                                        ProbeKind::kReport, ProbeKind::kEnd};
   return static_cast<uint8_t>(kinds[m.index()]);
 }
 

@@ -67,11 +67,11 @@ struct ProbeStart {
 
 // R -> S: joined; heard says whether a beacon arrived (false: multicast does not reach it).
 struct ProbeJoined {
-  bool heard = false;          // wire u8, 0 or 1
-  uint16_t unicast_port = 0;   // UDP port of the receiver's unicast socket (non-zero)
-  uint32_t iface_ipv4 = 0;     // address of the interface it joined on (0 = unknown)
-  uint32_t iface_mtu = 0;      // that interface's MTU (0 = unknown)
-  std::string iface;           // its name ("" = unknown)
+  bool heard = false;         // wire u8, 0 or 1
+  uint16_t unicast_port = 0;  // UDP port of the receiver's unicast socket (non-zero)
+  uint32_t iface_ipv4 = 0;    // address of the interface it joined on (0 = unknown)
+  uint32_t iface_mtu = 0;     // that interface's MTU (0 = unknown)
+  std::string iface;          // its name ("" = unknown)
   bool operator==(const ProbeJoined&) const = default;
 };
 
@@ -85,10 +85,10 @@ struct ProbeStepEnd {
 // R -> S: what the receiver saw of one step (see probe_stats.h for the definitions).
 struct ProbeReport {
   uint32_t step = 0;
-  uint64_t received = 0;    // distinct frames
-  uint64_t duplicated = 0;  // extra copies of frames already received
-  uint64_t reordered = 0;   // frames that arrived after a frame sent later
-  bool has_delay = false;   // wire u8; false when nothing arrived (delays then 0)
+  uint64_t received = 0;     // distinct frames
+  uint64_t duplicated = 0;   // extra copies of frames already received
+  uint64_t reordered = 0;    // frames that arrived after a frame sent later
+  bool has_delay = false;    // wire u8; false when nothing arrived (delays then 0)
   int64_t delay_min_ns = 0;  // min and max of (receive time - send time), on unaligned clocks
   int64_t delay_max_ns = 0;
   uint64_t socket_drops = 0;  // datagrams the receiver's kernel dropped (receive queue full)

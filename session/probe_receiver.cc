@@ -84,7 +84,8 @@ Status ProbeReceiver::start(const ProbeStart& s) {
   rx_ = std::move(rx->rx);
   rx_keep_ = std::move(rx->keep);
   // Where the group was joined, for the sender's diagnosis (not fatal if it cannot be told).
-  auto ifc = opt_.iface.empty() ? engine::iface_routing_to(group) : engine::resolve_iface(opt_.iface);
+  auto ifc =
+      opt_.iface.empty() ? engine::iface_routing_to(group) : engine::resolve_iface(opt_.iface);
   if (ifc) iface_ = *ifc;
   if (rx_->fd() >= 0) {
     Status added = loop_.add(rx_->fd(), EPOLLIN, [this](uint32_t) { on_readable_multicast(); });
@@ -117,10 +118,10 @@ Status ProbeReceiver::start(const ProbeStart& s) {
     return st;
   beacon_deadline_ns_ = monotonic_ns() + kBeaconWaitNs;
   arm(poll_mode_ ? kPollTickNs : kBeaconWaitNs);
-  spdlog::info("probe: the sender measures the network; joined {}:{} on {} ({}); nothing is "
-               "written to disk",
-               ro.group, s.port, opt_.iface.empty() ? "the routed interface" : opt_.iface,
-               rx->why);
+  spdlog::info(
+      "probe: the sender measures the network; joined {}:{} on {} ({}); nothing is "
+      "written to disk",
+      ro.group, s.port, opt_.iface.empty() ? "the routed interface" : opt_.iface, rx->why);
   return {};
 }
 

@@ -31,8 +31,7 @@ namespace shoal::session {
 
 class ProbeReceiver {
  public:
-  ProbeReceiver(const RecvOptions& options, control::EventLoop& loop,
-                control::Connection& conn);
+  ProbeReceiver(const RecvOptions& options, control::EventLoop& loop, control::Connection& conn);
   ~ProbeReceiver();
   ProbeReceiver(const ProbeReceiver&) = delete;
   ProbeReceiver& operator=(const ProbeReceiver&) = delete;
@@ -86,8 +85,8 @@ class ProbeReceiver {
   uint32_t closed_up_to_ = 0;           // steps <= this were reported; their stragglers ignored
   std::vector<Pending> pending_;        // StepEnds waiting for the sockets to drain
   uint64_t last_frame_ns_ = 0;
-  uint64_t rejected_ = 0;         // since the last report
-  uint64_t drops_reported_ = 0;   // kernel drops accounted in earlier reports
+  uint64_t rejected_ = 0;        // since the last report
+  uint64_t drops_reported_ = 0;  // kernel drops accounted in earlier reports
 
   std::vector<uint8_t> ubuf_;  // unicast receive buffers
 };

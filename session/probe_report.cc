@@ -11,13 +11,16 @@
 namespace shoal::session {
 namespace {
 
-constexpr double kMtuPassLoss = 0.1;   // small frames count as "passing" below this loss
-constexpr double kMtuDropLoss = 0.5;   // large frames count as "dropped" above it
+constexpr double kMtuPassLoss = 0.1;  // small frames count as "passing" below this loss
+constexpr double kMtuDropLoss = 0.5;  // large frames count as "dropped" above it
 
 std::string percent(double ratio) {
   char buf[32];
   if (ratio <= 0) return "0%";
-  std::snprintf(buf, sizeof buf, ratio < 0.001 ? "%.4f%%" : ratio < 0.1 ? "%.2f%%" : "%.1f%%",
+  std::snprintf(buf, sizeof buf,
+                ratio < 0.001 ? "%.4f%%"
+                : ratio < 0.1 ? "%.2f%%"
+                              : "%.1f%%",
                 ratio * 100);
   return buf;
 }
@@ -48,7 +51,7 @@ const StepResult* find_step(const ProbeResult& p, StepKind kind, int unicast_to 
 // The step of the search with the worst loss at the lowest failing rate, for the verdict.
 std::string worst_at(const ProbeResult& p, uint64_t rate) {
   for (const StepResult& s : p.steps) {
-    if (s.kind != StepKind::kSearch || s.pass) continue;
+    if (s.kind != StepKind::kSearch || s.pass || s.redone) continue;
     if (std::min(s.target_bps, s.offered_bps) != rate && s.target_bps != rate) continue;
     size_t worst = 0;
     double loss = -1;
@@ -78,26 +81,36 @@ void diagnose_unicast(const ProbeResult& p, size_t i, ReceiverInfo& r) {
   if (m && m->receivers[i].answered) r.reference_loss = step_loss(*m, i);
   const std::string at = " at " + format_rate(double(u->offered_bps));
   if (u->receivers[i].received == 0) {
-    r.unicast_verdict = "unicast UDP does not reach it either" + at +
-                        ": a firewall dropping UDP, or no route back";
+    r.unicast_verdict =
+        "unicast UDP does not reach it either" + at + ": a firewall dropping UDP, or no route back";
   } else if (!r.heard) {
-    r.unicast_verdict = "unicast reaches it (loss " + percent(r.unicast_loss) + at +
-                        ") but multicast does not";
+    r.unicast_verdict =
+        "unicast reaches it (loss " + percent(r.unicast_loss) + at + ") but multicast does not";
   } else if (r.reference_loss < 0) {
     r.unicast_verdict = "unicast loss " + percent(r.unicast_loss) + at;
-  } else if (r.reference_loss > thr && r.unicast_loss <= thr) {
+  } else if (!m || double(u->offered_bps) < 0.95 * double(m->offered_bps) ||
+             double(m->offered_bps) < 0.95 * double(u->offered_bps)) {
+    // Loss depends on the rate: different rates compare nothing.
+    r.unicast_verdict = "not comparable: the sender offered " +
+                        format_rate(double(u->offered_bps)) + " unicast but " +
+                        format_rate(double(m->offered_bps)) + " multicast (multicast " +
+                        percent(r.reference_loss) + ", unicast " + percent(r.unicast_loss) + ")";
+  } else if (r.reference_loss > thr && r.unicast_loss < 0.25 * r.reference_loss) {
     r.unicast_verdict = "multicast-specific loss: multicast lost " + percent(r.reference_loss) +
                         at + ", unicast " + percent(r.unicast_loss) +
                         " (a multicast policer or storm control on the path)";
   } else if (r.reference_loss > thr) {
-    r.unicast_verdict = std::string(r.unicast_loss >= 0.5 * r.reference_loss
-                                        ? "unicast loses as much"
-                                        : "unicast loses less") +
-                        ": multicast " + percent(r.reference_loss) + ", unicast " +
-                        percent(r.unicast_loss) + at +
-                        (r.unicast_loss >= 0.5 * r.reference_loss
-                             ? " (the limit is the link or the receiver, not multicast-specific)"
-                             : "");
+    r.unicast_verdict =
+        std::string(r.unicast_loss >= 0.5 * r.reference_loss ? "unicast loses as much"
+                                                             : "unicast loses less") +
+        ": multicast " + percent(r.reference_loss) + ", unicast " + percent(r.unicast_loss) + at +
+        (r.unicast_loss >= 0.5 * r.reference_loss
+             ? " (the limit is the link or the receiver, not multicast-specific)"
+             : "");
+  } else if (r.unicast_loss > thr) {
+    r.unicast_verdict = "unicast loses more: multicast " + percent(r.reference_loss) +
+                        ", unicast " + percent(r.unicast_loss) + at +
+                        " (a unicast limit, or unicast takes another path)";
   } else {
     r.unicast_verdict = "no difference: multicast " + percent(r.reference_loss) + ", unicast " +
                         percent(r.unicast_loss) + at;
@@ -111,6 +124,10 @@ void diagnose_mtu(const ProbeResult& p, size_t i, ReceiverInfo& r) {
     r.mtu_verdict = "not checked";
     return;
   }
+  if (!r.heard) {
+    r.mtu_verdict = "not checked: it hears no multicast";
+    return;
+  }
   const double ls = step_loss(*small, i), ll = step_loss(*large, i);
   const std::string big = std::to_string(large->frame_bytes) + "-byte";
   const std::string std_size = std::to_string(small->frame_bytes) + "-byte";
@@ -118,7 +135,6 @@ void diagnose_mtu(const ProbeResult& p, size_t i, ReceiverInfo& r) {
     r.mtu_verdict = big + " datagrams dropped (" + percent(ll) + ") while " + std_size +
                     " ones pass: the path MTU is below " + std::to_string(large->frame_bytes + 28) +
                     "; keep --symbol-size 1408 or fix the MTU";
-    r.hints.push_back("MTU: " + r.mtu_verdict);
   } else if (ls <= kMtuPassLoss && ll <= kMtuPassLoss) {
     r.mtu_verdict = big + " and " + std_size + " datagrams pass";
   } else {
@@ -179,8 +195,9 @@ void diagnose(ProbeResult& p) {
                         ") but reaches the sender from " + r.address + ": check --iface");
     }
     for (const StepResult& s : p.steps) {
-      if (s.kind == StepKind::kSearch && !s.pass && s.receivers[i].socket_drops > 0 &&
-          s.receivers[i].socket_drops * 2 >= StepStats::lost(s.frames_sent, s.receivers[i].received)) {
+      if (s.kind == StepKind::kSearch && !s.pass && !s.redone && s.receivers[i].socket_drops > 0 &&
+          s.receivers[i].socket_drops * 2 >=
+              StepStats::lost(s.frames_sent, s.receivers[i].received)) {
         r.hints.push_back("its kernel dropped " + std::to_string(s.receivers[i].socket_drops) +
                           " datagrams on a full receive queue at " +
                           format_rate(double(s.offered_bps)) +
@@ -199,14 +216,14 @@ void diagnose(ProbeResult& p) {
   }
   const std::string rec = p.recommended_bps
                               ? "; recommended --rate " + rate_option(p.recommended_bps) + " (" +
-                                    std::to_string(int(std::lround(p.headroom * 100))) +
-                                    "% of it)"
+                                    std::to_string(int(std::lround(p.headroom * 100))) + "% of it)"
                               : "";
   switch (p.limit) {
     case SearchLimit::kNetwork:
     case SearchLimit::kSteps:
-      p.verdict = "highest rate with loss <= " + thr + " at every receiver: " +
-                  format_rate(double(p.max_ok_bps)) + worst_at(p, p.first_bad_bps) + rec;
+      p.verdict = "highest rate with loss <= " + thr +
+                  " at every receiver: " + format_rate(double(p.max_ok_bps)) +
+                  worst_at(p, p.first_bad_bps) + rec;
       if (p.limit == SearchLimit::kSteps)
         p.verdict += " (the search ran out of steps before converging)";
       break;
@@ -259,19 +276,24 @@ void print_table(const ProbeResult& p, std::FILE* out) {
     const std::string worst_text = worst < 0 ? "-" : percent(worst) + " (" + who + ")";
     char spread_text[32];
     std::snprintf(spread_text, sizeof spread_text, "%.2f ms", spread / 1e6);
-    std::fprintf(out, "%4u %-10.10s %14s %14s %9llu  %-26.26s %14s %11s %7llu %5llu  %s\n",
-                 s.step, kind.c_str(), format_rate(double(s.target_bps)).c_str(),
+    std::fprintf(out, "%4u %-10.10s %14s %14s %9llu  %-26.26s %14s %11s %7llu %5llu  %s\n", s.step,
+                 kind.c_str(), format_rate(double(s.target_bps)).c_str(),
                  format_rate(double(s.offered_bps)).c_str(), (unsigned long long)s.frames_sent,
                  worst_text.c_str(), min_deliv < 0 ? "-" : format_rate(min_deliv).c_str(),
                  spread_text, (unsigned long long)reord, (unsigned long long)dup,
-                 s.kind == StepKind::kSearch ? (s.pass ? "ok" : "LOSS") : "");
+                 s.kind != StepKind::kSearch ? ""
+                 : s.redone                  ? "(repeated)"
+                 : s.pass                    ? "ok"
+                                             : "LOSS");
   }
   std::fprintf(out, "\n%-16s %-16s %-6s %-8s  %s\n", "receiver", "address", "heard", "iface",
                "unicast vs multicast / MTU / hints");
   for (const ReceiverInfo& r : p.receivers) {
     std::fprintf(out, "%-16.16s %-16s %-6s %-8.8s  %s\n", r.name.c_str(), r.address.c_str(),
-                 !r.joined ? "-" : r.heard ? "yes" : "NO", r.iface.c_str(),
-                 r.unicast_verdict.c_str());
+                 !r.joined ? "-"
+                 : r.heard ? "yes"
+                           : "NO",
+                 r.iface.c_str(), r.unicast_verdict.c_str());
     std::fprintf(out, "%50s MTU: %s\n", "", r.mtu_verdict.c_str());
     for (const std::string& h : r.hints) std::fprintf(out, "%50s ! %s\n", "", h.c_str());
   }
@@ -322,23 +344,24 @@ nlohmann::json to_json(const ProbeResult& p) {
     o["frames_sent"] = s.frames_sent;
     o["seconds"] = s.seconds;
     if (s.kind == StepKind::kSearch) o["pass"] = s.pass;
+    if (s.redone) o["redone"] = true;
     if (s.unicast_to >= 0) o["unicast_to"] = p.receivers[size_t(s.unicast_to)].name;
     o["receivers"] = nlohmann::json::array();
     for (size_t r = 0; r < s.receivers.size(); ++r) {
       const ReceiverStep& rs = s.receivers[r];
       if (!rs.answered) continue;
-      o["receivers"].push_back({{"name", p.receivers[r].name},
-                                {"received", rs.received},
-                                {"lost", StepStats::lost(s.frames_sent, rs.received)},
-                                {"loss", step_loss(s, r)},
-                                {"delivered_bps", delivered_bps(s, r)},
-                                {"reordered", rs.reordered},
-                                {"duplicated", rs.duplicated},
-                                {"delay_spread_us",
-                                 rs.has_delay ? double(rs.delay_max_ns - rs.delay_min_ns) / 1e3
-                                              : 0.0},
-                                {"socket_drops", rs.socket_drops},
-                                {"rejected", rs.rejected}});
+      o["receivers"].push_back(
+          {{"name", p.receivers[r].name},
+           {"received", rs.received},
+           {"lost", StepStats::lost(s.frames_sent, rs.received)},
+           {"loss", step_loss(s, r)},
+           {"delivered_bps", delivered_bps(s, r)},
+           {"reordered", rs.reordered},
+           {"duplicated", rs.duplicated},
+           {"delay_spread_us",
+            rs.has_delay ? double(rs.delay_max_ns - rs.delay_min_ns) / 1e3 : 0.0},
+           {"socket_drops", rs.socket_drops},
+           {"rejected", rs.rejected}});
     }
     j["steps"].push_back(o);
   }
@@ -353,7 +376,7 @@ nlohmann::json to_json(const ProbeResult& p) {
 std::string to_csv(const ProbeResult& p) {
   std::ostringstream o;
   o << "step,kind,phase,target_bps,offered_bps,frame_bytes,frames_sent,seconds,receiver,received,"
-       "lost,loss,delivered_bps,reordered,duplicated,delay_spread_us,socket_drops,pass\n";
+       "lost,loss,delivered_bps,reordered,duplicated,delay_spread_us,socket_drops,pass,redone\n";
   for (const StepResult& s : p.steps) {
     for (size_t r = 0; r < s.receivers.size(); ++r) {
       const ReceiverStep& rs = s.receivers[r];
@@ -363,13 +386,13 @@ std::string to_csv(const ProbeResult& p) {
       for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
       quoted += "\"";
       o << s.step << ',' << to_string(s.kind) << ',' << s.phase << ',' << s.target_bps << ','
-        << s.offered_bps << ',' << s.frame_bytes << ',' << s.frames_sent << ',' << s.seconds
-        << ',' << quoted << ',' << rs.received << ','
-        << StepStats::lost(s.frames_sent, rs.received) << ',' << step_loss(s, r) << ','
-        << uint64_t(delivered_bps(s, r)) << ',' << rs.reordered << ',' << rs.duplicated << ','
+        << s.offered_bps << ',' << s.frame_bytes << ',' << s.frames_sent << ',' << s.seconds << ','
+        << quoted << ',' << rs.received << ',' << StepStats::lost(s.frames_sent, rs.received) << ','
+        << step_loss(s, r) << ',' << uint64_t(delivered_bps(s, r)) << ',' << rs.reordered << ','
+        << rs.duplicated << ','
         << (rs.has_delay ? double(rs.delay_max_ns - rs.delay_min_ns) / 1e3 : 0.0) << ','
         << rs.socket_drops << ',' << (s.kind == StepKind::kSearch ? (s.pass ? "1" : "0") : "")
-        << '\n';
+        << ',' << (s.redone ? "1" : "0") << '\n';
     }
   }
   return o.str();
@@ -384,7 +407,8 @@ Result<SavedProbe> read_probe_file(const std::string& path) {
   const auto res = j.find("result");
   if (res == j.end() || !res->is_object() || !res->contains("recommended_bps") ||
       !(*res)["recommended_bps"].is_number_unsigned())
-    return make_error("'" + path + "' has no result.recommended_bps: not a `shoal probe --json` file");
+    return make_error("'" + path +
+                      "' has no result.recommended_bps: not a `shoal probe --json` file");
   SavedProbe s;
   s.recommended_bps = (*res)["recommended_bps"].get<uint64_t>();
   if (res->contains("max_ok_bps") && (*res)["max_ok_bps"].is_number_unsigned())

@@ -40,8 +40,11 @@ struct StepResult {
   uint32_t frame_bytes = 0;  // UDP payload per frame
   uint64_t frames_sent = 0;
   double seconds = 0;
-  int unicast_to = -1;    // kUnicast: index of the receiver
-  bool pass = false;      // every receiver that took part lost at most the threshold
+  int unicast_to = -1;  // kUnicast: index of the receiver
+  bool pass = false;    // every receiver that took part lost at most the threshold
+  bool redone = false;  // search steps: repeated because this attempt looked disturbed (the
+                        // sender fell short, or the loss was receivers' own socket drops);
+                        // kept for the record, but the search and the plot ignore it
   std::vector<ReceiverStep> receivers;  // one per ProbeResult::receivers entry
 };
 

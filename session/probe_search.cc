@@ -86,8 +86,8 @@ void KneeSearch::record(bool pass, uint64_t achieved_bps) {
     if (phase_ == SearchPhase::kUp) {
       if (target >= cfg_.to_bps) return finish(SearchLimit::kRange);
       if (steps_ >= cfg_.max_steps) return finish(SearchLimit::kSteps);
-      next_ = std::min<uint64_t>(
-          cfg_.to_bps, static_cast<uint64_t>(static_cast<double>(target) * cfg_.growth));
+      next_ = std::min<uint64_t>(cfg_.to_bps,
+                                 static_cast<uint64_t>(static_cast<double>(target) * cfg_.growth));
       return;
     }
     return bisect_or_finish();  // down or bisect: hi_ is known

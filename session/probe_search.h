@@ -22,11 +22,11 @@ namespace shoal::session {
 struct SearchConfig {
   uint64_t from_bps = 50'000'000;
   uint64_t to_bps = 10'000'000'000;
-  double growth = 2.0;           // > 1
-  double precision = 0.03;       // stop bisecting when hi / lo <= 1 + precision
-  unsigned max_steps = 20;       // steps in all (up, down and bisection)
-  unsigned max_down = 4;         // steps below from_bps when the first one fails
-  double sender_slack = 0.95;    // achieved below this fraction of the target = sender-limited
+  double growth = 2.0;         // > 1
+  double precision = 0.03;     // stop bisecting when hi / lo <= 1 + precision
+  unsigned max_steps = 20;     // steps in all (up, down and bisection)
+  unsigned max_down = 4;       // steps below from_bps when the first one fails
+  double sender_slack = 0.95;  // achieved below this fraction of the target = sender-limited
 };
 
 enum class SearchPhase { kUp, kDown, kBisect, kDone };

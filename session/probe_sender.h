@@ -17,6 +17,7 @@
 #include <string>
 
 #include "control/auth.h"
+#include "control/tls.h"
 
 namespace shoal::session {
 
@@ -27,6 +28,7 @@ struct ProbeOptions {
   std::string listen = "0.0.0.0:9100";  // control-plane TCP address
   std::optional<control::Key> key;
   bool insecure = false;
+  control::TlsFiles tls;  // TLS 1.3 on the control connections, as for `shoal send`
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   uint64_t from_bps = 50'000'000;

@@ -82,8 +82,7 @@ struct Frame {
   }
 };
 
-void text(std::ostringstream& o, double x, double y, const std::string& s,
-          const char* extra = "") {
+void text(std::ostringstream& o, double x, double y, const std::string& s, const char* extra = "") {
   o << "<text x=\"" << num(x) << "\" y=\"" << num(y) << "\" " << extra << ">" << esc(s)
     << "</text>\n";
 }
@@ -135,7 +134,7 @@ std::string render_probe_svg(const ProbeResult& p) {
   std::vector<const StepResult*> steps;
   double xmax = 0;
   for (const StepResult& s : p.steps) {
-    if (s.kind != StepKind::kSearch) continue;
+    if (s.kind != StepKind::kSearch || s.redone) continue;
     steps.push_back(&s);
     xmax = std::max(xmax, double(s.offered_bps) / 1e6);
   }
@@ -167,25 +166,32 @@ std::string render_probe_svg(const ProbeResult& p) {
   text(o, x1 - 4, thr_y - 4, "threshold " + label(p.loss_threshold * 100) + "%",
        "font-size=\"10\" fill=\"#ff7f0e\" text-anchor=\"end\"");
 
+  // The knee's label goes right of its line, the recommended rate's left of its own.
   auto vline = [&](uint64_t bps, const char* color, const char* dash, const std::string& what,
-                   double dy) {
+                   bool left) {
     if (bps == 0) return;
     const double x = f.x(double(bps) / 1e6);
     const std::string style = std::string("stroke=\"") + color + "\" stroke-width=\"1.5\" " +
                               "stroke-dasharray=\"" + dash + "\"";
     line(o, x, kTop, x, kTop + kTopH + kGap + kBottomH, style.c_str());
-    const std::string fill = std::string("font-size=\"11\" fill=\"") + color + "\"";
-    text(o, x + 4, kTop + 14 + dy, what, fill.c_str());
+    const std::string fill = std::string("font-size=\"11\" fill=\"") + color + "\"" +
+                             (left ? " text-anchor=\"end\"" : "");
+    text(o, left ? x - 4 : x + 4, kTop + 14, what, fill.c_str());
   };
   char buf[96];
   std::snprintf(buf, sizeof buf, "knee %.1f Mbit/s", double(p.max_ok_bps) / 1e6);
-  vline(p.max_ok_bps, "#d62728", "2 0", buf, 0);
+  vline(p.max_ok_bps, "#d62728", "2 0", buf, false);
   std::snprintf(buf, sizeof buf, "recommended %.0f Mbit/s", double(p.recommended_bps) / 1e6);
-  vline(p.recommended_bps, "#2ca02c", "3 3", buf, 14);
+  vline(p.recommended_bps, "#2ca02c", "3 3", buf, true);
 
-  size_t legend = 0;
+  size_t legend = 0, drawn = 0;
+  const size_t joined = size_t(std::count_if(p.receivers.begin(), p.receivers.end(),
+                                             [](const ReceiverInfo& r) { return r.joined; }));
   for (size_t r = 0; r < p.receivers.size(); ++r) {
     if (!p.receivers[r].joined) continue;
+    // Receivers often see the same thing: earlier ones are drawn wider, so each stays visible.
+    const double weight = joined > 1 ? double(joined - 1 - drawn++) / double(joined - 1) : 0;
+    const std::string width = num(1.2 + 2.4 * weight), radius = num(2.2 + 1.8 * weight);
     const char* color = kColors[r % (sizeof kColors / sizeof kColors[0])];
     std::string top_pts, loss_pts, marks;
     for (const StepResult* s : steps) {
@@ -195,12 +201,14 @@ std::string render_probe_svg(const ProbeResult& p) {
       const double yl = f.y_loss(step_loss(*s, r));
       top_pts += num(x) + "," + num(yt) + " ";
       loss_pts += num(x) + "," + num(yl) + " ";
-      marks += "<circle cx=\"" + num(x) + "\" cy=\"" + num(yt) + "\" r=\"2.5\"/>";
-      marks += "<circle cx=\"" + num(x) + "\" cy=\"" + num(yl) + "\" r=\"2.5\"/>";
+      marks += "<circle cx=\"" + num(x) + "\" cy=\"" + num(yt) + "\" r=\"" + radius + "\"/>";
+      marks += "<circle cx=\"" + num(x) + "\" cy=\"" + num(yl) + "\" r=\"" + radius + "\"/>";
     }
     o << "<g stroke=\"" << color << "\" fill=\"" << color << "\">\n";
-    o << "<polyline fill=\"none\" stroke-width=\"1.5\" points=\"" << top_pts << "\"/>\n";
-    o << "<polyline fill=\"none\" stroke-width=\"1.5\" points=\"" << loss_pts << "\"/>\n";
+    o << "<polyline fill=\"none\" stroke-width=\"" << width << "\" points=\"" << top_pts
+      << "\"/>\n";
+    o << "<polyline fill=\"none\" stroke-width=\"" << width << "\" points=\"" << loss_pts
+      << "\"/>\n";
     o << marks << "\n</g>\n";
     if (legend < kMaxLegend) {
       const double ly = kTop + 10 + 18 * double(legend);

@@ -22,13 +22,14 @@ RateController::RateController(const RateControllerConfig& config) : cfg_(config
 
 uint64_t RateController::clamp(double rate) const {
   if (!(rate > 0)) return cfg_.floor_bps;
-  const double c = std::clamp(rate, static_cast<double>(cfg_.floor_bps),
-                              static_cast<double>(cfg_.ceiling_bps));
+  const double c =
+      std::clamp(rate, static_cast<double>(cfg_.floor_bps), static_cast<double>(cfg_.ceiling_bps));
   return static_cast<uint64_t>(c);
 }
 
-std::optional<uint64_t> RateController::set(uint64_t rate) {
+std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
   if (rate == rate_) return std::nullopt;
+  changed_ns_ = now_ns;
   (rate > rate_ ? stats_.increases : stats_.decreases)++;
   rate_ = rate;
   stats_.min_rate_bps = std::min(stats_.min_rate_bps, rate);
@@ -65,8 +66,10 @@ std::optional<uint64_t> RateController::decide(uint64_t now_ns) {
   }
   std::vector<double> losses;
   double sent_bps = 0;  // the fastest any sampled receiver saw the sequence advance
+  bool clean = true;    // every sample was taken entirely at the current rate
   for (auto& [id, r] : rx_) {
     if (r.acc_expected < cfg_.min_frames) continue;
+    clean &= r.acc_start_ns >= changed_ns_;
     const double expected = static_cast<double>(r.acc_expected);
     losses.push_back(std::clamp(1.0 - static_cast<double>(r.acc_frames) / expected, 0.0, 1.0));
     if (r.last_ns > r.acc_start_ns) {
@@ -92,16 +95,19 @@ std::optional<uint64_t> RateController::decide(uint64_t now_ns) {
     hold_since_ns_ = 0;
     ignore_until_ns_ = now_ns + 2 * cfg_.interval_ns;
     for (auto& [id, r] : rx_) r.acc_frames = r.acc_expected = 0;
-    return set(clamp(std::min(rate * cfg_.decrease_max,
-                              static_cast<double>(knee_) * cfg_.knee_margin)));
+    return set(
+        clamp(std::min(rate * cfg_.decrease_max, static_cast<double>(knee_) * cfg_.knee_margin)),
+        now_ns);
   }
+  // No loss at a rate partly measured at the previous one says little about the current one.
+  if (!clean) return std::nullopt;
   if (sent_bps > 0 && sent_bps < cfg_.app_limited * rate) return std::nullopt;  // not the limit
-  if (slow_start_) return set(clamp(rate * cfg_.slow_start_growth));
+  if (slow_start_) return set(clamp(rate * cfg_.slow_start_growth), now_ns);
   const double knee = static_cast<double>(knee_);
   const double top = knee * cfg_.hold;
   if (rate < top) {
     hold_since_ns_ = 0;
-    return set(clamp(std::min(top, rate + cfg_.additive_step * knee)));
+    return set(clamp(std::min(top, rate + cfg_.additive_step * knee)), now_ns);
   }
   // At the hold: after a long clean stretch, believe the limit may have moved up.
   if (hold_since_ns_ == 0) hold_since_ns_ = now_ns;
@@ -109,7 +115,8 @@ std::optional<uint64_t> RateController::decide(uint64_t now_ns) {
     knee_ = clamp(knee * (1.0 + cfg_.knee_probe_step));
     hold_since_ns_ = now_ns;
     return set(clamp(std::min(static_cast<double>(knee_) * cfg_.hold,
-                              rate + cfg_.additive_step * static_cast<double>(knee_))));
+                              rate + cfg_.additive_step * static_cast<double>(knee_))),
+               now_ns);
   }
   return std::nullopt;
 }

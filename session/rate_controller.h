@@ -16,12 +16,12 @@
 //   rate the path delivered, sent x (1 - loss), is remembered as the knee (under a policer it is
 //   the policer's rate), and the rate drops to min(rate x decrease_max, knee x knee_margin).
 //   Loss reported during the next two intervals is ignored: it was sent at the old rate;
-// - otherwise, if the sender really sent at about the current rate (not held back by the CPU, a
-//   pass end or the pacer's start), an INCREASE: x slow_start_growth per interval until the first
-//   decrease (or from the start, with no knee known); after it, additive steps of
-//   additive_step x knee per interval up to knee x hold, never past it. After knee_probe_ns at
-//   that hold without loss, the knee is raised by knee_probe_step, so a limit that was lifted is
-//   found again, slowly.
+// - otherwise, if every sample was taken entirely at the current rate and the sender really sent
+//   at about that rate (not held back by the CPU, a pass end or the pacer's start), an INCREASE: x
+//   slow_start_growth per interval until the first decrease (or from the start, with no knee
+//   known); after it, additive steps of additive_step x knee per interval up to knee x hold, never
+//   past it. After knee_probe_ns at that hold without loss, the knee is raised by knee_probe_step,
+//   so a limit that was lifted is found again, slowly.
 // - the rate always stays within [floor_bps, ceiling_bps].
 // Under a steady policer at C this settles between ~0.93 C and C and spends at most one interval
 // above C per two knee_probe_ns (see tests/session/rate_controller_test.cc).
@@ -93,7 +93,7 @@ class RateController {
   };
   std::optional<uint64_t> decide(uint64_t now_ns);
   uint64_t clamp(double rate) const;
-  std::optional<uint64_t> set(uint64_t rate);
+  std::optional<uint64_t> set(uint64_t rate, uint64_t now_ns);
 
   RateControllerConfig cfg_;
   std::map<uint32_t, Rx> rx_;
@@ -104,6 +104,7 @@ class RateController {
   bool started_ = false;
   uint64_t ignore_until_ns_ = 0;
   uint64_t hold_since_ns_ = 0;
+  uint64_t changed_ns_ = 0;  // when the rate last changed
   RateControllerStats stats_;
 };
 

@@ -117,6 +117,7 @@ void ReceiverRun::on_message(const control::Message& m) {
       fail("refused by the sender: " + hs_->failure_reason());
     } else if (hs_->joined()) {
       spdlog::info("joined sender {} as receiver {}", opt_.sender, hs_->receiver_id());
+      opt_.events.emit("join", {{"sender", opt_.sender}, {"receiver_id", hs_->receiver_id()}});
     }
     return;
   }
@@ -252,6 +253,10 @@ void ReceiverRun::on_session_ready() {
       s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
       ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface, rx->why,
       core_->writer_backend());
+  opt_.events.emit("start", {{"object", s.object_name},
+                             {"bytes", s.object_size},
+                             {"blocks", s.block_count},
+                             {"session_id", session_hex(s.session_id)}});
   start_ns_ = monotonic_ns();
   // Ready waits for the sender's beacon on the group (see the main loop).
   awaiting_beacon_ = true;
@@ -301,6 +306,9 @@ void ReceiverRun::answer_pass() {
   passes_ = pass + 1;
   if (!core_->complete()) {
     conn_->send(core_->make_nak(pass));
+    opt_.events.emit(
+        "pass",
+        {{"pass", pass}, {"blocks_done", core_->blocks_done()}, {"blocks", core_->block_count()}});
     return;
   }
   control::Done d;
@@ -343,15 +351,8 @@ void ReceiverRun::write_json() const {
   j["outcome"] = outcome_;
   if (!reason_.empty()) j["reason"] = reason_;
   j["out"] = opt_.out;
-  if (session_) {  // the object's SHA-256 as the sender stated it (verified when outcome is done)
-    static const char* const kHex = "0123456789abcdef";
-    std::string hex;
-    for (uint8_t b : session_->object_sha256) {
-      hex += kHex[b >> 4];
-      hex += kHex[b & 15];
-    }
-    j["sha256"] = hex;
-  }
+  // The object's SHA-256 as the sender stated it (verified when the outcome is done).
+  if (session_) j["sha256"] = to_hex(session_->object_sha256);
   if (core_) {
     const ReceiverStats& st = core_->stats();
     j["bytes"] = core_->object_size();
@@ -439,8 +440,8 @@ int ReceiverRun::run() {
       fail("lost the connection to the sender (" + why + ")");
     }
   };
-  auto conn = control::Connection::create(*loop_, std::move(*fd), cb,
-                                         control::Connection::Limits{}, tls);
+  auto conn =
+      control::Connection::create(*loop_, std::move(*fd), cb, control::Connection::Limits{}, tls);
   if (!conn) {
     spdlog::error("{}", conn.error());
     return 1;
@@ -499,10 +500,12 @@ int ReceiverRun::run() {
       }
     }
     spdlog::error("receive failed: {}", reason_);
+    opt_.events.emit("fail", {{"reason", reason_}});
     write_json();
     return 1;
   }
   spdlog::info("verified and written to {}", opt_.out);
+  opt_.events.emit("done", {{"out", opt_.out}, {"sha256", to_hex(session_->object_sha256)}});
   write_json();
   return 0;
 }

@@ -8,6 +8,7 @@
 
 #include "control/auth.h"
 #include "control/tls.h"
+#include "session/event_log.h"
 
 namespace shoal::session {
 
@@ -17,8 +18,8 @@ struct RecvOptions {
   std::optional<control::Key> key;  // nullopt with insecure = no authentication
   bool insecure = false;
   control::TlsFiles tls;  // TLS 1.3 on the control connection (mutual certificates)
-  std::string out;                               // final path of the object
-  std::string name;                              // shown in the sender's summary ("" = host name)
+  std::string out;        // final path of the object
+  std::string name;       // shown in the sender's summary ("" = host name)
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
   uint64_t max_memory = uint64_t{1} << 30;       // bound on open-block buffers
   int rcvbuf = 64 << 20;
@@ -33,6 +34,8 @@ struct RecvOptions {
 
   // Refuse any other session (shoal recvd: the one that was announced).
   std::optional<uint64_t> expect_session_id;
+  // --events: JSON Lines as the session goes (opened by the caller; closed = none).
+  EventLog events;
 };
 
 // Returns the process exit status: 0 when the object was verified and committed.

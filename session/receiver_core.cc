@@ -143,14 +143,15 @@ Status ReceiverCore::protect(const DataKey& key) {
 // Checks run cheapest first, and nothing of a frame reaches FEC state before its tag verified.
 Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
   // With a tag to check, the CRC adds nothing (the tag covers everything it covers).
-  auto parsed = engine::parse_frame(
-      datagram, crypto_ ? engine::CrcCheck::Skip : engine::CrcCheck::Verify);
+  auto parsed =
+      engine::parse_frame(datagram, crypto_ ? engine::CrcCheck::Skip : engine::CrcCheck::Verify);
   if (!parsed) {
     ++stats_.frames_rejected;
     return {};
   }
   const engine::FrameHeader& h = parsed->header;
-  if (h.session != session_id_ || (h.type != engine::kFrameData && h.type != engine::kFrameBeacon)) {
+  if (h.session != session_id_ ||
+      (h.type != engine::kFrameData && h.type != engine::kFrameBeacon)) {
     ++stats_.frames_foreign;
     return {};
   }
@@ -160,8 +161,8 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
     return {};
   }
   if (crypto_) {
-    uint8_t* plain = crypto_->protection() == engine::FrameProtection::kEncrypt ? plain_.data()
-                                                                                : nullptr;
+    uint8_t* plain =
+        crypto_->protection() == engine::FrameProtection::kEncrypt ? plain_.data() : nullptr;
     if (!crypto_->open(datagram.data(), payload, parsed->tag, plain)) {
       ++stats_.frames_unauthenticated;
       return {};
@@ -199,11 +200,11 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
 Status ReceiverCore::on_repair(const control::Repair& r) {
   if (crypto_) {
     // Authenticated sessions send whole frames over TCP too (see FrameBuilder).
-    const uint64_t before = stats_.frames_unauthenticated + stats_.frames_rejected +
-                            stats_.frames_foreign;
+    const uint64_t before =
+        stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign;
     Status s = on_frame(r.payload, true);
-    if (s && stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign !=
-                 before) {
+    if (s &&
+        stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign != before) {
       return make_error("sender's unicast repair failed its authentication check");
     }
     return s;

@@ -15,12 +15,12 @@
 
 #include "control/messages.h"
 #include "engine/block_assembler.h"
+#include "engine/replay_window.h"
 #include "fec/layout.h"
 #include "session/manifest.h"
 #include "session/object_sink.h"
 #include "session/resume_state.h"
 #include "session/session_keys.h"
-#include "engine/replay_window.h"
 
 namespace shoal::session {
 

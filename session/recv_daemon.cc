@@ -143,8 +143,8 @@ struct Child {
   uint64_t session_id = 0;
   std::string name, dest, sender;
   uint64_t size = 0;
-  Fd out;            // sessions: read end of the child's stdout, where its JSON result goes
-  std::string json;  // what was read from it
+  Fd out;                    // sessions: read end of the child's stdout, where its JSON result goes
+  std::string json;          // what was read from it
   uint64_t deadline_ns = 0;  // when it gets SIGTERM (hooks: --hook-timeout; sessions: on stop)
   bool termed = false;
 };
@@ -218,7 +218,8 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
   const Announcement& a = v->announcement;
   const uint64_t now_ms = wall_clock_ms();
   switch (filter_.check(a.session_id, a.timestamp_ms, now_ms)) {
-    case AnnounceFilter::Verdict::kDuplicate: return;
+    case AnnounceFilter::Verdict::kDuplicate:
+      return;
     case AnnounceFilter::Verdict::kStale: {
       const double skew = (double(a.timestamp_ms) - double(now_ms)) / 1000.0;
       warn_once("ignoring session " + hex16(a.session_id) + " from " + src +
@@ -227,7 +228,8 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
                 " s from ours; beyond --max-clock-skew: synchronise the clocks, or set it to 0)");
       return;
     }
-    case AnnounceFilter::Verdict::kFresh: break;
+    case AnnounceFilter::Verdict::kFresh:
+      break;
   }
   in_addr ctl{};
   ctl.s_addr = a.control_ipv4 ? htonl(a.control_ipv4) : from.sin_addr.s_addr;
@@ -236,7 +238,8 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
   const std::string what = "session " + hex16(a.session_id) + " '" + printable(a.object_name) +
                            "' (" + format_bytes(double(a.object_size)) + ") from " + sender;
   switch (dec.kind) {
-    case SessionTable::Kind::kIgnore: return;
+    case SessionTable::Kind::kIgnore:
+      return;
     case SessionTable::Kind::kRefuse:
       spdlog::info("{}: not accepted: {}", what, dec.reason);
       return;
@@ -294,7 +297,8 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     sigfd_.reset();
     // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
     std::string tag;
-    for (char c : printable(a.object_name)) tag += (c == '%') ? std::string("%%") : std::string(1, c);
+    for (char c : printable(a.object_name))
+      tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = run_receiver(o);
     std::cout.flush();
@@ -498,8 +502,8 @@ int Daemon::run() {
       for (int i = 0; i < 64; ++i) {
         sockaddr_in from{};
         socklen_t fl = sizeof from;
-        ssize_t n = ::recvfrom(sock_.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
-                               &fl);
+        ssize_t n =
+            ::recvfrom(sock_.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
         if (n < 0) break;
         on_datagram({buf, size_t(n)}, from);
       }

@@ -97,15 +97,15 @@ class SessionTable {
 };
 
 struct DaemonOptions {
-  std::string announce;                  // "GROUP:PORT"
-  std::vector<control::Key> keys;        // announcements signed with any of these are accepted
-  bool insecure = false;                 // also accept unsigned ones (and join without a key)
-  std::vector<MapRule> rules;            // at least one
-  unsigned max_sessions = 1;             // sessions running at once
-  std::string hook;                      // program run after each verified object ("" = none)
+  std::string announce;            // "GROUP:PORT"
+  std::vector<control::Key> keys;  // announcements signed with any of these are accepted
+  bool insecure = false;           // also accept unsigned ones (and join without a key)
+  std::vector<MapRule> rules;      // at least one
+  unsigned max_sessions = 1;       // sessions running at once
+  std::string hook;                // program run after each verified object ("" = none)
   uint64_t hook_timeout_ns = 600'000'000'000;
-  uint64_t max_skew_ms = 300'000;        // 0 = do not check announcement timestamps
-  RecvOptions receiver;                  // template for each session (iface, memory, sync, ...)
+  uint64_t max_skew_ms = 300'000;  // 0 = do not check announcement timestamps
+  RecvOptions receiver;            // template for each session (iface, memory, sync, ...)
 };
 
 // Runs until SIGTERM/SIGINT. Returns the exit status: 0 after a clean stop, 2 for bad options

@@ -21,6 +21,7 @@
 #include "control/endpoint.h"
 #include "control/event_loop.h"
 #include "control/listener.h"
+#include "control/metrics_server.h"
 #include "engine/net_iface.h"
 #include "engine/pacer.h"
 #include "engine/udp_tx.h"
@@ -40,7 +41,7 @@ namespace shoal::session {
 
 namespace {
 
-constexpr size_t kJoinMessageLimit = 4096;         // bytes per control message until joined
+constexpr size_t kJoinMessageLimit = 4096;              // bytes per control message until joined
 constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
 constexpr uint64_t kBeaconEveryNs = 20'000'000;
 
@@ -157,6 +158,8 @@ class SenderRun {
   std::vector<Cidr> allow_;
   std::vector<std::string> allow_cn_;  // TLS identities (globs)
   std::shared_ptr<control::TlsContext> tls_;
+  std::unique_ptr<control::MetricsServer> metrics_;
+  std::string render_metrics() const;
   uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
   std::vector<uint8_t> frame_buf_;
   uint64_t t_start_ = 0, t_data_ = 0, last_progress_ns_ = 0;
@@ -178,6 +181,7 @@ void SenderRun::fail_peer(Peer& p, std::string reason) {
   spdlog::warn("receiver {} ({}) failed: {}", p.name.empty() ? "?" : p.name, p.addr, reason);
   p.state = PeerState::kFailed;
   p.reason = std::move(reason);
+  opt_.events.emit("fail", {{"receiver", p.name}, {"address", p.addr}, {"reason", p.reason}});
   if (p.conn && p.conn->is_open()) {
     p.conn->send(control::Bye{control::ByeCode::kFailedReceiver, p.reason});
     p.conn->finish(p.reason);
@@ -264,9 +268,9 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
       p.name = p.hs->receiver_name();
       p.state = PeerState::kJoined;
       p.admitted = true;
-      p.channel = control::channel_key_of(
-          p.hs->channel_key(),
-          p.conn->tls() ? p.conn->tls()->channel_key() : std::optional<control::Key>());
+      p.channel = control::channel_key_of(p.hs->channel_key(), p.conn->tls()
+                                                                   ? p.conn->tls()->channel_key()
+                                                                   : std::optional<control::Key>());
       if (p.conn->tls()) p.identity = p.conn->tls()->peer_common_name();
       p.conn->set_max_message_size(control::kMaxMessageSize);
       // A receiver that failed (say, was restarted) and joins again replaces its old entry.
@@ -280,6 +284,7 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
                        ? " (session running: it joins the next repair step)"
                        : " (" + std::to_string(count([](const Peer& q) { return q.admitted; })) +
                              " of " + std::to_string(opt_.min_receivers) + " wanted)");
+      opt_.events.emit("join", {{"receiver", p.name}, {"address", p.addr}, {"late", started_}});
       if (started_) send_session(p);
     }
     return;
@@ -292,8 +297,8 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
       std::vector<NeedRun> again;
       for (const auto& r : nak->runs) again.push_back({r.first_block, r.count, r.missing});
       if (++p.unicast_passes > opt_.max_passes) {
-        fail_peer(p, "still missing data after " + std::to_string(opt_.max_passes) +
-                         " unicast passes");
+        fail_peer(
+            p, "still missing data after " + std::to_string(opt_.max_passes) + " unicast passes");
       } else {
         start_feed(p, std::move(again));
       }
@@ -320,6 +325,7 @@ void SenderRun::on_message(Peer& p, const control::Message& m) {
     if (d->ok) {
       p.state = PeerState::kDone;
       spdlog::info("receiver {} verified the object", p.name);
+      opt_.events.emit("done", {{"receiver", p.name}, {"address", p.addr}});
     } else {
       fail_peer(p, d->reason);
     }
@@ -432,6 +438,65 @@ Result<control::Repair> SenderRun::make_repair(uint32_t block, uint8_t k, uint8_
   return r;
 }
 
+// Prometheus text format: the session's counters and every receiver's state, as of now.
+std::string SenderRun::render_metrics() const {
+  using control::metric_line;
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
+  const uint64_t repair = repair_frames_ + (pass_stats_ ? pass_stats_->repair_frames : 0);
+  family("shoal_sender_object_bytes", "gauge", "size of the object being sent");
+  out += metric_line("shoal_sender_object_bytes", double(object_size_));
+  family("shoal_sender_rate_bps", "gauge", "configured multicast rate, bits/s at the IP level");
+  out += metric_line("shoal_sender_rate_bps", double(opt_.rate_bps));
+  family("shoal_sender_frames_sent_total", "counter", "multicast data frames sent");
+  out += metric_line("shoal_sender_frames_sent_total", double(frames));
+  family("shoal_sender_repair_frames_total", "counter", "multicast repair frames sent");
+  out += metric_line("shoal_sender_repair_frames_total", double(repair));
+  family("shoal_sender_passes_total", "counter", "multicast passes finished");
+  out += metric_line("shoal_sender_passes_total", double(passes_));
+  family("shoal_sender_data_seconds", "gauge", "seconds since the data phase began (0 before)");
+  out += metric_line("shoal_sender_data_seconds",
+                     t_data_ ? double(monotonic_ns() - t_data_) / 1e9 : 0.0);
+  std::map<std::string, size_t> states = {
+      {"joining", 0}, {"joined", 0}, {"ready", 0}, {"done", 0}, {"failed", 0}};
+  family("shoal_sender_receiver_done", "gauge",
+         "1 once the receiver verified the object, 0 while it has not (labels: name, address, "
+         "path)");
+  for (const auto& [id, p] : peers_) {
+    switch (p.state) {
+      case PeerState::kHandshake:
+        ++states["joining"];
+        break;
+      case PeerState::kJoined:
+        ++states["joined"];
+        break;
+      case PeerState::kReady:
+        ++states["ready"];
+        break;
+      case PeerState::kDone:
+        ++states["done"];
+        break;
+      case PeerState::kFailed:
+        ++states["failed"];
+        break;
+      default:
+        break;
+    }
+    if (!p.admitted || p.state == PeerState::kSuperseded) continue;
+    out += metric_line(
+        "shoal_sender_receiver_done", p.state == PeerState::kDone ? 1 : 0,
+        {{"name", p.name}, {"address", p.addr}, {"path", p.unicast ? "unicast" : "multicast"}});
+  }
+  family("shoal_sender_receivers", "gauge", "control connections by state");
+  for (const auto& [state, n] : states) {
+    out += metric_line("shoal_sender_receivers", double(n), {{"state", state}});
+  }
+  return out;
+}
+
 bool SenderRun::unicast_done() const {
   for (const auto& [id, p] : peers_) {
     if (p.unicast && p.active()) return false;
@@ -455,6 +520,7 @@ void SenderRun::housekeeping() {
   // Every 5 ms is plenty for timers of this grain, and keeps a large peer table off the data path.
   if (now - last_housekeeping_ns_ < 5'000'000) return;
   last_housekeeping_ns_ = now;
+  if (metrics_) metrics_->expire(now);
   bool awaiting_ready = false;
   for (auto& [id, p] : peers_) {
     if (p.state == PeerState::kHandshake && p.conn && p.conn->is_open() &&
@@ -539,8 +605,8 @@ void SenderRun::send_unicast(const RepairPlan& plan) {
     for (unsigned i = 0; i < u.range.count; ++i) {
       unsigned esi = u.range.first_esi + i;
       if (esi < k) continue;  // planner rows are repair rows; kept for safety
-      auto r = make_repair(u.range.block, static_cast<uint8_t>(k), static_cast<uint8_t>(esi),
-                           outs[i]);
+      auto r =
+          make_repair(u.range.block, static_cast<uint8_t>(k), static_cast<uint8_t>(esi), outs[i]);
       if (!r) {
         fail_peer(p, r.error());
         break;
@@ -561,10 +627,9 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
   last_progress_ns_ = now;
   size_t done = count([](const Peer& q) { return q.state == PeerState::kDone; });
   size_t admitted = count([](const Peer& q) { return q.admitted; });
-  const double frame_bits =
-      double(symbols_->layout().symbol_size() + engine::kHeaderSize + builder_->tag_len() +
-             DataPass::kWireOverhead) *
-      8;
+  const double frame_bits = double(symbols_->layout().symbol_size() + engine::kHeaderSize +
+                                   builder_->tag_len() + DataPass::kWireOverhead) *
+                            8;
   const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
   double secs = double(now - t_data_) / 1e9;
   double rate = secs > 0 ? double(frames) * frame_bits / secs : 0;
@@ -595,10 +660,10 @@ int SenderRun::run() {
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
   if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
-    auto ar = AutoRate::make(opt_.rate_auto,
-                             uint32_t(engine::kHeaderSize + opt_.symbol_size +
-                                      (opt_.frame_auth ? 16 : 0)),
-                             opt_.k, opt_.proactive);
+    auto ar = AutoRate::make(
+        opt_.rate_auto,
+        uint32_t(engine::kHeaderSize + opt_.symbol_size + (opt_.frame_auth ? 16 : 0)), opt_.k,
+        opt_.proactive);
     if (!ar) {
       spdlog::error("--rate: {}", ar.error());
       return 2;
@@ -635,8 +700,8 @@ int SenderRun::run() {
   if (!opt_.frame_auth) {
     spdlog::warn("--no-frame-auth: anyone on the segment can inject data frames");
   }
-  if (auto g = engine::parse_ipv4(opt_.group); g && opt_.ttl > 1 &&
-                                               (ntohl(g->s_addr) >> 24) != 239) {
+  if (auto g = engine::parse_ipv4(opt_.group);
+      g && opt_.ttl > 1 && (ntohl(g->s_addr) >> 24) != 239) {
     spdlog::warn(
         "group {} is outside 239.0.0.0/8 (administratively scoped) and --ttl is {}: the data "
         "may leave your organisation's network; prefer a 239.x.y.z group",
@@ -699,6 +764,16 @@ int SenderRun::run() {
     return 2;
   }
   listener_ = std::move(*listener);
+  if (!opt_.metrics.empty()) {
+    auto m =
+        control::MetricsServer::create(*loop_, opt_.metrics, [this] { return render_metrics(); });
+    if (!m) {
+      spdlog::error("{}", m.error());
+      return 2;
+    }
+    metrics_ = std::move(*m);
+    spdlog::info("metrics for Prometheus on http://{}/metrics", opt_.metrics);
+  }
 
   // Hash in a worker while receivers connect: the manifest is needed only at session start.
   auto manifest_job = std::async(std::launch::async,
@@ -748,10 +823,9 @@ int SenderRun::run() {
       opt_.listen);
 
   // --announce: tell waiting `shoal recvd` daemons where to connect (session/announce.h).
-  auto announcer = announce_session(opt_.announce, opt_.iface, opt_.ttl, opt_.loopback,
-                                    opt_.listen, listener_->port(), session_id_, src->size(),
-                                    session_msg_.object_name,
-                                    opt_.insecure ? std::nullopt : opt_.key);
+  auto announcer = announce_session(
+      opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, listener_->port(),
+      session_id_, src->size(), session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
   if (!announcer) {
     spdlog::error("{}", announcer.error());
     return 2;
@@ -778,12 +852,18 @@ int SenderRun::run() {
         "no receiver joined within {:.0f}s: check that receivers use --sender {} with the same "
         "key, and that TCP port is reachable",
         double(opt_.max_wait_ns) / 1e9, opt_.listen);
+    opt_.events.emit("end", {{"ok", 0}, {"failed", 0}, {"passes", 0}});
     return 1;
   }
   if (admitted < opt_.min_receivers) {
     spdlog::warn("--max-wait reached with {} of {} receivers: starting with those", admitted,
                  opt_.min_receivers);
   }
+  opt_.events.emit("start", {{"object", session_msg_.object_name},
+                             {"bytes", object_size_},
+                             {"blocks", session_msg_.block_count},
+                             {"session_id", session_hex(session_id_)},
+                             {"receivers", admitted}});
 
   for (auto& [id, p] : peers_) {
     if (p.active()) send_session(p);
@@ -870,6 +950,8 @@ int SenderRun::run() {
     pass_stats_ = nullptr;
     frames_sent_ += ps.frames;
     repair_frames_ += ps.repair_frames;
+    opt_.events.emit("pass",
+                     {{"pass", n}, {"frames", ps.frames}, {"repair_frames", ps.repair_frames}});
     {
       double secs = double(monotonic_ns() - t_pass) / 1e9;
       spdlog::debug(
@@ -900,6 +982,10 @@ int SenderRun::run() {
     if (needs.empty()) break;
     plan = plan_repair(needs, rows, pcfg);
     ranges = plan.multicast;
+    opt_.events.emit("repair", {{"pass", n},
+                                {"receivers", needs.size()},
+                                {"multicast_symbols", plan.multicast_symbols},
+                                {"unicast_symbols", plan.unicast_symbols}});
     spdlog::info(
         "pass {}: {} receiver(s) still missing data; repair {} multicast + {} unicast symbols", n,
         needs.size(), plan.multicast_symbols, plan.unicast_symbols);
@@ -971,9 +1057,8 @@ int SenderRun::finish() {
     (done ? ok : failed)++;
     double secs = done ? double(p.done_ns - t_data_) / 1e9 : 0;
     double goodput = secs > 0 ? double(object_size_) * 8 / secs : 0;
-    uint64_t lost = !p.unicast && p.frames_sent > p.frames_received
-                        ? p.frames_sent - p.frames_received
-                        : 0;
+    uint64_t lost =
+        !p.unicast && p.frames_sent > p.frames_received ? p.frames_sent - p.frames_received : 0;
     nlohmann::json r;
     r["name"] = p.name;
     r["address"] = p.addr;
@@ -997,6 +1082,7 @@ int SenderRun::finish() {
   }
   j["ok"] = ok;
   j["failed"] = failed;
+  opt_.events.emit("end", {{"ok", ok}, {"failed", failed}, {"passes", passes_}});
   std::fprintf(table,
                "%zu of %zu receivers verified the object; %u pass(es), %s multicast repair\n", ok,
                ok + failed, passes_, format_bytes(double(repair_frames_) * sym).c_str());

@@ -9,6 +9,7 @@
 
 #include "control/auth.h"
 #include "control/tls.h"
+#include "session/event_log.h"
 
 namespace shoal::session {
 
@@ -20,22 +21,22 @@ struct SendOptions {
   std::string iface;                    // "" = the interface that routes to the group
   std::string listen = "0.0.0.0:9100";  // control-plane TCP address
   uint64_t rate_bps = 400'000'000;      // IP-level multicast rate
-  std::string rate_auto;  // "auto" or "auto:PROBE.json": rate_bps set by a controller instead
+  std::string rate_auto;     // "auto" or "auto:PROBE.json": rate_bps set by a controller instead
   uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (1 ms of data, at least 128 KiB)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   std::optional<control::Key> key;
   bool insecure = false;
-  control::TlsFiles tls;   // TLS 1.3 on control connections (mutual certificates)
-  bool frame_auth = true;  // tag every data frame (AES-GCM under a per-session key)
-  bool encrypt = false;    // also encrypt the payload (--encrypt)
+  control::TlsFiles tls;      // TLS 1.3 on control connections (mutual certificates)
+  bool frame_auth = true;     // tag every data frame (AES-GCM under a per-session key)
+  bool encrypt = false;       // also encrypt the payload (--encrypt)
   bool scope_strict = false;  // refuse receivers multicast does not reach, instead of unicast
   // Receivers allowed: IPv4 addresses / CIDR blocks and "cn:GLOB" TLS identities (empty = all).
   std::vector<std::string> allow;
   uint64_t handshake_timeout_ns = 5'000'000'000;  // a peer still joining after this is dropped
   size_t max_receivers = 10000;                   // control connections at once (joining or in)
-  unsigned k = 64;         // source symbols per block
-  unsigned proactive = 0;  // repair rows sent with the first pass
+  unsigned k = 64;                                // source symbols per block
+  unsigned proactive = 0;                         // repair rows sent with the first pass
   uint32_t symbol_size = 1408;
   int ttl = 1;
   bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
@@ -49,7 +50,9 @@ struct SendOptions {
   bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
   std::string json_path;  // summary as JSON ("-" = stdout)
+  std::string metrics;    // Prometheus endpoint address ("" = none), e.g. 127.0.0.1:9102
   std::string announce;   // "GROUP:PORT": announce the session there for `shoal recvd` ("" = no)
+  EventLog events;        // --events: JSON Lines as the session goes (opened by the caller)
 };
 
 // Returns the process exit status: 0 only when every admitted receiver verified the object.

@@ -118,8 +118,8 @@ Result<DataKey> open_key_grant(const control::KeyGrant& grant,
   int n = 0;
   uint8_t rest[16];
   if (!ctx ||
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, channel->data(),
-                         grant.iv.data()) != 1 ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, channel->data(), grant.iv.data()) !=
+          1 ||
       EVP_DecryptUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), k.key.data(), &n, grant.key.data(),
                         static_cast<int>(grant.key.size())) != 1 ||

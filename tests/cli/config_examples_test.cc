@@ -30,9 +30,11 @@ const std::map<std::string, std::string> kExampleFor = {
 // The CLI as main.cc builds it (the subcommands that take --config).
 struct RealCli {
   CLI::App app{"shoal"};
+  std::vector<Command> commands;  // own the options' variables, as main.cc's array does
   std::map<std::string, CLI::App*> subs;
   RealCli() {
-    for (const Command& c : {add_send(app), add_recv(app), add_recvd(app)}) {
+    commands = {add_send(app), add_recv(app), add_recvd(app)};
+    for (const Command& c : commands) {
       add_config_option(*c.sub);
       subs[c.sub->get_name()] = c.sub;
     }

@@ -91,7 +91,8 @@ TEST(ConfigFile, KeysAreLongNamesAndPositionalsButNotHelpOrConfig) {
 TEST(ConfigFile, EveryKindOfValueIsApplied) {
   TempToml f(
       "object = \"/srv/image.raw\"\nrate = \"300M\"\nttl = 4\ninsecure = true\n"
-      "no-progress = true\nno-resume = true\nmap = [\"a*=/x/\", \"b=/dev/vdb\"]\nannounce = true\n");
+      "no-progress = true\nno-resume = true\nmap = [\"a*=/x/\", \"b=/dev/vdb\"]\nannounce = "
+      "true\n");
   TestCli c;
   ASSERT_EQ(c.parse({"--config", f.path()}), "");
   EXPECT_EQ(c.v.object, "/srv/image.raw");
@@ -115,8 +116,9 @@ TEST(ConfigFile, FalseFlagsKeepTheirMeaning) {
 }
 
 TEST(ConfigFile, CommandLineWinsOverTheFile) {
-  TempToml f("object = \"file-object\"\nrate = \"300M\"\nttl = 4\nprogress = true\n"
-             "map = [\"a=/a\", \"b=/b\"]\n");
+  TempToml f(
+      "object = \"file-object\"\nrate = \"300M\"\nttl = 4\nprogress = true\n"
+      "map = [\"a=/a\", \"b=/b\"]\n");
   TestCli c;
   ASSERT_EQ(c.parse({"cli-object", "--rate", "1G", "--config", f.path(), "--ttl", "9",
                      "--no-progress", "--map", "c=/c"}),

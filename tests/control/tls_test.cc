@@ -25,8 +25,9 @@ class Tls : public ::testing::Test {
     const std::string script = std::string(SHOAL_SOURCE_DIR) + "/scripts/tls-certs.sh";
     ASSERT_EQ(std::system((script + " " + dir_->string() + " sender rx1 >/dev/null").c_str()), 0);
     // A second CA and a receiver it signed: not trusted by the first.
-    ASSERT_EQ(std::system((script + " " + (*dir_ / "other").string() + " intruder >/dev/null").c_str()),
-              0);
+    ASSERT_EQ(
+        std::system((script + " " + (*dir_ / "other").string() + " intruder >/dev/null").c_str()),
+        0);
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -115,8 +116,7 @@ TEST_F(Tls, ACertificateFromAnotherCaIsRefusedWithAReason) {
   auto loop = *EventLoop::create();
   const fs::path other = *dir_ / "other";
   auto server = *TlsContext::create(TlsContext::Role::kServer, files("sender", *dir_));
-  auto intruder =
-      TlsContext::create(TlsContext::Role::kClient, files_in(other, "intruder", *dir_));
+  auto intruder = TlsContext::create(TlsContext::Role::kClient, files_in(other, "intruder", *dir_));
   ASSERT_TRUE(intruder.ok()) << intruder.error();  // it trusts our CA, but we do not trust it
   End s, c;
   connect_pair(*loop, server, *intruder, s, c);
@@ -128,9 +128,9 @@ TEST_F(Tls, ACertificateFromAnotherCaIsRefusedWithAReason) {
 }
 
 TEST_F(Tls, BadFilesAreNamedInTheError) {
-  auto missing = TlsContext::create(TlsContext::Role::kServer,
-                                    {"/nonexistent/cert.pem", (*dir_ / "sender.key").string(),
-                                     (*dir_ / "ca.pem").string()});
+  auto missing = TlsContext::create(
+      TlsContext::Role::kServer,
+      {"/nonexistent/cert.pem", (*dir_ / "sender.key").string(), (*dir_ / "ca.pem").string()});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("/nonexistent/cert.pem"), std::string::npos) << missing.error();
   auto mismatch = TlsContext::create(

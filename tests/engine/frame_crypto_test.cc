@@ -47,8 +47,8 @@ Frame make_frame(FrameCrypto& fc, uint32_t block, uint32_t sequence, size_t len,
 std::vector<uint8_t> reference_tag(const FrameKey& key, const uint8_t header[kHeaderSize],
                                    const std::vector<uint8_t>& payload, bool encrypt,
                                    std::vector<uint8_t>* cipher) {
-  uint8_t iv[12] = {header[3], 0, 0, 0, header[16], header[17], header[18], header[19],
-                    header[24], header[25], header[26], header[27]};
+  uint8_t iv[12] = {header[3],  0,          0,          0,          header[16], header[17],
+                    header[18], header[19], header[24], header[25], header[26], header[27]};
   uint8_t aad[kHeaderSize];
   std::copy(header, header + kHeaderSize, aad);
   aad[28] = aad[29] = aad[30] = aad[31] = 0;
@@ -79,8 +79,8 @@ TEST_P(FrameCryptoTest, MatchesTheDocumentedConstruction) {
   std::vector<uint8_t> plain;
   Frame f = make_frame(*fc, 77, 123456, 1408, &plain);
   std::vector<uint8_t> cipher;
-  std::vector<uint8_t> want = reference_tag(key_of(1), f.header, plain,
-                                            GetParam() == FrameProtection::kEncrypt, &cipher);
+  std::vector<uint8_t> want =
+      reference_tag(key_of(1), f.header, plain, GetParam() == FrameProtection::kEncrypt, &cipher);
   EXPECT_EQ(std::vector<uint8_t>(f.tag, f.tag + 16), want);
   if (GetParam() == FrameProtection::kEncrypt) {
     EXPECT_EQ(f.payload, cipher);

@@ -50,7 +50,7 @@ TEST(ReplayWindow, AgreesWithASetModelOnRandomTraffic) {
   for (int i = 0; i < 200000; ++i) {
     base += rng() % 3;  // mostly moving forward
     uint32_t s = base + (rng() % 64);
-    if (rng() % 50 == 0 && base > 10000) s = base - rng() % 10000;  // old replays
+    if (rng() % 50 == 0 && base > 10000) s = base - rng() % 10000;      // old replays
     if (rng() % 5000 == 0) base += ReplayWindow::kSize + rng() % 1000;  // jumps
     V want;
     if (any && s <= newest && newest - s >= ReplayWindow::kSize) {

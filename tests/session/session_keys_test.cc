@@ -26,8 +26,8 @@ struct Fixture {
 
 TEST(SessionKeys, SealedGrantOpensWithTheSameChannelKey) {
   Fixture f;
-  for (auto suite : {control::FrameSuite::kGmac, control::FrameSuite::kAeadGcm,
-                     control::FrameSuite::kNone}) {
+  for (auto suite :
+       {control::FrameSuite::kGmac, control::FrameSuite::kAeadGcm, control::FrameSuite::kNone}) {
     DataKey k = make_data_key(suite);
     control::KeyGrant g = seal_key_grant(k, key_of(9), f.session, f.hashes);
     EXPECT_EQ(g.wrap, control::KeyWrap::kChannel);
