@@ -63,6 +63,8 @@ Action add_recvd(CLI::App& app) {
   sub->add_option("--max-sessions", a->d.max_sessions, "sessions received at the same time")
       ->capture_default_str()
       ->check(CLI::Range(1u, 64u));
+  sub->add_option("--metrics", a->d.metrics,
+                  "serve Prometheus metrics at this address, e.g. 127.0.0.1:9102 (GET /metrics)");
   sub->add_option("--hook", a->d.hook,
                   "program run after each verified object as `HOOK PATH SHA256` (environment: "
                   "SHOAL_PATH, SHOAL_SHA256, SHOAL_OBJECT, SHOAL_SIZE, SHOAL_SESSION, "

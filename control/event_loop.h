@@ -37,6 +37,8 @@ class EventLoop {
   Status add(int fd, uint32_t events, Callback callback);
   // Changes the interest set of a watched fd.
   Status modify(int fd, uint32_t events);
+  // The epoll descriptor itself: readable when poll_once(0) has work (to nest in another poll).
+  int fd() const { return epoll_.get(); }
   // Stops watching `fd`; no-op if it is not watched. Call before closing the fd.
   void remove(int fd);
 

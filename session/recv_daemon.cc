@@ -1,5 +1,8 @@
 #include "session/recv_daemon.h"
 
+#include "control/event_loop.h"
+#include "control/metrics_server.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -178,7 +181,27 @@ class Daemon {
   std::map<pid_t, Child> children_;
   std::set<std::string> warned_;
   bool stopping_ = false;
+  // --metrics: a loop of its own for the scrape endpoint, nested in run()'s poll.
+  std::unique_ptr<control::EventLoop> metrics_loop_;
+  std::unique_ptr<control::MetricsServer> metrics_;
+  std::map<std::string, uint64_t> counts_;  // metric name + labels -> count
+  std::string render_metrics() const;
 };
+
+std::string Daemon::render_metrics() const {
+  std::string out =
+      "# HELP shoal_recvd_events_total announcements, sessions and hooks by outcome\n"
+      "# TYPE shoal_recvd_events_total counter\n";
+  for (const auto& [key, n] : counts_)
+    out += "shoal_recvd_events_total" + key + " " + std::to_string(n) + "\n";
+  size_t sessions = 0;
+  for (const auto& [pid, c] : children_) sessions += c.hook ? 0 : 1;
+  out +=
+      "# HELP shoal_recvd_sessions_running sessions being received now\n"
+      "# TYPE shoal_recvd_sessions_running gauge\n";
+  out += control::metric_line("shoal_recvd_sessions_running", double(sessions));
+  return out;
+}
 
 void Daemon::warn_once(const std::string& what) {
   if (warned_.size() > 1024) warned_.clear();  // bounded; a repeat after that is logged again
@@ -212,6 +235,7 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
   const std::string src = engine::ipv4_to_string(from.sin_addr);
   auto v = decode_announcement(d, opt_.keys, opt_.insecure);
   if (!v) {
+    ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
     warn_once("ignoring announcements from " + src + ": " + v.error());
     return;
   }
@@ -221,6 +245,7 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
     case AnnounceFilter::Verdict::kDuplicate:
       return;
     case AnnounceFilter::Verdict::kStale: {
+      ++counts_["{event=\"announcement\",outcome=\"stale\"}"];
       const double skew = (double(a.timestamp_ms) - double(now_ms)) / 1000.0;
       warn_once("ignoring session " + hex16(a.session_id) + " from " + src +
                 ": its announcement is stale or replayed (sender clock " +
@@ -241,12 +266,14 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
     case SessionTable::Kind::kIgnore:
       return;
     case SessionTable::Kind::kRefuse:
+      ++counts_["{event=\"session\",outcome=\"refused\"}"];
       spdlog::info("{}: not accepted: {}", what, dec.reason);
       return;
     case SessionTable::Kind::kBusy:
       if (dec.first) spdlog::info("{}: waiting: {}", what, dec.reason);
       return;
     case SessionTable::Kind::kStart:
+      ++counts_["{event=\"session\",outcome=\"started\"}"];
       spdlog::info("{}: accepted, receiving into {}", what, dec.dest);
       start_session(a, v->key_index, dec.dest, sender);
       return;
@@ -368,8 +395,10 @@ void Daemon::on_exit(Child& c, int status) {
                                             : "signal " + std::to_string(WTERMSIG(status));
   if (c.hook) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      ++counts_["{event=\"hook\",outcome=\"ok\"}"];
       spdlog::info("hook for {} done", c.dest);
     } else {
+      ++counts_["{event=\"hook\",outcome=\"failed\"}"];
       spdlog::warn("hook for {} failed ({})", c.dest, how);
     }
     return;
@@ -387,10 +416,13 @@ void Daemon::on_exit(Child& c, int status) {
   }
   const std::string what = "session " + hex16(c.session_id) + " '" + printable(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
+    ++counts_["{event=\"session\",outcome=\"verified\"}"];
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
     if (!opt_.hook.empty()) start_hook(c, sha256);
     return;
   }
+  ++counts_[c.termed ? "{event=\"session\",outcome=\"abandoned\"}"
+                     : "{event=\"session\",outcome=\"failed\"}"];
   if (c.termed) {
     spdlog::info("{}: abandoned on stop ({}); partial data, if any, is kept beside {} for a resume",
                  what, how, c.dest);
@@ -475,6 +507,22 @@ int Daemon::run() {
     spdlog::error("{}", s.error());
     return 2;
   }
+  if (!opt_.metrics.empty()) {
+    auto loop = control::EventLoop::create();
+    if (!loop) {
+      spdlog::error("{}", loop.error());
+      return 1;
+    }
+    metrics_loop_ = std::move(*loop);
+    auto m = control::MetricsServer::create(*metrics_loop_, opt_.metrics,
+                                            [this] { return render_metrics(); });
+    if (!m) {
+      spdlog::error("{}", m.error());
+      return 2;
+    }
+    metrics_ = std::move(*m);
+    spdlog::info("metrics for Prometheus on http://{}/metrics", opt_.metrics);
+  }
   spdlog::info("waiting for session announcements on {}{}; up to {} session(s) at once",
                opt_.announce, opt_.receiver.iface.empty() ? "" : " via " + opt_.receiver.iface,
                opt_.max_sessions);
@@ -483,12 +531,13 @@ int Daemon::run() {
     std::vector<pollfd> fds;
     fds.push_back({sigfd_.get(), POLLIN, 0});
     if (sock_) fds.push_back({sock_.get(), POLLIN, 0});
+    if (metrics_loop_) fds.push_back({metrics_loop_->fd(), POLLIN, 0});
     for (auto& [pid, c] : children_) {
       if (c.out) fds.push_back({c.out.get(), POLLIN, 0});
     }
     bool deadlines = false;
     for (auto& [pid, c] : children_) deadlines |= c.deadline_ns != 0;
-    if (::poll(fds.data(), fds.size(), deadlines ? 200 : -1) < 0 && errno != EINTR) {
+    if (::poll(fds.data(), fds.size(), deadlines || metrics_ ? 200 : -1) < 0 && errno != EINTR) {
       spdlog::error("poll: {}", strerror(errno));
       return 1;
     }
@@ -510,6 +559,10 @@ int Daemon::run() {
     }
     for (auto& [pid, c] : children_) drain(c);
     enforce_deadlines();
+    if (metrics_loop_) {
+      metrics_loop_->poll_once(0);
+      metrics_->expire(monotonic_ns());
+    }
   }
   spdlog::info("stopped");
   return 0;

@@ -106,6 +106,7 @@ struct DaemonOptions {
   uint64_t hook_timeout_ns = 600'000'000'000;
   uint64_t max_skew_ms = 300'000;  // 0 = do not check announcement timestamps
   RecvOptions receiver;            // template for each session (iface, memory, sync, ...)
+  std::string metrics;             // Prometheus endpoint address ("" = none)
 };
 
 // Runs until SIGTERM/SIGINT. Returns the exit status: 0 after a clean stop, 2 for bad options

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# e2e: `shoal send --metrics` serves Prometheus text while a session runs. Two scrapes during the data
-# pass: the frame counter grows between them, the receiver is listed with done 0, and every sample
-# line parses as `name{labels} value`.
+# e2e: `shoal send --metrics` and `shoal recvd --metrics` serve Prometheus text. The receiver is a
+# daemon that joins the announced session. Two scrapes of the sender during the data pass: the frame
+# counter grows between them, the receiver is listed with done 0, and every sample line parses as
+# `name{labels} value`. After the session, the daemon counts one started and one verified session.
 source "$(dirname "$0")/lib.sh"
 e2e_init metrics "$@"
 need_root_netns
@@ -11,21 +12,29 @@ bed_up 1
 make_object "$WORK/object.bin" 16
 make_key "$WORK/key"
 mkdir -p "$WORK/rx1"
-bed_receiver rx1 1 "$WORK/rx1/object.bin"
-bed_sender tx 1 "$WORK/object.bin" 30M --metrics 127.0.0.1:9102
-scrape() {
-  ip netns exec "$BED-tx" python3 -c '
+run_bg d1 rx1 120 "$SHOAL" recvd --iface v0 --key-file "$WORK/key" --map "object.bin=$WORK/rx1/" \
+  --name rx1 --metrics 127.0.0.1:9103
+wait_log d1 "waiting for session announcements" 20 || fail "recvd did not start listening"
+bed_sender tx 1 "$WORK/object.bin" 30M --metrics 127.0.0.1:9102 --announce
+scrape() {   # NAME [NODE PORT]
+  ip netns exec "$BED-${2:-tx}" python3 -c '
 import sys, urllib.request
-print(urllib.request.urlopen("http://127.0.0.1:9102/metrics", timeout=5).read().decode(), end="")' \
-    >"$WORK/$1.txt" 2>"$WORK/$1.err"
+print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode(), end="")' \
+    "${3:-9102}" >"$WORK/$1.txt" 2>"$WORK/$1.err"
 }
 sleep 1.5
 scrape s1 || fail "first scrape failed: $(cat "$WORK/s1.err")"
 sleep 1.5
 scrape s2 || fail "second scrape failed: $(cat "$WORK/s2.err")"
 expect_rc tx 0
-expect_rc rx1 0
 expect_same_sha "$WORK/object.bin" "$WORK/rx1/object.bin"
+for _ in $(seq 1 50); do   # the daemon counts the session once its child has exited
+  scrape d1 rx1 9103 && grep -q 'outcome="verified"} 1' "$WORK/d1.txt" && break
+  sleep 0.2
+done
+expect "recvd counts the verified session" grep -qx 'shoal_recvd_events_total{event="session",outcome="verified"} 1' "$WORK/d1.txt"
+expect "recvd counts the started session" grep -qx 'shoal_recvd_events_total{event="session",outcome="started"} 1' "$WORK/d1.txt"
+expect "recvd runs no session now" grep -qx 'shoal_recvd_sessions_running 0' "$WORK/d1.txt"
 value() { awk -v n="$2" '$1 == n {print $2}' "$WORK/$1.txt"; }
 f1=$(value s1 shoal_sender_frames_sent_total)
 f2=$(value s2 shoal_sender_frames_sent_total)
