@@ -15,6 +15,7 @@
 #include "control/endpoint.h"
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
+#include "fec/layout.h"
 #include "session/data_pass.h"
 #include "session/probe_autorate.h"
 #include "session/probe_receiver.h"
@@ -131,6 +132,19 @@ void ReceiverRun::on_message(const control::Message& m) {
   if (auto* s = std::get_if<control::Session>(&m)) {
     if (opt_.expect_session_id && s->session_id != *opt_.expect_session_id) {
       fail("the sender runs another session than the one announced");  // shoal recvd
+      return;
+    }
+    // The block count must follow from the layout before anything is sized by it: a broken or
+    // hostile sender could otherwise make this receiver reserve memory for 2^32 hashes.
+    auto layout = fec::BlockLayout::make(s->object_size, s->symbol_size, s->k);
+    if (!layout || layout->block_count() != s->block_count) {
+      fail("sender described an impossible session (" + std::to_string(s->block_count) +
+           " blocks for " + std::to_string(s->object_size) + " bytes" +
+           (layout ? "" : ": " + layout.error()) + ")");
+      return;
+    }
+    if (session_) {
+      fail("sender started a second session on one connection");
       return;
     }
     session_ = *s;
