@@ -139,4 +139,25 @@ expect_log nodir-rx "no-such-dir" "names the directory"
 expect_no_file "$WORK/no-such-dir"
 expect_rc nodir-tx 1
 
+log "case: security options that cannot work"
+loop_sender badallow 1 "$WORK/object.bin" --key-file "$WORK/key" --allow 198.18.0.300
+expect_rc badallow 2
+expect_log badallow "198\.18\.0\.300.*CIDR" "names the bad --allow entry and the expected form"
+loop_sender cnnotls 1 "$WORK/object.bin" --key-file "$WORK/key" --allow 'cn:node*'
+expect_rc cnnotls 2
+expect_log cnnotls "certificate names need TLS" "says cn: needs TLS"
+loop_sender encnoauth 1 "$WORK/object.bin" --key-file "$WORK/key" --encrypt --no-frame-auth
+expect_rc encnoauth 2
+expect_log encnoauth "--encrypt needs authenticated frames" "names the contradiction"
+loop_sender badtls 1 "$WORK/object.bin" --tls-cert "$WORK/no.pem" --tls-key "$WORK/key" --tls-ca "$WORK/key"
+expect_rc badtls 2
+expect_log badtls "--tls-cert '.*no\.pem'" "names the certificate file"
+# A group outside 239.0.0.0/8 with a TTL above 1 may leave the organisation: warned (the run itself
+# ends when nobody joins).
+PORT=$(free_port)
+run_bg ttlwarn - 30 "$SHOAL" send "$WORK/object.bin" --group 224.3.3.3:$(free_port) --ttl 4 --loopback \
+  --listen "127.0.0.1:$PORT" --max-wait 1s --no-progress --key-file "$WORK/key"
+expect_rc ttlwarn 1
+expect_log ttlwarn "outside 239\.0\.0\.0/8.*--ttl is 4" "warns about the scope of the group"
+
 e2e_finish
