@@ -46,7 +46,15 @@ Action add_recv(CLI::App& app) {
                   "about once a second), none (leave it to the kernel)")
       ->capture_default_str()
       ->check(CLI::IsMember({"end", "periodic", "none"}));
-  sub->add_flag("--force", a->o.force, "write to a block device even if it is mounted");
+  sub->add_flag("--force", a->o.force,
+                "write to a block device even if it is mounted; replace an existing directory "
+                "when the sender sends a tree");
+  sub->add_option("--spool", a->o.spool,
+                  "directory for a tree or compressed object until it is unpacked (default: "
+                  "beside --out; --state-dir for a block device)");
+  sub->add_flag("--zero-holes", a->o.zero_holes,
+                "compressed image onto a block device: write zeros where the image has holes "
+                "(default: skip them, the device keeps what it held there)");
   sub->add_flag("!--no-resume", a->o.resume,
                 "start over instead of resuming from partial data of an earlier run, "
                 "and remove partial data on failure");

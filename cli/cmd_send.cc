@@ -8,6 +8,7 @@
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
+#include "session/chunk_codec.h"
 #include "session/probe_autorate.h"
 #include "session/sender.h"
 
@@ -38,9 +39,25 @@ Action add_send(CLI::App& app) {
     std::string events;
   };
   auto a = std::make_shared<Args>();
-  auto* sub =
-      app.add_subcommand("send", "send one file or block device to every receiver that joins");
-  sub->add_option("object", a->o.path, "file or block device to send")->required();
+  auto* sub = app.add_subcommand("send",
+                                 "send one file, block device or directory tree to every receiver "
+                                 "that joins");
+  sub->add_option("object", a->o.path,
+                  "file, block device or directory to send (a directory goes as one packed "
+                  "tree: files, modes, symlinks, empty directories, mtimes)")
+      ->required();
+  sub->add_option("--compress", a->o.compress,
+                  "send zstd-compressed 1 MiB chunks, all-zero chunks not at all (receivers "
+                  "write them as holes): zstd or zstd:LEVEL (1..19, default 3)")
+      ->check(CLI::Validator(
+          [](std::string& t) {
+            auto l = session::parse_compress_option(t);
+            return l ? std::string() : l.error();
+          },
+          "zstd[:LEVEL]"));
+  sub->add_option("--spool", a->o.spool,
+                  "directory where a packed tree or compressed object is built before sending "
+                  "(default: $TMPDIR or /tmp; needs room for it)");
   sub->add_option("-g,--group", a->group,
                   "multicast group and port (use 239.0.0.0/8, organisation-local)")
       ->capture_default_str()
@@ -146,6 +163,7 @@ Action add_send(CLI::App& app) {
   return {
       sub, [a] {
         session::SendOptions o = a->o;
+        while (o.path.size() > 1 && o.path.back() == '/') o.path.pop_back();  // "dir/" names dir
         if (!split_group(a->group, o.group, o.port)) {
           spdlog::error("bad --group '{}': expected ADDRESS:PORT, e.g. 239.1.1.1:9000", a->group);
           return 2;

@@ -161,6 +161,7 @@ void put(Writer& w, const Session& m) {
   w.u32(m.block_count);
   w.bytes(m.object_sha256);
   w.str(m.object_name, kMaxNameLength);
+  w.u8(m.object_format);
 }
 void put(Writer& w, const Manifest& m) {
   if (m.block_hashes.size() > kMaxManifestHashes) {
@@ -292,6 +293,7 @@ Result<Message> get_session(Reader& r) {
   m.block_count = r.u32("block_count");
   r.array(m.object_sha256, "object_sha256");
   m.object_name = r.str("object_name", kMaxNameLength);
+  m.object_format = r.u8("object_format");
   return r.finish(std::move(m));
 }
 Result<Message> get_manifest(Reader& r) {

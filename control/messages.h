@@ -121,8 +121,15 @@ struct Session {
   uint32_t block_count = 0;
   Digest object_sha256{};
   std::string object_name;
+  // How the object's bytes are to be read (kObjectFormat* bits; 0 = the bytes are the object).
+  // Wire: u8 after object_name. The decoder accepts any bits; a receiver refuses bits it does
+  // not implement with a reason (session/object_format.h), so a newer format fails clearly.
+  uint8_t object_format = 0;
   bool operator==(const Session&) const = default;
 };
+// Session.object_format bits (formats in docs/protocol.md section 8, session/object_format.h).
+inline constexpr uint8_t kObjectFormatTree = 0x01;  // a packed directory tree (tree_pack.h)
+inline constexpr uint8_t kObjectFormatZstd = 0x02;  // chunked zstd with holes (chunk_codec.h)
 
 // S->R: SHA-256 of blocks first_block .. first_block + block_hashes.size() - 1.
 struct Manifest {

@@ -10,11 +10,12 @@ mode=${1:-run}
 JOBS=${JOBS:-$(nproc)}
 
 PKGS=(build-essential cmake ninja-build pkg-config git
-      libisal-dev liburing-dev libssl-dev libdpdk-dev
+      libisal-dev liburing-dev libssl-dev libdpdk-dev libzstd-dev
       libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev clang-format
-      iproute2 nftables kmod util-linux mount jq python3 openssl)
+      iproute2 nftables kmod util-linux mount jq python3 openssl
+      qemu-system-x86 busybox-static)   # tests/e2e/provision.sh: a qemu guest provisioned from an initramfs
 
 deps() {
   local missing=()
@@ -67,6 +68,9 @@ case "$mode" in
     deps
     scripts/check-format.sh
     build
+    # The provisioning test's guest kernel: Debian's cloud kernel package, extracted (not installed).
+    scripts/qemu-provision.sh find-kernel >/dev/null 2>&1 || scripts/qemu-provision.sh fetch-kernel ||
+      echo "setup: no guest kernel, so e2e_provision will skip" >&2
     (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
     fuzz
     nodpdk

@@ -385,12 +385,15 @@ Status ProbeRun::pace(const StepPlan& plan, engine::TxBackend& tx, uint32_t step
     if (plan.max_frames) n = static_cast<int>(std::min<uint64_t>(n, plan.max_frames - seq));
     const auto d = pacer.try_send(now, static_cast<uint32_t>(n) * charge);
     if (!d.send) {
-      if (d.not_before_ns - now > 2'000'000) {
-        service(static_cast<int>((d.not_before_ns - now) / 1'000'000 - 1));
+      // Never past the end of a timed step, never longer than 100 ms at a time.
+      uint64_t until = std::min(d.not_before_ns, now + 100'000'000);
+      if (!plan.max_frames) until = std::min(until, t0 + plan.dwell_ns);
+      if (until - now > 2'000'000) {
+        service(static_cast<int>((until - now) / 1'000'000 - 1));
         last_service = monotonic_ns();
       } else {
-        timespec ts{static_cast<time_t>(d.not_before_ns / 1'000'000'000),
-                    static_cast<long>(d.not_before_ns % 1'000'000'000)};
+        timespec ts{static_cast<time_t>(until / 1'000'000'000),
+                    static_cast<long>(until % 1'000'000'000)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
         }
       }
@@ -399,16 +402,20 @@ Status ProbeRun::pace(const StepPlan& plan, engine::TxBackend& tx, uint32_t step
     const engine::TxFrame* frames =
         batch_->build(step, static_cast<uint32_t>(seq), n, plan.frame_bytes, kind, now);
     int sent = 0;
+    const uint64_t first_try = monotonic_ns();
     while (sent < n) {
       const int r = tx.tx_burst(frames + sent, n - sent);
       if (r > 0) {
         sent += r;
-      } else if (r == 0 || r == -EAGAIN || r == -ENOBUFS || r == -EINTR) {
+      } else if ((r == 0 || r == -EAGAIN || r == -ENOBUFS || r == -EINTR) &&
+                 monotonic_ns() - first_try < 1'000'000'000) {
         timespec ts{0, 50'000};  // queue full: the pacer already counted these bytes
         nanosleep(&ts, nullptr);
       } else {
         out.frames_sent = seq + uint64_t(sent);
-        return make_error(std::string("sending probe frames failed: ") + strerror(-r));
+        return make_error(r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EINTR
+                              ? std::string("sending probe frames failed: ") + strerror(-r)
+                              : std::string("the transport took no frame for 1 s"));
       }
     }
     seq += uint64_t(n);
@@ -594,8 +601,9 @@ int ProbeRun::run() {
     tls_ = std::move(*ctx);
   }
   if (!opt_.key && !opt_.insecure && !tls_) {
-    spdlog::error("no key: pass --key-file FILE (from `shoal keygen`), TLS certificates, or "
-                  "--insecure");
+    spdlog::error(
+        "no key: pass --key-file FILE (from `shoal keygen`), TLS certificates, or "
+        "--insecure");
     return 2;
   }
   auto group = engine::parse_ipv4(opt_.group);

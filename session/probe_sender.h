@@ -6,10 +6,10 @@
 // runs paced steps of PROBE frames: a geometric search up from --from, then a bisection near the
 // knee (session/probe_search.h), each step --dwell long, each receiver reporting what it got
 // (session/probe_stats.h). Then a unicast burst to each receiver at the same rate as a multicast
-// reference step (omping's comparison), and an MTU check (frames as large as the sender's
-// interface allows vs 1400-byte frames). Output: a table, --json, --csv and an SVG plot
-// (session/probe_report.h, session/probe_svg.h). Rates are counted like --rate: UDP payload plus
-// 42 bytes of UDP/IP/Ethernet header per frame.
+// reference step, 10% above the lowest failing rate (omping's comparison), and an MTU check (frames
+// as large as the sender's interface allows vs 1400-byte frames). Output: a table, --json, --csv
+// and an SVG plot (session/probe_report.h, session/probe_svg.h). Rates are counted like --rate: UDP
+// payload plus 42 bytes of UDP/IP/Ethernet header per frame.
 #pragma once
 
 #include <cstdint>

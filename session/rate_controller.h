@@ -23,8 +23,8 @@
 //   past it. After knee_probe_ns at that hold without loss, the knee is raised by knee_probe_step,
 //   so a limit that was lifted is found again, slowly.
 // - the rate always stays within [floor_bps, ceiling_bps].
-// Under a steady policer at C this settles between ~0.93 C and C and spends at most one interval
-// above C per two knee_probe_ns (see tests/session/rate_controller_test.cc).
+// Under a steady policer at C this stays within 0.85-1.03 C, averages above 0.93 C and backs off
+// at most about once per two knee_probe_ns (checked in tests/session/rate_controller_test.cc).
 //
 // Not thread-safe: one controller per sender, fed from its event loop.
 #pragma once

@@ -17,6 +17,7 @@
 #include "engine/net_iface.h"
 #include "fec/layout.h"
 #include "session/data_pass.h"
+#include "session/object_format.h"
 #include "session/probe_autorate.h"
 #include "session/probe_receiver.h"
 #include "session/receiver_core.h"
@@ -93,6 +94,7 @@ class ReceiverRun {
   std::shared_ptr<control::Connection> conn_;
   std::optional<control::ClientHandshake> hs_;
   std::optional<control::Session> session_;
+  std::string received_path_;  // --out, or where a packed object waits to be unpacked
   std::vector<control::Digest> hashes_;
   std::optional<DataKey> key_;
   std::unique_ptr<ReceiverCore> core_;
@@ -208,12 +210,19 @@ void ReceiverRun::on_session_ready() {
     conn_->send(d);
     fail(why);
   };
+  // A packed object (tree, zstd) is received beside --out and unpacked at the end
+  // (session/object_format.h); formats this build cannot read are refused here.
+  auto target =
+      received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir, opt_.force);
+  if (!target) return refuse(target.error());
+  received_path_ = *target;
   // Resume: reuse partial data only when its state names this very object.
   std::string state_path;
   std::optional<ResumeState> resume;
   if (opt_.resume) {
-    state_path = ObjectSink::state_path(opt_.out, opt_.state_dir);
-    if (is_block_device(opt_.out)) {  // a file's state sits beside it; a device's in --state-dir
+    state_path = ObjectSink::state_path(received_path_, opt_.state_dir);
+    // A file's state sits beside it; a device's in --state-dir.
+    if (is_block_device(received_path_)) {
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(state_path).parent_path(), ec);
     }
@@ -232,7 +241,8 @@ void ReceiverRun::on_session_ready() {
   // O_DIRECT pays off when whole blocks are page-aligned (e.g. 8192-byte symbols); otherwise
   // buffered.
   const bool direct = (uint64_t{s.k} * s.symbol_size) % engine::kDirectAlign == 0;
-  auto sink = ObjectSink::create(opt_.out, s.object_size, opt_.force, resume.has_value(), direct);
+  auto sink =
+      ObjectSink::create(received_path_, s.object_size, opt_.force, resume.has_value(), direct);
   if (!sink) return refuse(sink.error());
   size_t slot = size_t{2} * s.k * s.symbol_size;
   // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
@@ -328,6 +338,10 @@ void ReceiverRun::answer_pass() {
   control::Done d;
   const ReceiverStats& st = core_->stats();
   Status c = core_->commit();
+  if (c.ok() && session_->object_format != 0) {  // unpack / decompress (object_format.h)
+    c = finish_object(received_path_, opt_.out, session_->object_format,
+                      {opt_.force, opt_.zero_holes});
+  }
   d.ok = c.ok();
   d.reason = c.ok() ? "" : c.error();
   d.bytes_written = st.bytes_written;

@@ -29,6 +29,8 @@ struct RecvOptions {
   bool force = false;                        // overwrite a mounted block device
   bool resume = true;                        // keep/reuse partial data and its state across runs
   std::string state_dir = "/var/lib/shoal";  // resume state for block devices
+  std::string spool;                         // packed objects (trees, zstd) before unpacking
+  bool zero_holes = false;                   // zstd onto a block device: zero holes, not skip
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
 

@@ -29,6 +29,7 @@
 #include "session/announce.h"
 #include "session/data_pass.h"
 #include "session/manifest.h"
+#include "session/object_format.h"
 #include "session/object_source.h"
 #include "session/pass_schedule.h"
 #include "session/probe_autorate.h"
@@ -708,7 +709,9 @@ int SenderRun::run() {
         opt_.group, opt_.ttl);
   }
 
-  auto src = ObjectSource::open(opt_.path);
+  // A directory tree and/or --compress become one packed object (session/object_format.h).
+  ObjectFormatInfo format;
+  auto src = open_object(opt_.path, opt_.compress, opt_.spool, format);
   if (!src) {
     spdlog::error("{}", src.error());
     return 2;
@@ -812,6 +815,9 @@ int SenderRun::run() {
   session_msg_.object_name = opt_.object_name.empty()
                                  ? std::filesystem::path(opt_.path).filename().string()
                                  : opt_.object_name;
+  session_msg_.object_format = format.format;
+  // Receivers unpack or decompress a packed object before they answer with Done.
+  opt_.answer_timeout_ns += finish_allowance_ns(format);
 
   spdlog::info(
       "sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), "

@@ -14,7 +14,9 @@
 namespace shoal::session {
 
 struct SendOptions {
-  std::string path;         // file or block device to send
+  std::string path;         // file, block device or directory tree to send
+  std::string compress;     // "" or "zstd[:LEVEL]": send chunked zstd (session/object_format.h)
+  std::string spool;        // where a packed tree / compressed object is built ("" = $TMPDIR)
   std::string object_name;  // shown to receivers ("" = file name)
   std::string group = "239.255.0.1";
   uint16_t port = 9000;

@@ -33,6 +33,7 @@ std::vector<uint8_t> grant_aad(const control::Session& s,
   aad.insert(aad.end(), manifest.begin(), manifest.end());
   aad.push_back(static_cast<uint8_t>(suite));
   aad.push_back(static_cast<uint8_t>(wrap));
+  aad.push_back(s.object_format);  // tree / zstd: how the verified bytes are to be used
   return aad;
 }
 

@@ -5,7 +5,7 @@
 // the PSK handshake and/or TLS). The seal's additional data binds the key to what the receiver
 // will accept as the object:
 //   AAD = "shoal-v1 keygrant" || session_id (u64 BE) || object_sha256 ||
-//         SHA-256(block hash 0 || block hash 1 || ...) || suite || wrap
+//         SHA-256(block hash 0 || block hash 1 || ...) || suite || wrap || object_format
 // so an attacker on the TCP path can neither learn the key nor change the session description or
 // the manifest without the receiver noticing. Without a channel key (--insecure, no TLS) the key
 // travels in the clear: frames are then authenticated only against hosts that do not see the

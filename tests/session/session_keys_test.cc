@@ -60,6 +60,11 @@ TEST(SessionKeys, AnyChangeToKeySessionOrManifestIsDetected) {
     EXPECT_FALSE(open_key_grant(g, key_of(9), s, f.hashes).ok()) << "object hash";
   }
   {
+    control::Session s = f.session;
+    s.object_format ^= 1;
+    EXPECT_FALSE(open_key_grant(g, key_of(9), s, f.hashes).ok()) << "object format";
+  }
+  {
     auto h = f.hashes;
     h[2][31] ^= 1;
     EXPECT_FALSE(open_key_grant(g, key_of(9), f.session, h).ok()) << "block hash";
