@@ -175,6 +175,9 @@ TEST_P(WriterAsRoot, LoopDeviceRandomExtentsReadBack) {
     Fd dev(::open(loop.dev().c_str(), O_RDONLY | O_CLOEXEC));
     ASSERT_TRUE(dev.valid());
     EXPECT_TRUE(pread_all(dev.get(), size) == expect) << "device content differs";
+    // The past-the-end write came after the writer's sync: flush the device's page cache into the
+    // backing file before detaching, or the read below can race the loop driver's writeback.
+    EXPECT_EQ(::fsync(dev.get()), 0);
   }
   loop.detach();
   Fd f(::open(backing.c_str(), O_RDONLY | O_CLOEXEC));
