@@ -1,5 +1,7 @@
 #include "session/probe_protocol.h"
 
+#include "common/byte_codec.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -8,85 +10,8 @@ namespace {
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'P', '1'};
 
-class Writer {
- public:
-  explicit Writer(std::vector<uint8_t>& out) : out_(out) {}
-  void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) { put(v, 2); }
-  void u32(uint32_t v) { put(v, 4); }
-  void u64(uint64_t v) { put(v, 8); }
-  void str(const std::string& s) {
-    const size_t n = std::min(s.size(), kMaxProbeText);
-    u16(static_cast<uint16_t>(n));
-    out_.insert(out_.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-
- private:
-  void put(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  std::vector<uint8_t>& out_;
-};
-
-// Bounds-checked reader; the first failure sticks and later reads return zero.
-class Reader {
- public:
-  Reader(std::span<const uint8_t> b, const char* what) : b_(b), what_(what) {}
-  uint8_t u8(const char* f) { return static_cast<uint8_t>(get(f, 1)); }
-  uint16_t u16(const char* f) { return static_cast<uint16_t>(get(f, 2)); }
-  uint32_t u32(const char* f) { return static_cast<uint32_t>(get(f, 4)); }
-  uint64_t u64(const char* f) { return get(f, 8); }
-  bool flag(const char* f) {
-    const uint8_t v = u8(f);
-    if (v > 1) fail(std::string(f) + " is " + std::to_string(v) + ", expected 0 or 1");
-    return v == 1;
-  }
-  std::string str(const char* f) {
-    const uint16_t n = u16(f);
-    if (!error_.empty()) return {};
-    if (n > kMaxProbeText) {
-      fail(std::string(f) + " is " + std::to_string(n) + " bytes, limit " +
-           std::to_string(kMaxProbeText));
-      return {};
-    }
-    if (!need(f, n)) return {};
-    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  void fail(const std::string& why) {
-    if (error_.empty()) error_ = std::string("Probe ") + what_ + ": " + why;
-  }
-  template <class T>
-  Result<ProbeMessage> finish(T&& value) {
-    if (error_.empty() && pos_ != b_.size())
-      fail(std::to_string(b_.size() - pos_) + " trailing bytes after the last field");
-    if (!error_.empty()) return make_error(error_);
-    return ProbeMessage(std::forward<T>(value));
-  }
-
- private:
-  bool need(const char* f, size_t n) {
-    if (!error_.empty()) return false;
-    if (b_.size() - pos_ < n) {
-      fail(std::string("truncated at ") + f + " (needs " + std::to_string(n) + " bytes, " +
-           std::to_string(b_.size() - pos_) + " left)");
-      return false;
-    }
-    return true;
-  }
-  uint64_t get(const char* f, size_t n) {
-    if (!need(f, n)) return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v = (v << 8) | b_[pos_ + i];
-    pos_ += n;
-    return v;
-  }
-  std::span<const uint8_t> b_;
-  size_t pos_ = 0;
-  const char* what_;
-  std::string error_;
-};
+using Writer = ByteWriter;
+using Reader = ByteReader<ProbeMessage>;
 
 uint8_t kind_of(const ProbeMessage& m) {
   static constexpr ProbeKind kinds[] = {ProbeKind::kStart, ProbeKind::kJoined, ProbeKind::kStepEnd,
@@ -104,7 +29,7 @@ void put(Writer& w, const ProbeJoined& m) {
   w.u16(m.unicast_port);
   w.u32(m.iface_ipv4);
   w.u32(m.iface_mtu);
-  w.str(m.iface);
+  w.str(m.iface, kMaxProbeText);
 }
 void put(Writer& w, const ProbeStepEnd& m) {
   w.u32(m.step);
@@ -122,7 +47,7 @@ void put(Writer& w, const ProbeReport& m) {
   w.u64(m.rejected);
 }
 void put(Writer& w, const ProbeEnd& m) {
-  w.str(m.summary);
+  w.str(m.summary, kMaxProbeText);
 }
 
 Result<ProbeMessage> get_start(Reader& r) {
@@ -139,7 +64,7 @@ Result<ProbeMessage> get_joined(Reader& r) {
   m.unicast_port = r.u16("unicast_port");
   m.iface_ipv4 = r.u32("iface_ipv4");
   m.iface_mtu = r.u32("iface_mtu");
-  m.iface = r.str("iface");
+  m.iface = r.str("iface", kMaxProbeText);
   if (m.unicast_port == 0) r.fail("unicast_port is 0");
   return r.finish(m);
 }
@@ -168,7 +93,7 @@ Result<ProbeMessage> get_report(Reader& r) {
 }
 Result<ProbeMessage> get_end(Reader& r) {
   ProbeEnd m;
-  m.summary = r.str("summary");
+  m.summary = r.str("summary", kMaxProbeText);
   return r.finish(m);
 }
 
@@ -187,7 +112,7 @@ Result<ProbeMessage> decode_probe(const control::Probe& probe) {
 }
 
 Result<ProbeMessage> decode_probe(uint8_t kind, std::span<const uint8_t> body) {
-  Reader r(body, probe_kind_name(kind));
+  Reader r(body, std::string("Probe ") + probe_kind_name(kind));
   switch (static_cast<ProbeKind>(kind)) {
     case ProbeKind::kStart:
       return get_start(r);
