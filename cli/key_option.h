@@ -7,6 +7,7 @@
 #include <string>
 
 #include "control/auth.h"
+#include "control/tls.h"
 
 namespace shoal::cli {
 
@@ -15,13 +16,9 @@ namespace shoal::cli {
 inline bool load_key(const std::string& path, bool insecure, std::optional<control::Key>& key,
                      bool tls = false) {
   if (path.empty()) {
-    if (!insecure && !tls) {
-      spdlog::error(
-          "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), TLS "
-          "certificates (--tls-cert/--tls-key/--tls-ca), or --insecure");
-      return false;
-    }
-    return true;
+    Status a = control::require_authentication(false, insecure, tls);
+    if (!a) spdlog::error("{}", a.error());
+    return a.ok();
   }
   if (insecure) {
     spdlog::error("--key-file and --insecure contradict each other: choose one");

@@ -169,6 +169,18 @@ std::string TlsStream::peer_common_name() const {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
+Result<std::shared_ptr<TlsContext>> tls_context_for(TlsContext::Role role, const TlsFiles& files) {
+  if (!files.enabled()) return std::shared_ptr<TlsContext>();
+  return TlsContext::create(role, files);
+}
+
+Status require_authentication(bool has_key, bool insecure, bool tls) {
+  if (has_key || insecure || tls) return {};
+  return make_error(
+      "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), TLS certificates "
+      "(--tls-cert/--tls-key/--tls-ca), or --insecure");
+}
+
 Key combine_channel_keys(const Key& psk_channel, const Key& tls_channel) {
   uint8_t ikm[2 * kKeySize];
   std::memcpy(ikm, psk_channel.data(), kKeySize);

@@ -78,6 +78,13 @@ class TlsStream {
   std::string error_;
 };
 
+// The context the options ask for: nullptr when no --tls-* option was given, else as create().
+Result<std::shared_ptr<TlsContext>> tls_context_for(TlsContext::Role role, const TlsFiles& files);
+
+// Every end needs a way to authenticate its peer: a key, TLS, or an explicit --insecure. The error
+// says how to get each.
+Status require_authentication(bool has_key, bool insecure, bool tls);
+
 // The channel key of a connection authenticated by both a PSK and TLS: both must be known to
 // open the data key. HKDF-SHA256(ikm = psk_channel || tls_channel, info "shoal-v1 channel both").
 Key combine_channel_keys(const Key& psk_channel, const Key& tls_channel);

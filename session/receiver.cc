@@ -410,19 +410,16 @@ int ReceiverRun::run() {
     spdlog::error("{}", ep.error());
     return 2;
   }
-  std::shared_ptr<control::TlsContext> tls;
-  if (opt_.tls.enabled()) {
-    auto ctx = control::TlsContext::create(control::TlsContext::Role::kClient, opt_.tls);
-    if (!ctx) {
-      spdlog::error("{}", ctx.error());
-      return 2;
-    }
-    tls = std::move(*ctx);
+  auto tls_ctx = control::tls_context_for(control::TlsContext::Role::kClient, opt_.tls);
+  if (!tls_ctx) {
+    spdlog::error("{}", tls_ctx.error());
+    return 2;
   }
-  if (!opt_.key && !opt_.insecure && !tls) {
-    spdlog::error(
-        "no key: pass --key-file FILE (made by `shoal keygen`), TLS certificates "
-        "(--tls-cert/--tls-key/--tls-ca), or --insecure to join without authentication");
+  std::shared_ptr<control::TlsContext> tls = std::move(*tls_ctx);
+  if (Status a =
+          control::require_authentication(opt_.key.has_value(), opt_.insecure, tls != nullptr);
+      !a) {
+    spdlog::error("{}", a.error());
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");

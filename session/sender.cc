@@ -645,18 +645,16 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
 
 int SenderRun::run() {
   t_start_ = monotonic_ns();
-  if (opt_.tls.enabled()) {
-    auto ctx = control::TlsContext::create(control::TlsContext::Role::kServer, opt_.tls);
-    if (!ctx) {
-      spdlog::error("{}", ctx.error());
-      return 2;
-    }
-    tls_ = std::move(*ctx);
+  auto tls = control::tls_context_for(control::TlsContext::Role::kServer, opt_.tls);
+  if (!tls) {
+    spdlog::error("{}", tls.error());
+    return 2;
   }
-  if (!opt_.key && !opt_.insecure && !tls_) {
-    spdlog::error(
-        "no key: pass --key-file FILE (make one with `shoal keygen > shoal.key`), TLS "
-        "certificates (--tls-cert/--tls-key/--tls-ca), or --insecure");
+  tls_ = std::move(*tls);
+  if (Status a =
+          control::require_authentication(opt_.key.has_value(), opt_.insecure, tls_ != nullptr);
+      !a) {
+    spdlog::error("{}", a.error());
     return 2;
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");

@@ -158,3 +158,25 @@ TEST(TlsKeys, CombinedChannelKeyNeedsBoth) {
 
 }  // namespace
 }  // namespace shoal::control
+
+namespace shoal::control {
+namespace {
+
+TEST(TlsOptions, NoFilesMeansNoContextAndAnEndNeedsSomeWayToAuthenticate) {
+  auto none = tls_context_for(TlsContext::Role::kClient, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, nullptr);
+  auto partial = tls_context_for(TlsContext::Role::kClient, {"a.pem", "", ""});
+  EXPECT_FALSE(partial.ok()) << "one file without the others is an error, not 'no TLS'";
+  EXPECT_TRUE(require_authentication(true, false, false).ok());
+  EXPECT_TRUE(require_authentication(false, true, false).ok());
+  EXPECT_TRUE(require_authentication(false, false, true).ok());
+  Status none_at_all = require_authentication(false, false, false);
+  ASSERT_FALSE(none_at_all.ok());
+  for (const char* hint : {"--key-file", "--tls-cert", "--insecure"}) {
+    EXPECT_NE(none_at_all.error().find(hint), std::string::npos) << none_at_all.error();
+  }
+}
+
+}  // namespace
+}  // namespace shoal::control
