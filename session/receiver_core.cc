@@ -141,31 +141,38 @@ Status ReceiverCore::protect(const DataKey& key) {
 }
 
 // Checks run cheapest first, and nothing of a frame reaches FEC state before its tag verified.
+// A frame thrown away is counted; one that came over the control connection can only come from
+// the sender itself, so there it ends the session.
+Status ReceiverCore::dropped(uint64_t& counter, bool unicast) {
+  ++counter;
+  if (!unicast) return {};
+  return make_error(
+      "sender's unicast repair failed its checks (malformed, of another session, or "
+      "unauthenticated)");
+}
+
 Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
   // With a tag to check, the CRC adds nothing (the tag covers everything it covers).
   auto parsed =
       engine::parse_frame(datagram, crypto_ ? engine::CrcCheck::Skip : engine::CrcCheck::Verify);
   if (!parsed) {
-    ++stats_.frames_rejected;
-    return {};
+    return dropped(stats_.frames_rejected, unicast);
   }
   const engine::FrameHeader& h = parsed->header;
   if (h.session != session_id_ ||
       (h.type != engine::kFrameData && h.type != engine::kFrameBeacon)) {
-    ++stats_.frames_foreign;
-    return {};
+    return dropped(stats_.frames_foreign, unicast);
   }
   std::span<const uint8_t> payload = parsed->payload;
   if ((h.flags & (engine::kFlagAuth | engine::kFlagEncrypted)) != want_flags_) {
-    ++stats_.frames_unauthenticated;  // e.g. an untagged frame injected into a tagged session
-    return {};
+    return dropped(stats_.frames_unauthenticated,
+                   unicast);  // e.g. an untagged frame injected into a tagged session
   }
   if (crypto_) {
     uint8_t* plain =
         crypto_->protection() == engine::FrameProtection::kEncrypt ? plain_.data() : nullptr;
     if (!crypto_->open(datagram.data(), payload, parsed->tag, plain)) {
-      ++stats_.frames_unauthenticated;
-      return {};
+      return dropped(stats_.frames_unauthenticated, unicast);
     }
     if (plain) payload = {plain, payload.size()};
     // Replays: only multicast frames (TCP does not replay, and unicast frames take sequence
@@ -186,8 +193,7 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
     return {};
   }
   if (h.object != 0 || h.block >= layout_.block_count() || h.k != layout_.block_k(h.block)) {
-    ++stats_.frames_foreign;
-    return {};
+    return dropped(stats_.frames_foreign, unicast);
   }
   if (!unicast) {
     heard_ = true;
@@ -198,17 +204,8 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
 }
 
 Status ReceiverCore::on_repair(const control::Repair& r) {
-  if (crypto_) {
-    // Authenticated sessions send whole frames over TCP too (see FrameBuilder).
-    const uint64_t before =
-        stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign;
-    Status s = on_frame(r.payload, true);
-    if (s &&
-        stats_.frames_unauthenticated + stats_.frames_rejected + stats_.frames_foreign != before) {
-      return make_error("sender's unicast repair failed its authentication check");
-    }
-    return s;
-  }
+  // Authenticated sessions send whole frames over TCP too (see FrameBuilder).
+  if (crypto_) return on_frame(r.payload, true);
   if (r.block >= layout_.block_count())
     return make_error("sender sent repair for a block beyond the object");
   return add_symbol(r.block, r.esi, r.payload, true);

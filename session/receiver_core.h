@@ -98,6 +98,7 @@ class ReceiverCore : private engine::SpillStore {
                fec::BlockLayout layout);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status on_frame(std::span<const uint8_t> datagram, bool unicast);
+  Status dropped(uint64_t& counter, bool unicast);
   Status hash_in_order(uint32_t written, std::span<const uint8_t> data);
   // SpillStore: incomplete blocks evicted from memory park their source symbols in the output
   // file at their final offsets (overwritten by the verified block later).
