@@ -904,7 +904,7 @@ int SenderRun::run() {
     }
     if (all_reported) {
       std::erase_if(ranges, [&](const RepairRange& r) { return !wanted[r.block]; });
-      if (ranges.size() < lay.block_count()) {
+      if (ranges.size() < lay.block_count() && count([](const Peer& q) { return q.multicast(); })) {
         spdlog::info("receivers already hold {} of {} blocks: the first pass sends only the rest",
                      lay.block_count() - ranges.size(), lay.block_count());
       }
