@@ -77,12 +77,19 @@ void KneeSearch::record(bool pass, uint64_t achieved_bps) {
   const uint64_t target = next_;
   const bool sender_limited =
       static_cast<double>(achieved_bps) < cfg_.sender_slack * static_cast<double>(target);
-  // What was really offered: never more than the target (the first burst can overshoot it).
-  const uint64_t rate = sender_limited ? std::max<uint64_t>(achieved_bps, 1) : target;
 
   if (pass) {
+    // A pass counts at what was really offered: never more than the target (the first burst can
+    // overshoot it), and only what the sender achieved when it fell short.
+    const uint64_t rate = sender_limited ? std::max<uint64_t>(achieved_bps, 1) : target;
+    const uint64_t before = lo_;
     lo_ = std::max(lo_, rate);
-    if (sender_limited) return finish(SearchLimit::kSender);
+    if (sender_limited) {
+      // Going up, higher targets would not be offered either. Bisecting, a short step that still
+      // raised the passing rate narrows the bracket; one that did not cannot narrow it further.
+      if (phase_ == SearchPhase::kUp || lo_ == before) return finish(SearchLimit::kSender);
+      return bisect_or_finish();
+    }
     if (phase_ == SearchPhase::kUp) {
       if (target >= cfg_.to_bps) return finish(SearchLimit::kRange);
       if (steps_ >= cfg_.max_steps) return finish(SearchLimit::kSteps);
@@ -93,11 +100,11 @@ void KneeSearch::record(bool pass, uint64_t achieved_bps) {
     return bisect_or_finish();  // down or bisect: hi_ is known
   }
 
-  if (rate <= lo_) {
-    // Failed at or below a rate that passed before: the path got worse. Forget the old pass and
-    // look below this rate again.
-    lo_ = 0;
-  }
+  // A failure counts at its target even when the sender fell short on average: a pacer that
+  // falls behind catches up in bursts at (or above) the target rate, and those bursts are what a
+  // policer drops. Counting it at the lower average would condemn rates that passed before.
+  // Targets always lie above lo_, so the bracket stays lo_ < hi_.
+  const uint64_t rate = target;
   hi_ = hi_ == 0 ? rate : std::min(hi_, rate);
   if (lo_ == 0) {
     if (down_ >= cfg_.max_down || hi_ <= 1000) return finish(SearchLimit::kNoPass);

@@ -6,9 +6,11 @@
 //    at most max_down times) until one passes.
 // 2. Bisect between the highest passing rate (lo) and the lowest failing one (hi), at their
 //    geometric mean, until hi / lo <= 1 + precision or max_steps steps were spent in all.
-// A step the sender could not deliver at its target (achieved < sender_slack x target) is taken at
-// the rate it achieved: a pass there ends the upward search ("the sender is the limit"), since
-// higher targets would not be offered either.
+// A step the sender could not deliver at its target (achieved < sender_slack x target) passes at
+// the rate it achieved: going up, that ends the search ("the sender is the limit"), since higher
+// targets would not be offered either; bisecting, it ends the search only when it did not raise
+// the passing rate. A failure always counts at its target (a pacer that falls behind catches up
+// in bursts at the target rate), so a busy host's short step cannot condemn a rate that passed.
 //
 // Result: max_ok_bps() = the highest rate that passed (0 if none), first_bad_bps() = the lowest
 // that failed above it (0 if none), limit() = why the search stopped. Not thread-safe.

@@ -211,7 +211,7 @@ class ProbeRun {
   void beacon();
   Result<StepResult> run_step(const StepPlan& plan);
   Status pace(const StepPlan& plan, engine::TxBackend& tx, uint32_t step, StepResult& out);
-  bool disturbed(const StepResult& s, uint64_t max_ok) const;
+  bool disturbed(const StepResult& s) const;
   void search();
   void compare_unicast();
   void check_mtu();
@@ -485,12 +485,11 @@ Result<StepResult> ProbeRun::run_step(const StepPlan& plan) {
 }
 
 // A search step whose outcome may be an accident of a busy host rather than the network: the
-// sender fell short of the target, the loss was mostly receivers' own kernel dropping datagrams,
-// or it failed at or below a rate that already passed.
-bool ProbeRun::disturbed(const StepResult& s, uint64_t max_ok) const {
+// sender fell short of the target, or the loss was mostly receivers' own kernel dropping
+// datagrams.
+bool ProbeRun::disturbed(const StepResult& s) const {
   if (double(s.offered_bps) < kSenderSlack * double(s.target_bps)) return true;
   if (s.pass) return false;
-  if (max_ok > 0 && s.target_bps <= max_ok) return true;
   for (size_t r = 0; r < s.receivers.size(); ++r) {
     const uint64_t lost = StepStats::lost(s.frames_sent, s.receivers[r].received);
     if (counts_for_search(result_.receivers[r]) && step_loss(s, r) > opt_.loss_threshold &&
@@ -524,10 +523,10 @@ void ProbeRun::search() {
     for (size_t r = 0; r < s->receivers.size(); ++r)
       if (s->receivers[r].answered) worst = std::max(worst, step_loss(*s, r));
     // Each rate is repeated at most once: a sender or receiver short at a rate twice is a limit.
-    const bool redo = redos < kMaxRedos && *rate != redone_rate && disturbed(*s, ks.max_ok_bps());
+    const bool redo = redos < kMaxRedos && *rate != redone_rate && disturbed(*s);
     spdlog::info("step {:2} {:6} {:>14} offered {:>14}: worst loss {:.4f}% {}", s->step, plan.phase,
                  format_rate(double(*rate)), format_rate(double(s->offered_bps)), worst * 100,
-                 redo      ? "disturbed (sender short, receiver drops, or below a pass): repeating"
+                 redo      ? "disturbed (sender short or receiver drops): repeating"
                  : s->pass ? "ok"
                            : "LOSS");
     if (redo) {
