@@ -52,6 +52,14 @@ nodpdk() {
   echo "setup: build without DPDK: builds, self-checks, refuses --transport dpdk with a reason"
 }
 
+static_build() {
+  # -DSHOAL_STATIC=ON, the initramfs receiver: a second build of the shoal target alone, checked by
+  # ctest e2e_static_binary (packaging/static/check-static.sh) once it exists.
+  cmake -S . -B build-static -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_STATIC=ON -DSHOAL_TESTS=OFF \
+    -DSHOAL_BENCH=OFF
+  cmake --build build-static -j "$JOBS" --target shoal
+}
+
 fuzz() {
   # The fuzzers need clang's libFuzzer; each gets a bounded run over the checked-in corpus.
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -68,6 +76,7 @@ case "$mode" in
     deps
     scripts/check-format.sh
     build
+    static_build
     # The provisioning test's guest kernel: Debian's cloud kernel package, extracted (not installed).
     scripts/qemu-provision.sh find-kernel >/dev/null 2>&1 || scripts/qemu-provision.sh fetch-kernel ||
       echo "setup: no guest kernel, so e2e_provision will skip" >&2

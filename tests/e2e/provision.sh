@@ -6,8 +6,9 @@
 # the script's own verdict: the disk file's first 32 MiB hash like the image and the rest stayed zero,
 # the guest's console reports that hash, the sender's summary lists the guest as done, and nothing the
 # script created (namespace, processes) is left.
-# The guest runs the shoal under test ($SHOAL, with its shared libraries copied into the initramfs), or
-# SHOAL_GUEST_BINARY when set (e.g. build-static/cli/shoal). Skips (77) without root, qemu-system-x86,
+# The guest runs SHOAL_GUEST_BINARY when set; else the -DSHOAL_STATIC=ON build when ctest passes one
+# (SHOAL_STATIC_BINARY, the initramfs binary this flow is made for, built by scripts/setup.sh test);
+# else the shoal under test ($SHOAL, with its shared libraries copied into the initramfs). Skips (77) without root, qemu-system-x86,
 # busybox-static or a guest kernel (scripts/qemu-provision.sh fetch-kernel puts one in its cache).
 source "$(dirname "$0")/lib.sh"
 e2e_init provision "$@"
@@ -19,7 +20,12 @@ need_cmd ip timeout sha256sum cmp qemu-system-x86_64 jq
 PV=$SRC/scripts/qemu-provision.sh
 kernel=$("$PV" find-kernel 2>&1) || skip "${kernel#qemu-provision: SKIP: }"
 log "guest kernel and modules: $kernel"
-GUEST=${SHOAL_GUEST_BINARY:-$SHOAL}
+GUEST=${SHOAL_GUEST_BINARY:-}
+if [ -z "$GUEST" ]; then
+  GUEST=$SHOAL
+  [ -x "${SHOAL_STATIC_BINARY:-}" ] && GUEST=$SHOAL_STATIC_BINARY
+fi
+log "guest binary: $GUEST"
 [ -x "$GUEST" ] || { fail "SHOAL_GUEST_BINARY '$GUEST' is not an executable"; e2e_finish; }
 
 SIZE=32
