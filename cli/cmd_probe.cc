@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "cli/admission_options.h"
 #include "cli/commands.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
@@ -40,6 +41,7 @@ Action add_probe(CLI::App& app) {
     session::ProbeOptions o;
     std::string group = "239.255.0.1:9000", from = "50M", to = "10G", dwell = "1s",
                 max_wait = "30s", threshold = "0.1%", headroom = "90%", key_file;
+    AdmissionArgs admission;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand(
@@ -54,6 +56,7 @@ Action add_probe(CLI::App& app) {
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure, "run without authentication");
   add_tls_options(sub, a->o.tls);
+  add_admission_options(sub, a->o.admission, a->admission);
   sub->add_option("-n,--min-receivers", a->o.min_receivers,
                   "start as soon as this many receivers joined")
       ->capture_default_str()
@@ -120,6 +123,7 @@ Action add_probe(CLI::App& app) {
             }
             o.dwell_ns = *dwell;
             o.max_wait_ns = *wait;
+            if (!resolve_admission(a->admission, o.admission)) return 2;
             if (!parse_ratio(a->threshold, o.loss_threshold)) {
               spdlog::error("bad --loss-threshold '{}': e.g. 0.1% or 0.001", a->threshold);
               return 2;

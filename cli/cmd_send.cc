@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "cli/admission_options.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
@@ -35,8 +36,9 @@ Action add_send(CLI::App& app) {
   struct Args {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
-                fec = "64+0", key_file, scope = "auto", handshake_timeout = "5s";
+                fec = "64+0", key_file, scope = "auto";
     std::string events;
+    AdmissionArgs admission;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("send",
@@ -101,23 +103,12 @@ Action add_send(CLI::App& app) {
   sub->add_flag("!--no-frame-auth", a->o.frame_auth,
                 "send data frames without their authentication tag (benchmarks only: anyone on "
                 "the segment could then inject data)");
-  sub->add_option("--allow", a->o.allow,
-                  "only these receivers may join: IPv4 addresses or CIDR blocks, and/or "
-                  "cn:PATTERN for the TLS certificate's subject CN (glob); repeat or "
-                  "comma-separate; default: any")
-      ->delimiter(',');
   sub->add_option("--scope", a->scope,
                   "receivers the session's multicast does not reach: auto = serve them the "
                   "object by unicast over the control connection, strict = refuse them")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "strict"}));
-  sub->add_option("--handshake-timeout", a->handshake_timeout,
-                  "drop a connection that has not completed its join after this long")
-      ->capture_default_str();
-  sub->add_option("--max-receivers", a->o.max_receivers,
-                  "control connections accepted at once (joined or joining); more are closed")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  add_admission_options(sub, a->o.admission, a->admission);
   sub->add_option("--fec", a->fec,
                   "K+M: K source symbols per block, M proactive repair symbols per block "
                   "sent with the first pass (more repair follows only as loss needs)")
@@ -190,12 +181,7 @@ Action add_send(CLI::App& app) {
           return 2;
         }
         o.max_wait_ns = *wait;
-        auto hs = parse_duration_ns(a->handshake_timeout);
-        if (!hs) {
-          spdlog::error("--handshake-timeout: {}", hs.error());
-          return 2;
-        }
-        o.handshake_timeout_ns = *hs;
+        if (!resolve_admission(a->admission, o.admission)) return 2;
         o.scope_strict = a->scope == "strict";
         unsigned k = 0, m = 0;
         char extra = 0;

@@ -35,7 +35,6 @@
 namespace shoal::session {
 namespace {
 
-constexpr size_t kMaxConnections = 4096;
 constexpr int kBurst = 64;
 constexpr uint64_t kServiceEveryNs = 2'000'000;
 constexpr uint64_t kJoinedWaitNs = 5'000'000'000;  // receivers answer 3 s after Start at the latest
@@ -55,6 +54,7 @@ struct Peer {
   control::ConnectionSlot slot;
   std::optional<control::ServerHandshake> hs;
   sockaddr_in from{};
+  uint64_t connected_ns = 0;
   PeerState state = PeerState::kHandshake;
   int index = -1;  // into ProbeResult::receivers once the probe started
   uint32_t awaiting = 0;
@@ -203,7 +203,8 @@ class ProbeRun {
   void on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot);
   void on_message(Peer& p, const control::Message& m);
   void fail(Peer& p, const std::string& why);
-  void service(int timeout_ms) { loop_->poll_once(timeout_ms); }
+  void service(int timeout_ms);
+  void expire_joins();
   bool wait_until(uint64_t deadline_ns, bool (ProbeRun::*done)() const);
   bool all_ready() const;
   bool all_reported() const;
@@ -221,6 +222,8 @@ class ProbeRun {
   std::unique_ptr<control::EventLoop> loop_;
   std::unique_ptr<control::Listener> listener_;
   std::shared_ptr<control::TlsContext> tls_;
+  std::optional<control::Admission> admission_;
+  uint64_t last_expiry_ns_ = 0;
   std::map<uint32_t, Peer> peers_;
   uint32_t next_id_ = 1;
   bool started_ = false;
@@ -246,12 +249,38 @@ void ProbeRun::fail(Peer& p, const std::string& why) {
   }
 }
 
+void ProbeRun::service(int timeout_ms) {
+  loop_->poll_once(timeout_ms);
+  expire_joins();
+}
+
+// Joins that take too long (a slow or idle peer) lose their connection and their slot.
+void ProbeRun::expire_joins() {
+  const uint64_t now = monotonic_ns();
+  if (now - last_expiry_ns_ < 100'000'000) return;  // this grain is plenty; keeps steps cheap
+  last_expiry_ns_ = now;
+  for (auto& [id, p] : peers_) {
+    if (p.state != PeerState::kHandshake || !p.conn || !p.conn->is_open()) continue;
+    if (!admission_->join_expired(p.connected_ns, now)) continue;
+    spdlog::warn("dropped {}: no complete join within {:.0f}s", control::format_endpoint(p.from),
+                 admission_->handshake_timeout_s());
+    p.state = PeerState::kGone;
+    p.conn->close("join timed out");
+  }
+}
+
 void ProbeRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
+  if (!admission_->address_allowed(from)) {
+    // Closed before a byte is read: a host outside --allow learns nothing and costs nothing.
+    spdlog::warn("refused {}: not in --allow", control::format_endpoint(from));
+    return;
+  }
   const uint32_t id = next_id_++;
   Peer& p = peers_[id];
   p.id = id;
   p.slot = std::move(slot);
   p.from = from;
+  p.connected_ns = monotonic_ns();
   p.hs.emplace(opt_.insecure ? std::nullopt : opt_.key, id, control::random_nonce());
   control::Connection::Callbacks cb;
   cb.on_message = [this, id](control::Connection&, const control::Message& m) {
@@ -266,7 +295,9 @@ void ProbeRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot
       fail(it->second, "connection lost: " + why);
     }
   };
-  auto conn = control::Connection::create(*loop_, std::move(fd), cb, {}, tls_);
+  control::Connection::Limits limits;
+  limits.max_message_size = control::Admission::kJoinMessageLimit;  // raised once it has joined
+  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits, tls_);
   if (!conn) {
     spdlog::warn("cannot serve {}: {}", control::format_endpoint(from), conn.error());
     peers_.erase(id);
@@ -277,6 +308,16 @@ void ProbeRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot
 
 void ProbeRun::on_message(Peer& p, const control::Message& m) {
   if (p.state == PeerState::kHandshake) {
+    if (p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
+      // A message arrived, so a TLS handshake is complete: check the certificate's name first.
+      if (auto why = admission_->identity_refused(*p.conn)) {
+        spdlog::warn("refused {}: {}", control::format_endpoint(p.from), *why);
+        p.conn->send(control::Reject{*why});
+        p.state = PeerState::kGone;
+        p.conn->finish(*why);
+        return;
+      }
+    }
     control::Message reply = p.hs->on_message(m);
     p.conn->send(reply);
     if (const auto* rej = std::get_if<control::Reject>(&reply)) {
@@ -292,6 +333,7 @@ void ProbeRun::on_message(Peer& p, const control::Message& m) {
         return;
       }
       p.state = PeerState::kAdmitted;
+      p.conn->set_max_message_size(control::kMaxMessageSize);
       spdlog::info("receiver {} joined from {}", p.hs->receiver_name(),
                    control::format_endpoint(p.from));
     }
@@ -603,6 +645,12 @@ int ProbeRun::run() {
     spdlog::error("{}", a.error());
     return 2;
   }
+  auto admission = control::Admission::create(opt_.admission, tls_ != nullptr);
+  if (!admission) {
+    spdlog::error("{}", admission.error());
+    return 2;
+  }
+  admission_.emplace(std::move(*admission));
   auto group = engine::parse_ipv4(opt_.group);
   if (!group || !engine::is_multicast(*group)) {
     spdlog::error("--group: '{}' is not an IPv4 multicast address", opt_.group);
@@ -645,7 +693,7 @@ int ProbeRun::run() {
     return 2;
   }
   auto listener =
-      control::Listener::create(*loop_, *ep, kMaxConnections,
+      control::Listener::create(*loop_, *ep, admission_->max_connections(),
                                 [this](Fd fd, const sockaddr_in& from, control::ConnectionSlot s) {
                                   on_accept(std::move(fd), from, std::move(s));
                                 });

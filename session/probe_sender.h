@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "control/admission.h"
 #include "control/auth.h"
 #include "control/tls.h"
 
@@ -29,6 +30,8 @@ struct ProbeOptions {
   std::optional<control::Key> key;
   bool insecure = false;
   control::TlsFiles tls;  // TLS 1.3 on the control connections, as for `shoal send`
+  control::AdmissionOptions
+      admission;  // --allow, --handshake-timeout, --max-receivers, as for send
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   uint64_t from_bps = 50'000'000;

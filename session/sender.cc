@@ -3,7 +3,6 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
-#include <fnmatch.h>
 #include <sched.h>
 
 #include <cerrno>
@@ -42,37 +41,8 @@ namespace shoal::session {
 
 namespace {
 
-constexpr size_t kJoinMessageLimit = 4096;              // bytes per control message until joined
 constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
 constexpr uint64_t kBeaconEveryNs = 20'000'000;
-
-// "a.b.c.d" or "a.b.c.d/len" -> network and mask (host order).
-struct Cidr {
-  uint32_t net = 0, mask = 0;
-};
-Result<Cidr> parse_cidr(const std::string& text) {
-  auto slash = text.find('/');
-  auto ip = engine::parse_ipv4(text.substr(0, slash));
-  int len = 32;
-  if (slash != std::string::npos) {
-    try {
-      size_t used = 0;
-      len = std::stoi(text.substr(slash + 1), &used);
-      if (used != text.size() - slash - 1) len = -1;
-    } catch (...) {
-      len = -1;
-    }
-  }
-  if (!ip || len < 0 || len > 32) {
-    return make_error("--allow '" + text +
-                      "': expected an IPv4 address or CIDR block, e.g. 198.18.0.10 or "
-                      "198.18.0.0/24");
-  }
-  Cidr c;
-  c.mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-  c.net = ntohl(ip->s_addr) & c.mask;
-  return c;
-}
 
 enum class PeerState { kHandshake, kJoined, kReady, kDone, kFailed, kRefused, kSuperseded };
 
@@ -139,7 +109,6 @@ class SenderRun {
   bool unicast_done() const;
   void housekeeping();
   void send_beacon();
-  bool allowed(const sockaddr_in& from) const;
   void progress(const char* what, double frac, bool final_line = false);
   int finish();
 
@@ -156,8 +125,7 @@ class SenderRun {
   std::optional<DataKey> data_key_;
   std::optional<FrameBuilder> builder_;
   engine::TxBackend* tx_ = nullptr;
-  std::vector<Cidr> allow_;
-  std::vector<std::string> allow_cn_;  // TLS identities (globs)
+  std::optional<control::Admission> admission_;
   std::shared_ptr<control::TlsContext> tls_;
   std::unique_ptr<control::MetricsServer> metrics_;
   std::string render_metrics() const;
@@ -189,17 +157,8 @@ void SenderRun::fail_peer(Peer& p, std::string reason) {
   }
 }
 
-bool SenderRun::allowed(const sockaddr_in& from) const {
-  if (allow_.empty()) return true;
-  const uint32_t a = ntohl(from.sin_addr.s_addr);
-  for (const Cidr& c : allow_) {
-    if ((a & c.mask) == c.net) return true;
-  }
-  return false;
-}
-
 void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
-  if (!allowed(from)) {
+  if (!admission_->address_allowed(from)) {
     // Closed before a byte is read: a host outside --allow learns nothing and costs nothing.
     spdlog::warn("refused {}: not in --allow", control::format_endpoint(from));
     return;
@@ -222,7 +181,7 @@ void SenderRun::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlo
     if (it != peers_.end()) on_close(it->second, why);
   };
   control::Connection::Limits limits;
-  limits.max_message_size = kJoinMessageLimit;  // raised once it has joined
+  limits.max_message_size = control::Admission::kJoinMessageLimit;  // raised once it has joined
   auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits, tls_);
   if (!conn) {
     spdlog::warn("cannot serve {}: {}", p.addr, conn.error());
@@ -246,16 +205,12 @@ void SenderRun::on_close(Peer& p, const std::string& why) {
 void SenderRun::on_message(Peer& p, const control::Message& m) {
   if (p.state == PeerState::kHandshake) {
     // A message arrived, so a TLS handshake is complete: check the certificate's name first.
-    if (!allow_cn_.empty() && p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
-      const std::string cn = p.conn->tls() ? p.conn->tls()->peer_common_name() : "";
-      bool ok = false;
-      for (const auto& pat : allow_cn_) ok |= fnmatch(pat.c_str(), cn.c_str(), 0) == 0;
-      if (!ok) {
-        const std::string why = "certificate CN '" + cn + "' is not in --allow";
-        spdlog::warn("refused {}: {}", p.addr, why);
-        p.conn->send(control::Reject{why});
+    if (p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
+      if (auto why = admission_->identity_refused(*p.conn)) {
+        spdlog::warn("refused {}: {}", p.addr, *why);
+        p.conn->send(control::Reject{*why});
         p.state = PeerState::kRefused;
-        p.conn->finish(why);
+        p.conn->finish(*why);
         return;
       }
     }
@@ -525,9 +480,9 @@ void SenderRun::housekeeping() {
   bool awaiting_ready = false;
   for (auto& [id, p] : peers_) {
     if (p.state == PeerState::kHandshake && p.conn && p.conn->is_open() &&
-        now - p.connected_ns > opt_.handshake_timeout_ns) {
+        admission_->join_expired(p.connected_ns, now)) {
       spdlog::warn("dropped {}: no complete join within {:.0f}s", p.addr,
-                   double(opt_.handshake_timeout_ns) / 1e9);
+                   admission_->handshake_timeout_s());
       p.state = PeerState::kRefused;
       p.conn->close("join timed out");
       continue;
@@ -671,22 +626,12 @@ int SenderRun::run() {
     opt_.rate_bps = auto_rate_->start_bps();
     spdlog::info("{}", auto_rate_->describe());
   }
-  for (const std::string& a : opt_.allow) {
-    if (a.rfind("cn:", 0) == 0) {
-      if (!opt_.tls.enabled()) {
-        spdlog::error("--allow {}: certificate names need TLS (--tls-cert/--tls-key/--tls-ca)", a);
-        return 2;
-      }
-      allow_cn_.push_back(a.substr(3));
-      continue;
-    }
-    auto c = parse_cidr(a);
-    if (!c) {
-      spdlog::error("{}", c.error());
-      return 2;
-    }
-    allow_.push_back(*c);
+  auto admission = control::Admission::create(opt_.admission, opt_.tls.enabled());
+  if (!admission) {
+    spdlog::error("{}", admission.error());
+    return 2;
   }
+  admission_.emplace(std::move(*admission));
   if (opt_.encrypt && !opt_.frame_auth) {
     spdlog::error("--encrypt needs authenticated frames: drop --no-frame-auth");
     return 2;
@@ -756,7 +701,7 @@ int SenderRun::run() {
     return 2;
   }
   auto listener = control::Listener::create(
-      *loop_, *listen_ep, opt_.max_receivers,
+      *loop_, *listen_ep, admission_->max_connections(),
       [this](Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
         on_accept(std::move(fd), from, std::move(slot));
       });

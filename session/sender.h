@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "control/admission.h"
 #include "control/auth.h"
 #include "control/tls.h"
 #include "session/event_log.h"
@@ -33,12 +34,9 @@ struct SendOptions {
   bool frame_auth = true;     // tag every data frame (AES-GCM under a per-session key)
   bool encrypt = false;       // also encrypt the payload (--encrypt)
   bool scope_strict = false;  // refuse receivers multicast does not reach, instead of unicast
-  // Receivers allowed: IPv4 addresses / CIDR blocks and "cn:GLOB" TLS identities (empty = all).
-  std::vector<std::string> allow;
-  uint64_t handshake_timeout_ns = 5'000'000'000;  // a peer still joining after this is dropped
-  size_t max_receivers = 10000;                   // control connections at once (joining or in)
-  unsigned k = 64;                                // source symbols per block
-  unsigned proactive = 0;                         // repair rows sent with the first pass
+  control::AdmissionOptions admission;  // --allow, --handshake-timeout, --max-receivers
+  unsigned k = 64;                      // source symbols per block
+  unsigned proactive = 0;               // repair rows sent with the first pass
   uint32_t symbol_size = 1408;
   int ttl = 1;
   bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
