@@ -231,8 +231,10 @@ void Connection::on_events(uint32_t events) {
 }
 
 void Connection::on_readable() {
-  // TLS may hold decrypted bytes the socket no longer signals: read it dry.
-  for (int i = 0; tls_ || i < limits_.reads_per_event; ++i) {
+  // A bounded number of reads per event, so one busy peer cannot starve the others. TLS may still
+  // hold decrypted bytes the socket no longer signals: then the loop calls back again.
+  const int reads = tls_ ? limits_.tls_reads_per_event : limits_.reads_per_event;
+  for (int i = 0; i < reads; ++i) {
     std::span<uint8_t> space = splitter_.prepare(limits_.read_chunk);
     std::string why;
     const long n = io_read(space, why);
@@ -271,6 +273,7 @@ void Connection::on_readable() {
     if (!is_open() || closing_) return;
     if (!tls_ && static_cast<size_t>(n) < space.size()) return;  // socket drained
   }
+  if (tls_) loop_.again(fd_.get());
 }
 
 }  // namespace shoal::control

@@ -42,6 +42,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t max_message_size = kMaxMessageSize;
     size_t read_chunk = size_t{64} << 10;
     int reads_per_event = 4;  // then yield to other fds (level-triggered: we are called again)
+    // TLS reads return one record (<= 16 KiB) each; after this many the connection yields too and
+    // asks the loop to call it again (decrypted bytes do not show on the socket).
+    int tls_reads_per_event = 16;
   };
 
   // Takes a connected socket (made non-blocking here) and registers it with the loop. With a TLS

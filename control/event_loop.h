@@ -42,6 +42,11 @@ class EventLoop {
   // Stops watching `fd`; no-op if it is not watched. Call before closing the fd.
   void remove(int fd);
 
+  // Runs `fd`'s callback with EPOLLIN again on the next poll, whatever the socket says: for a
+  // reader that stopped early to be fair to other fds while it still holds data the kernel does
+  // not know about (decrypted TLS bytes). Through an eventfd, so fd() turns readable too.
+  void again(int fd);
+
   // Waits up to timeout_ms (0 = do not block, -1 = forever) and dispatches ready events.
   // Returns the number of callbacks run, 0 on timeout or EINTR, or -errno if epoll_wait failed.
   int poll_once(int timeout_ms);
@@ -55,9 +60,14 @@ class EventLoop {
     Callback callback;
   };
 
-  explicit EventLoop(Fd epoll_fd) : epoll_(std::move(epoll_fd)) {}
+  static constexpr uint64_t kWakeToken = 0;  // the eventfd behind again(); fds get tokens from 1
+
+  EventLoop(Fd epoll_fd, Fd wake_fd) : epoll_(std::move(epoll_fd)), wake_(std::move(wake_fd)) {}
+  int run_again();
 
   Fd epoll_;
+  Fd wake_;                      // eventfd: readable while again_ holds tokens
+  std::vector<uint64_t> again_;  // tokens to call back with EPOLLIN on the next poll
   // epoll carries a never-reused token rather than the fd, so stale events are recognisable.
   std::unordered_map<uint64_t, std::shared_ptr<Entry>> by_token_;
   std::unordered_map<int, uint64_t> by_fd_;

@@ -2,6 +2,7 @@
 #include "control/connection.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +55,39 @@ TEST(EventLoop, DispatchesReadyFdsAndTimesOut) {
   loop->remove(a.get());
   EXPECT_EQ(loop->poll_once(0), 0);
   EXPECT_EQ(loop->watched(), 0u);
+}
+
+TEST(EventLoop, AgainCallsBackOnTheNextPollWithoutSocketEvents) {
+  auto loop = make_loop();
+  auto [a, b] = socket_pair();
+  auto [c, d] = socket_pair();
+  int calls_a = 0, calls_c = 0;
+  uint32_t seen = 0;
+  ASSERT_TRUE(loop->add(a.get(), EPOLLIN,
+                        [&](uint32_t ev) {
+                          ++calls_a;
+                          seen = ev;
+                        })
+                  .ok());
+  ASSERT_TRUE(loop->add(c.get(), EPOLLIN, [&](uint32_t) { ++calls_c; }).ok());
+  loop->again(a.get());
+  loop->again(a.get());  // asked twice before a poll: called once
+  pollfd pfd{loop->fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 1) << "a nesting poll must see the pending call";
+  EXPECT_EQ(loop->poll_once(1000), 1);
+  EXPECT_EQ(calls_a, 1);
+  EXPECT_EQ(calls_c, 0);
+  EXPECT_EQ(seen, uint32_t{EPOLLIN});
+  // Only once: nothing is pending afterwards, and the loop's own fd is quiet again.
+  EXPECT_EQ(loop->poll_once(0), 0);
+  EXPECT_EQ(calls_a, 1);
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  // An fd removed before the poll is not called; an unknown fd is ignored.
+  loop->again(a.get());
+  loop->again(d.get());
+  loop->remove(a.get());
+  EXPECT_EQ(loop->poll_once(0), 0);
+  EXPECT_EQ(calls_a, 1);
 }
 
 TEST(EventLoop, RejectsDuplicatesAndUnknownFds) {
