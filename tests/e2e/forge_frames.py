@@ -63,6 +63,8 @@ def capture(a) -> int:
     r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
                  socket.inet_aton(a.group) + socket.inet_aton(a.source))
     r.settimeout(30)
+    # The test waits for this line before it starts the session to record.
+    print(f"forge_frames: joined {a.group}:{a.port}, capturing", flush=True)
     with open(a.capture, "wb") as out:
         for _ in range(a.count):
             d = r.recv(65535)

@@ -28,6 +28,10 @@ if [ "$MODE" = forge ]; then
   bed_receiver old-rx1 1 "$WORK/old-rx1/old.bin"
   run_bg rec-old rx1 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
     --source 198.18.0.101 --capture "$WORK/old.frames" --count 200
+  # The recorder must be in the group before the short session starts (python starts slowly on a
+  # busy host; seen in CI: it missed the whole session).
+  wait_log rec-old "capturing" 30 || fail "the recorder did not join the group"
+  "$TESTBED" wait-joined "$BED" "$BED_GROUP" 1 10 || fail "the bridge does not forward $BED_GROUP to rx1"
   bed_sender old-tx 1 "$WORK/old.bin" 50M
   expect_rc old-tx 0
   expect_rc old-rx1 0

@@ -9,7 +9,7 @@ need_root_netns
 need_cmd python3
 
 bed_up 1
-make_object "$WORK/object.bin" 16
+make_object "$WORK/object.bin" 48   # ~13 s at 30 Mbit/s: both scrapes fall inside the pass
 make_key "$WORK/key"
 mkdir -p "$WORK/rx1"
 run_bg d1 rx1 120 "$SHOAL" recvd --iface v0 --key-file "$WORK/key" --map "object.bin=$WORK/rx1/" \
@@ -22,10 +22,18 @@ import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode(), end="")' \
     "${3:-9102}" >"$WORK/$1.txt" 2>"$WORK/$1.err"
 }
-sleep 1.5
-scrape s1 || fail "first scrape failed: $(cat "$WORK/s1.err")"
-sleep 1.5
-scrape s2 || fail "second scrape failed: $(cat "$WORK/s2.err")"
+value() { awk -v n="$2" '$1 == n {print $2}' "$WORK/$1.txt"; }
+# The first scrape once frames flow, the second once more were sent: no fixed sleeps, so a slow host
+# only shifts them within the pass. Each retries for up to 10 s.
+scrape_until() {   # NAME MIN_FRAMES
+  for _ in $(seq 1 100); do
+    if scrape "$1" && [ "$(value "$1" shoal_sender_frames_sent_total)" -gt "$2" ] 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+scrape_until s1 0 || fail "no scrape showed frames sent: $(cat "$WORK/s1.err")"
+scrape_until s2 "$(value s1 shoal_sender_frames_sent_total)" || fail "no later scrape showed more frames: $(cat "$WORK/s2.err")"
 expect_rc tx 0
 expect_same_sha "$WORK/object.bin" "$WORK/rx1/object.bin"
 for _ in $(seq 1 50); do   # the daemon counts the session once its child has exited
@@ -35,13 +43,12 @@ done
 expect "recvd counts the verified session" grep -qx 'shoal_recvd_events_total{event="session",outcome="verified"} 1' "$WORK/d1.txt"
 expect "recvd counts the started session" grep -qx 'shoal_recvd_events_total{event="session",outcome="started"} 1' "$WORK/d1.txt"
 expect "recvd runs no session now" grep -qx 'shoal_recvd_sessions_running 0' "$WORK/d1.txt"
-value() { awk -v n="$2" '$1 == n {print $2}' "$WORK/$1.txt"; }
 f1=$(value s1 shoal_sender_frames_sent_total)
 f2=$(value s2 shoal_sender_frames_sent_total)
 log "frames sent at the two scrapes: $f1, $f2"
 expect "the frame counter grows during the pass ($f1 -> $f2)" test "${f1:-0}" -lt "${f2:-0}"
 expect "rx1 is listed, not done yet" grep -q '^shoal_sender_receiver_done{address="198.18.0.101:[0-9]*",name="rx1",path="multicast"} 0$' "$WORK/s1.txt"
-expect "the object size is exported" grep -qx "shoal_sender_object_bytes $((16 << 20))" "$WORK/s1.txt"
+expect "the object size is exported" grep -qx "shoal_sender_object_bytes $((48 << 20))" "$WORK/s1.txt"
 bad=$(grep -v '^#' "$WORK/s2.txt" | grep -cvE '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$' || true)
 expect_eq "sample lines that do not parse" "$bad" 0
 e2e_finish
