@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
+#include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
 #include "session/announce.h"
@@ -53,6 +54,9 @@ Action add_recvd(CLI::App& app) {
   sub->add_option("-k,--key-file", a->key_files,
                   "pre-shared key file; repeat for the keys of several senders: an announcement "
                   "signed with any of them is accepted, and its session joined with that key");
+  // TLS: every session's control connection uses these certificates. Without a key, unsigned
+  // announcements are accepted (session/recv_daemon.h explains why that is safe).
+  add_tls_options(sub, a->d.receiver.tls);
   sub->add_flag("--insecure", a->d.insecure,
                 "accept unsigned announcements and join their sessions without authentication");
   sub->add_option("-m,--map", a->maps,

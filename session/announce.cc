@@ -127,7 +127,9 @@ Result<VerifiedAnnouncement> decode_announcement(std::span<const uint8_t> d,
   const uint8_t* tag = p + kAnnounceHeaderSize + n;
   if ((p[5] & kAnnounceSigned) == 0) {
     if (!accept_unsigned)
-      return make_error("unsigned announcement (from an --insecure sender) refused");
+      return make_error(
+          "unsigned announcement refused (its sender has no --key-file: it runs --insecure, or "
+          "TLS alone); only announcements signed with one of our keys are accepted");
     return v;
   }
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -137,7 +139,8 @@ Result<VerifiedAnnouncement> decode_announcement(std::span<const uint8_t> d,
       return v;
     }
   }
-  return make_error(keys.empty() ? "signed announcement, but no key is configured"
+  return make_error(keys.empty() ? "signed announcement, but we have no --key-file to check it "
+                                   "with (the sender has a key: give us the same one)"
                                  : "announcement not signed with any of our keys");
 }
 
@@ -239,7 +242,9 @@ Result<std::unique_ptr<Announcer>> announce_session(
   auto ann = Announcer::open(group_port, iface, ttl, loopback, std::move(a), key);
   if (ann) {
     spdlog::info("announcing the session on {}{}", group_port,
-                 key ? "" : " (unsigned: only daemons run with --insecure accept it)");
+                 key ? ""
+                     : " (unsigned, as there is no key: daemons accept it with TLS certificates "
+                       "and no key of their own, or with --insecure)");
   }
   return ann;
 }

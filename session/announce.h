@@ -8,7 +8,8 @@
 //   0    4     magic "SHAN"
 //   4    1     version = 1
 //   5    1     flags: bit0 SIGNED (the tag is an HMAC under the pre-shared key; without it the
-//              tag is 32 zero bytes: an --insecure sender); other bits must be 0
+//              tag is 32 zero bytes: a sender without a key, --insecure or TLS alone); other
+//              bits must be 0
 //   6    2     name length N (1..256)
 //   8    8     session id (the one the Session message will carry)
 //   16   8     timestamp: the sender's wall clock, milliseconds since the Unix epoch
@@ -22,9 +23,11 @@
 //
 // The datagram's length must be exactly 56 + N + 32. The label keeps an announcement tag from
 // being usable as a handshake proof (which use "shoal-v1 server"/"client") and vice versa.
-// An announcement only says where to connect: the receiver still runs the mutual handshake, so a
-// forged or replayed announcement can at worst make a daemon try to join a session it cannot
-// complete. Receivers drop replays with AnnounceFilter (timestamps and per-session ordering).
+// An announcement only says where to connect: the receiver still runs the mutual handshake (PSK
+// and/or TLS certificates), so a forged or replayed announcement can at worst make a daemon try to
+// join a session it cannot complete. Which announcements a daemon accepts, signed or unsigned, is
+// its policy (session/recv_daemon.h, accept_unsigned_announcements). Receivers drop replays with
+// AnnounceFilter (timestamps and per-session ordering).
 //
 // encode/decode and AnnounceFilter are pure (no I/O); Announcer owns a socket.
 #pragma once
@@ -66,9 +69,9 @@ struct Announcement {
   std::string object_name;
 };
 
-// Writes the datagram into `out`, signed with `key` (nullopt: unsigned, for an insecure sender).
-// Returns its length, or 0 when the name is empty or longer than 256 bytes, the port is 0, or `out`
-// is shorter than the datagram. Throws std::runtime_error only if OpenSSL's HMAC fails.
+// Writes the datagram into `out`, signed with `key` (nullopt: unsigned, for a sender without a
+// key). Returns its length, or 0 when the name is empty or longer than 256 bytes, the port is 0, or
+// `out` is shorter than the datagram. Throws std::runtime_error only if OpenSSL's HMAC fails.
 size_t encode_announcement(const Announcement& a, const std::optional<control::Key>& key,
                            std::span<uint8_t> out);
 
@@ -134,7 +137,7 @@ class Announcer {
 // For the sender (a small call in its join phase): the announcer of one session, or nullptr when
 // `group_port` is empty (no --announce). `listen` is the --listen text (address 0.0.0.0 is
 // announced as 0: "connect to where this came from"), `bound_port` the listener's actual port.
-// key nullopt = unsigned announcements (an --insecure sender).
+// key nullopt = unsigned announcements (a sender without a key: --insecure, or TLS alone).
 Result<std::unique_ptr<Announcer>> announce_session(
     const std::string& group_port, const std::string& iface, int ttl, bool loopback,
     const std::string& listen, uint16_t bound_port, uint64_t session_id, uint64_t object_size,

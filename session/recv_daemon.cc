@@ -2,6 +2,7 @@
 
 #include "control/event_loop.h"
 #include "control/metrics_server.h"
+#include "control/tls.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -60,6 +61,33 @@ std::optional<std::string> destination_for(const std::vector<MapRule>& rules,
     return r.dest;
   }
   return std::nullopt;
+}
+
+Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool tls) {
+  if (insecure && key_count > 0)
+    return make_error("--key-file and --insecure contradict each other: choose one");
+  if (insecure && tls)
+    return make_error(
+        "--insecure and --tls-cert/--tls-key/--tls-ca contradict each other: with certificates and "
+        "no --key-file the daemon already accepts unsigned announcements and joins their sessions "
+        "with TLS; drop --insecure");
+  if (Status a = control::require_authentication(key_count > 0, insecure, tls); !a)
+    return make_error(a.error());
+  return key_count == 0;  // with a key, signed ones only, also with TLS: a key is never dropped
+}
+
+RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id, int key_index,
+                                    const std::string& sender, const std::string& dest) {
+  RecvOptions o = d.receiver;
+  o.sender = sender;
+  o.out = dest;
+  o.key = std::nullopt;
+  if (key_index >= 0) o.key = d.keys.at(size_t(key_index));
+  // Unsigned: TLS alone when the daemon has certificates (o.tls, from the template). Without
+  // authentication only when the daemon was told --insecure.
+  o.insecure = !o.key && d.insecure;
+  o.expect_session_id = session_id;
+  return o;
 }
 
 namespace {
@@ -176,6 +204,7 @@ class Daemon {
   DaemonOptions opt_;
   SessionTable table_;
   AnnounceFilter filter_;
+  bool accept_unsigned_ = false;  // accept_unsigned_announcements(), decided in run()
   Fd sock_, sigfd_;
   sigset_t old_mask_{};
   std::map<pid_t, Child> children_;
@@ -233,7 +262,7 @@ Status Daemon::open_socket() {
 
 void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
   const std::string src = engine::ipv4_to_string(from.sin_addr);
-  auto v = decode_announcement(d, opt_.keys, opt_.insecure);
+  auto v = decode_announcement(d, opt_.keys, accept_unsigned_);
   if (!v) {
     ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
     warn_once("ignoring announcements from " + src + ": " + v.error());
@@ -299,14 +328,9 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     return;
   }
   Fd rd(p[0]), wr(p[1]);
-  RecvOptions o = opt_.receiver;
-  o.sender = sender;
-  o.out = dest;
-  o.key = key_index >= 0 ? std::optional<control::Key>(opt_.keys[size_t(key_index)]) : std::nullopt;
-  o.insecure = key_index < 0;
+  RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
   o.json_path = "-";
   o.progress = false;
-  o.expect_session_id = a.session_id;
   std::fflush(nullptr);
   std::cout.flush();
   const pid_t parent = getpid();
@@ -484,8 +508,17 @@ int Daemon::run() {
     spdlog::error("no --map rule: nothing would be accepted (e.g. --map '*.img=/srv/images/')");
     return 2;
   }
-  if (opt_.keys.empty() && !opt_.insecure) {
-    spdlog::error("no key: pass --key-file FILE (the senders' pre-shared key), or --insecure");
+  const bool tls = opt_.receiver.tls.enabled();
+  auto unsigned_ok = accept_unsigned_announcements(opt_.keys.size(), opt_.insecure, tls);
+  if (!unsigned_ok) {
+    spdlog::error("{}", unsigned_ok.error());
+    return 2;
+  }
+  accept_unsigned_ = *unsigned_ok;
+  // Each session loads the certificates again (in its child); this finds a bad file at start.
+  if (auto ctx = control::tls_context_for(control::TlsContext::Role::kClient, opt_.receiver.tls);
+      !ctx) {
+    spdlog::error("{}", ctx.error());
     return 2;
   }
   if (!opt_.hook.empty() && ::access(opt_.hook.c_str(), X_OK) != 0) {
@@ -494,6 +527,10 @@ int Daemon::run() {
   }
   if (opt_.insecure)
     spdlog::warn("--insecure: unsigned announcements are accepted and joined without a key");
+  else if (tls && opt_.keys.empty())
+    spdlog::info(
+        "TLS without a key: unsigned announcements are accepted; each session's sender must pass "
+        "the TLS handshake with a certificate from --tls-ca");
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) sigaddset(&mask, s);

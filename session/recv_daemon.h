@@ -1,12 +1,13 @@
 // `shoal recvd`: a receiver that stays up, listens for session announcements (session/announce.h)
 // and runs the sessions its policy allows, then an optional post-receive hook.
 //
-// Policy, in order: the announcement's tag must verify under one of the daemon's keys (or it is
-// unsigned and --insecure was given); it must be fresh (AnnounceFilter: not a replay, not stale);
-// its object name must be safe as a file name and match a --map rule, whose destination it gets;
-// no other running session may be writing that destination; fewer than --max-sessions may run.
-// A session refused by policy is logged once and then ignored; one deferred for lack of a slot is
-// taken up by a later announcement of it, if the sender is still announcing.
+// Policy, in order: the announcement must be authentic as accept_unsigned_announcements() below
+// says (signed with one of the daemon's keys, or unsigned where that is allowed); it must be fresh
+// (AnnounceFilter: not a replay, not stale); its object name must be safe as a file name and match
+// a --map rule, whose destination it gets; no other running session may be writing that
+// destination; fewer than --max-sessions may run. A session refused by policy is logged once and
+// then ignored; one deferred for lack of a slot is taken up by a later announcement of it, if the
+// sender is still announcing.
 //
 // Each accepted session runs in a child process (fork, then session::run_receiver against the
 // announced control address). Why a process and not a thread: run_receiver has no cancel hook,
@@ -20,6 +21,20 @@
 // The hook runs as `HOOK PATH SHA256_HEX` (no shell) with SHOAL_PATH, SHOAL_SHA256, SHOAL_OBJECT,
 // SHOAL_SIZE, SHOAL_SESSION (16 hex digits) and SHOAL_SENDER (ADDR:PORT) in its environment, only
 // after the object was verified and renamed into place; it is killed after --hook-timeout.
+//
+// Authentication: an announcement only says where to connect; what
+// authenticates the sender is the session's control connection. With pre-shared keys the daemon
+// accepts only announcements signed with one of them and joins with that key (and TLS too when it
+// has certificates: a configured key is never silently dropped). With TLS certificates and no key
+// there is nothing to verify a tag with, and `shoal send --announce` with TLS and no key sends
+// unsigned announcements: the daemon accepts them and joins with TLS alone. That is safe for the
+// data: a forged announcement makes the daemon connect to a host that must then pass the mutual
+// TLS handshake (a certificate from the daemon's --tls-ca), as a --sender given by hand would;
+// without one the handshake is refused and nothing is written. What an unsigned announcement does
+// allow is denial of service: anyone who can send to the announce group can keep the daemon's
+// session slots busy with sessions that fail, or make it skip a real session by announcing its id
+// first with another address. Add a key on both ends where that matters (docs/security.md).
+// --insecure accepts unsigned announcements and joins without any authentication.
 //
 // SIGTERM or SIGINT: stop listening, stop running sessions (their partial data stays for a resume,
 // never under the final name), let running hooks finish (up to --hook-timeout), exit 0.
@@ -99,18 +114,38 @@ class SessionTable {
 struct DaemonOptions {
   std::string announce;            // "GROUP:PORT"
   std::vector<control::Key> keys;  // announcements signed with any of these are accepted
-  bool insecure = false;           // also accept unsigned ones (and join without a key)
+  bool insecure = false;           // accept unsigned ones and join without authentication
   std::vector<MapRule> rules;      // at least one
   unsigned max_sessions = 1;       // sessions running at once
   std::string hook;                // program run after each verified object ("" = none)
   uint64_t hook_timeout_ns = 600'000'000'000;
   uint64_t max_skew_ms = 300'000;  // 0 = do not check announcement timestamps
-  RecvOptions receiver;            // template for each session (iface, memory, sync, ...)
-  std::string metrics;             // Prometheus endpoint address ("" = none)
+  // Template for each session: iface, memory, sync, tls (the daemon's certificates, used by every
+  // session's control connection), ... Its key and insecure are set per session.
+  RecvOptions receiver;
+  std::string metrics;  // Prometheus endpoint address ("" = none)
 };
 
+// Which announcements a daemon with these options accepts (see "Authentication" above):
+//   keys, with or without TLS   only announcements signed with one of the keys;
+//   TLS and no key              unsigned ones (signed ones cannot be verified: refused);
+//   --insecure alone            unsigned ones.
+// Returns whether unsigned announcements are accepted, or an error naming the fix for a
+// combination that cannot work: no key, no TLS and no --insecure; --insecure with a key or TLS.
+Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool tls);
+
+// The receive options of one accepted session: the daemon's template with the announced `sender`
+// (ADDR:PORT), the destination and the session id, joined with the key that signed the
+// announcement (key_index >= 0, an index into options.keys; out of range throws
+// std::out_of_range), else with TLS alone when the daemon has certificates, else without
+// authentication, but only when the daemon runs --insecure.
+RecvOptions session_receive_options(const DaemonOptions& options, uint64_t session_id,
+                                    int key_index, const std::string& sender,
+                                    const std::string& dest);
+
 // Runs until SIGTERM/SIGINT. Returns the exit status: 0 after a clean stop, 2 for bad options
-// (no rule, unusable hook, bad group or interface), 1 when the announce socket fails.
+// (no rule, no usable authentication or an unreadable TLS file, unusable hook, bad group or
+// interface), 1 when the announce socket fails.
 int run_recv_daemon(const DaemonOptions& options);
 
 }  // namespace shoal::session

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "session/announce.h"
+
 namespace shoal::session {
 namespace {
 
@@ -98,6 +100,115 @@ TEST(SessionTable, ForgetsOldSessionsButNeverRunningOnes) {
   EXPECT_EQ(t.consider(1, "a").kind, Kind::kIgnore);
   EXPECT_EQ(t.consider(2, "b").kind, Kind::kStart);  // forgotten: the replay filter guards this
   EXPECT_EQ(t.running(), 3u);
+}
+
+// The error text, or "" when there is none.
+std::string error_of(const Result<bool>& r) {
+  return r.ok() ? std::string() : r.error();
+}
+
+// Whether a daemon with these options accepts unsigned announcements; an error fails the test.
+bool unsigned_ok(size_t keys, bool insecure, bool tls) {
+  auto r = accept_unsigned_announcements(keys, insecure, tls);
+  EXPECT_TRUE(r.ok()) << error_of(r);
+  return r.ok() && *r;
+}
+
+TEST(AnnouncementAuth, AKeyRequiresSignaturesCertificatesAloneAcceptUnsigned) {
+  // key count, --insecure, TLS
+  EXPECT_FALSE(unsigned_ok(1, false, false));
+  EXPECT_FALSE(unsigned_ok(2, false, true));  // a key is kept when TLS is added
+  EXPECT_TRUE(unsigned_ok(0, false, true));
+  EXPECT_TRUE(unsigned_ok(0, true, false));
+}
+
+TEST(AnnouncementAuth, UnusableCombinationsNameTheFix) {
+  const std::string none = error_of(accept_unsigned_announcements(0, false, false));
+  for (const char* fix : {"--key-file", "--tls-cert", "--insecure"})
+    EXPECT_NE(none.find(fix), std::string::npos) << none;
+  EXPECT_NE(error_of(accept_unsigned_announcements(1, true, false)).find("contradict"),
+            std::string::npos);
+  const std::string insecure_tls = error_of(accept_unsigned_announcements(0, true, true));
+  EXPECT_NE(insecure_tls.find("drop --insecure"), std::string::npos) << insecure_tls;
+}
+
+control::Key key_of(uint8_t seed) {
+  control::Key k{};
+  k.fill(seed);
+  return k;
+}
+
+std::vector<uint8_t> announcement(const std::optional<control::Key>& key) {
+  Announcement a;
+  a.session_id = 7;
+  a.control_port = 9100;
+  a.object_name = "node.img";
+  std::vector<uint8_t> buf(kAnnounceMaxSize);
+  buf.resize(encode_announcement(a, key, buf));
+  return buf;
+}
+
+TEST(AnnouncementAuth, ACertificateOnlyDaemonTakesUnsignedAndRefusesSigned) {
+  auto u = decode_announcement(announcement(std::nullopt), {}, unsigned_ok(0, false, true));
+  ASSERT_TRUE(u.ok()) << u.error();
+  EXPECT_EQ(u->key_index, -1);
+  // A sender with a key demands it in the join: a daemon without one is told to add it.
+  auto s = decode_announcement(announcement(key_of(1)), {}, unsigned_ok(0, false, true));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("--key-file"), std::string::npos) << s.error();
+}
+
+TEST(AnnouncementAuth, AKeyedDaemonWithCertificatesRefusesUnsigned) {
+  const control::Key keys[] = {key_of(1)};
+  auto u = decode_announcement(announcement(std::nullopt), keys, unsigned_ok(1, false, true));
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.error().find("unsigned"), std::string::npos) << u.error();
+  auto s = decode_announcement(announcement(keys[0]), keys, unsigned_ok(1, false, true));
+  ASSERT_TRUE(s.ok()) << s.error();
+  EXPECT_EQ(s->key_index, 0);
+}
+
+DaemonOptions daemon_with(size_t keys, bool tls) {
+  DaemonOptions d;
+  for (size_t i = 0; i < keys; ++i) d.keys.push_back(key_of(uint8_t(i + 1)));
+  d.insecure = keys == 0 && !tls;
+  if (tls) d.receiver.tls = {"/etc/shoal/node.pem", "/etc/shoal/node.key", "/etc/shoal/ca.pem"};
+  d.receiver.iface = "eth1";
+  d.receiver.name = "node07";
+  return d;
+}
+
+TEST(SessionReceiveOptions, SignedJoinsWithTheSigningKeyAndKeepsTls) {
+  const DaemonOptions d = daemon_with(2, true);
+  RecvOptions o = session_receive_options(d, 42, 1, "198.18.0.1:9100", "/srv/node.img");
+  ASSERT_TRUE(o.key.has_value());
+  EXPECT_EQ(*o.key, d.keys[1]);
+  EXPECT_FALSE(o.insecure);
+  EXPECT_EQ(o.tls.cert, "/etc/shoal/node.pem");
+  EXPECT_EQ(o.tls.key, "/etc/shoal/node.key");
+  EXPECT_EQ(o.tls.ca, "/etc/shoal/ca.pem");
+  EXPECT_EQ(o.sender, "198.18.0.1:9100");
+  EXPECT_EQ(o.out, "/srv/node.img");
+  EXPECT_EQ(o.expect_session_id.value_or(0), 42u);
+  EXPECT_EQ(o.iface, "eth1");  // the rest comes from the template
+  EXPECT_EQ(o.name, "node07");
+}
+
+TEST(SessionReceiveOptions, UnsignedJoinsWithTlsAloneOrWithoutAuthentication) {
+  RecvOptions tls = session_receive_options(daemon_with(0, true), 42, -1, "198.18.0.1:9100", "/x");
+  EXPECT_FALSE(tls.key.has_value());
+  EXPECT_FALSE(tls.insecure);  // TLS authenticates the sender
+  EXPECT_TRUE(tls.tls.enabled());
+  RecvOptions none =
+      session_receive_options(daemon_with(0, false), 42, -1, "198.18.0.1:9100", "/x");
+  EXPECT_FALSE(none.key.has_value());
+  EXPECT_TRUE(none.insecure);
+  EXPECT_FALSE(none.tls.enabled());
+  // Never without authentication unless the daemon runs --insecure: a keyed daemon's session
+  // without a key (its policy refuses unsigned announcements) would fail, not run open.
+  RecvOptions keyed =
+      session_receive_options(daemon_with(1, false), 42, -1, "198.18.0.1:9100", "/x");
+  EXPECT_FALSE(keyed.insecure);
 }
 
 }  // namespace
