@@ -456,11 +456,19 @@ int ReceiverRun::run() {
     if (outcome_ == "done") {
       finished_ = true;
     } else if (opt_.tls.enabled() && hs_ && !hs_->joined() && !hs_->failed()) {
-      // In TLS 1.3 the client's handshake is done before the server has checked its
-      // certificate, so a refused certificate shows up as a hang-up here.
-      fail("the sender closed the connection during the join (" + why +
-           "): with TLS this means it did not accept this receiver's certificate; check that "
-           "--tls-cert is signed by the CA the sender uses as --tls-ca");
+      if (conn_ && conn_->tls() && !conn_->tls()->established()) {
+        // Our side of the TLS handshake never finished: the other end does not speak TLS, or
+        // its certificate is not one our CA signed.
+        fail("TLS handshake failed with the sender (" + why +
+             "): check that the sender runs with --tls-cert/--tls-key/--tls-ca and that its "
+             "certificate is signed by the CA this receiver uses as --tls-ca");
+      } else {
+        // In TLS 1.3 the client's handshake is done before the server has checked its
+        // certificate, so a refused certificate shows up as a hang-up here.
+        fail("the sender closed the connection during the join (" + why +
+             "): with TLS this means it did not accept this receiver's certificate; check that "
+             "--tls-cert is signed by the CA the sender uses as --tls-ca");
+      }
     } else {
       fail("lost the connection to the sender (" + why + ")");
     }

@@ -69,6 +69,7 @@ expect_rc tx2 1
 wait_log d1 "image-c.bin.*failed" 30 || true
 expect_log d1 "image-c.bin.*accepted, receiving into" "rx1 took the unsigned announcement"
 expect_log d1 "image-c.bin.*failed" "rx1's session with the sender without a certificate failed"
+expect_log d1 "TLS handshake failed with the sender.*runs with --tls-cert" "rx1 is told the sender does not speak TLS"
 for k in 1 2; do expect_no_file "$WORK/rx$k/image-c.bin"; done
 
 for d in d1 d2; do
