@@ -1,6 +1,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -9,21 +11,125 @@
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
+#include "session/announce.h"
+#include "session/announce_listener.h"
+#include "session/announce_wait.h"
+#include "session/data_pass.h"  // monotonic_ns
 #include "session/receiver.h"
 
 namespace shoal::cli {
+
+namespace {
+
+// An announced sender is listening already: connecting to it gets what is left of
+// --connect-timeout, but never less than this.
+constexpr uint64_t kAnnouncedConnectNs = 5'000'000'000;
+
+// Exactly one of --sender and --announce; --object only with --announce. False after saying why.
+bool check_sender_choice(const std::string& sender, const std::string& announce,
+                         const std::string& object) {
+  if (!sender.empty() && !announce.empty()) {
+    spdlog::error(
+        "--sender and --announce are alternatives: pass --sender ADDR:PORT to join a sender you "
+        "know, or --announce to join a session a `shoal send --announce` announces, not both");
+    return false;
+  }
+  if (sender.empty() && announce.empty()) {
+    spdlog::error(
+        "no sender: pass --sender ADDR:PORT (the sender's --listen address), or --announce to "
+        "wait for a session a `shoal send --announce` announces and join it");
+    return false;
+  }
+  if (!object.empty() && announce.empty()) {
+    spdlog::error("--object chooses among announced sessions: it needs --announce");
+    return false;
+  }
+  return true;
+}
+
+// --announce: waits for the session to join and points `o` at it. Returns an exit status on
+// failure (2: bad options, 1: no matching announcement in time), nullopt when `o` is ready.
+std::optional<int> find_announced_session(session::RecvOptions& o, const std::string& group,
+                                          const std::string& object, uint64_t max_skew_ms) {
+  auto unsigned_ok =
+      session::accept_unsigned_announcements(o.key ? 1 : 0, o.insecure, o.tls.enabled());
+  if (!unsigned_ok) {
+    spdlog::error("{}", unsigned_ok.error());
+    return 2;
+  }
+  // Mistakes that need no sender are found now, not after the wait (run_receiver checks again).
+  if (auto tls = control::tls_context_for(control::TlsContext::Role::kClient, o.tls); !tls) {
+    spdlog::error("{}", tls.error());
+    return 2;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const fs::path dir = fs::path(o.out).parent_path();
+      !fs::is_block_file(o.out, ec) && !dir.empty() && !fs::is_directory(dir, ec)) {
+    spdlog::error("--out: output directory '{}' does not exist", dir.string());
+    return 2;
+  }
+  session::AnnounceChecks checks;
+  if (o.key) checks.keys.push_back(*o.key);
+  checks.accept_unsigned = *unsigned_ok;
+  checks.max_skew_ms = max_skew_ms;
+  auto listener = session::AnnounceListener::open(group, o.iface, std::move(checks));
+  if (!listener) {
+    spdlog::error("{}", listener.error());
+    return 2;
+  }
+  spdlog::info("waiting for a session announcement on {}{}{}", group,
+               o.iface.empty() ? "" : " via " + o.iface,
+               object.empty() ? "" : " of an object matching '" + object + "'");
+  const uint64_t t0 = session::monotonic_ns();
+  auto found = session::wait_for_announced_session(**listener, group, object, o.connect_timeout_ns);
+  if (!found) {
+    spdlog::error("{}", found.error());
+    return 1;
+  }
+  spdlog::info("joining session {} '{}' ({}) announced by {}",
+               session::session_hex(found->session_id), session::printable_name(found->object_name),
+               format_bytes(double(found->object_size)), found->sender);
+  o.sender = found->sender;
+  o.expect_session_id = found->session_id;  // the sender there must run this session
+  const uint64_t spent = session::monotonic_ns() - t0;
+  o.connect_timeout_ns = std::max(o.connect_timeout_ns > spent ? o.connect_timeout_ns - spent : 0,
+                                  kAnnouncedConnectNs);
+  return std::nullopt;
+}
+
+}  // namespace
 
 Action add_recv(CLI::App& app) {
   struct Args {
     session::RecvOptions o;
     std::string key_file, wait = "30s", memory = "1G";
     std::string events;
+    std::string announce, object, skew = "5m";
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
-  sub->add_option("-s,--sender", a->o.sender, "the sender's control address, e.g. 198.18.0.1:9100")
-      ->required()
+  sub->add_option("-s,--sender", a->o.sender,
+                  "the sender's control address, e.g. 198.18.0.1:9100 (this or --announce)")
       ->check(checks::host_port());
+  sub->add_option(
+         "--announce", a->announce,
+         "instead of --sender: wait for a session announced on this group (`shoal send "
+         "--announce`), checked as `shoal recvd` checks them (signed with --key-file, or "
+         "unsigned with TLS alone or --insecure; fresh), and join the first one that "
+         "matches --object (no value: 239.255.0.2:9001); --connect-timeout bounds the wait")
+      ->expected(0, 1)
+      ->default_str(session::kDefaultAnnounceGroup)
+      ->check(checks::group_port());
+  sub->add_option("--object", a->object,
+                  "with --announce: join only a session whose object name matches this shell "
+                  "glob, e.g. 'debian-12-*.img' (default: any)");
+  sub->add_option(
+         "--max-clock-skew", a->skew,
+         "with --announce: ignore announcements whose timestamp is further than this from "
+         "our clock (replays); 0 = do not check, for machines without a synchronised clock")
+      ->capture_default_str()
+      ->check(checks::duration());
   sub->add_option("-o,--out", a->o.out,
                   "where to write the object (written to a temporary name, renamed "
                   "only once verified)")
@@ -34,7 +140,10 @@ Action add_recv(CLI::App& app) {
   sub->add_flag("--insecure", a->o.insecure, "join a sender that runs without authentication");
   add_tls_options(sub, a->o.tls);
   sub->add_option("--name", a->o.name, "name shown in the sender's summary (default: host name)");
-  sub->add_option("--connect-timeout", a->wait, "keep trying to reach the sender this long")
+  sub->add_option(
+         "--connect-timeout", a->wait,
+         "keep trying to reach the sender this long; with --announce, the bound on waiting "
+         "for a matching announcement and then reaching its sender")
       ->capture_default_str()
       ->check(checks::duration());
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
@@ -69,6 +178,7 @@ Action add_recv(CLI::App& app) {
   a->o.progress = isatty(2);
   return {sub, [a] {
             session::RecvOptions o = a->o;
+            if (!check_sender_choice(o.sender, a->announce, a->object)) return 2;
             auto wait = parse_duration_ns(a->wait);
             if (!wait) {
               spdlog::error("--connect-timeout: {}", wait.error());
@@ -88,6 +198,12 @@ Action add_recv(CLI::App& app) {
               return 2;
             }
             o.events = *events;
+            if (!a->announce.empty()) {
+              auto skew = parse_duration_ns(a->skew);
+              if (!skew) return 2;  // the validator said why
+              if (auto rc = find_announced_session(o, a->announce, a->object, *skew / 1'000'000))
+                return *rc;
+            }
             return session::run_receiver(o);
           }};
 }

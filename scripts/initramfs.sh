@@ -11,8 +11,14 @@
 #                   (modules.builtin) are skipped. Without it the kernel must have them built in.
 #   --key FILE      the pre-shared key (`shoal keygen`), stored as /etc/shoal/shoal.key (mode 0600)
 #
-# At boot, /init reads these kernel command-line parameters:
-#   shoal.sender=ADDR:PORT   the sender's control address (required)
+# At boot, /init reads these kernel command-line parameters (all optional):
+#   shoal.sender=ADDR:PORT   the sender's control address; without it /init waits for a session that
+#                            `shoal send --announce` announces (shoal recv --announce) and joins it
+#   shoal.announce=GROUP:PORT  the announce group (default 239.255.0.2:9001, as send --announce)
+#   shoal.object=GLOB        join only an announced session whose object name matches (default: any)
+#   shoal.wait=DURATION      how long to wait for the announcement or the sender (default 10m)
+#   shoal.clock_skew=DURATION  refuse announcements whose time is further than this from the machine's
+#                            clock (default 5m; 0 turns the check off, for a clock that is not set)
 #   shoal.ip=dhcp|ADDR/LEN   how to configure the interface (default dhcp, with busybox udhcpc)
 #   shoal.iface=NAME         the interface (default: the first one that is not lo)
 #   shoal.out=DEV            where to write the image (default /dev/vda)
@@ -133,10 +139,15 @@ finish() {
 }
 failed() { result "FAILED $*"; finish 1; }
 
-sender="" ipcfg=dhcp iface="" out=/dev/vda insecure="" shell=""
+sender="" announce=239.255.0.2:9001 object="" wait=10m skew="" ipcfg=dhcp iface="" out=/dev/vda insecure="" shell=""
+set -f   # shoal.object=GLOB must reach shoal as written, not expanded against /
 for arg in $(cat /proc/cmdline); do
   case $arg in
     shoal.sender=*) sender=${arg#*=} ;;
+    shoal.announce=*) announce=${arg#*=} ;;
+    shoal.object=*) object=${arg#*=} ;;
+    shoal.wait=*) wait=${arg#*=} ;;
+    shoal.clock_skew=*) skew=${arg#*=} ;;
     shoal.ip=*) ipcfg=${arg#*=} ;;
     shoal.iface=*) iface=${arg#*=} ;;
     shoal.out=*) out=${arg#*=} ;;
@@ -144,12 +155,12 @@ for arg in $(cat /proc/cmdline); do
     shoal.shell=1) shell=1 ;;
   esac
 done
+set +f
 
 if [ -f /lib/modules/load-order ]; then
   for m in $(cat /lib/modules/load-order); do insmod "/lib/modules/$m" || echo "init: insmod $m failed"; done
 fi
 
-[ -n "$sender" ] || failed "no shoal.sender=ADDR:PORT on the kernel command line"
 # Drivers probe asynchronously: wait (bounded) for the interface and the disk to appear.
 i=0
 while [ $i -lt 100 ]; do
@@ -170,7 +181,14 @@ else
   ip addr add "$ipcfg" dev "$iface" || failed "bad shoal.ip=$ipcfg"
 fi
 ip route add 224.0.0.0/4 dev "$iface" 2>/dev/null
-echo "init: $iface $(ip -4 -o addr show dev "$iface" | awk '{print $4}'), receiving from $sender into $out"
+# Without shoal.sender=, the session is found by its announcement (signed with the key built in).
+if [ -n "$sender" ]; then
+  from="--sender $sender" where="from $sender"
+else
+  from="--announce=$announce${object:+ --object $object}${skew:+ --max-clock-skew $skew}"
+  where="from the session announced on $announce${object:+ for an object matching $object}"
+fi
+echo "init: $iface $(ip -4 -o addr show dev "$iface" | awk '{print $4}'), receiving $where into $out"
 
 auth="--key-file /etc/shoal/shoal.key"
 if [ ! -f /etc/shoal/shoal.key ]; then
@@ -178,10 +196,12 @@ if [ ! -f /etc/shoal/shoal.key ]; then
   auth=--insecure
 fi
 # Resume state goes to the ramfs: a reboot starts over, which is what an installer wants.
-shoal recv --sender "$sender" --iface "$iface" $auth --out "$out" --state-dir /run/shoal \
+set -f
+shoal recv $from --connect-timeout "$wait" --iface "$iface" $auth --out "$out" --state-dir /run/shoal \
   --max-memory 64M --json /run/shoal/result.json --name "$(cat /sys/class/net/"$iface"/address)" --no-progress
 rc=$?
-[ $rc = 0 ] || failed "shoal recv exited $rc: $(cat /run/shoal/result.json 2>/dev/null)"
+set +f
+[ $rc = 0 ] || failed "shoal recv exited $rc: $(cat /run/shoal/result.json 2>/dev/null || echo "no result; its log above says why")"
 
 # shoal verified what it wrote; read it back from the disk itself (not the page cache) to be sure.
 sha=$(grep -o '"sha256": *"[0-9a-f]*"' /run/shoal/result.json | grep -o '[0-9a-f]\{64\}')

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # PXE-like provisioning, end to end on one machine: a qemu guest boots a Debian kernel with the initramfs
-# of scripts/initramfs.sh, gets an address by DHCP, receives a disk image from `shoal send` and writes it
-# to its virtio disk, verifies it and powers off. The host side lives in a network namespace this script
+# of scripts/initramfs.sh, gets an address by DHCP, finds the session `shoal send --announce` announces
+# (no sender address on its kernel command line), receives the disk image and writes it to its virtio
+# disk, verifies it and powers off. The host side lives in a network namespace this script
 # creates (a bridge 198.18.0.1/24, a tap for the guest, busybox udhcpd, the sender) and removes.
 #
 # usage: qemu-provision.sh run [--shoal BIN] [--guest-shoal BIN] [--kernel DIR|VMLINUZ] [--size MIB]
-#                              [--rate RATE] [--timeout SECS] [--accel tcg|kvm] [--work DIR]
+#                              [--rate RATE] [--timeout SECS] [--accel tcg|kvm] [--mode announce|sender]
+#                              [--work DIR]
 #          --shoal         the shoal binary, sender and guest (default: build-static/cli/shoal when it
 #                          exists, else build/cli/shoal); shared libraries it needs go into the initramfs
 #          --guest-shoal   another binary for the guest (it must speak the sender's protocol version)
@@ -15,6 +17,8 @@
 #          --rate          sender rate (default 200M)
 #          --timeout       bound on the guest's whole run, boot to power-off (default 240 s)
 #          --accel         tcg (software emulation, the default) or kvm
+#          --mode          announce (the default): the sender announces, the guest's command line has
+#                          shoal.object=image.* and no address; sender: shoal.sender=198.18.0.1:9100
 #          --work DIR      keep every file here (image, disk, initramfs, logs) instead of a temp dir
 #        qemu-provision.sh fetch-kernel [DIR]   download Debian's cloud kernel package (apt-get download,
 #                          not installed) and extract it into DIR (default $SHOAL_KERNEL_CACHE, else
@@ -107,6 +111,7 @@ bg() {
 
 run() {
   local shoal=$HERE/../build-static/cli/shoal guest="" kernel="" size=32 rate=200M tmo=240 accel=tcg
+  local mode=announce
   [ -x "$shoal" ] || shoal=$HERE/../build/cli/shoal
   KEEP=""
   while (($#)); do
@@ -118,12 +123,20 @@ run() {
       --rate) rate=${2:?}; shift 2 ;;
       --timeout) tmo=${2:?}; shift 2 ;;
       --accel) accel=${2:?}; shift 2 ;;
+      --mode) mode=${2:?}; shift 2 ;;
       --work) KEEP=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
   [[ $size =~ ^[0-9]+$ ]] && ((size >= 1 && size <= 4096)) || die "--size must be 1..4096 MiB"
   [[ $tmo =~ ^[0-9]+$ ]] || die "--timeout must be seconds"
+  # How the guest finds the session: by the sender's announcement, or told the sender's address.
+  local announce=() guest_args
+  case $mode in
+    announce) announce=(--announce) guest_args="shoal.object=image.*" ;;
+    sender) guest_args="shoal.sender=$CONTROL" ;;
+    *) die "--mode must be announce or sender" ;;
+  esac
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, bridge, tap device)"
   local c
   for c in ip qemu-system-x86_64 timeout sha256sum cmp; do command -v "$c" >/dev/null || skip "'$c' is not installed"; done
@@ -147,7 +160,7 @@ run() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM
   if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; W=$(cd "$KEEP" && pwd); else W=$(mktemp -d "${TMPDIR:-/tmp}/shoal-provision.XXXXXX"); fi
-  echo "qemu-provision: work dir $W, kernel $vmlinuz, accel $accel, guest binary $guest"
+  echo "qemu-provision: work dir $W, kernel $vmlinuz, accel $accel, mode $mode, guest binary $guest"
 
   # The image (random: a misplaced block cannot pass for a right one), the key, the guest's empty disk.
   head -c "$((size << 20))" /dev/urandom >"$W/image.img"
@@ -175,14 +188,14 @@ run() {
 
   bg send $((tmo + 30)) ip netns exec "$NS" "$shoal" send "$W/image.img" --group "$GROUP" --iface br0 \
     --listen "$CONTROL" --rate "$rate" --min-receivers 1 --max-wait "${tmo}s" --key-file "$W/key" \
-    --json "$W/send.json" --no-progress
+    --json "$W/send.json" --no-progress "${announce[@]}"
 
   # The guest: no default devices, serial console to a file, virtio disk and NIC; power-off ends qemu.
   local t0=$SECONDS
   bg qemu "$tmo" ip netns exec "$NS" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m 512 -smp 1 \
     -nodefaults -display none -no-reboot -serial "file:$W/console.log" \
     -kernel "$vmlinuz" -initrd "$W/initrd.gz" \
-    -append "console=ttyS0 panic=-1 shoal.sender=$CONTROL shoal.ip=dhcp" \
+    -append "console=ttyS0 panic=-1 $guest_args shoal.ip=dhcp" \
     -drive "file=$W/disk.img,format=raw,if=virtio,cache=writeback" \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0
   local qrc=0 src=0

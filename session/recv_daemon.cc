@@ -4,14 +4,12 @@
 #include "control/metrics_server.h"
 #include "control/tls.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,9 +24,10 @@
 
 #include "common/fd.h"
 #include "common/units.h"
-#include "engine/net_iface.h"
 #include "session/announce.h"
+#include "session/announce_listener.h"
 #include "session/data_pass.h"  // monotonic_ns
+#include "session/event_log.h"  // session_hex
 
 extern char** environ;
 
@@ -63,19 +62,6 @@ std::optional<std::string> destination_for(const std::vector<MapRule>& rules,
   return std::nullopt;
 }
 
-Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool tls) {
-  if (insecure && key_count > 0)
-    return make_error("--key-file and --insecure contradict each other: choose one");
-  if (insecure && tls)
-    return make_error(
-        "--insecure and --tls-cert/--tls-key/--tls-ca contradict each other: with certificates and "
-        "no --key-file the daemon already accepts unsigned announcements and joins their sessions "
-        "with TLS; drop --insecure");
-  if (Status a = control::require_authentication(key_count > 0, insecure, tls); !a)
-    return make_error(a.error());
-  return key_count == 0;  // with a key, signed ones only, also with TLS: a key is never dropped
-}
-
 RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id, int key_index,
                                     const std::string& sender, const std::string& dest) {
   RecvOptions o = d.receiver;
@@ -90,23 +76,6 @@ RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id,
   return o;
 }
 
-namespace {
-std::string hex16(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// For logs: a name from the network with anything unprintable replaced.
-std::string printable(std::string_view s) {
-  std::string out(s.substr(0, 256));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
-}  // namespace
-
 SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::string& name) {
   auto it = sessions_.find(session_id);
   if (it != sessions_.end() && it->second.state != State::kBusy) return {};
@@ -116,13 +85,13 @@ SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::st
     return Decision{Kind::kRefuse, "", std::move(why), true};
   };
   if (!safe_object_name(name))
-    return refuse("object name '" + printable(name) + "' is not usable as a file name");
+    return refuse("object name '" + printable_name(name) + "' is not usable as a file name");
   auto dest = destination_for(rules_, name);
   if (!dest) return refuse("no --map rule matches object '" + name + "'");
   std::string busy;
   for (const auto& [id, e] : sessions_) {
     if (e.state == State::kRunning && e.dest == *dest)
-      busy = "destination " + *dest + " is being written by session " + hex16(id);
+      busy = "destination " + *dest + " is being written by session " + session_hex(id);
   }
   if (busy.empty() && running_ >= max_sessions_)
     busy = std::to_string(running_) + " session(s) running (--max-sessions " +
@@ -182,13 +151,11 @@ struct Child {
 
 class Daemon {
  public:
-  explicit Daemon(const DaemonOptions& o)
-      : opt_(o), table_(o.rules, o.max_sessions), filter_(o.max_skew_ms) {}
+  explicit Daemon(const DaemonOptions& o) : opt_(o), table_(o.rules, o.max_sessions) {}
   int run();
 
  private:
-  Status open_socket();
-  void on_datagram(std::span<const uint8_t> d, const sockaddr_in& from);
+  void on_heard(const HeardAnnouncement& h);
   void start_session(const Announcement& a, int key_index, const std::string& dest,
                      const std::string& sender);
   void start_hook(const Child& session, const std::string& sha256);
@@ -203,9 +170,8 @@ class Daemon {
 
   DaemonOptions opt_;
   SessionTable table_;
-  AnnounceFilter filter_;
-  bool accept_unsigned_ = false;  // accept_unsigned_announcements(), decided in run()
-  Fd sock_, sigfd_;
+  std::unique_ptr<AnnounceListener> listener_;  // reset on stop
+  Fd sigfd_;
   sigset_t old_mask_{};
   std::map<pid_t, Child> children_;
   std::set<std::string> warned_;
@@ -237,60 +203,26 @@ void Daemon::warn_once(const std::string& what) {
   if (warned_.insert(what).second) spdlog::warn("{}", what);
 }
 
-Status Daemon::open_socket() {
-  auto group = parse_announce_group(opt_.announce);
-  if (!group) return make_error("--announce: " + group.error());
-  sock_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!sock_) return make_error(std::string("cannot create a UDP socket: ") + strerror(errno));
-  const int one = 1;
-  ::setsockopt(sock_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  // Bound to the group address: only datagrams sent to the group arrive here.
-  if (::bind(sock_.get(), reinterpret_cast<const sockaddr*>(&*group), sizeof *group) != 0)
-    return make_error("cannot listen on " + opt_.announce + ": " + strerror(errno));
-  ip_mreqn mreq{};
-  mreq.imr_multiaddr = group->sin_addr;
-  if (!opt_.receiver.iface.empty()) {
-    auto ifc = engine::resolve_iface(opt_.receiver.iface);
-    if (!ifc) return make_error("--iface: " + ifc.error());
-    mreq.imr_ifindex = static_cast<int>(ifc->index);
-  }
-  if (::setsockopt(sock_.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0)
-    return make_error("cannot join the announce group " + opt_.announce + ": " + strerror(errno) +
-                      " (no multicast route? pass --iface)");
-  return {};
-}
-
-void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
-  const std::string src = engine::ipv4_to_string(from.sin_addr);
-  auto v = decode_announcement(d, opt_.keys, accept_unsigned_);
-  if (!v) {
-    ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
-    warn_once("ignoring announcements from " + src + ": " + v.error());
-    return;
-  }
-  const Announcement& a = v->announcement;
-  const uint64_t now_ms = wall_clock_ms();
-  switch (filter_.check(a.session_id, a.timestamp_ms, now_ms)) {
-    case AnnounceFilter::Verdict::kDuplicate:
+void Daemon::on_heard(const HeardAnnouncement& h) {
+  switch (h.kind) {
+    case HeardAnnouncement::Kind::kRejected:
+      ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
+      warn_once(h.problem);
       return;
-    case AnnounceFilter::Verdict::kStale: {
+    case HeardAnnouncement::Kind::kDuplicate:
+      return;
+    case HeardAnnouncement::Kind::kStale:
       ++counts_["{event=\"announcement\",outcome=\"stale\"}"];
-      const double skew = (double(a.timestamp_ms) - double(now_ms)) / 1000.0;
-      warn_once("ignoring session " + hex16(a.session_id) + " from " + src +
-                ": its announcement is stale or replayed (sender clock " +
-                std::to_string(static_cast<long long>(skew)) +
-                " s from ours; beyond --max-clock-skew: synchronise the clocks, or set it to 0)");
+      warn_once(h.problem);
       return;
-    }
-    case AnnounceFilter::Verdict::kFresh:
+    case HeardAnnouncement::Kind::kFresh:
       break;
   }
-  in_addr ctl{};
-  ctl.s_addr = a.control_ipv4 ? htonl(a.control_ipv4) : from.sin_addr.s_addr;
-  const std::string sender = engine::ipv4_to_string(ctl) + ":" + std::to_string(a.control_port);
+  const Announcement& a = h.announcement;
   SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
-  const std::string what = "session " + hex16(a.session_id) + " '" + printable(a.object_name) +
-                           "' (" + format_bytes(double(a.object_size)) + ") from " + sender;
+  const std::string what = "session " + session_hex(a.session_id) + " '" +
+                           printable_name(a.object_name) + "' (" +
+                           format_bytes(double(a.object_size)) + ") from " + h.sender;
   switch (dec.kind) {
     case SessionTable::Kind::kIgnore:
       return;
@@ -304,7 +236,7 @@ void Daemon::on_datagram(std::span<const uint8_t> d, const sockaddr_in& from) {
     case SessionTable::Kind::kStart:
       ++counts_["{event=\"session\",outcome=\"started\"}"];
       spdlog::info("{}: accepted, receiving into {}", what, dec.dest);
-      start_session(a, v->key_index, dec.dest, sender);
+      start_session(a, h.key_index, dec.dest, h.sender);
       return;
   }
 }
@@ -323,7 +255,7 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
                            const std::string& sender) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
-    spdlog::error("cannot start session {}: pipe: {}", hex16(a.session_id), strerror(errno));
+    spdlog::error("cannot start session {}: pipe: {}", session_hex(a.session_id), strerror(errno));
     table_.finished(a.session_id);
     return;
   }
@@ -336,7 +268,7 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
-    spdlog::error("cannot start session {}: fork: {}", hex16(a.session_id), strerror(errno));
+    spdlog::error("cannot start session {}: fork: {}", session_hex(a.session_id), strerror(errno));
     table_.finished(a.session_id);
     return;
   }
@@ -344,11 +276,11 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     reset_child_signals();
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(1);
     if (::dup2(wr.get(), STDOUT_FILENO) < 0) child_setup_failed("dup2");
-    sock_.reset();
+    listener_.reset();
     sigfd_.reset();
     // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
     std::string tag;
-    for (char c : printable(a.object_name))
+    for (char c : printable_name(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = run_receiver(o);
@@ -376,13 +308,13 @@ void Daemon::start_hook(const Child& s, const std::string& sha256) {
   }
   if (pid == 0) {
     reset_child_signals();
-    sock_.reset();
+    listener_.reset();
     sigfd_.reset();
     setenv("SHOAL_PATH", s.dest.c_str(), 1);
     setenv("SHOAL_SHA256", sha256.c_str(), 1);
     setenv("SHOAL_OBJECT", s.name.c_str(), 1);
     setenv("SHOAL_SIZE", std::to_string(s.size).c_str(), 1);
-    setenv("SHOAL_SESSION", hex16(s.session_id).c_str(), 1);
+    setenv("SHOAL_SESSION", session_hex(s.session_id).c_str(), 1);
     setenv("SHOAL_SENDER", s.sender.c_str(), 1);
     const char* argv[] = {opt_.hook.c_str(), s.dest.c_str(), sha256.c_str(), nullptr};
     execv(opt_.hook.c_str(), const_cast<char* const*>(argv));
@@ -438,7 +370,8 @@ void Daemon::on_exit(Child& c, int status) {
     reason = j.value("reason", "");
     sha256 = j.value("sha256", "");
   }
-  const std::string what = "session " + hex16(c.session_id) + " '" + printable(c.name) + "'";
+  const std::string what =
+      "session " + session_hex(c.session_id) + " '" + printable_name(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
     ++counts_["{event=\"session\",outcome=\"verified\"}"];
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
@@ -474,7 +407,7 @@ void Daemon::begin_stop() {
     return;
   }
   stopping_ = true;
-  sock_.reset();
+  listener_.reset();
   size_t sessions = 0;
   for (auto& [pid, c] : children_) {
     if (c.hook) continue;
@@ -514,7 +447,6 @@ int Daemon::run() {
     spdlog::error("{}", unsigned_ok.error());
     return 2;
   }
-  accept_unsigned_ = *unsigned_ok;
   // Each session loads the certificates again (in its child); this finds a bad file at start.
   if (auto ctx = control::tls_context_for(control::TlsContext::Role::kClient, opt_.receiver.tls);
       !ctx) {
@@ -540,10 +472,13 @@ int Daemon::run() {
     spdlog::error("signalfd: {}", strerror(errno));
     return 1;
   }
-  if (Status s = open_socket(); !s) {
-    spdlog::error("{}", s.error());
+  auto listener = AnnounceListener::open(opt_.announce, opt_.receiver.iface,
+                                         AnnounceChecks{opt_.keys, *unsigned_ok, opt_.max_skew_ms});
+  if (!listener) {
+    spdlog::error("{}", listener.error());
     return 2;
   }
+  listener_ = std::move(*listener);
   if (!opt_.metrics.empty()) {
     auto loop = control::EventLoop::create();
     if (!loop) {
@@ -563,11 +498,10 @@ int Daemon::run() {
   spdlog::info("waiting for session announcements on {}{}; up to {} session(s) at once",
                opt_.announce, opt_.receiver.iface.empty() ? "" : " via " + opt_.receiver.iface,
                opt_.max_sessions);
-  uint8_t buf[kAnnounceMaxSize + 1];
   while (!stopping_ || !children_.empty()) {
     std::vector<pollfd> fds;
     fds.push_back({sigfd_.get(), POLLIN, 0});
-    if (sock_) fds.push_back({sock_.get(), POLLIN, 0});
+    if (listener_) fds.push_back({listener_->fd(), POLLIN, 0});
     if (metrics_loop_) fds.push_back({metrics_loop_->fd(), POLLIN, 0});
     for (auto& [pid, c] : children_) {
       if (c.out) fds.push_back({c.out.get(), POLLIN, 0});
@@ -584,16 +518,7 @@ int Daemon::run() {
       if (si.ssi_signo == SIGHUP) spdlog::info("SIGHUP ignored (restart to reload the options)");
     }
     reap();  // also when the SIGCHLD merged with another signal
-    if (sock_) {
-      for (int i = 0; i < 64; ++i) {
-        sockaddr_in from{};
-        socklen_t fl = sizeof from;
-        ssize_t n =
-            ::recvfrom(sock_.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
-        if (n < 0) break;
-        on_datagram({buf, size_t(n)}, from);
-      }
-    }
+    if (listener_) listener_->drain([this](const HeardAnnouncement& h) { on_heard(h); });
     for (auto& [pid, c] : children_) drain(c);
     enforce_deadlines();
     if (metrics_loop_) {

@@ -1,13 +1,13 @@
 // `shoal recvd`: a receiver that stays up, listens for session announcements (session/announce.h)
 // and runs the sessions its policy allows, then an optional post-receive hook.
 //
-// Policy, in order: the announcement must be authentic as accept_unsigned_announcements() below
-// says (signed with one of the daemon's keys, or unsigned where that is allowed); it must be fresh
-// (AnnounceFilter: not a replay, not stale); its object name must be safe as a file name and match
-// a --map rule, whose destination it gets; no other running session may be writing that
-// destination; fewer than --max-sessions may run. A session refused by policy is logged once and
-// then ignored; one deferred for lack of a slot is taken up by a later announcement of it, if the
-// sender is still announcing.
+// Policy, in order: the announcement must pass the checks every receiver applies
+// (session/announce_listener.h: authentic as accept_unsigned_announcements() says, signed with one
+// of the daemon's keys or unsigned where that is allowed; fresh, not a replay); its object name
+// must be safe as a file name and match a --map rule, whose destination it gets; no other running
+// session may be writing that destination; fewer than --max-sessions may run. A session refused
+// by policy is logged once and then ignored; one deferred for lack of a slot is taken up by a
+// later announcement of it, if the sender is still announcing.
 //
 // Each accepted session runs in a child process (fork, then session::run_receiver against the
 // announced control address). Why a process and not a thread: run_receiver has no cancel hook,
@@ -49,6 +49,7 @@
 
 #include "common/result.h"
 #include "control/auth.h"
+#include "session/announce_listener.h"  // accept_unsigned_announcements
 #include "session/receiver.h"
 
 namespace shoal::session {
@@ -125,14 +126,6 @@ struct DaemonOptions {
   RecvOptions receiver;
   std::string metrics;  // Prometheus endpoint address ("" = none)
 };
-
-// Which announcements a daemon with these options accepts (see "Authentication" above):
-//   keys, with or without TLS   only announcements signed with one of the keys;
-//   TLS and no key              unsigned ones (signed ones cannot be verified: refused);
-//   --insecure alone            unsigned ones.
-// Returns whether unsigned announcements are accepted, or an error naming the fix for a
-// combination that cannot work: no key, no TLS and no --insecure; --insecure with a key or TLS.
-Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool tls);
 
 // The receive options of one accepted session: the daemon's template with the announced `sender`
 // (ADDR:PORT), the destination and the session id, joined with the key that signed the

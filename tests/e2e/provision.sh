@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # e2e (labels e2e;root;netns): PXE-like provisioning in a qemu guest (scripts/qemu-provision.sh). The guest
 # boots a Debian kernel under software emulation with the initramfs of scripts/initramfs.sh, takes a DHCP
-# lease from busybox udhcpd in a namespace, receives a 32 MiB random image from `shoal send` over a
-# bridge and tap, writes it to its virtio disk, reads it back and powers off. Checked here, apart from
-# the script's own verdict: the disk file's first 32 MiB hash like the image and the rest stayed zero,
-# the guest's console reports that hash, the sender's summary lists the guest as done, and nothing the
-# script created (namespace, processes) is left.
+# lease from busybox udhcpd in a namespace, finds the session `shoal send --announce` announces (its
+# kernel command line names no sender, only shoal.object=image.*: the script's default --mode announce),
+# receives a 32 MiB random image over a bridge and tap, writes it to its virtio disk, reads it back and
+# powers off. Checked here, apart from the script's own verdict: the disk file's first 32 MiB hash like
+# the image and the rest stayed zero, the guest's console reports that hash, the guest booted without
+# shoal.sender= and joined the announced session, the sender's summary lists the guest as done, and
+# nothing the script created (namespace, processes) is left. (--mode sender, shoal.sender=, is the same
+# `shoal recv --sender` the loopback and namespace tests run; one ~30 s boot here is enough.)
 # The guest runs SHOAL_GUEST_BINARY when set; else the -DSHOAL_STATIC=ON build when ctest passes one
 # (SHOAL_STATIC_BINARY, the initramfs binary this flow is made for, built by scripts/setup.sh test);
 # else the shoal under test ($SHOAL, with its shared libraries copied into the initramfs). Skips (77) without root, qemu-system-x86,
@@ -46,6 +49,11 @@ expect_eq "the guest's report" "$(grep -a 'SHOAL-PROVISION:' "$PVW/console.log" 
 expect_eq "receivers in the sender's summary" "$(json "$PVW/send.json" '.receivers | length')" 1
 expect_eq "the guest's outcome in the sender's summary" "$(json "$PVW/send.json" '.receivers[0].outcome')" "done"
 expect "the guest got its address by DHCP" grep -qa "udhcpc: lease of 198.18.0" "$PVW/console.log"
+cmdline=$(grep -a -m1 'Kernel command line:' "$PVW/console.log" | tr -d '\r')
+expect "the guest's kernel command line names no sender (${cmdline#*: })" \
+  eval '[ -n "$cmdline" ] && [[ $cmdline != *shoal.sender=* ]]'
+expect "the guest joined the session it heard announced" \
+  grep -qaE "joining session [0-9a-f]{16} 'image.img' .* announced by 198.18.0.1:9100" "$PVW/console.log"
 
 # ([q]emu: the pattern must not match a command line that contains the pattern itself.)
 no_namespace() { ! ip netns list | awk '{print $1}' | grep -qx "shoalpv$1"; }

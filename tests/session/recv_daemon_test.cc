@@ -102,70 +102,10 @@ TEST(SessionTable, ForgetsOldSessionsButNeverRunningOnes) {
   EXPECT_EQ(t.running(), 3u);
 }
 
-// The error text, or "" when there is none.
-std::string error_of(const Result<bool>& r) {
-  return r.ok() ? std::string() : r.error();
-}
-
-// Whether a daemon with these options accepts unsigned announcements; an error fails the test.
-bool unsigned_ok(size_t keys, bool insecure, bool tls) {
-  auto r = accept_unsigned_announcements(keys, insecure, tls);
-  EXPECT_TRUE(r.ok()) << error_of(r);
-  return r.ok() && *r;
-}
-
-TEST(AnnouncementAuth, AKeyRequiresSignaturesCertificatesAloneAcceptUnsigned) {
-  // key count, --insecure, TLS
-  EXPECT_FALSE(unsigned_ok(1, false, false));
-  EXPECT_FALSE(unsigned_ok(2, false, true));  // a key is kept when TLS is added
-  EXPECT_TRUE(unsigned_ok(0, false, true));
-  EXPECT_TRUE(unsigned_ok(0, true, false));
-}
-
-TEST(AnnouncementAuth, UnusableCombinationsNameTheFix) {
-  const std::string none = error_of(accept_unsigned_announcements(0, false, false));
-  for (const char* fix : {"--key-file", "--tls-cert", "--insecure"})
-    EXPECT_NE(none.find(fix), std::string::npos) << none;
-  EXPECT_NE(error_of(accept_unsigned_announcements(1, true, false)).find("contradict"),
-            std::string::npos);
-  const std::string insecure_tls = error_of(accept_unsigned_announcements(0, true, true));
-  EXPECT_NE(insecure_tls.find("drop --insecure"), std::string::npos) << insecure_tls;
-}
-
 control::Key key_of(uint8_t seed) {
   control::Key k{};
   k.fill(seed);
   return k;
-}
-
-std::vector<uint8_t> announcement(const std::optional<control::Key>& key) {
-  Announcement a;
-  a.session_id = 7;
-  a.control_port = 9100;
-  a.object_name = "node.img";
-  std::vector<uint8_t> buf(kAnnounceMaxSize);
-  buf.resize(encode_announcement(a, key, buf));
-  return buf;
-}
-
-TEST(AnnouncementAuth, ACertificateOnlyDaemonTakesUnsignedAndRefusesSigned) {
-  auto u = decode_announcement(announcement(std::nullopt), {}, unsigned_ok(0, false, true));
-  ASSERT_TRUE(u.ok()) << u.error();
-  EXPECT_EQ(u->key_index, -1);
-  // A sender with a key demands it in the join: a daemon without one is told to add it.
-  auto s = decode_announcement(announcement(key_of(1)), {}, unsigned_ok(0, false, true));
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().find("--key-file"), std::string::npos) << s.error();
-}
-
-TEST(AnnouncementAuth, AKeyedDaemonWithCertificatesRefusesUnsigned) {
-  const control::Key keys[] = {key_of(1)};
-  auto u = decode_announcement(announcement(std::nullopt), keys, unsigned_ok(1, false, true));
-  ASSERT_FALSE(u.ok());
-  EXPECT_NE(u.error().find("unsigned"), std::string::npos) << u.error();
-  auto s = decode_announcement(announcement(keys[0]), keys, unsigned_ok(1, false, true));
-  ASSERT_TRUE(s.ok()) << s.error();
-  EXPECT_EQ(s->key_index, 0);
 }
 
 DaemonOptions daemon_with(size_t keys, bool tls) {
