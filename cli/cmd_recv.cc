@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -62,11 +61,8 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
     spdlog::error("{}", tls.error());
     return 2;
   }
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (const fs::path dir = fs::path(o.out).parent_path();
-      !fs::is_block_file(o.out, ec) && !dir.empty() && !fs::is_directory(dir, ec)) {
-    spdlog::error("--out: output directory '{}' does not exist", dir.string());
+  if (Status local = session::check_local_options(o); !local) {
+    spdlog::error("{}", local.error());
     return 2;
   }
   session::AnnounceChecks checks;

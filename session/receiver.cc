@@ -424,20 +424,9 @@ int ReceiverRun::run() {
   }
   if (opt_.insecure) spdlog::warn("--insecure: joining without authentication");
   // Mistakes that need no sender are reported before connecting.
-  if (!opt_.iface.empty()) {
-    auto ifc = engine::resolve_iface(opt_.iface);
-    if (!ifc) {
-      spdlog::error("--iface: {}", ifc.error());
-      return 2;
-    }
-  }
-  if (!is_block_device(opt_.out)) {
-    std::filesystem::path dir = std::filesystem::path(opt_.out).parent_path();
-    std::error_code ec;
-    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
-      spdlog::error("--out: output directory '{}' does not exist", dir.string());
-      return 2;
-    }
+  if (Status local = check_local_options(opt_); !local) {
+    spdlog::error("{}", local.error());
+    return 2;
   }
   auto loop = control::EventLoop::create();
   if (!loop) {
@@ -544,6 +533,20 @@ int ReceiverRun::run() {
 }
 
 }  // namespace
+
+Status check_local_options(const RecvOptions& options) {
+  if (!options.iface.empty()) {
+    auto ifc = engine::resolve_iface(options.iface);
+    if (!ifc) return make_error("--iface: " + ifc.error());
+  }
+  if (!is_block_device(options.out)) {
+    const std::filesystem::path dir = std::filesystem::path(options.out).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+      return make_error("--out: output directory '" + dir.string() + "' does not exist");
+  }
+  return {};
+}
 
 int run_receiver(const RecvOptions& options) {
   ReceiverRun r(options);

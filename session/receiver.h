@@ -40,6 +40,10 @@ struct RecvOptions {
   EventLog events;
 };
 
+// The mistakes in `options` that need no sender (--iface unknown, --out's directory missing),
+// so a caller that waits before connecting (recv --announce) can report them first.
+Status check_local_options(const RecvOptions& options);
+
 // Returns the process exit status: 0 when the object was verified and committed.
 int run_receiver(const RecvOptions& options);
 

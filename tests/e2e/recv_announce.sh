@@ -29,6 +29,14 @@ bad neither --key-file "$WORK/key"
 bad object_only --sender "$BED_LISTEN" --object 'image-*' --key-file "$WORK/key"
 bad insecure_tls --announce --insecure --tls-cert "$WORK/n.crt" --tls-key "$WORK/n.key" \
   --tls-ca "$WORK/ca.crt"
+# Checked before the wait, not after --connect-timeout (30 s here, above the 20 s these may run).
+run_bg no_dir - 20 "$SHOAL" recv --announce --key-file "$WORK/key" --out "$WORK/bad/missing/x.bin" --no-progress
+run_bg no_iface - 20 "$SHOAL" recv --announce --key-file "$WORK/key" --iface no-such-if0 \
+  --out "$WORK/bad/no_iface.bin" --no-progress
+expect_rc no_dir 2
+expect_log no_dir "--out: output directory '$WORK/bad/missing' does not exist"
+expect_rc no_iface 2
+expect_log no_iface "--iface: .*no-such-if0"
 expect_rc both 2
 expect_log both "--sender and --announce are alternatives: pass --sender ADDR:PORT .* or --announce"
 expect_rc neither 2
