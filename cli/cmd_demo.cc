@@ -18,8 +18,8 @@
 #include "cli/commands.h"
 #include "common/units.h"
 #include "control/auth.h"
-#include "session/manifest.h"
-#include "session/object_source.h"
+#include "object/manifest.h"
+#include "object/object_source.h"
 
 namespace shoal::cli {
 

@@ -1,5 +1,5 @@
 // `shoal probe`: measure the multicast rate the network really carries to the receivers that join
-// (session/probe_sender.h; docs/probe.md explains the output).
+// (probe/probe_sender.h; docs/probe.md explains the output).
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -10,7 +10,8 @@
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
-#include "session/probe_sender.h"
+#include "engine/net_iface.h"
+#include "probe/probe_sender.h"
 
 namespace shoal::cli {
 
@@ -83,7 +84,7 @@ Action add_probe(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 255));
   sub->add_flag("--loopback", a->o.loopback, "also deliver to receivers on this host");
-  add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
+  add_transport_options(sub, a->o.transport);
   sub->add_flag("!--no-realtime", a->o.realtime, "do not ask for real-time scheduling");
   sub->add_flag("!--no-unicast", a->o.unicast_check, "skip the unicast-vs-multicast comparison");
   sub->add_flag("!--no-mtu", a->o.mtu_check, "skip the MTU check");
@@ -93,18 +94,13 @@ Action add_probe(CLI::App& app) {
                   "write an SVG plot: delivered rate and loss vs offered rate, knee marked");
   return {sub, [a] {
             session::ProbeOptions o = a->o;
-            const auto colon = a->group.rfind(':');
-            o.group = a->group.substr(0, colon);
-            if (colon != std::string::npos) {
-              try {
-                const int port = std::stoi(a->group.substr(colon + 1));
-                if (port <= 0 || port > 65535) throw std::out_of_range("port");
-                o.port = static_cast<uint16_t>(port);
-              } catch (...) {
-                spdlog::error("bad --group '{}': expected ADDRESS:PORT", a->group);
-                return 2;
-              }
+            auto gp = engine::parse_group_port(a->group, o.port);
+            if (!gp) {
+              spdlog::error("--group: {}", gp.error());
+              return 2;
             }
+            o.group = engine::ipv4_to_string(gp->group);
+            o.port = gp->port;
             auto from = parse_rate(a->from), to = parse_rate(a->to);
             if (!from || !to || *from == 0 || *to < *from) {
               spdlog::error("--from/--to: {}", !from ? from.error()

@@ -4,16 +4,16 @@
 #include <algorithm>
 #include <memory>
 
+#include "announce/announce.h"
+#include "announce/announce_listener.h"
+#include "announce/announce_wait.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
+#include "common/clock.h"
 #include "common/units.h"
-#include "session/announce.h"
-#include "session/announce_listener.h"
-#include "session/announce_wait.h"
-#include "session/data_pass.h"  // monotonic_ns
 #include "session/receiver.h"
 
 namespace shoal::cli {
@@ -77,7 +77,7 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
   spdlog::info("waiting for a session announcement on {}{}{}", group,
                o.iface.empty() ? "" : " via " + o.iface,
                object.empty() ? "" : " of an object matching '" + object + "'");
-  const uint64_t t0 = session::monotonic_ns();
+  const uint64_t t0 = shoal::monotonic_ns();
   auto found = session::wait_for_announced_session(**listener, group, object, o.connect_timeout_ns);
   if (!found) {
     spdlog::error("{}", found.error());
@@ -88,7 +88,7 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
                format_bytes(double(found->object_size)), found->sender);
   o.sender = found->sender;
   o.expect_session_id = found->session_id;  // the sender there must run this session
-  const uint64_t spent = session::monotonic_ns() - t0;
+  const uint64_t spent = shoal::monotonic_ns() - t0;
   o.connect_timeout_ns = std::max(o.connect_timeout_ns > spent ? o.connect_timeout_ns - spent : 0,
                                   kAnnouncedConnectNs);
   return std::nullopt;
@@ -145,7 +145,7 @@ Action add_recv(CLI::App& app) {
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks (K/M/G)")
       ->capture_default_str()
       ->check(checks::size());
-  add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
+  add_transport_options(sub, a->o.transport);
   sub->add_option("--sync", a->o.sync,
                   "when data is forced to disk: end (fdatasync before the rename), periodic (also "
                   "about once a second), none (leave it to the kernel)")

@@ -1,17 +1,17 @@
-// `shoal recvd`: the receiver daemon (session/recv_daemon.h).
+// `shoal recvd`: the receiver daemon (daemon/recv_daemon.h).
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <memory>
 
+#include "announce/announce.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
-#include "session/announce.h"
-#include "session/recv_daemon.h"
+#include "daemon/recv_daemon.h"
 
 namespace shoal::cli {
 
@@ -55,7 +55,7 @@ Action add_recvd(CLI::App& app) {
                   "pre-shared key file; repeat for the keys of several senders: an announcement "
                   "signed with any of them is accepted, and its session joined with that key");
   // TLS: every session's control connection uses these certificates. Without a key, unsigned
-  // announcements are accepted (session/recv_daemon.h explains why that is safe).
+  // announcements are accepted (daemon/recv_daemon.h explains why that is safe).
   add_tls_options(sub, a->d.receiver.tls);
   sub->add_flag("--insecure", a->d.insecure,
                 "accept unsigned announcements and join their sessions without authentication");
@@ -90,8 +90,7 @@ Action add_recvd(CLI::App& app) {
   sub->add_option("--max-memory", a->memory, "memory for incomplete blocks, per session (K/M/G)")
       ->capture_default_str()
       ->check(checks::size());
-  add_transport_options(sub, a->d.receiver.transport, a->d.receiver.dpdk_args,
-                        a->d.receiver.dpdk_device);
+  add_transport_options(sub, a->d.receiver.transport);
   sub->add_option("--sync", a->d.receiver.sync,
                   "when data is forced to disk: end, periodic or none (as for recv)")
       ->capture_default_str()

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "fec/codec.h"
-#include "session/data_pass.h"
 
 namespace shoal::cli {
 
@@ -25,7 +25,7 @@ Action add_selfcheck(CLI::App& app) {
             std::mt19937_64 rng(1);
             std::vector<uint8_t> data(blocks * k * len), parity(blocks * m * len);
             for (auto& b : data) b = static_cast<uint8_t>(rng());
-            uint64_t t0 = session::monotonic_ns();
+            uint64_t t0 = shoal::monotonic_ns();
             for (size_t b = 0; b < blocks; ++b) {
               const uint8_t* src[k];
               uint8_t* out[m];
@@ -33,7 +33,7 @@ Action add_selfcheck(CLI::App& app) {
               for (unsigned j = 0; j < m; ++j) out[j] = &parity[(b * m + j) * len];
               if (!(*codec)->encode(src, len, k, m, out).ok()) return 1;
             }
-            double secs = double(session::monotonic_ns() - t0) / 1e9;
+            double secs = double(shoal::monotonic_ns() - t0) / 1e9;
             // Lose m random source symbols of every block and decode them back.
             size_t bad = 0;
             std::vector<uint8_t> rebuilt(k * len);

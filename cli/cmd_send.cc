@@ -9,28 +9,12 @@
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/units.h"
-#include "session/chunk_codec.h"
-#include "session/probe_autorate.h"
+#include "engine/net_iface.h"
+#include "object/chunk_codec.h"
+#include "probe/probe_autorate.h"
 #include "session/sender.h"
 
 namespace shoal::cli {
-
-namespace {
-// "239.1.1.1:9000" or "239.1.1.1" (port 9000).
-bool split_group(const std::string& text, std::string& ip, uint16_t& port) {
-  auto colon = text.rfind(':');
-  ip = text.substr(0, colon);
-  if (colon == std::string::npos) return true;
-  try {
-    int p = std::stoi(text.substr(colon + 1));
-    if (p <= 0 || p > 65535) return false;
-    port = static_cast<uint16_t>(p);
-  } catch (...) {
-    return false;
-  }
-  return true;
-}
-}  // namespace
 
 Action add_send(CLI::App& app) {
   struct Args {
@@ -129,7 +113,7 @@ Action add_send(CLI::App& app) {
                   "repair passes before a receiver still missing data fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000u));
-  add_transport_options(sub, a->o.transport, a->o.dpdk_args, a->o.dpdk_device);
+  add_transport_options(sub, a->o.transport);
   sub->add_flag("!--no-realtime", a->o.realtime,
                 "do not ask for real-time scheduling of the pacing thread "
                 "(asked by default so the pace holds on a busy host)");
@@ -155,12 +139,15 @@ Action add_send(CLI::App& app) {
       sub, [a] {
         session::SendOptions o = a->o;
         while (o.path.size() > 1 && o.path.back() == '/') o.path.pop_back();  // "dir/" names dir
-        if (!split_group(a->group, o.group, o.port)) {
-          spdlog::error("bad --group '{}': expected ADDRESS:PORT, e.g. 239.1.1.1:9000", a->group);
+        auto gp = engine::parse_group_port(a->group, o.port);
+        if (!gp) {
+          spdlog::error("--group: {}", gp.error());
           return 2;
         }
+        o.group = engine::ipv4_to_string(gp->group);
+        o.port = gp->port;
         auto rate = session::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
-        if (session::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // session/probe_autorate.h
+        if (session::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // probe/probe_autorate.h
         if (!rate) {
           spdlog::error("--rate: {}", rate.error());
           return 2;

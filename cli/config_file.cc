@@ -12,6 +12,7 @@
 
 #include "common/units.h"
 #include "control/endpoint.h"
+#include "engine/net_iface.h"
 
 namespace shoal::cli {
 
@@ -272,15 +273,8 @@ CLI::Validator host_port() {
 CLI::Validator group_port() {
   return CLI::Validator(
       [](std::string& t) -> std::string {
-        auto colon = t.rfind(':');
-        std::string ip = t.substr(0, colon);
-        int port = 0;
-        in_addr a{};
-        if (inet_pton(AF_INET, ip.c_str(), &a) != 1 ||
-            (colon != std::string::npos && !parse_port(t.substr(colon + 1), 1, port))) {
-          return "'" + t + "' is not GROUP[:PORT] (e.g. 239.1.1.1:9000)";
-        }
-        return {};
+        auto gp = engine::parse_group_port(t, 9000);
+        return gp ? std::string() : gp.error();
       },
       "GROUP[:PORT]");
 }

@@ -4,19 +4,21 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "engine/transport_select.h"
+
 namespace shoal::cli {
 
-inline void add_transport_options(CLI::App* sub, std::string& transport, std::string& dpdk_args,
-                                  std::string& dpdk_port) {
-  sub->add_option("--transport", transport,
+inline void add_transport_options(CLI::App* sub, engine::TransportChoice& choice) {
+  sub->add_option("--transport", choice.mode,
                   "data plane: auto (DPDK when built with it and --dpdk names a usable port, else "
                   "kernel sockets), dpdk, socket")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "dpdk", "socket"}));
-  sub->add_option("--dpdk", dpdk_args,
+  sub->add_option("--dpdk", choice.dpdk_args,
                   "DPDK EAL arguments, e.g. \"-l 0 --no-huge -m 512 --no-pci "
                   "--vdev=net_af_packet0,iface=eth0\"");
-  sub->add_option("--dpdk-port", dpdk_port, "DPDK port (ethdev name) when the EAL has several");
+  sub->add_option("--dpdk-port", choice.dpdk_device,
+                  "DPDK port (ethdev name) when the EAL has several");
 }
 
 }  // namespace shoal::cli

@@ -1,5 +1,5 @@
 // Big-endian field codecs for the control-plane message bodies (control/messages.cc) and the
-// probe protocol (session/probe_protocol.cc): one writer and one bounds-checked reader.
+// probe protocol (probe/probe_protocol.cc): one writer and one bounds-checked reader.
 //
 // ByteReader never reads outside its span. The first failure is kept; later reads return zeros
 // and do not advance, so decoders read every field and check once, in finish(), which also

@@ -123,11 +123,11 @@ struct Session {
   std::string object_name;
   // How the object's bytes are to be read (kObjectFormat* bits; 0 = the bytes are the object).
   // Wire: u8 after object_name. The decoder accepts any bits; a receiver refuses bits it does
-  // not implement with a reason (session/object_format.h), so a newer format fails clearly.
+  // not implement with a reason (object/object_format.h), so a newer format fails clearly.
   uint8_t object_format = 0;
   bool operator==(const Session&) const = default;
 };
-// Session.object_format bits (formats in docs/protocol.md section 8, session/object_format.h).
+// Session.object_format bits (formats in docs/protocol.md section 8, object/object_format.h).
 inline constexpr uint8_t kObjectFormatTree = 0x01;  // a packed directory tree (tree_pack.h)
 inline constexpr uint8_t kObjectFormatZstd = 0x02;  // chunked zstd with holes (chunk_codec.h)
 
@@ -246,7 +246,7 @@ struct KeyGrant {
 
 inline constexpr size_t kMaxProbeBody = 65536;
 // Either direction: a `shoal probe` message. The body's layout belongs to the probe protocol
-// (session/probe_protocol.h); the control plane only frames it.
+// (probe/probe_protocol.h); the control plane only frames it.
 struct Probe {
   static constexpr MessageType kType = MessageType::kProbe;
   uint8_t kind = 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "common/clock.h"
 #include "control/endpoint.h"
 
 namespace shoal::control {
@@ -16,12 +17,6 @@ namespace {
 constexpr size_t kMaxRequest = 8192;
 constexpr size_t kMaxScrapers = 16;
 constexpr uint64_t kRequestTimeoutNs = 5'000'000'000;
-
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
-}
 }  // namespace
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::create(EventLoop& loop,
@@ -49,7 +44,7 @@ void MetricsServer::on_accept(Fd fd, ConnectionSlot slot) {
   Client& c = clients_[raw];
   c.fd = std::move(fd);
   c.slot = std::move(slot);
-  c.since_ns = now_ns();
+  c.since_ns = monotonic_ns();
   Status added = loop_.add(raw, EPOLLIN, [this, raw](uint32_t ev) { on_events(raw, ev); });
   if (!added) clients_.erase(raw);
 }

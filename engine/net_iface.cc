@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -55,6 +56,28 @@ Result<in_addr> parse_ipv4(std::string_view text) {
   if (s.empty() || ::inet_pton(AF_INET, s.c_str(), &addr) != 1)
     return make_error("'" + s + "' is not an IPv4 address (expected dotted quad like 239.1.2.3)");
   return addr;
+}
+
+Result<GroupPort> parse_group_port(std::string_view text, uint16_t default_port) {
+  const auto bad = [&](const std::string& why) {
+    return make_error("'" + std::string(text) + "' is not GROUP[:PORT] (e.g. 239.1.1.1:" +
+                      std::to_string(default_port) + "): " + why);
+  };
+  const size_t colon = text.rfind(':');
+  GroupPort gp;
+  gp.port = default_port;
+  if (colon != std::string_view::npos) {
+    const std::string_view p = text.substr(colon + 1);
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || ptr != p.data() + p.size() || port < 1 || port > 65535)
+      return bad("the port must be a number from 1 to 65535");
+    gp.port = static_cast<uint16_t>(port);
+  }
+  auto addr = parse_ipv4(text.substr(0, colon));
+  if (!addr) return bad(addr.error());
+  gp.group = *addr;
+  return gp;
 }
 
 bool is_multicast(in_addr addr) {

@@ -27,6 +27,16 @@ struct NetIface {
 // Parses dotted-quad IPv4 text ("239.1.2.3"). Error names the bad text.
 Result<in_addr> parse_ipv4(std::string_view text);
 
+// A group and port as the command line and config files write them.
+struct GroupPort {
+  in_addr group{};
+  uint16_t port = 0;
+};
+
+// "GROUP:PORT" or "GROUP" (then default_port) -> IPv4 address and port 1..65535. Whether the
+// address must be multicast is the caller's rule. Errors name the text and the expected form.
+Result<GroupPort> parse_group_port(std::string_view text, uint16_t default_port);
+
 // True for 224.0.0.0/4 (network byte order input).
 bool is_multicast(in_addr addr);
 

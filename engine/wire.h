@@ -30,6 +30,10 @@
 namespace shoal::engine {
 
 inline constexpr size_t kHeaderSize = 32;
+// Bytes a frame costs on the wire besides its UDP payload: Ethernet (14), IPv4 (20) and UDP (8)
+// headers -- what a switch's multicast policer counts (FCS, preamble and gap excluded). The pacer
+// and every rate figure charge this per frame.
+inline constexpr uint32_t kWireOverhead = 42;
 inline constexpr size_t kMaxPayload = 9000;
 inline constexpr size_t kMaxTag = 32;
 inline constexpr size_t kMaxFrame = kHeaderSize + kMaxPayload + kMaxTag;

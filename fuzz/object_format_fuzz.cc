@@ -1,6 +1,6 @@
 // libFuzzer target for what a receiver parses in a packed object before it writes anything:
-// the packed-tree table (session/tree_format.h) and the chunked-zstd index and frames
-// (session/chunk_codec.h). Both parsers run on every input. An accepted table must re-encode to
+// the packed-tree table (object/tree_format.h) and the chunked-zstd index and frames
+// (object/chunk_codec.h). Both parsers run on every input. An accepted table must re-encode to
 // exactly the bytes it came from and describe only safe relative paths with data inside the
 // object; an accepted index must describe chunks inside the object, and decoding must hand out
 // only bytes inside the original size, in order.
@@ -10,8 +10,8 @@
 #include <span>
 #include <vector>
 
-#include "session/chunk_codec.h"
-#include "session/tree_format.h"
+#include "object/chunk_codec.h"
+#include "object/tree_format.h"
 
 using namespace shoal::session;
 

@@ -1,5 +1,5 @@
-// libFuzzer target for the `shoal probe` decoders (session/probe_protocol.h) and the per-step
-// statistics (session/probe_stats.h).
+// libFuzzer target for the `shoal probe` decoders (probe/probe_protocol.h) and the per-step
+// statistics (probe/probe_stats.h).
 //
 // The input is used three ways:
 //  1. byte 0 = Probe message kind, the rest = its body, given to decode_probe. Whatever decodes
@@ -19,8 +19,8 @@
 #include <span>
 #include <vector>
 
-#include "session/probe_protocol.h"
-#include "session/probe_stats.h"
+#include "probe/probe_protocol.h"
+#include "probe/probe_stats.h"
 
 namespace {
 

@@ -1,10 +1,10 @@
 #include "session/data_pass.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/clock.h"
 
 namespace shoal::session {
 
@@ -13,14 +13,8 @@ constexpr int kBurst = 64;                       // frames per tx_burst call
 constexpr uint64_t kServiceEveryNs = 2'000'000;  // run the control plane at least every 2 ms
 }  // namespace
 
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-                   FrameBuilder& frames, uint32_t window_blocks, Service service)
+                   engine::FrameBuilder& frames, uint32_t window_blocks, Service service)
     : symbols_(symbols),
       tx_(tx),
       pacer_(pacer),
@@ -99,7 +93,7 @@ Status DataPass::send_window(std::span<const RepairRange> window, PassStats& sta
   interleave(window, order_);
   const uint32_t frame_bytes =
       static_cast<uint32_t>(engine::kHeaderSize + sym + builder_.tag_len());
-  const uint32_t charge = frame_bytes + kWireOverhead;
+  const uint32_t charge = frame_bytes + engine::kWireOverhead;
   // Half the burst per batch: the other half absorbs late wake-ups, which would otherwise cost
   // rate (a full bucket discards the tokens a late sleeper would have used).
   const size_t batch_frames =

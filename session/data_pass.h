@@ -9,10 +9,10 @@
 #include <span>
 #include <vector>
 
+#include "engine/frame_builder.h"
 #include "engine/pacer.h"
 #include "engine/transport.h"
 #include "engine/wire.h"
-#include "session/frame_builder.h"
 #include "session/pass_schedule.h"
 #include "session/symbol_source.h"
 
@@ -24,23 +24,16 @@ struct PassStats {
   uint64_t bytes = 0;          // UDP payload bytes
 };
 
-// Nanoseconds on CLOCK_MONOTONIC.
-uint64_t monotonic_ns();
-
 class DataPass {
  public:
   // service(timeout_ms): run the control plane for at most timeout_ms (0 = only what is ready).
   using Service = std::function<void(int timeout_ms)>;
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-           FrameBuilder& frames, uint32_t window_blocks, Service service);
+           engine::FrameBuilder& frames, uint32_t window_blocks, Service service);
 
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
-
-  // Bytes the pacer charges per frame besides the UDP payload: Ethernet (14), IPv4 (20) and UDP
-  // (8) headers -- what a switch's multicast policer counts (FCS, preamble and gap excluded).
-  static constexpr uint32_t kWireOverhead = 42;
 
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
@@ -50,7 +43,7 @@ class DataPass {
   const SymbolSource& symbols_;
   engine::TxBackend& tx_;
   engine::Pacer& pacer_;
-  FrameBuilder& builder_;
+  engine::FrameBuilder& builder_;
   uint32_t window_;
   Service service_;
   uint64_t last_service_ns_ = 0;

@@ -10,19 +10,19 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/units.h"
 #include "control/connection.h"
 #include "control/endpoint.h"
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
+#include "engine/transport_select.h"
 #include "fec/layout.h"
-#include "session/data_pass.h"
-#include "session/object_format.h"
-#include "session/probe_autorate.h"
-#include "session/probe_receiver.h"
+#include "object/object_format.h"
+#include "object/resume_state.h"
+#include "probe/probe_autorate.h"
+#include "probe/probe_receiver.h"
 #include "session/receiver_core.h"
-#include "session/resume_state.h"
-#include "session/transport_select.h"
 
 namespace shoal::session {
 
@@ -88,6 +88,14 @@ class ReceiverRun {
   bool socket_empty() const;
   void progress(bool final_line);
   void write_json() const;
+  // The data plane as chosen on the command line; the group comes from the sender.
+  engine::RxTransportOptions data_plane() const {
+    engine::RxTransportOptions ro;
+    ro.choice = opt_.transport;
+    ro.iface = opt_.iface;
+    ro.rcvbuf = opt_.rcvbuf;
+    return ro;
+  }
 
   RecvOptions opt_;
   std::unique_ptr<control::EventLoop> loop_;
@@ -126,7 +134,7 @@ void ReceiverRun::on_message(const control::Message& m) {
   }
   if (const auto* pr = std::get_if<control::Probe>(&m)) {  // `shoal probe` (probe_receiver.h)
     if (session_) return fail("the sender mixed a probe into a session");
-    if (!probe_) probe_ = std::make_unique<ProbeReceiver>(opt_, *loop_, *conn_);
+    if (!probe_) probe_ = std::make_unique<ProbeReceiver>(data_plane(), *loop_, *conn_);
     if (Status s = probe_->on_message(*pr); !s) return fail(s.error());
     if (probe_->finished()) finished_ = true;
     return;
@@ -211,7 +219,7 @@ void ReceiverRun::on_session_ready() {
     fail(why);
   };
   // A packed object (tree, zstd) is received beside --out and unpacked at the end
-  // (session/object_format.h); formats this build cannot read are refused here.
+  // (object/object_format.h); formats this build cannot read are refused here.
   auto target =
       received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir, opt_.force);
   if (!target) return refuse(target.error());
@@ -256,15 +264,10 @@ void ReceiverRun::on_session_ready() {
   if (!core) return refuse(core.error());
   core_ = std::move(*core);
   if (Status p = core_->protect(*key_); !p) return refuse(p.error());
-  RxTransportOptions ro;
-  ro.mode = opt_.transport;
-  ro.dpdk_args = opt_.dpdk_args;
-  ro.dpdk_device = opt_.dpdk_device;
+  engine::RxTransportOptions ro = data_plane();
   ro.group = ipv4_text(s.group_ipv4);
   ro.port = s.port;
-  ro.iface = opt_.iface;
-  ro.rcvbuf = opt_.rcvbuf;
-  auto rx = open_rx_transport(ro);
+  auto rx = engine::open_rx_transport(ro);
   if (!rx) return refuse("cannot join the multicast group " + ro.group + ": " + rx.error());
   rx_ = std::move(rx->rx);
   rx_keep_ = std::move(rx->keep);

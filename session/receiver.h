@@ -6,9 +6,10 @@
 #include <optional>
 #include <string>
 
+#include "common/event_log.h"
 #include "control/auth.h"
 #include "control/tls.h"
-#include "session/event_log.h"
+#include "engine/transport_select.h"
 
 namespace shoal::session {
 
@@ -23,8 +24,7 @@ struct RecvOptions {
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
   uint64_t max_memory = uint64_t{1} << 30;       // bound on open-block buffers
   int rcvbuf = 64 << 20;
-  std::string transport = "auto";            // auto | dpdk | socket
-  std::string dpdk_args, dpdk_device;        // DPDK EAL arguments and port
+  engine::TransportChoice transport;         // --transport, --dpdk, --dpdk-port
   std::string sync = "end";                  // end | periodic | none
   bool force = false;                        // overwrite a mounted block device
   bool resume = true;                        // keep/reuse partial data and its state across runs

@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "engine/wire.h"
-#include "session/manifest.h"
+#include "object/manifest.h"
 
 namespace shoal::session {
 

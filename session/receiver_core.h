@@ -17,9 +17,9 @@
 #include "engine/block_assembler.h"
 #include "engine/replay_window.h"
 #include "fec/layout.h"
-#include "session/manifest.h"
-#include "session/object_sink.h"
-#include "session/resume_state.h"
+#include "object/manifest.h"
+#include "object/object_sink.h"
+#include "object/resume_state.h"
 #include "session/session_keys.h"
 
 namespace shoal::session {

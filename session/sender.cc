@@ -15,6 +15,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "announce/announce.h"
+#include "common/clock.h"
 #include "common/units.h"
 #include "control/connection.h"
 #include "control/endpoint.h"
@@ -23,19 +25,18 @@
 #include "control/metrics_server.h"
 #include "engine/net_iface.h"
 #include "engine/pacer.h"
+#include "engine/transport_select.h"
 #include "engine/udp_tx.h"
 #include "engine/wire.h"
-#include "session/announce.h"
+#include "object/manifest.h"
+#include "object/object_format.h"
+#include "object/object_source.h"
+#include "probe/probe_autorate.h"
 #include "session/data_pass.h"
-#include "session/manifest.h"
-#include "session/object_format.h"
-#include "session/object_source.h"
 #include "session/pass_schedule.h"
-#include "session/probe_autorate.h"
 #include "session/repair_planner.h"
 #include "session/session_keys.h"
 #include "session/symbol_source.h"
-#include "session/transport_select.h"
 
 namespace shoal::session {
 
@@ -123,7 +124,7 @@ class SenderRun {
   std::vector<control::Manifest> manifest_msgs_;
   std::optional<SymbolSource> symbols_;
   std::optional<DataKey> data_key_;
-  std::optional<FrameBuilder> builder_;
+  std::optional<engine::FrameBuilder> builder_;
   engine::TxBackend* tx_ = nullptr;
   std::optional<control::Admission> admission_;
   std::shared_ptr<control::TlsContext> tls_;
@@ -136,7 +137,7 @@ class SenderRun {
   uint32_t passes_ = 0;
   const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
   uint64_t pass_frames_ = 0;
-  std::optional<AutoRate> auto_rate_;  // --rate auto (session/probe_autorate.h)
+  std::optional<AutoRate> auto_rate_;  // --rate auto (probe/probe_autorate.h)
 };
 
 size_t SenderRun::count(bool (*pred)(const Peer&)) const {
@@ -461,7 +462,7 @@ bool SenderRun::unicast_done() const {
 }
 
 void SenderRun::send_beacon() {
-  uint8_t frame[engine::kHeaderSize + FrameBuilder::kBeaconPayload + engine::kFrameTagSize];
+  uint8_t frame[engine::kHeaderSize + engine::FrameBuilder::kBeaconPayload + engine::kFrameTagSize];
   const size_t len = builder_->beacon(beacon_nonce_, frame);
   if (len == 0) return;
   const engine::TxFrame f{frame, static_cast<uint16_t>(len), nullptr, 0, nullptr, 0};
@@ -584,7 +585,7 @@ void SenderRun::progress(const char* what, double frac, bool final_line) {
   size_t done = count([](const Peer& q) { return q.state == PeerState::kDone; });
   size_t admitted = count([](const Peer& q) { return q.admitted; });
   const double frame_bits = double(symbols_->layout().symbol_size() + engine::kHeaderSize +
-                                   builder_->tag_len() + DataPass::kWireOverhead) *
+                                   builder_->tag_len() + engine::kWireOverhead) *
                             8;
   const uint64_t frames = frames_sent_ + (pass_stats_ ? pass_stats_->frames : 0);
   double secs = double(now - t_data_) / 1e9;
@@ -614,10 +615,10 @@ int SenderRun::run() {
   }
   if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
   if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
-    auto ar = AutoRate::make(
-        opt_.rate_auto,
-        uint32_t(engine::kHeaderSize + opt_.symbol_size + (opt_.frame_auth ? 16 : 0)), opt_.k,
-        opt_.proactive);
+    auto ar = AutoRate::make(opt_.rate_auto,
+                             uint32_t(engine::kHeaderSize + opt_.symbol_size +
+                                      (opt_.frame_auth ? engine::kFrameTagSize : 0)),
+                             opt_.k, opt_.proactive);
     if (!ar) {
       spdlog::error("--rate: {}", ar.error());
       return 2;
@@ -652,7 +653,7 @@ int SenderRun::run() {
         opt_.group, opt_.ttl);
   }
 
-  // A directory tree and/or --compress become one packed object (session/object_format.h).
+  // A directory tree and/or --compress become one packed object (object/object_format.h).
   ObjectFormatInfo format;
   auto src = open_object(opt_.path, opt_.compress, opt_.spool, format);
   if (!src) {
@@ -672,16 +673,14 @@ int SenderRun::run() {
   }
   symbols_.emplace(std::move(*syms));
 
-  TransportOptions to;
-  to.mode = opt_.transport;
-  to.dpdk_args = opt_.dpdk_args;
-  to.dpdk_device = opt_.dpdk_device;
+  engine::TransportOptions to;
+  to.choice = opt_.transport;
   to.group = opt_.group;
   to.port = opt_.port;
   to.iface = opt_.iface;
   to.ttl = opt_.ttl;
   to.loopback = opt_.loopback;
-  auto tx = open_transport(to);
+  auto tx = engine::open_transport(to);
   if (!tx) {
     spdlog::error("{}", tx.error());
     return 2;
@@ -771,7 +770,7 @@ int SenderRun::run() {
       format_rate(double(opt_.rate_bps)), opt_.min_receivers, double(opt_.max_wait_ns) / 1e9,
       opt_.listen);
 
-  // --announce: tell waiting `shoal recvd` daemons where to connect (session/announce.h).
+  // --announce: tell waiting `shoal recvd` daemons where to connect (announce/announce.h).
   auto announcer = announce_session(
       opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, listener_->port(),
       session_id_, src->size(), session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
@@ -905,9 +904,11 @@ int SenderRun::run() {
       double secs = double(monotonic_ns() - t_pass) / 1e9;
       spdlog::debug(
           "pass {}: {} frames ({} repair) in {:.3f}s = {}", n, ps.frames, ps.repair_frames, secs,
-          format_rate(secs > 0
-                          ? double(ps.frames) * (symbols_->layout().symbol_size() + 60) * 8 / secs
-                          : 0));
+          format_rate(secs > 0 ? double(ps.frames) *
+                                     double(symbols_->layout().symbol_size() + engine::kHeaderSize +
+                                            builder_->tag_len() + engine::kWireOverhead) *
+                                     8 / secs
+                               : 0));
     }
     send_unicast(plan);
     passes_ = n + 1;

@@ -7,16 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "common/event_log.h"
 #include "control/admission.h"
 #include "control/auth.h"
 #include "control/tls.h"
-#include "session/event_log.h"
+#include "engine/transport_select.h"
 
 namespace shoal::session {
 
 struct SendOptions {
   std::string path;         // file, block device or directory tree to send
-  std::string compress;     // "" or "zstd[:LEVEL]": send chunked zstd (session/object_format.h)
+  std::string compress;     // "" or "zstd[:LEVEL]": send chunked zstd (object/object_format.h)
   std::string spool;        // where a packed tree / compressed object is built ("" = $TMPDIR)
   std::string object_name;  // shown to receivers ("" = file name)
   std::string group = "239.255.0.1";
@@ -44,9 +45,7 @@ struct SendOptions {
   uint32_t window_blocks = 32;                  // interleaving window
   uint64_t unicast_budget_symbols = 256;        // per receiver per repair step
   uint64_t answer_timeout_ns = 10'000'000'000;  // for Ready and NAK answers
-  std::string transport = "auto";               // auto | dpdk | socket
-  std::string dpdk_args;                        // EAL arguments for the DPDK transport
-  std::string dpdk_device;                      // DPDK port name ("" = the only one)
+  engine::TransportChoice transport;            // --transport, --dpdk, --dpdk-port
   bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
   std::string json_path;  // summary as JSON ("-" = stdout)

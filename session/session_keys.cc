@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "session/manifest.h"
+#include "object/manifest.h"
 
 namespace shoal::session {
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e: the receiver daemon with TLS certificates and no pre-shared key (session/recv_daemon.h,
+# e2e: the receiver daemon with TLS certificates and no pre-shared key (daemon/recv_daemon.h,
 # "Authentication"). scripts/tls-certs.sh makes our CA (sender, rx1) and a foreign one (rx2).
 #   rx1: `shoal recvd` with rx1's certificate (options on the command line);
 #   rx2: `shoal recvd` from a --config file, its certificate from the foreign CA (it trusts ours).

@@ -12,8 +12,8 @@
 #include <iterator>
 #include <random>
 
-#include "session/frame_builder.h"
-#include "session/manifest.h"
+#include "engine/frame_builder.h"
+#include "object/manifest.h"
 
 namespace shoal::session {
 namespace {
@@ -60,14 +60,14 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
 
   std::string final_path() const { return (dir_ / "object.bin").string(); }
 
-  static FrameBuilder builder(const DataKey& key, uint64_t session_id) {
+  static engine::FrameBuilder builder(const DataKey& key, uint64_t session_id) {
     auto crypto = engine::FrameCrypto::create(key.key, protection_of(key.suite));
     EXPECT_TRUE(crypto.ok());
-    return FrameBuilder(session_id, std::move(*crypto));
+    return engine::FrameBuilder(session_id, std::move(*crypto));
   }
 
   // Symbol `esi` of `block` as a whole frame from `fb` (which numbers its frames in sequence).
-  std::vector<uint8_t> frame(FrameBuilder& fb, uint32_t block, uint8_t esi) {
+  std::vector<uint8_t> frame(engine::FrameBuilder& fb, uint32_t block, uint8_t esi) {
     uint8_t header[engine::kHeaderSize], tag[engine::kFrameTagSize], cipher[kSym];
     engine::TxFrame out;
     const uint8_t* payload = object_.data() + (size_t{block} * kK + esi) * kSym;
@@ -93,7 +93,7 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
   control::Session session_;
   DataKey key_;
   std::unique_ptr<ReceiverCore> core_;
-  std::optional<FrameBuilder> sender_;
+  std::optional<engine::FrameBuilder> sender_;
 };
 
 TEST_P(ReceiverCoreTest, TaggedFramesMakeTheVerifiedObject) {
@@ -115,7 +115,7 @@ TEST_P(ReceiverCoreTest, AMulticastFrameWithAWrongTagIsCountedAndDropped) {
   EXPECT_TRUE(core_->on_datagram(f).ok());
   EXPECT_EQ(core_->stats().frames_unauthenticated, 1u);
   // A frame under another key: the same.
-  FrameBuilder stranger = builder(make_data_key(GetParam()), kSessionId);
+  engine::FrameBuilder stranger = builder(make_data_key(GetParam()), kSessionId);
   EXPECT_TRUE(core_->on_datagram(frame(stranger, 0, 1)).ok());
   EXPECT_EQ(core_->stats().frames_unauthenticated, 2u);
   EXPECT_EQ(core_->stats().data_frames, 0u);
@@ -144,7 +144,7 @@ TEST_P(ReceiverCoreTest, AUnicastFrameWithAWrongTagFailsTheSession) {
 }
 
 TEST_P(ReceiverCoreTest, AUnicastFrameOfAnotherSessionFailsTheSession) {
-  FrameBuilder other = builder(key_, kSessionId + 1);
+  engine::FrameBuilder other = builder(key_, kSessionId + 1);
   const auto f = frame(other, 0, 0);  // authentic under our key, of another session
   const Status s = core_->on_repair(repair_of(f, 0, 0));
   ASSERT_FALSE(s.ok());

@@ -1,0 +1,540 @@
+#include "daemon/recv_daemon.h"
+
+#include "control/event_loop.h"
+#include "control/metrics_server.h"
+#include "control/tls.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "announce/announce.h"
+#include "announce/announce_listener.h"
+#include "common/clock.h"
+#include "common/event_log.h"  // session_hex
+#include "common/fd.h"
+#include "common/units.h"
+
+extern char** environ;
+
+namespace shoal::session {
+
+// ---- policy (pure) ----
+
+Result<MapRule> parse_map_rule(std::string_view text) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size())
+    return make_error("bad --map '" + std::string(text) +
+                      "': expected PATTERN=DEST, e.g. 'debian-*.img=/srv/images/' or "
+                      "'node.img=/dev/vdb'");
+  return MapRule{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
+
+bool safe_object_name(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  for (unsigned char c : name) {
+    if (c == '/' || c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> destination_for(const std::vector<MapRule>& rules,
+                                           const std::string& name) {
+  for (const MapRule& r : rules) {
+    if (fnmatch(r.pattern.c_str(), name.c_str(), 0) != 0) continue;
+    if (!r.dest.empty() && r.dest.back() == '/') return r.dest + name;
+    return r.dest;
+  }
+  return std::nullopt;
+}
+
+RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id, int key_index,
+                                    const std::string& sender, const std::string& dest) {
+  RecvOptions o = d.receiver;
+  o.sender = sender;
+  o.out = dest;
+  o.key = std::nullopt;
+  if (key_index >= 0) o.key = d.keys.at(size_t(key_index));
+  // Unsigned: TLS alone when the daemon has certificates (o.tls, from the template). Without
+  // authentication only when the daemon was told --insecure.
+  o.insecure = !o.key && d.insecure;
+  o.expect_session_id = session_id;
+  return o;
+}
+
+SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::string& name) {
+  auto it = sessions_.find(session_id);
+  if (it != sessions_.end() && it->second.state != State::kBusy) return {};
+  auto refuse = [&](std::string why) {
+    sessions_[session_id] = Entry{State::kRefused, "", "", counter_++};
+    prune();
+    return Decision{Kind::kRefuse, "", std::move(why), true};
+  };
+  if (!safe_object_name(name))
+    return refuse("object name '" + printable_name(name) + "' is not usable as a file name");
+  auto dest = destination_for(rules_, name);
+  if (!dest) return refuse("no --map rule matches object '" + name + "'");
+  std::string busy;
+  for (const auto& [id, e] : sessions_) {
+    if (e.state == State::kRunning && e.dest == *dest)
+      busy = "destination " + *dest + " is being written by session " + session_hex(id);
+  }
+  if (busy.empty() && running_ >= max_sessions_)
+    busy = std::to_string(running_) + " session(s) running (--max-sessions " +
+           std::to_string(max_sessions_) + ")";
+  if (!busy.empty()) {
+    const bool first = it == sessions_.end() || it->second.busy_reason != busy;
+    if (it == sessions_.end()) {
+      sessions_[session_id] = Entry{State::kBusy, *dest, busy, counter_++};
+      prune();
+    } else {
+      it->second.busy_reason = busy;
+    }
+    return {Kind::kBusy, *dest, busy, first};
+  }
+  sessions_[session_id] = Entry{State::kRunning, *dest, "", counter_++};
+  ++running_;
+  prune();
+  return {Kind::kStart, *dest, "", true};
+}
+
+void SessionTable::finished(uint64_t session_id) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end() || it->second.state != State::kRunning) return;
+  it->second.state = State::kFinished;
+  --running_;
+}
+
+void SessionTable::prune() {
+  while (sessions_.size() > capacity_) {
+    auto victim = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second.state == State::kRunning) continue;
+      if (victim == sessions_.end() || it->second.order < victim->second.order) victim = it;
+    }
+    if (victim == sessions_.end()) return;  // all running: nothing may be forgotten
+    sessions_.erase(victim);
+  }
+}
+
+// ---- the daemon ----
+
+namespace {
+
+constexpr uint64_t kStopGraceNs = 10'000'000'000;  // sessions get this long to die after SIGTERM
+constexpr uint64_t kKillGraceNs = 5'000'000'000;   // after SIGTERM to a late hook, then SIGKILL
+
+struct Child {
+  bool hook = false;
+  uint64_t session_id = 0;
+  std::string name, dest, sender;
+  uint64_t size = 0;
+  Fd out;                    // sessions: read end of the child's stdout, where its JSON result goes
+  std::string json;          // what was read from it
+  uint64_t deadline_ns = 0;  // when it gets SIGTERM (hooks: --hook-timeout; sessions: on stop)
+  bool termed = false;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonOptions& o) : opt_(o), table_(o.rules, o.max_sessions) {}
+  int run();
+
+ private:
+  void on_heard(const HeardAnnouncement& h);
+  void start_session(const Announcement& a, int key_index, const std::string& dest,
+                     const std::string& sender);
+  void start_hook(const Child& session, const std::string& sha256);
+  void reap();
+  void on_exit(Child& c, int status);
+  void drain(Child& c);
+  void begin_stop();
+  void enforce_deadlines();
+  void warn_once(const std::string& what);
+  [[noreturn]] void child_setup_failed(const char* what);
+  void reset_child_signals();
+
+  DaemonOptions opt_;
+  SessionTable table_;
+  std::unique_ptr<AnnounceListener> listener_;  // reset on stop
+  Fd sigfd_;
+  sigset_t old_mask_{};
+  std::map<pid_t, Child> children_;
+  std::set<std::string> warned_;
+  bool stopping_ = false;
+  // --metrics: a loop of its own for the scrape endpoint, nested in run()'s poll.
+  std::unique_ptr<control::EventLoop> metrics_loop_;
+  std::unique_ptr<control::MetricsServer> metrics_;
+  std::map<std::string, uint64_t> counts_;  // metric name + labels -> count
+  std::string render_metrics() const;
+};
+
+std::string Daemon::render_metrics() const {
+  std::string out =
+      "# HELP shoal_recvd_events_total announcements, sessions and hooks by outcome\n"
+      "# TYPE shoal_recvd_events_total counter\n";
+  for (const auto& [key, n] : counts_)
+    out += "shoal_recvd_events_total" + key + " " + std::to_string(n) + "\n";
+  size_t sessions = 0;
+  for (const auto& [pid, c] : children_) sessions += c.hook ? 0 : 1;
+  out +=
+      "# HELP shoal_recvd_sessions_running sessions being received now\n"
+      "# TYPE shoal_recvd_sessions_running gauge\n";
+  out += control::metric_line("shoal_recvd_sessions_running", double(sessions));
+  return out;
+}
+
+void Daemon::warn_once(const std::string& what) {
+  if (warned_.size() > 1024) warned_.clear();  // bounded; a repeat after that is logged again
+  if (warned_.insert(what).second) spdlog::warn("{}", what);
+}
+
+void Daemon::on_heard(const HeardAnnouncement& h) {
+  switch (h.kind) {
+    case HeardAnnouncement::Kind::kRejected:
+      ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
+      warn_once(h.problem);
+      return;
+    case HeardAnnouncement::Kind::kDuplicate:
+      return;
+    case HeardAnnouncement::Kind::kStale:
+      ++counts_["{event=\"announcement\",outcome=\"stale\"}"];
+      warn_once(h.problem);
+      return;
+    case HeardAnnouncement::Kind::kFresh:
+      break;
+  }
+  const Announcement& a = h.announcement;
+  SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
+  const std::string what = "session " + session_hex(a.session_id) + " '" +
+                           printable_name(a.object_name) + "' (" +
+                           format_bytes(double(a.object_size)) + ") from " + h.sender;
+  switch (dec.kind) {
+    case SessionTable::Kind::kIgnore:
+      return;
+    case SessionTable::Kind::kRefuse:
+      ++counts_["{event=\"session\",outcome=\"refused\"}"];
+      spdlog::info("{}: not accepted: {}", what, dec.reason);
+      return;
+    case SessionTable::Kind::kBusy:
+      if (dec.first) spdlog::info("{}: waiting: {}", what, dec.reason);
+      return;
+    case SessionTable::Kind::kStart:
+      ++counts_["{event=\"session\",outcome=\"started\"}"];
+      spdlog::info("{}: accepted, receiving into {}", what, dec.dest);
+      start_session(a, h.key_index, dec.dest, h.sender);
+      return;
+  }
+}
+
+void Daemon::reset_child_signals() {
+  for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) std::signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+void Daemon::child_setup_failed(const char* what) {
+  std::fprintf(stderr, "shoal recvd: child setup failed: %s: %s\n", what, strerror(errno));
+  _exit(1);
+}
+
+void Daemon::start_session(const Announcement& a, int key_index, const std::string& dest,
+                           const std::string& sender) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    spdlog::error("cannot start session {}: pipe: {}", session_hex(a.session_id), strerror(errno));
+    table_.finished(a.session_id);
+    return;
+  }
+  Fd rd(p[0]), wr(p[1]);
+  RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
+  o.json_path = "-";
+  o.progress = false;
+  std::fflush(nullptr);
+  std::cout.flush();
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    spdlog::error("cannot start session {}: fork: {}", session_hex(a.session_id), strerror(errno));
+    table_.finished(a.session_id);
+    return;
+  }
+  if (pid == 0) {
+    reset_child_signals();
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(1);
+    if (::dup2(wr.get(), STDOUT_FILENO) < 0) child_setup_failed("dup2");
+    listener_.reset();
+    sigfd_.reset();
+    // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
+    std::string tag;
+    for (char c : printable_name(a.object_name))
+      tag += (c == '%') ? std::string("%%") : std::string(1, c);
+    spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
+    const int rc = run_receiver(o);
+    std::cout.flush();
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  Child c;
+  c.session_id = a.session_id;
+  c.name = a.object_name;
+  c.dest = dest;
+  c.sender = sender;
+  c.size = a.object_size;
+  c.out = std::move(rd);
+  ::fcntl(c.out.get(), F_SETFL, O_NONBLOCK);
+  children_.emplace(pid, std::move(c));
+}
+
+void Daemon::start_hook(const Child& s, const std::string& sha256) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    spdlog::error("cannot run the hook for {}: fork: {}", s.dest, strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    reset_child_signals();
+    listener_.reset();
+    sigfd_.reset();
+    setenv("SHOAL_PATH", s.dest.c_str(), 1);
+    setenv("SHOAL_SHA256", sha256.c_str(), 1);
+    setenv("SHOAL_OBJECT", s.name.c_str(), 1);
+    setenv("SHOAL_SIZE", std::to_string(s.size).c_str(), 1);
+    setenv("SHOAL_SESSION", session_hex(s.session_id).c_str(), 1);
+    setenv("SHOAL_SENDER", s.sender.c_str(), 1);
+    const char* argv[] = {opt_.hook.c_str(), s.dest.c_str(), sha256.c_str(), nullptr};
+    execv(opt_.hook.c_str(), const_cast<char* const*>(argv));
+    std::fprintf(stderr, "shoal recvd: cannot run hook %s: %s\n", opt_.hook.c_str(),
+                 strerror(errno));
+    _exit(127);
+  }
+  Child h;
+  h.hook = true;
+  h.session_id = s.session_id;
+  h.name = s.name;
+  h.dest = s.dest;
+  h.deadline_ns = monotonic_ns() + opt_.hook_timeout_ns;
+  children_.emplace(pid, std::move(h));
+  spdlog::info("hook started for {} (pid {})", s.dest, pid);
+}
+
+void Daemon::drain(Child& c) {
+  if (!c.out) return;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(c.out.get(), buf, sizeof buf);
+    if (n > 0) {
+      if (c.json.size() < (1u << 20)) c.json.append(buf, size_t(n));
+      continue;
+    }
+    if (n == 0) c.out.reset();  // the child closed it: it exited
+    return;
+  }
+}
+
+void Daemon::on_exit(Child& c, int status) {
+  const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                            : "signal " + std::to_string(WTERMSIG(status));
+  if (c.hook) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      ++counts_["{event=\"hook\",outcome=\"ok\"}"];
+      spdlog::info("hook for {} done", c.dest);
+    } else {
+      ++counts_["{event=\"hook\",outcome=\"failed\"}"];
+      spdlog::warn("hook for {} failed ({})", c.dest, how);
+    }
+    return;
+  }
+  drain(c);
+  table_.finished(c.session_id);
+  std::string outcome, reason, sha256;
+  std::istringstream lines(c.json);
+  for (std::string line; std::getline(lines, line);) {  // the result is the last JSON line
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;
+    outcome = j.value("outcome", "");
+    reason = j.value("reason", "");
+    sha256 = j.value("sha256", "");
+  }
+  const std::string what =
+      "session " + session_hex(c.session_id) + " '" + printable_name(c.name) + "'";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
+    ++counts_["{event=\"session\",outcome=\"verified\"}"];
+    spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
+    if (!opt_.hook.empty()) start_hook(c, sha256);
+    return;
+  }
+  ++counts_[c.termed ? "{event=\"session\",outcome=\"abandoned\"}"
+                     : "{event=\"session\",outcome=\"failed\"}"];
+  if (c.termed) {
+    spdlog::info("{}: abandoned on stop ({}); partial data, if any, is kept beside {} for a resume",
+                 what, how, c.dest);
+  } else {
+    spdlog::warn("{}: failed ({}){}", what, how, reason.empty() ? "" : ": " + reason);
+  }
+}
+
+void Daemon::reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    on_exit(it->second, status);
+    children_.erase(it);
+  }
+}
+
+void Daemon::begin_stop() {
+  if (stopping_) {  // a second request: no more waiting
+    spdlog::warn("stopping now: killing {} child process(es)", children_.size());
+    for (auto& [pid, c] : children_) ::kill(pid, SIGKILL);
+    return;
+  }
+  stopping_ = true;
+  listener_.reset();
+  size_t sessions = 0;
+  for (auto& [pid, c] : children_) {
+    if (c.hook) continue;
+    ++sessions;
+    c.termed = true;
+    c.deadline_ns = monotonic_ns() + kStopGraceNs;
+    ::kill(pid, SIGTERM);
+  }
+  spdlog::info("stopping: {} session(s) abandoned, {} hook(s) allowed to finish", sessions,
+               children_.size() - sessions);
+}
+
+void Daemon::enforce_deadlines() {
+  const uint64_t now = monotonic_ns();
+  for (auto& [pid, c] : children_) {
+    if (c.deadline_ns == 0 || now < c.deadline_ns) continue;
+    if (c.hook && !c.termed) {
+      spdlog::warn("hook for {} still running after --hook-timeout: stopping it", c.dest);
+      ::kill(pid, SIGTERM);
+      c.termed = true;
+      c.deadline_ns = now + kKillGraceNs;
+    } else {
+      ::kill(pid, SIGKILL);
+      c.deadline_ns = 0;
+    }
+  }
+}
+
+int Daemon::run() {
+  if (opt_.rules.empty()) {
+    spdlog::error("no --map rule: nothing would be accepted (e.g. --map '*.img=/srv/images/')");
+    return 2;
+  }
+  const bool tls = opt_.receiver.tls.enabled();
+  auto unsigned_ok = accept_unsigned_announcements(opt_.keys.size(), opt_.insecure, tls);
+  if (!unsigned_ok) {
+    spdlog::error("{}", unsigned_ok.error());
+    return 2;
+  }
+  // Each session loads the certificates again (in its child); this finds a bad file at start.
+  if (auto ctx = control::tls_context_for(control::TlsContext::Role::kClient, opt_.receiver.tls);
+      !ctx) {
+    spdlog::error("{}", ctx.error());
+    return 2;
+  }
+  if (!opt_.hook.empty() && ::access(opt_.hook.c_str(), X_OK) != 0) {
+    spdlog::error("--hook {}: not an executable file ({})", opt_.hook, strerror(errno));
+    return 2;
+  }
+  if (opt_.insecure)
+    spdlog::warn("--insecure: unsigned announcements are accepted and joined without a key");
+  else if (tls && opt_.keys.empty())
+    spdlog::info(
+        "TLS without a key: unsigned announcements are accepted; each session's sender must pass "
+        "the TLS handshake with a certificate from --tls-ca");
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGHUP}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask_);
+  sigfd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sigfd_) {
+    spdlog::error("signalfd: {}", strerror(errno));
+    return 1;
+  }
+  auto listener = AnnounceListener::open(opt_.announce, opt_.receiver.iface,
+                                         AnnounceChecks{opt_.keys, *unsigned_ok, opt_.max_skew_ms});
+  if (!listener) {
+    spdlog::error("{}", listener.error());
+    return 2;
+  }
+  listener_ = std::move(*listener);
+  if (!opt_.metrics.empty()) {
+    auto loop = control::EventLoop::create();
+    if (!loop) {
+      spdlog::error("{}", loop.error());
+      return 1;
+    }
+    metrics_loop_ = std::move(*loop);
+    auto m = control::MetricsServer::create(*metrics_loop_, opt_.metrics,
+                                            [this] { return render_metrics(); });
+    if (!m) {
+      spdlog::error("{}", m.error());
+      return 2;
+    }
+    metrics_ = std::move(*m);
+    spdlog::info("metrics for Prometheus on http://{}/metrics", opt_.metrics);
+  }
+  spdlog::info("waiting for session announcements on {}{}; up to {} session(s) at once",
+               opt_.announce, opt_.receiver.iface.empty() ? "" : " via " + opt_.receiver.iface,
+               opt_.max_sessions);
+  while (!stopping_ || !children_.empty()) {
+    std::vector<pollfd> fds;
+    fds.push_back({sigfd_.get(), POLLIN, 0});
+    if (listener_) fds.push_back({listener_->fd(), POLLIN, 0});
+    if (metrics_loop_) fds.push_back({metrics_loop_->fd(), POLLIN, 0});
+    for (auto& [pid, c] : children_) {
+      if (c.out) fds.push_back({c.out.get(), POLLIN, 0});
+    }
+    bool deadlines = false;
+    for (auto& [pid, c] : children_) deadlines |= c.deadline_ns != 0;
+    if (::poll(fds.data(), fds.size(), deadlines || metrics_ ? 200 : -1) < 0 && errno != EINTR) {
+      spdlog::error("poll: {}", strerror(errno));
+      return 1;
+    }
+    signalfd_siginfo si{};
+    while (::read(sigfd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) begin_stop();
+      if (si.ssi_signo == SIGHUP) spdlog::info("SIGHUP ignored (restart to reload the options)");
+    }
+    reap();  // also when the SIGCHLD merged with another signal
+    if (listener_) listener_->drain([this](const HeardAnnouncement& h) { on_heard(h); });
+    for (auto& [pid, c] : children_) drain(c);
+    enforce_deadlines();
+    if (metrics_loop_) {
+      metrics_loop_->poll_once(0);
+      metrics_->expire(monotonic_ns());
+    }
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_recv_daemon(const DaemonOptions& options) {
+  Daemon d(options);
+  return d.run();
+}
+
+}  // namespace shoal::session

@@ -1,0 +1,69 @@
+// The receiver's output. For a file: a temporary file beside the final path, preallocated, written
+// block by block, verified whole, fsynced and only then renamed into place; destroying an
+// uncommitted sink removes the temporary file unless keep() was called (partial data kept for a
+// resume), so no partial object ever sits under the final name. For a block device: written in
+// place after size and mount checks; "complete" is recorded by the caller's state, not a rename.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "common/result.h"
+#include "engine/uring_writer.h"
+#include "object/manifest.h"
+
+namespace shoal::session {
+
+class ObjectSink {
+ public:
+  enum class Kind { kFile, kBlockDevice };
+  // File: opens `<dir>/.<name>.shoal-part` (kept as is when `reuse`, for a resume; created empty
+  // otherwise) and preallocates `size` bytes, failing early on a full disk. Block device: checks
+  // it is at least `size` bytes and not mounted (unless `force`).
+  // `direct`: write whole aligned pages with O_DIRECT (worth it when blocks are page-aligned).
+  // Writes go through an io_uring writer (engine/uring_writer.h), pwrite where io_uring is refused.
+  static Result<ObjectSink> create(const std::string& final_path, uint64_t size, bool force,
+                                   bool reuse, bool direct = false);
+  // Where a resume state for `final_path` lives: beside the file, or under state_dir for a device.
+  static std::string state_path(const std::string& final_path, const std::string& state_dir);
+  ObjectSink(ObjectSink&& o) noexcept;
+  ObjectSink& operator=(ObjectSink&&) = delete;
+  ObjectSink(const ObjectSink&) = delete;
+  ~ObjectSink();
+
+  // Queues a write (the bytes are copied; the call returns before the disk has them).
+  Status write(uint64_t offset, std::span<const uint8_t> data);
+  // Reaps finished writes without blocking; reports a failed one (disk full, I/O error).
+  Status poll();
+  // Reads back bytes written earlier (waits for them if still in flight).
+  Status read(uint64_t offset, std::span<uint8_t> out);
+  // Makes everything written so far durable (before a resume state may record it).
+  // write/poll/read/flush may be called from two threads (the receive loop and the
+  // checkpointer); they are serialised here because the writer is single-threaded.
+  Status flush();
+  const char* backend() const { return writer_->backend(); }
+  // Flushes to stable storage (unless `sync` is false) and renames to the final path. The
+  // caller has verified the content.
+  Status commit(bool sync = true);
+  // Removes the temporary file now (also done by the destructor when not committed).
+  void abandon();
+  // Leaves the temporary file in place for a later resume.
+  void keep();
+
+ private:
+  ObjectSink() = default;
+  Status open_writer(bool direct);
+
+  std::string final_, temp_;
+  Kind kind_ = Kind::kFile;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool settled_ = false;
+  std::mutex mu_;
+  std::unique_ptr<engine::UringWriter> writer_;
+};
+
+}  // namespace shoal::session
