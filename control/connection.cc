@@ -45,7 +45,10 @@ Result<std::shared_ptr<Connection>> Connection::create(EventLoop& loop, Fd fd, C
     c->tls_ = std::move(*stream);
     if (role == TlsContext::Role::kClient) {
       const long h = c->tls_->handshake();  // sends the ClientHello
-      if (h == TlsStream::kFailed) return make_error("TLS: " + c->tls_->error());
+      // A peer that hangs up at once (a server without TLS reads the ClientHello as a bad frame
+      // and closes) can fail the handshake already here. That is the peer's answer, not a local
+      // fault: it reaches the owner through on_close like any later handshake failure.
+      if (h == TlsStream::kFailed) c->failed_ = "TLS: " + c->tls_->error();
       if (h == TlsStream::kWantWrite) c->tls_wants_write_ = true;
     }
   }
@@ -53,6 +56,7 @@ Result<std::shared_ptr<Connection>> Connection::create(EventLoop& loop, Fd fd, C
   Status added = loop.add(raw_fd, c->interest_, [weak](uint32_t events) {
     if (auto self = weak.lock()) self->on_events(events);
   });
+  if (added && !c->failed_.empty()) loop.again(raw_fd);
   if (!added) {
     c->fd_.reset();  // never registered; the destructor must not touch the loop
     return make_error(added.error());
@@ -209,6 +213,10 @@ void Connection::update_interest() {
 
 void Connection::on_events(uint32_t events) {
   auto self = shared_from_this();
+  if (!failed_.empty()) {
+    close(failed_);
+    return;
+  }
   if ((events & EPOLLOUT) && tls_wants_write_ && pending_output() == 0) {
     tls_wants_write_ = false;
     if (tls_->handshake() == TlsStream::kWantWrite) tls_wants_write_ = true;

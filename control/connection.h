@@ -48,7 +48,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   // Takes a connected socket (made non-blocking here) and registers it with the loop. With a TLS
-  // context the connection speaks TLS 1.3 (control/tls.h); a client starts its handshake here.
+  // context the connection speaks TLS 1.3 (control/tls.h); a client starts its handshake here, and
+  // a handshake the peer ends at once (say, a server without TLS hangs up) is reported like any
+  // later one: through on_close, on the first poll, never as an error of create().
   static Result<std::shared_ptr<Connection>> create(EventLoop& loop, Fd fd, Callbacks callbacks,
                                                     Limits limits,
                                                     std::shared_ptr<TlsContext> tls = nullptr);
@@ -106,6 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t interest_ = 0;
   std::unique_ptr<TlsStream> tls_;
   bool tls_wants_write_ = false;  // TLS needs the socket writable before it can go on
+  std::string failed_;            // the client handshake failed in create(): closed on first poll
 };
 
 }  // namespace shoal::control

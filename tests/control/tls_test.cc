@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
 
 #include <cstdlib>
 #include <filesystem>
@@ -176,6 +178,34 @@ TEST(TlsOptions, NoFilesMeansNoContextAndAnEndNeedsSomeWayToAuthenticate) {
   for (const char* hint : {"--key-file", "--tls-cert", "--insecure"}) {
     EXPECT_NE(none_at_all.error().find(hint), std::string::npos) << none_at_all.error();
   }
+}
+
+// A server without TLS reads the ClientHello as a bad frame and hangs up at once; when that beats
+// the client's own read of the handshake, it used to fail Connection::create, so the receiver
+// could not say "the sender does not speak TLS" (e2e recvd_tls). Here the peer has hung up before
+// the client even starts: create() succeeds and the failure arrives through on_close.
+TEST_F(Tls, AClientWhosePeerHungUpBeforeTheHandshakeHearsItThroughOnClose) {
+  auto loop = *EventLoop::create();
+  auto client = TlsContext::create(TlsContext::Role::kClient, files("rx1", *dir_));
+  ASSERT_TRUE(client.ok()) << client.error();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  // The "server" has said its last word (EOF) before a byte is exchanged, but still takes the
+  // ClientHello: the client's handshake reads EOF at once, as it did against a plain sender.
+  Fd server(sv[0]);
+  ASSERT_EQ(::shutdown(server.get(), SHUT_WR), 0);
+  End c;
+  Connection::Callbacks cb;
+  cb.on_message = [&c](Connection&, const Message& m) { c.got.push_back(m); };
+  cb.on_close = [&c](Connection&, const std::string& why) { c.closed = why; };
+  auto conn = Connection::create(*loop, Fd(sv[1]), cb, Connection::Limits{}, std::move(*client));
+  ASSERT_TRUE(conn.ok()) << conn.error();
+  c.conn = *conn;
+  EXPECT_TRUE(c.closed.empty()) << "on_close ran inside create(): " << c.closed;
+  ASSERT_TRUE(pump(*loop, [&] { return !c.closed.empty(); }));
+  EXPECT_NE(c.closed.find("TLS"), std::string::npos) << c.closed;
+  EXPECT_FALSE(c.conn->is_open());
+  EXPECT_TRUE(c.got.empty());
 }
 
 }  // namespace
