@@ -66,6 +66,10 @@ mkdir -p "$WORK/x"
 dpkg-deb -x "$DEB" "$WORK/x"
 expect "the packaged unit is configs/shoal-recvd.service" \
   cmp -s "$WORK/x/usr/lib/systemd/system/shoal-recvd.service" "$SRC/configs/shoal-recvd.service"
+expect "the packaged copyright declares Apache-2.0, as LICENSE does" \
+  grep -qx "License: Apache-2.0" "$WORK/x/usr/share/doc/shoal/copyright"
+expect "LICENSE at the top of the sources is the Apache License 2.0" \
+  grep -q "Apache License" "$SRC/LICENSE"
 expect_eq "extracted shoal --version" "$("$WORK/x/usr/bin/shoal" --version 2>&1)" "$("$SHOAL" --version)"
 
 log "man page"
