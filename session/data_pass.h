@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/frame_builder.h"
+#include "engine/paced_sender.h"
 #include "engine/pacer.h"
 #include "engine/transport.h"
 #include "engine/wire.h"
@@ -31,6 +33,8 @@ class DataPass {
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
            engine::FrameBuilder& frames, uint32_t window_blocks, Service service);
+  DataPass(const DataPass&) = delete;  // its pacing hooks point back at it
+  DataPass& operator=(const DataPass&) = delete;
 
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
@@ -38,15 +42,18 @@ class DataPass {
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
   const uint8_t* payload_for(const SymbolRef& s) const;
-  void wait_until(uint64_t t_ns);
+  // Builds frames order_[first, first + n) into the per-batch buffers (PacedSender::Build).
+  const engine::TxFrame* build(uint64_t first, int n, PassStats& stats, std::string* error);
 
   const SymbolSource& symbols_;
-  engine::TxBackend& tx_;
-  engine::Pacer& pacer_;
   engine::FrameBuilder& builder_;
   uint32_t window_;
   Service service_;
-  uint64_t last_service_ns_ = 0;
+  // The running pass's stats, brought up to date before each service call (the control plane
+  // reports them): frames/bytes = base + what sender_ sent (modular arithmetic).
+  PassStats* live_stats_ = nullptr;
+  uint64_t frames_base_ = 0, bytes_base_ = 0;
+  engine::PacedSender sender_;  // pacing, batching, retries (engine/paced_sender.h)
 
   std::vector<SymbolRef> order_;
   std::vector<uint8_t> repair_buf_;      // repair rows of the current window
