@@ -132,7 +132,16 @@ Action add_probe(CLI::App& app) {
               o.headroom = 1.0;
             }
             if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
-            return session::run_probe(o);
+            const session::ProbeOutcome r = session::run_probe(o);
+            switch (r.kind) {
+              case session::ProbeOutcome::Kind::kBadInput:
+                return 2;
+              case session::ProbeOutcome::Kind::kFailed:
+                return 1;
+              case session::ProbeOutcome::Kind::kMeasured:
+                break;
+            }
+            return r.outputs_written && r.result.recommended_bps > 0 ? 0 : 1;
           }};
 }
 

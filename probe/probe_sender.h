@@ -20,6 +20,7 @@
 #include "control/auth.h"
 #include "control/tls.h"
 #include "engine/transport_select.h"
+#include "probe/probe_report.h"
 
 namespace shoal::session {
 
@@ -53,8 +54,20 @@ struct ProbeOptions {
   std::string plot_path;  // SVG
 };
 
-// Returns the exit status: 0 when a recommended rate was found, 1 when not (no receiver joined
-// or heard the group, no rate passed, the transport failed), 2 for bad input.
-int run_probe(const ProbeOptions& options);
+// How a probe ended. `shoal probe` exits 0 when a rate was measured and recommended and every
+// output file was written, 2 for bad input, 1 otherwise.
+struct ProbeOutcome {
+  enum class Kind {
+    kMeasured,  // the search ran: `result` holds it (recommended_bps == 0: no rate passed)
+    kFailed,    // no receiver joined, or the control plane could not start
+    kBadInput,  // options, files or the transport were refused before anything was sent
+  };
+  Kind kind = Kind::kFailed;
+  bool outputs_written = true;  // --json, --csv and --plot (when asked for) were written
+  ProbeResult result;
+};
+
+// Runs the probe; what went wrong is logged as it happens.
+ProbeOutcome run_probe(const ProbeOptions& options);
 
 }  // namespace shoal::session
