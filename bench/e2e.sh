@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # End-to-end benchmark on the namespace test bed (scripts/testbed.sh): the same random image to N receivers
 # by shoal, udpcast (udp-sender/udp-receiver) and uftp (uftp/uftpd), with iperf2's raw UDP multicast rate
-# as the ceiling, side by side in one run, under the same conditions (cap on/off x loss on/off). Prints a
-# markdown table per condition; docs/benchmarks-e2e.md explains the columns and shows a full run.
+# as the ceiling, side by side in one run, under the same conditions (cap on/off x loss on/off, and two
+# with one receiver worse off than the rest). Prints a markdown table per condition; docs/benchmarks.md
+# ("End to end") explains the columns and shows a full run.
 #
 # usage: bench/e2e.sh [options]          (as root; needs udpcast, uftp, iperf, nftables, iproute2)
 #   --size SIZE          image size, K/M/G = KiB/MiB/GiB (default 128M)
 #   --runs N             runs per tool and condition (default 5)
 #   --receivers N        receivers on the bed (default 4)
 #   --tools LIST         comma list of shoal,udpcast,uftp,iperf (default all four)
-#   --conditions LIST    comma list of capped-0,capped-1,uncapped-0,uncapped-1 (default all four);
-#                        "-1" means --loss per mille on every receiver port, "-0" no loss
+#   --conditions LIST    comma list of capped-0,capped-1,uncapped-0,uncapped-1,policer,slow (default
+#                        the first four); "-1" means --loss per mille on every receiver port, "-0" no
+#                        loss. policer: the cap with a --cap-burst bucket, --loss toward receiver 1
+#                        only. slow: the cap, and receiver 1's bridge port limited to cap/6
+#                        (testbed.sh portcap). Both need 2+ receivers.
 #   --cap RATE           the emulated switch's multicast cap, tc syntax (default 300mbit)
-#   --loss PERMILLE      random loss per receiver port in the lossy conditions (default 10 = 1%)
-#   --rate TOOL:capped=R | TOOL:uncapped=R   a tool's rate setting (repeatable), in the tool's own
-#                        syntax; "none" = leave the tool's default. Defaults: the RATE table below.
+#   --cap-burst BYTES    the cap's bucket in the policer condition (default 65536; capped-* and slow
+#                        keep testbed.sh's 131072)
+#   --loss PERMILLE      random loss per receiver port in the lossy conditions (default 10 = 1%): every
+#                        port in capped-1 and uncapped-1, receiver 1's in policer
+#   --rate TOOL:COND=R   a tool's rate setting (repeatable) for COND = capped, uncapped, policer or
+#                        slow, in the tool's own syntax; "none" = leave the tool's default. Defaults:
+#                        the RATE table below.
 #   --shoal PATH         shoal binary (default: build/cli/shoal in this repository)
 #   --shoal-args "ARGS"  extra arguments for `shoal send` (e.g. "--fec 64+2")
-#   --timeout SECONDS    bound on every process of one run (default: 30 + size at 20 Mbit/s)
+#   --timeout SECONDS    bound on every process of one run (default: 30 + size at 20 Mbit/s; with
+#                        slow, at least 30 + 3 x size/(cap/6))
 #   --tsv FILE           raw per-run records (default /tmp/shoal-e2e-<time>.tsv)
 #   --keep               keep the work dir (image, logs and JSON of every run; not the copies)
 # Every process runs under `timeout`; the bed (unique prefix) and the work dir go away on exit or Ctrl-C.
@@ -29,7 +38,7 @@ TESTBED=$REPO/scripts/testbed.sh
 
 SIZE=128M RUNS=5 NRX=4 TOOLS=shoal,udpcast,uftp,iperf
 CONDITIONS=capped-0,capped-1,uncapped-0,uncapped-1
-CAP=300mbit LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" RUN_TIMEOUT="" TSV="" KEEP=0
+CAP=300mbit CAP_BURST=65536 LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" RUN_TIMEOUT="" TSV="" KEEP=0
 declare -A RATE=(
   # At the cap: each tool at the cap's nominal value, as its users would set it. shoal's --rate
   # counts IP-level bytes (docs/architecture.md), udpcast's --max-bitrate is "the raw bitrate,
@@ -37,6 +46,10 @@ declare -A RATE=(
   # frames, so 300M of shoal's 1468-byte IP packets is 302.9 Mbit/s there. iperf2's -b counts UDP
   # payload and reads "M" as 2^20: 291m (10^6) of 1440-byte datagrams is 299.5 Mbit/s of frames.
   [shoal:capped]=300M [udpcast:capped]=300m [uftp:capped]=300000 [iperf:capped]=291m
+  # policer and slow have the same cap on the sender's port: the same settings (a user sets the
+  # switch's limit, not the slowest port's, which the sender does not know).
+  [shoal:policer]=300M [udpcast:policer]=300m [uftp:policer]=300000 [iperf:policer]=291m
+  [shoal:slow]=300M [udpcast:slow]=300m [uftp:slow]=300000 [iperf:slow]=291m
   # Uncapped: each tool at its best setting (see docs/benchmarks-e2e.md for how these were picked).
   [shoal:uncapped]=400M [udpcast:uncapped]=none [uftp:uncapped]=1000000 [iperf:uncapped]=10g
 )
@@ -53,8 +66,9 @@ while (($#)); do
     --conditions) CONDITIONS=$2; shift 2 ;;
     --cap) CAP=$2; shift 2 ;;
     --loss) LOSS=$2; shift 2 ;;
-    --rate) [[ $2 =~ ^(shoal|udpcast|uftp|iperf):(capped|uncapped)=(.+)$ ]] ||
-              die "--rate wants TOOL:capped=R or TOOL:uncapped=R, got '$2'"
+    --cap-burst) CAP_BURST=$2; shift 2 ;;
+    --rate) [[ $2 =~ ^(shoal|udpcast|uftp|iperf):(capped|uncapped|policer|slow)=(.+)$ ]] ||
+              die "--rate wants TOOL:COND=R with COND capped, uncapped, policer or slow, got '$2'"
             RATE[${BASH_REMATCH[1]}:${BASH_REMATCH[2]}]=${BASH_REMATCH[3]}; shift 2 ;;
     --shoal) SHOAL=$2; shift 2 ;;
     --shoal-args) SHOAL_ARGS=$2; shift 2 ;;
@@ -85,8 +99,17 @@ CAP_BPS=$(cap_bps "$CAP")
 IFS=, read -ra TOOL_LIST <<<"$TOOLS"
 IFS=, read -ra COND_LIST <<<"$CONDITIONS"
 for t in "${TOOL_LIST[@]}"; do [[ $t =~ ^(shoal|udpcast|uftp|iperf)$ ]] || die "unknown tool '$t'"; done
-for c in "${COND_LIST[@]}"; do [[ $c =~ ^(capped|uncapped)-[01]$ ]] || die "unknown condition '$c'"; done
-RUN_TIMEOUT=${RUN_TIMEOUT:-$((30 + BYTES * 8 / 20000000))}
+[[ $CAP_BURST =~ ^[0-9]+$ ]] && ((CAP_BURST >= 1600)) || die "--cap-burst wants bytes >= 1600"
+SLOW_RATE=$((CAP_BPS / 6000))kbit   # receiver 1's port in the slow condition: cap/6
+for c in "${COND_LIST[@]}"; do
+  [[ $c =~ ^((capped|uncapped)-[01]|policer|slow)$ ]] || die "unknown condition '$c'"
+  [[ $c =~ ^(policer|slow)$ ]] && ((NRX < 2)) && die "condition $c needs --receivers 2 or more"
+done
+RUN_TIMEOUT_MIN=$((30 + BYTES * 8 / 20000000))
+# The slow receiver's floor is size/(cap/6): give it three times that.
+SLOW_TIMEOUT_MIN=$((30 + BYTES * 8 * 6 * 3 / CAP_BPS))
+if [[ ",$CONDITIONS," == *,slow,* ]] && ((SLOW_TIMEOUT_MIN > RUN_TIMEOUT_MIN)); then RUN_TIMEOUT_MIN=$SLOW_TIMEOUT_MIN; fi
+RUN_TIMEOUT=${RUN_TIMEOUT:-$RUN_TIMEOUT_MIN}
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
 need() { command -v "$1" >/dev/null || die "'$1' is not installed ($2)"; }
 for t in "${TOOL_LIST[@]}"; do
@@ -119,14 +142,31 @@ trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
 # shellcheck source=bench/e2e/tools.sh
 source "$HERE/e2e/tools.sh"
 
-set_condition() {   # $1 = capped-0 | capped-1 | uncapped-0 | uncapped-1
-  local cond=$1
-  if [[ $cond == capped-* ]]; then "$TESTBED" cap "$PREFIX" "$CAP"; else "$TESTBED" cap "$PREFIX" off; fi
-  if [[ $cond == *-1 ]]; then "$TESTBED" loss "$PREFIX" all "$LOSS"; else "$TESTBED" noloss "$PREFIX"; fi
+# set_condition COND: the bed's cap, port cap and loss for COND, and the floors the records compare
+# receivers' exits with (tools.sh write_record): FAST_FLOOR_S = size/cap, SLOW_FLOOR_S = size/(cap/6).
+set_condition() {
+  local cond=$1 floor
+  floor=$(awk -v b="$BYTES" -v c="$CAP_BPS" 'BEGIN { printf "%.6f", b * 8 / c }')
+  FAST_FLOOR_S="" SLOW_FLOOR_S=""
+  case $cond in
+    capped-* | slow) "$TESTBED" cap "$PREFIX" "$CAP" 131072; FAST_FLOOR_S=$floor ;;
+    policer) "$TESTBED" cap "$PREFIX" "$CAP" "$CAP_BURST"; FAST_FLOOR_S=$floor ;;
+    *) "$TESTBED" cap "$PREFIX" off ;;
+  esac
+  case $cond in
+    *-1) "$TESTBED" loss "$PREFIX" all "$LOSS" ;;
+    policer) "$TESTBED" loss "$PREFIX" 1 "$LOSS" ;;
+    *) "$TESTBED" noloss "$PREFIX" ;;
+  esac
+  if [ "$cond" = slow ]; then
+    "$TESTBED" portcap "$PREFIX" 1 "$SLOW_RATE"
+    SLOW_FLOOR_S=$(awk -v f="$floor" 'BEGIN { printf "%.6f", f * 6 }')
+  else "$TESTBED" portcap "$PREFIX" 1 off
+  fi
 }
 
 echo "e2e: $SIZE image ($BYTES bytes), $NRX receivers, $RUNS run(s), tools ${TOOLS}, conditions ${CONDITIONS}," \
-  "cap $CAP, loss $LOSS per mille, per-run timeout ${RUN_TIMEOUT}s" >&2
+  "cap $CAP, loss $LOSS per mille, policer burst $CAP_BURST, slow port $SLOW_RATE, per-run timeout ${RUN_TIMEOUT}s" >&2
 echo "e2e: load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 head -c "$BYTES" /dev/urandom >"$IMAGE"
 IMAGE_SHA=$(sha256_of "$IMAGE")
@@ -136,7 +176,7 @@ BED_UP=1
 "$TESTBED" up "$PREFIX" "$NRX" wire >&2
 add_udp_counters
 
-printf '%s\n' "# e2e $(date -u +%Y-%m-%dT%H:%M:%SZ) size=$BYTES receivers=$NRX cap=$CAP loss=$LOSS" \
+printf '%s\n' "# e2e $(date -u +%Y-%m-%dT%H:%M:%SZ) size=$BYTES receivers=$NRX cap=$CAP loss=$LOSS cap_burst=$CAP_BURST slow_port=$SLOW_RATE" \
   "$(record_header)" >"$TSV"
 for cond in "${COND_LIST[@]}"; do
   set_condition "$cond"
@@ -152,7 +192,7 @@ for cond in "${COND_LIST[@]}"; do
       # it is recorded as failed (no time, no verified copy) and counted in the table.
       run_tool "$tool" "$dir" "$rate" || true
       if [ -s "$dir/record" ]; then rec=$(cat "$dir/record"); else
-        rec=$(printf -- '-\t-\t0\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t99\tno-record' "$NRX")
+        rec=$(printf -- '-\t-\t0\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t99\t-\t-\t-\t-\t0\t-\t-\t-\t-\tno-record' "$NRX")
         echo "e2e: $cond $tool run $run left no record (rerun with --keep to see its logs)" >&2
       fi
       printf '%s\t%s\t%s\t%s\t%s\n' "$cond" "$tool" "$run" "$rate" "$rec" >>"$TSV"
@@ -164,4 +204,4 @@ for cond in "${COND_LIST[@]}"; do
 done
 echo "e2e: load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "e2e: raw records in $TSV" >&2
-awk -v size="$BYTES" -v cap_bps="$CAP_BPS" -v nrx="$NRX" -f "$HERE/e2e/summarize.awk" "$TSV"
+awk -v size="$BYTES" -v cap_bps="$CAP_BPS" -v nrx="$NRX" -v cap_burst="$CAP_BURST" -v loss="$LOSS" -f "$HERE/e2e/summarize.awk" "$TSV"

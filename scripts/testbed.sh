@@ -18,6 +18,10 @@
 #        testbed.sh cap PREFIX RATE [BURST]    cap what the sender puts on the wire (all of it): RATE like
 #                                              300mbit, 1gbit, 800kbit; BURST bytes (default 131072), excess
 #                                              dropped. `cap PREFIX off` removes it
+#        testbed.sh portcap PREFIX K RATE|off [BURST] [LIMIT]  limit the bridge port toward receiver K
+#                                              (a slower switch port): RATE as for cap, BURST bytes
+#                                              (default 32768), LIMIT bytes queued (default 262144, a
+#                                              switch port's buffer), excess dropped. `off` removes it
 #        testbed.sh exec PREFIX NODE cmd...    run cmd in NODE = tx | rx1..rxN | br
 #        testbed.sh wait-joined PREFIX GROUP COUNT [SECONDS]  wait (default 10 s) until the bridge's
 #                                              snooping table lists GROUP on COUNT receiver ports
@@ -40,6 +44,16 @@
 # switch-buffer size, so excess is dropped within one burst time, and it stays far below the socket's
 # send buffer, so the sender's socket never blocks on it. It sits before the bridge: one bucket for
 # all receivers. Loss, by contrast, is per receiver port (nftables numgen in the forward hook).
+#
+# Why portcap is a tbf on the bridge's port prxK (egress, toward receiver K) with a 256 KiB queue: it is
+# a switch port slower than the rest (or a congested one). A switch has no back-pressure toward a
+# multicast sender: what its port cannot send goes into that port's egress buffer and the excess is
+# dropped, for that receiver only, while the other ports carry the group at full rate. Commodity switches
+# share a few MiB of packet buffer among all their ports, so one congested port holds some hundreds of
+# KiB: 256 KiB, ~42 ms at 50 Mbit/s, absorbs a burst but not a sustained excess. A limit of seconds of
+# traffic would model bufferbloat and hide the loss; limit = burst (as on the cap) would drop most of
+# any burst, which a port buffer does not. The port's traffic includes the receiver's unicast (control,
+# unicast repair), as on a real port. `down` removes it with the bridge's namespace.
 set -euo pipefail
 
 SUBNET=198.18.0
@@ -188,6 +202,19 @@ cap() {   # $1=prefix $2=RATE|off [$3=burst bytes]
   t tc -n "$p-tx" qdisc replace dev v0 root tbf rate "$rate" burst "$burst" limit "$burst"
 }
 
+portcap() {   # $1=prefix $2=K $3=RATE|off [$4=burst bytes] [$5=limit bytes]
+  local p=$1 k=$2 rate=$3 burst=${4:-32768} limit=${5:-262144} port
+  need_bed "$p"
+  [[ $k =~ ^[0-9]+$ ]] || die "portcap target must be a receiver number, got '$k'"
+  port=prx$k
+  t ip -n "$p-br" link show "$port" >/dev/null 2>&1 || die "bed $p has no receiver $k"
+  if [ "$rate" = off ]; then t tc -n "$p-br" qdisc del dev "$port" root 2>/dev/null || true; return; fi
+  [[ $rate =~ ^[0-9]+(kbit|mbit|gbit)$ ]] || die "RATE must look like 800kbit, 50mbit or 1gbit, got '$rate'"
+  [[ $burst =~ ^[0-9]+$ ]] && ((burst >= 1600)) || die "BURST must be >= 1600 bytes, got '$burst'"
+  [[ $limit =~ ^[0-9]+$ ]] && ((limit >= burst)) || die "LIMIT must be >= BURST ($burst) bytes, got '$limit'"
+  t tc -n "$p-br" qdisc replace dev "$port" root tbf rate "$rate" burst "$burst" limit "$limit"
+}
+
 node_exec() {   # $1=prefix $2=node, rest = command
   local p=$1 node=$2
   shift 2
@@ -226,11 +253,14 @@ status() {
   echo "multicast groups (mdb):"; bridge -n "$p-br" mdb show | sed 's/^/  /'
   echo "loss (nftables):"; ip netns exec "$p-br" nft list chain bridge shoal loss | grep counter | sed 's/^\s*/  /' || true
   echo "cap (tbf on $p-tx v0):"; tc -n "$p-tx" -s qdisc show dev v0 | grep -A2 tbf | sed 's/^\s*/  /' || true
+  echo "port caps (tbf on $p-br receiver ports):"
+  tc -n "$p-br" -s qdisc show | awk '/^qdisc tbf .* dev prx[0-9]+ / { n++; print "  " $0; getline; sub(/^ */, ""); print "    " $0 }
+    END { if (!n) print "  none" }' || true
 }
 
 cmd=${1:-}
 [ -n "$cmd" ] || usage
-case $cmd in up | down | loss | noloss | cap | exec | status | wait-joined | far) ;; *) usage ;; esac
+case $cmd in up | down | loss | noloss | cap | portcap | exec | status | wait-joined | far) ;; *) usage ;; esac
 preflight
 check_prefix "${2:-}"
 case $cmd in
@@ -240,6 +270,7 @@ case $cmd in
   loss) (($# == 4)) || usage; loss "$2" "$3" "$4" ;;
   noloss) noloss "$2" ;;
   cap) (($# >= 3)) || usage; cap "$2" "$3" "${4:-}" ;;
+  portcap) (($# >= 4)) || usage; portcap "$2" "$3" "$4" "${5:-}" "${6:-}" ;;
   exec) (($# >= 4)) || usage; node_exec "$2" "$3" "${@:4}" ;;
   status) status "$2" ;;
   wait-joined) (($# >= 4)) || usage; wait_joined "$2" "$3" "$4" "${5:-10}" ;;

@@ -2,7 +2,8 @@
 # Sourced by bench/e2e.sh: one function per tool. Each starts the receivers in rx1..rxN, gives them a
 # moment to wait, starts the sender in tx, and times sender start -> sender exit (every sender here
 # exits only once all receivers confirmed). Then it checks every copy's SHA-256 and writes one record.
-# Uses from e2e.sh: PREFIX NRX BYTES IMAGE IMAGE_SHA WORK SHOAL SHOAL_ARGS RUN_TIMEOUT.
+# Uses from e2e.sh: PREFIX NRX BYTES IMAGE IMAGE_SHA WORK SHOAL SHOAL_ARGS RUN_TIMEOUT, and the
+# condition's floors FAST_FLOOR_S (size/cap) and SLOW_FLOOR_S (size/(cap/6)), empty when not applicable.
 
 # Groups and ports, one set per tool, so a straggler of one tool can never feed another.
 SHOAL_GROUP=239.18.0.1:9000 SHOAL_CTRL=198.18.0.1:9100
@@ -15,7 +16,8 @@ WAIT_READY=1          # seconds the receivers get to start waiting before the se
 
 record_header() {
   printf '%s\t' cond tool run rate wall_s rxexit_s ok copies goodput_mbps wire_ratio lost_per_rx \
-    cap_dropped loss_drops rcvbuf_errs repair_bytes ratio_rx ratio_total sender_rc
+    cap_dropped loss_drops rcvbuf_errs repair_bytes ratio_rx ratio_total sender_rc \
+    tx_exit_s fast_exit_s fast_ratio rx1_exit_s rx1_ok slow_ratio rx1_lost port_dropped mcast_repair_share
   printf 'note\n'
 }
 
@@ -96,9 +98,10 @@ add_udp_counters() {
 
 # Counters of the bed, read before and after a run: the sender veth's bytes, the cap's drops, the loss
 # rule's drops, every receiver's UDP receive-buffer drops, then the datagrams into the bridge from the
-# sender and out of it to each receiver (add_udp_counters), in that order.
+# sender and out of it to each receiver (add_udp_counters), in that order, and last the drops of the
+# receiver ports' tbf (testbed.sh portcap; 0 without one).
 counters() {
-  local tx tbf nft rcv=0 k udp
+  local tx tbf nft rcv=0 k udp port
   tx=$(ip netns exec "$PREFIX-tx" cat /sys/class/net/v0/statistics/tx_bytes)
   udp=$(ip netns exec "$PREFIX-br" nft list table bridge e2e |
     awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") printf "%s ", $(i + 1) }')
@@ -108,7 +111,9 @@ counters() {
   for k in $(seq 1 "$NRX"); do
     rcv=$((rcv + $(ip netns exec "$PREFIX-rx$k" awk '/^Udp:/ && $2 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp)))
   done
-  echo "${tx:-0} ${tbf:-0} $nft $rcv $udp"
+  port=$(tc -n "$PREFIX-br" -s qdisc show | awk '/^qdisc tbf .* dev prx[0-9]+ / { getline; gsub(/[,()]/, " ")
+    for (i = 1; i <= NF; i++) if ($i == "dropped") s += $(i + 1) } END { print s + 0 }')
+  echo "${tx:-0} ${tbf:-0} $nft $rcv $udp ${port:-0}"
 }
 
 # sha256_of FILE: hex digest. openssl's SHA-NI path is ~7x faster here than coreutils' sha256sum.
@@ -116,13 +121,26 @@ sha256_of() {
   if command -v openssl >/dev/null; then openssl dgst -sha256 -r "$1" | cut -d' ' -f1; else sha256sum "$1" | cut -d' ' -f1; fi
 }
 
-# check_copies FILE...: how many of the files hold exactly the image (SHA-256).
+# check_copies FILE...: sets COPIES_OK, how many of the files hold exactly the image (SHA-256), and
+# RX1_OK, 1 if the first one (receiver 1's) does, else 0.
 check_copies() {
-  local ok=0 f
+  local f good
+  COPIES_OK=0 RX1_OK=0
   for f in "$@"; do
-    [ -f "$f" ] && [ "$(sha256_of "$f")" = "$IMAGE_SHA" ] && ok=$((ok + 1))
+    good=0
+    [ -f "$f" ] && [ "$(sha256_of "$f")" = "$IMAGE_SHA" ] && good=1
+    COPIES_OK=$((COPIES_OK + good))
+    [ "$f" = "$1" ] && RX1_OK=$good
   done
-  echo "$ok"
+  return 0
+}
+
+# rx_exit K: epoch seconds at which receiver K was done: rxK.done if the tool wrote one (uftpd, a
+# daemon, from its log), else rxK.end (the process's exit); empty if neither exists.
+rx_exit() {
+  if [ -s "$RUN/rx$1.done" ]; then cat "$RUN/rx$1.done"
+  elif [ -e "$RUN/rx$1.end" ]; then cut -d' ' -f2 "$RUN/rx$1.end"
+  fi
 }
 
 # write_record OK REPAIR_TOTAL REPAIR_PER_RX PAYLOAD NOTE [WALL GOODPUT]: one TSV record into
@@ -132,22 +150,37 @@ check_copies() {
 #   PAYLOAD        payload bytes per datagram, to turn lost datagrams into lost bytes
 # Lost datagrams per receiver = frames the cap dropped (it sits before the bridge: each of its drops
 # costs every receiver) + the mean over receivers of (datagrams into the bridge - datagrams out to that
-# receiver) + receive-buffer drops / N. CAP_FRAMES overrides the cap's own drop count, which counts a
+# receiver) + (receive-buffer drops + the port tbf's drops) / N. CAP_FRAMES overrides the cap's own drop count, which counts a
 # dropped GSO batch as one.
 # Ratios: ratio_rx = REPAIR_PER_RX / bytes an average receiver lost; ratio_total = REPAIR_TOTAL /
 # bytes all receivers lost together.
+# Per receiver (the new conditions' receiver 1 is the slow or lossy one; RXTIMES=0 when the receivers'
+# exits mean nothing, as iperf2's): tx_exit_s = sender start -> sender exit; fast_exit_s = the latest
+# rx_exit of receivers 2..N; rx1_exit_s = receiver 1's; fast_ratio and slow_ratio = those over
+# FAST_FLOOR_S and SLOW_FLOOR_S; rx1_ok = receiver 1's copy verified (RX1_OK); rx1_lost = datagrams lost
+# toward receiver 1 (cap + bridge gap + port tbf; receive-buffer drops are in rcvbuf_errs);
+# mcast_repair_share = MCAST_REPAIR (shoal's multicast repair bytes) / size.
 write_record() {
   local ok=$1 repair=$2 repair_rx=$3 payload=$4 note=$5 wall=${6:-} goodput=${7:-}
-  local last=0 k e
+  local last=0 fast=0 rx1="" k e
   for k in $(seq 1 "$NRX"); do
     [ -e "$RUN/rx$k.end" ] || continue
     e=$(cut -d' ' -f2 "$RUN/rx$k.end")
     last=$(awk -v a="$last" -v b="$e" 'BEGIN { print (b > a) ? b : a }')
   done
+  if [ "${RXTIMES:-1}" = 1 ]; then
+    rx1=$(rx_exit 1)
+    for k in $(seq 2 "$NRX"); do
+      e=$(rx_exit "$k")
+      [ -n "$e" ] && fast=$(awk -v a="$fast" -v b="$e" 'BEGIN { print (b > a) ? b : a }')
+    done
+  fi
   awk -v t0="$T0" -v t1="$T1" -v last="$last" -v c0="$C0" -v c1="$C1" -v n="$NRX" -v size="$BYTES" \
     -v fb="$FRAME_BYTES" -v ok="$ok" -v rc="$SENDER_RC" -v repair="$repair" -v repair_rx="$repair_rx" \
     -v payload="$payload" -v note="$note" -v wall="$wall" -v goodput="$goodput" \
-    -v rxexit="${RXEXIT:-1}" -v capf="${CAP_FRAMES:-}" '
+    -v rxexit="${RXEXIT:-1}" -v capf="${CAP_FRAMES:-}" -v fast="$fast" -v rx1="$rx1" \
+    -v rx1ok="${RX1_OK:--}" -v ffloor="${FAST_FLOOR_S:-}" -v sfloor="${SLOW_FLOOR_S:-}" \
+    -v mrep="${MCAST_REPAIR:-}" '
     BEGIN {
       split(c0, a, " "); split(c1, b, " ")
       tx = b[1] - a[1]; tbf = b[2] - a[2]; nft = b[3] - a[3]; rcv = b[4] - a[4]
@@ -156,15 +189,22 @@ write_record() {
       if (goodput == "") goodput = (wall > 0) ? size * 8 / wall / 1e6 : "-"
       rx = (rxexit && last > 0) ? sprintf("%.3f", last - t0) : "-"
       gap = 0; for (i = 1; i <= n; i++) gap += (b[5] - a[5]) - (b[5 + i] - a[5 + i])
-      lost = gap / n + rcv / n + cap
+      lost = gap / n + rcv / n + cap + (b[6 + n] - a[6 + n]) / n
       rr = (repair_rx != "-" && lost > 0) ? sprintf("%.3f", repair_rx / (lost * payload)) : "-"
       rt = (repair != "-" && lost > 0) ? sprintf("%.3f", repair / (lost * n * payload)) : "-"
       # "-" = no measurement (an iperf2 run in which no server reported).
-      printf "%s\t%s\t%d\t%d\t%s\t%.4f\t%.1f\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n",
+      printf "%s\t%s\t%d\t%d\t%s\t%.4f\t%.1f\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t",
         (wall == "-") ? "-" : sprintf("%.3f", wall), rx, ok, n,
         (goodput == "-") ? "-" : sprintf("%.1f", goodput), (tx + cap * fb) / size, lost, cap, nft, rcv,
-        repair, rr, rt, rc, note
-    }' >"$RUN/record"
+        repair, rr, rt, rc
+      fx = (fast > 0) ? fast - t0 : "-"; r1 = (rx1 != "") ? rx1 - t0 : "-"
+      port = b[6 + n] - a[6 + n]
+      printf "%.3f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", t1 - t0, f3(fx), ratio(fx, ffloor), f3(r1),
+        rx1ok, ratio(r1, sfloor), cap + (b[5] - a[5]) - (b[6] - a[6]) + port, port,
+        (mrep != "" && mrep != "-" && size > 0) ? sprintf("%.4f", mrep / size) : "-", note
+    }
+    function f3(x) { return (x == "-") ? "-" : sprintf("%.3f", x) }
+    function ratio(x, floor) { return (x == "-" || floor == "") ? "-" : sprintf("%.3f", x / floor) }' >"$RUN/record"
 }
 
 run_shoal() {   # $1 = --rate
@@ -185,19 +225,20 @@ run_shoal() {   # $1 = --rate
   wait_receivers 10
   # From the sender's summary: repair (multicast reaches every receiver, unicast one), shoal's own
   # count of lost symbols, and the frames it sent (for the cap's drops inside GSO batches).
-  local stats repair repair_rx sent note capf
+  local stats repair repair_rx sent mcast note capf
   stats=$(jq -r --argjson n "$NRX" '
       (.receivers // []) as $r | (.repair_bytes_multicast // 0) as $m |
       ([$r[].repair_bytes_unicast] | add // 0) as $u |
-      [ ($m + $u), ($m + $u / $n | floor), (.frames_sent // 0),
+      [ ($m + $u), ($m + $u / $n | floor), (.frames_sent // 0), $m,
         "passes=\(.passes) data_s=\(.seconds * 1000 | round / 1000) mcast=\($m) ucast=\($u) lost_syms=\([$r[].symbols_lost] | map(tostring) | join("/"))" ]
-      | map(tostring) | join("\t")' "$RUN/tx.json" 2>/dev/null) || stats=$'-\t-\t0\tno-json'
-  IFS=$'\t' read -r repair repair_rx sent note <<<"$stats"
+      | map(tostring) | join("\t")' "$RUN/tx.json" 2>/dev/null) || stats=$'-\t-\t0\t-\tno-json'
+  IFS=$'\t' read -r repair repair_rx sent mcast note <<<"$stats"
   # Frames the cap dropped = frames sent - UDP frames that reached the bridge (shoal's only UDP).
   capf=$(awk -v c0="$C0" -v c1="$C1" -v sent="$sent" 'BEGIN { split(c0, a, " "); split(c1, b, " ");
     if (b[2] - a[2] == 0) { print 0; exit }
     d = sent - (b[5] - a[5]); print (d > 0) ? d : 0 }')
-  CAP_FRAMES=$capf write_record "$(check_copies "${outs[@]}")" "$repair" "$repair_rx" 1408 "$note"
+  check_copies "${outs[@]}"
+  MCAST_REPAIR=$mcast CAP_FRAMES=$capf write_record "$COPIES_OK" "$repair" "$repair_rx" 1408 "$note"
 }
 
 run_udpcast() {   # $1 = --max-bitrate
@@ -222,7 +263,8 @@ run_udpcast() {   # $1 = --max-bitrate
   rexmit=$(tr '\r' '\n' <"$RUN/tx.log" | grep -o 're-xmits=[0-9]*' | tail -1 | cut -d= -f2 | sed 's/^0*//') || true
   rexmit=${rexmit:-0}
   # Retransmissions go to the group: every receiver gets each one.
-  write_record "$(check_copies "${outs[@]}")" "$((rexmit * 1456))" "$((rexmit * 1456))" 1456 "rexmits=$rexmit"
+  check_copies "${outs[@]}"
+  write_record "$COPIES_OK" "$((rexmit * 1456))" "$((rexmit * 1456))" 1456 "rexmits=$rexmit"
 }
 
 run_uftp() {   # $1 = -R in Kbit/s
@@ -253,7 +295,15 @@ run_uftp() {   # $1 = -R in Kbit/s
   local completed passes
   completed=$(grep -c "Status: Completed" "$RUN/tx.log" || true)
   passes=$(grep -c "^Starting pass" "$RUN/tx.log" || true)
-  RXEXIT=0 write_record "$(check_copies "${outs[@]}")" "-" "-" 1300 "completed=$completed passes=$passes"
+  # A client is done when it closed the file: the local-time stamp of its log's first "done file close"
+  # ("2026/12/05 20:14:45.898322: [group/...]: done file close"), as epoch seconds into rxK.done.
+  local stamp
+  for k in $(seq 1 "$NRX"); do
+    stamp=$(awk '/: done file close$/ { print $1, substr($2, 1, length($2) - 1); exit }' "$RUN/rx$k.log" 2>/dev/null) || true
+    [ -n "$stamp" ] && date -d "$stamp" +%s.%N >"$RUN/rx$k.done" 2>/dev/null || true
+  done
+  check_copies "${outs[@]}"
+  RXEXIT=0 write_record "$COPIES_OK" "-" "-" 1300 "completed=$completed passes=$passes"
 }
 
 run_iperf() {   # $1 = -b (UDP payload bits/s)
@@ -279,11 +329,11 @@ run_iperf() {   # $1 = -b (UDP payload bits/s)
           else printf "-\t-\t0\t-" }')
   local mbps lossp nrep wall
   IFS=$'\t' read -r mbps lossp nrep wall <<<"$stats"
-  RXEXIT=0 write_record "$nrep" "-" "-" "$IPERF_LEN" "loss%=$lossp reports=$nrep" "$wall" "$mbps"
+  RX1_OK=- RXEXIT=0 RXTIMES=0 write_record "$nrep" "-" "-" "$IPERF_LEN" "loss%=$lossp reports=$nrep" "$wall" "$mbps"
 }
 
 # run_tool TOOL DIR RATE: runs one tool once; its record (without cond/tool/run/rate) is DIR/record.
 run_tool() {
-  RUN=$2 RXEXIT=1
+  RUN=$2 RXEXIT=1 RX1_OK=-
   "run_$1" "$3"
 }
