@@ -41,9 +41,9 @@ CONDITIONS=capped-0,capped-1,uncapped-0,uncapped-1
 CAP=300mbit CAP_BURST=65536 LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" RUN_TIMEOUT="" TSV="" KEEP=0
 declare -A RATE=(
   # At the cap: each tool at the cap's nominal value, as its users would set it. shoal's --rate
-  # counts IP-level bytes (docs/architecture.md), udpcast's --max-bitrate is "the raw bitrate,
-  # including packet headers" (man page), uftp's -R is in Kbit/s. The cap (tbf) counts Ethernet
-  # frames, so 300M of shoal's 1468-byte IP packets is 302.9 Mbit/s there. iperf2's -b counts UDP
+  # counts Ethernet frames without FCS, as the cap (tbf) does (engine::kWireOverhead), udpcast's
+  # --max-bitrate is "the raw bitrate, including packet headers" (man page), uftp's -R is in
+  # Kbit/s. iperf2's -b counts UDP
   # payload and reads "M" as 2^20: 291m (10^6) of 1440-byte datagrams is 299.5 Mbit/s of frames.
   [shoal:capped]=300M [udpcast:capped]=300m [uftp:capped]=300000 [iperf:capped]=291m
   # policer and slow have the same cap on the sender's port: the same settings (a user sets the
