@@ -54,6 +54,7 @@
 #include "engine/dpdk_eal.h"
 #include "engine/dpdk_port.h"
 #include "engine/dpdk_tx.h"
+#include "engine/paced_sender.h"
 #include "engine/pacer.h"
 #include "engine/udp_tx.h"
 #include "engine/wire.h"
@@ -429,7 +430,7 @@ void BM_Pacing(benchmark::State& state) {
     return;
   }
   Pipeline p(kSym, /*map=*/true);
-  const uint64_t burst = std::max<uint64_t>(rate / 8 / 1000, 131072);  // as session/sender.cc
+  const uint64_t burst = engine::default_burst_bytes(rate);  // as the session sends
   const uint32_t charge = p.frame_bytes() + kIpUdp;
   const int batch = static_cast<int>(std::clamp<uint64_t>(burst / 2 / charge, 1, kBatch));
   // Per tx_burst call: (time after it returned, bytes) -- what reaches the device -- and
