@@ -1,0 +1,137 @@
+#include "session/receiver_control.h"
+
+#include <algorithm>
+
+#include "fec/layout.h"
+
+namespace shoal::session {
+
+namespace {
+
+// Time since `since`; 0 for a `since` in the future (the caller's clock never goes back, but a
+// test's may be arbitrary).
+uint64_t elapsed(uint64_t now_ns, uint64_t since_ns) {
+  return now_ns > since_ns ? now_ns - since_ns : 0;
+}
+
+}  // namespace
+
+void ReceiverControl::fail(std::string reason) {
+  if (outcome_ == Outcome::kRunning) {
+    outcome_ = Outcome::kFailed;
+    reason_ = std::move(reason);
+  }
+  finished_ = true;
+}
+
+void ReceiverControl::on_session(const control::Session& s) {
+  if (expect_session_id_ && s.session_id != *expect_session_id_) {
+    return fail("the sender runs another session than the one announced");  // shoal recvd
+  }
+  // The block count must follow from the layout before anything is sized by it: a broken or
+  // hostile sender could otherwise make this receiver reserve memory for 2^32 hashes.
+  auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
+  if (!layout || layout->block_count() != s.block_count) {
+    return fail("sender described an impossible session (" + std::to_string(s.block_count) +
+                " blocks for " + std::to_string(s.object_size) + " bytes" +
+                (layout ? "" : ": " + layout.error()) + ")");
+  }
+  if (session_) return fail("sender started a second session on one connection");
+  session_ = s;
+  hashes_.clear();
+  hashes_.reserve(s.block_count);
+}
+
+ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m, uint64_t now_ns) {
+  if (std::get_if<control::Probe>(&m)) {  // `shoal probe` (probe/probe_receiver.h)
+    if (session_) {
+      fail("the sender mixed a probe into a session");
+      return {};
+    }
+    return ForwardProbe{};
+  }
+  if (const auto* s = std::get_if<control::Session>(&m)) {
+    on_session(*s);
+  } else if (const auto* mf = std::get_if<control::Manifest>(&m)) {
+    if (!session_ || mf->first_block != hashes_.size() ||
+        hashes_.size() + mf->block_hashes.size() > session_->block_count) {
+      fail("sender sent a manifest out of order");
+      return {};
+    }
+    hashes_.insert(hashes_.end(), mf->block_hashes.begin(), mf->block_hashes.end());
+  } else if (const auto* g = std::get_if<control::KeyGrant>(&m)) {
+    if (!session_ || hashes_.size() != session_->block_count || opened_) {
+      fail("sender sent the session key out of order");
+      return {};
+    }
+    opened_ = true;
+    return OpenSession{*session_, std::move(hashes_), *g};
+  } else if (const auto* pe = std::get_if<control::PassEnd>(&m)) {
+    if (!opened_) {
+      fail("sender ended a pass before the session was set up");
+      return {};
+    }
+    pending_pass_ = pe->pass;
+    pass_end_ns_ = now_ns;
+  } else if (std::get_if<control::Repair>(&m)) {
+    if (opened_) return TakeRepair{};
+  } else if (const auto* bye = std::get_if<control::Bye>(&m)) {
+    if (outcome_ == Outcome::kDone) {
+      finished_ = true;
+    } else {
+      fail("sender ended the session: " +
+           (bye->reason.empty() ? std::string("no reason given") : bye->reason));
+    }
+  } else {
+    return Unexpected{};
+  }
+  return {};
+}
+
+void ReceiverControl::session_started(uint64_t now_ns) {
+  start_ns_ = now_ns;
+  awaiting_beacon_ = true;
+}
+
+std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& t) {
+  if (finished_ || committing_) return std::nullopt;
+  if (pending_pass_) {
+    const bool quiet =
+        elapsed(t.now_ns, std::max(t.last_datagram_ns, pass_end_ns_)) > kDrainQuietNs &&
+        t.socket_empty;
+    if (quiet || elapsed(t.now_ns, pass_end_ns_) > kDrainMaxNs) {
+      const uint32_t pass = *pending_pass_;
+      pending_pass_.reset();
+      passes_ = pass + 1;
+      if (!t.complete) return SendNak{pass};
+      committing_ = true;
+      return Commit{pass};
+    }
+  }
+  if (awaiting_beacon_ && (t.beacon_nonce != 0 || elapsed(t.now_ns, start_ns_) > kBeaconWaitNs)) {
+    awaiting_beacon_ = false;
+    return SendReady{t.beacon_nonce};
+  }
+  return std::nullopt;
+}
+
+void ReceiverControl::on_done_sent(const Status& result) {
+  committing_ = false;
+  done_sent_ = true;
+  if (result.ok()) {
+    if (outcome_ == Outcome::kRunning) outcome_ = Outcome::kDone;
+    finished_ = true;
+  } else {
+    fail(result.error());
+  }
+}
+
+void ReceiverControl::on_connection_closed(const std::string& why) {
+  if (outcome_ == Outcome::kDone) {
+    finished_ = true;
+  } else {
+    fail("lost the connection to the sender (" + why + ")");
+  }
+}
+
+}  // namespace shoal::session

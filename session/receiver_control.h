@@ -1,0 +1,128 @@
+// ReceiverControl: the receiver's session logic after the join, without I/O. Control messages
+// and clock ticks in (the caller passes `now_ns`); actions out, and the outcome. The driver
+// (receiver.cc) owns the connection, the data plane, the sink and the clock, and tells this
+// class what it did (session_started, on_done_sent) or what went wrong (fail).
+//
+// The session, in order:
+//   Session        checked (the announced one, a layout that holds together, only one)
+//   Manifest...    block hashes in order until every block has one
+//   KeyGrant       -> OpenSession: the driver opens the key, the sink, the core and the group,
+//                     then calls session_started(now) (or fail() saying why not)
+//   Ready          when the sender's beacon was heard, or kBeaconWaitNs after the start
+//                     (echo 0: multicast does not reach this receiver) -> SendReady
+//   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
+//                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
+//   Done           the driver commits, sends Done and calls on_done_sent(): the receiver is
+//                  finished. (It does not wait for the sender's Bye: the receive loop before
+//                  this class ended right after Done too.)
+// Anything out of order fails the session with a reason naming it; the first reason wins.
+// Messages after a failure are still taken in (as the receive loop always did): the driver stops
+// at finished().
+//
+// Not thread-safe; one per connection.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+#include "control/messages.h"
+
+namespace shoal::session {
+
+inline constexpr uint64_t kDrainQuietNs = 10'000'000;     // socket empty and quiet this long
+inline constexpr uint64_t kDrainMaxNs = 3'000'000'000;    // never wait longer to answer a PassEnd
+inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;  // Ready without a beacon after this
+
+class ReceiverControl {
+ public:
+  enum class Outcome { kRunning, kDone, kFailed };
+
+  // What a message asks of the driver.
+  struct OpenSession {  // the session is described: open it with these
+    control::Session session;
+    std::vector<control::Digest> block_hashes;
+    control::KeyGrant grant;
+  };
+  struct TakeRepair {};    // hand the Repair to the core (if it was created)
+  struct ForwardProbe {};  // `shoal probe`: hand the Probe to the probe receiver
+  struct Unexpected {};    // a message with no place after the join: log and ignore it
+  using Reaction = std::variant<std::monostate, OpenSession, TakeRepair, ForwardProbe, Unexpected>;
+
+  // What a tick asks of the driver.
+  struct SendReady {  // the initial NAK (kInitialPass), then Ready{beacon_echo}
+    uint64_t beacon_echo;
+  };
+  struct SendNak {  // the NAK for `pass`
+    uint32_t pass;
+  };
+  struct Commit {  // every block is in: commit, unpack, send Done, then on_done_sent()
+    uint32_t pass;
+  };
+  using Action = std::variant<SendReady, SendNak, Commit>;
+
+  // What the driver knows at a tick.
+  struct Tick {
+    uint64_t now_ns = 0;
+    uint64_t last_datagram_ns = 0;  // when the data plane last delivered datagrams (0: never)
+    bool socket_empty = true;       // the kernel holds no unread datagram for us
+    bool complete = false;          // every block verified
+    uint64_t beacon_nonce = 0;      // of the last authentic beacon heard (0: none)
+  };
+
+  // expect_session_id: refuse any other session (shoal recvd: the announced one).
+  explicit ReceiverControl(std::optional<uint64_t> expect_session_id = std::nullopt)
+      : expect_session_id_(expect_session_id) {}
+
+  // A message from the sender after the join, received at now_ns.
+  Reaction on_message(const control::Message& message, uint64_t now_ns);
+  // The next action due at this tick, or none. Call again until none: each action is taken as
+  // done when returned (Commit: once the driver reports on_done_sent()).
+  std::optional<Action> next_action(const Tick& tick);
+
+  // The driver opened the session (sink, core, group) at now_ns: Ready is awaited from now.
+  void session_started(uint64_t now_ns);
+  // The driver sent Done; `result` is the commit's (ok: the object is verified and in place).
+  void on_done_sent(const Status& result);
+  // The control connection closed.
+  void on_connection_closed(const std::string& why);
+  // A failure found by the driver (refused join, disk, key, ...). The first reason wins.
+  void fail(std::string reason);
+  // Ends without an outcome (the probe ended; it reports for itself).
+  void finish() { finished_ = true; }
+
+  bool finished() const { return finished_; }
+  Outcome outcome() const { return outcome_; }
+  const std::string& reason() const { return reason_; }  // why it failed
+  // A Session was accepted; its description (valid when has_session()).
+  bool has_session() const { return session_.has_value(); }
+  const control::Session& session() const { return *session_; }
+  // A PassEnd waits for the socket to drain (the driver polls the clock more often).
+  bool draining() const { return pending_pass_.has_value(); }
+  bool done_sent() const { return done_sent_; }
+  // Passes answered so far (the last answered pass + 1).
+  uint32_t passes() const { return passes_; }
+
+ private:
+  void on_session(const control::Session& s);
+
+  std::optional<uint64_t> expect_session_id_;
+  std::optional<control::Session> session_;
+  std::vector<control::Digest> hashes_;
+  bool opened_ = false;  // OpenSession was handed out
+  bool awaiting_beacon_ = false;
+  uint64_t start_ns_ = 0;
+  std::optional<uint32_t> pending_pass_;
+  uint64_t pass_end_ns_ = 0;
+  uint32_t passes_ = 0;
+  bool committing_ = false;
+  bool done_sent_ = false;
+  bool finished_ = false;
+  Outcome outcome_ = Outcome::kRunning;
+  std::string reason_;
+};
+
+}  // namespace shoal::session

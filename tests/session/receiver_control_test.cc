@@ -1,0 +1,298 @@
+// ReceiverControl: the receiver's session logic without I/O. Each test feeds messages and ticks
+// with a made-up clock and checks the actions, the outcome and the reason (the texts the e2e
+// tests and people read).
+#include "session/receiver_control.h"
+
+#include <gtest/gtest.h>
+
+namespace shoal::session {
+namespace {
+
+using Control = ReceiverControl;
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kT0 = 1'000'000'000'000;  // an arbitrary start on the monotonic clock
+
+control::Session session(uint32_t blocks = 3) {
+  control::Session s;
+  s.session_id = 0xabc;
+  s.symbol_size = 1024;
+  s.k = 4;
+  s.object_size = uint64_t{blocks} * 4 * 1024;
+  s.block_count = blocks;
+  return s;
+}
+
+control::Manifest manifest(uint32_t first, uint32_t count) {
+  control::Manifest m;
+  m.first_block = first;
+  for (uint32_t i = 0; i < count; ++i) {
+    control::Digest d{};
+    d[0] = static_cast<uint8_t>(first + i);
+    m.block_hashes.push_back(d);
+  }
+  return m;
+}
+
+void expect_failed(const Control& c, const std::string& text) {
+  EXPECT_TRUE(c.finished());
+  EXPECT_EQ(c.outcome(), Control::Outcome::kFailed);
+  EXPECT_NE(c.reason().find(text), std::string::npos) << c.reason();
+}
+
+// Session, manifest in two chunks, KeyGrant: the OpenSession reaction, with everything in it.
+Control::OpenSession open(Control& c, uint32_t blocks = 3) {
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(session(blocks), kT0)));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(manifest(0, 2), kT0)));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(manifest(2, blocks - 2), kT0)));
+  control::KeyGrant g;
+  g.iv[0] = 7;
+  auto r = c.on_message(g, kT0);
+  EXPECT_TRUE(std::holds_alternative<Control::OpenSession>(r));
+  EXPECT_FALSE(c.finished());
+  if (!std::holds_alternative<Control::OpenSession>(r)) return {};
+  return std::get<Control::OpenSession>(std::move(r));
+}
+
+Control::Tick at(uint64_t now, bool complete = false, uint64_t beacon = 0) {
+  Control::Tick t;
+  t.now_ns = now;
+  t.complete = complete;
+  t.beacon_nonce = beacon;
+  return t;
+}
+
+// An opened session that has said Ready (after a beacon) at kT0.
+void ready(Control& c) {
+  open(c);
+  c.session_started(kT0);
+  auto a = c.next_action(at(kT0, false, 42));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+}
+
+TEST(ReceiverControl, AGoodSequenceOpensTheSessionOnce) {
+  Control c;
+  const Control::OpenSession o = open(c);
+  EXPECT_EQ(o.session, session());
+  ASSERT_EQ(o.block_hashes.size(), 3u);
+  for (uint8_t b = 0; b < 3; ++b) EXPECT_EQ(o.block_hashes[b][0], b);
+  EXPECT_EQ(o.grant.iv[0], 7);
+  EXPECT_TRUE(c.has_session());
+  // A second KeyGrant does not open it again.
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(control::KeyGrant{}, kT0)));
+  expect_failed(c, "sender sent the session key out of order");
+}
+
+TEST(ReceiverControl, TheAnnouncedSessionIsTheOnlyOneTaken) {
+  Control c(0xabc);
+  open(c);
+  Control other(0xdef);
+  other.on_message(session(), kT0);
+  expect_failed(other, "the sender runs another session than the one announced");
+}
+
+TEST(ReceiverControl, AnImpossibleSessionIsRefusedBeforeAnythingIsSized) {
+  Control c;
+  control::Session s = session();
+  s.block_count = 0xFFFFFFFF;
+  c.on_message(s, kT0);
+  expect_failed(c, "sender described an impossible session (4294967295 blocks for 12288 bytes)");
+  EXPECT_FALSE(c.has_session());
+  Control zero;
+  s = session();
+  s.k = 0;
+  zero.on_message(s, kT0);
+  expect_failed(zero, "sender described an impossible session (3 blocks for 12288 bytes: ");
+}
+
+TEST(ReceiverControl, ASecondSessionOnOneConnectionFails) {
+  Control c;
+  c.on_message(session(), kT0);
+  EXPECT_FALSE(c.finished());
+  c.on_message(session(), kT0);
+  expect_failed(c, "sender started a second session on one connection");
+}
+
+TEST(ReceiverControl, AManifestOutOfOrderFails) {
+  Control before;  // before the Session
+  before.on_message(manifest(0, 1), kT0);
+  expect_failed(before, "sender sent a manifest out of order");
+  Control gap;  // a chunk skipped
+  gap.on_message(session(), kT0);
+  gap.on_message(manifest(1, 1), kT0);
+  expect_failed(gap, "sender sent a manifest out of order");
+  Control extra;  // more hashes than blocks
+  extra.on_message(session(), kT0);
+  extra.on_message(manifest(0, 4), kT0);
+  expect_failed(extra, "sender sent a manifest out of order");
+}
+
+TEST(ReceiverControl, TheKeyOutOfOrderFails) {
+  Control before;  // before the Session
+  before.on_message(control::KeyGrant{}, kT0);
+  expect_failed(before, "sender sent the session key out of order");
+  Control early;  // before the whole manifest
+  early.on_message(session(), kT0);
+  early.on_message(manifest(0, 2), kT0);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(early.on_message(control::KeyGrant{}, kT0)));
+  expect_failed(early, "sender sent the session key out of order");
+}
+
+TEST(ReceiverControl, APassEndBeforeTheSessionFails) {
+  Control c;
+  c.on_message(session(), kT0);
+  c.on_message(manifest(0, 3), kT0);
+  c.on_message(control::PassEnd{0, 100}, kT0);
+  expect_failed(c, "sender ended a pass before the session was set up");
+}
+
+TEST(ReceiverControl, TheFirstReasonWins) {
+  Control c;
+  c.on_message(control::PassEnd{}, kT0);
+  c.on_message(control::KeyGrant{}, kT0);
+  expect_failed(c, "sender ended a pass before the session was set up");
+}
+
+TEST(ReceiverControl, AProbeIsForwardedUnlessASessionRuns) {
+  Control probe;
+  EXPECT_TRUE(
+      std::holds_alternative<Control::ForwardProbe>(probe.on_message(control::Probe{}, kT0)));
+  EXPECT_FALSE(probe.finished());
+  probe.finish();
+  EXPECT_TRUE(probe.finished());
+  EXPECT_EQ(probe.outcome(), Control::Outcome::kRunning);  // the probe reports for itself
+  Control mixed;
+  mixed.on_message(session(), kT0);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(mixed.on_message(control::Probe{}, kT0)));
+  expect_failed(mixed, "the sender mixed a probe into a session");
+}
+
+TEST(ReceiverControl, RepairIsTakenOnlyOnceTheSessionIsOpen) {
+  Control c;
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(control::Repair{}, kT0)));
+  open(c);
+  EXPECT_TRUE(std::holds_alternative<Control::TakeRepair>(c.on_message(control::Repair{}, kT0)));
+  EXPECT_TRUE(std::holds_alternative<Control::Unexpected>(c.on_message(control::Hello{}, kT0)));
+  EXPECT_FALSE(c.finished());
+}
+
+TEST(ReceiverControl, ReadyFollowsTheBeacon) {
+  Control c;
+  open(c);
+  EXPECT_FALSE(c.next_action(at(kT0 + kBeaconWaitNs * 2)));  // not started: no Ready
+  c.session_started(kT0);
+  EXPECT_FALSE(c.next_action(at(kT0 + 100 * kMs)));  // nothing heard yet
+  auto a = c.next_action(at(kT0 + 200 * kMs, false, 0x1234));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+  EXPECT_EQ(std::get<Control::SendReady>(*a).beacon_echo, 0x1234u);
+  EXPECT_FALSE(c.next_action(at(kT0 + 300 * kMs, false, 0x1234)));  // once
+}
+
+TEST(ReceiverControl, ReadyWithoutABeaconAfterTheWait) {
+  Control c;
+  open(c);
+  c.session_started(kT0);
+  EXPECT_FALSE(c.next_action(at(kT0 + kBeaconWaitNs)));
+  auto a = c.next_action(at(kT0 + kBeaconWaitNs + 1));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+  EXPECT_EQ(std::get<Control::SendReady>(*a).beacon_echo, 0u);
+  EXPECT_FALSE(c.next_action(at(kT0 + 2 * kBeaconWaitNs)));
+}
+
+TEST(ReceiverControl, APassEndIsAnsweredOnceTheSocketIsQuietAndEmpty) {
+  Control c;
+  ready(c);
+  const uint64_t end = kT0 + 1000 * kMs;
+  c.on_message(control::PassEnd{0, 100}, end);
+  EXPECT_TRUE(c.draining());
+  Control::Tick t = at(end + kDrainQuietNs + 1);
+  t.last_datagram_ns = end + 5 * kMs;  // data still came after the PassEnd
+  EXPECT_FALSE(c.next_action(t));
+  t.now_ns = end + 5 * kMs + kDrainQuietNs + 1;  // quiet long enough, but datagrams queued
+  t.socket_empty = false;
+  EXPECT_FALSE(c.next_action(t));
+  t.socket_empty = true;
+  auto a = c.next_action(t);
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendNak>(*a));
+  EXPECT_EQ(std::get<Control::SendNak>(*a).pass, 0u);
+  EXPECT_FALSE(c.draining());
+  EXPECT_EQ(c.passes(), 1u);
+  EXPECT_FALSE(c.next_action(t));  // answered once
+}
+
+TEST(ReceiverControl, APassEndIsAnsweredAtTheLatestAfterTheMaxDrainTime) {
+  Control c;
+  ready(c);
+  const uint64_t end = kT0 + 1000 * kMs;
+  c.on_message(control::PassEnd{4, 100}, end);
+  Control::Tick t = at(end + kDrainMaxNs);
+  t.socket_empty = false;  // the socket never drains
+  t.last_datagram_ns = t.now_ns;
+  EXPECT_FALSE(c.next_action(t));
+  t.now_ns = end + kDrainMaxNs + 1;
+  t.last_datagram_ns = t.now_ns;
+  auto a = c.next_action(t);
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendNak>(*a));
+  EXPECT_EQ(std::get<Control::SendNak>(*a).pass, 4u);
+  EXPECT_EQ(c.passes(), 5u);
+}
+
+TEST(ReceiverControl, ACompleteObjectIsCommittedAndDoneEndsTheSession) {
+  Control c;
+  ready(c);
+  c.on_message(control::PassEnd{1, 100}, kT0 + kMs);
+  auto a = c.next_action(at(kT0 + kMs + kDrainQuietNs + 1, true));
+  ASSERT_TRUE(a && std::holds_alternative<Control::Commit>(*a));
+  EXPECT_EQ(std::get<Control::Commit>(*a).pass, 1u);
+  EXPECT_FALSE(c.next_action(at(kT0 + kDrainMaxNs * 2, true)));  // waits for the commit
+  EXPECT_FALSE(c.finished());
+  c.on_done_sent(Status{});
+  EXPECT_TRUE(c.done_sent());
+  EXPECT_TRUE(c.finished());
+  EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
+  EXPECT_TRUE(c.reason().empty());
+  // A Bye or a hang-up after Done changes nothing.
+  c.on_message(control::Bye{control::ByeCode::kFinished, ""}, kT0 + kDrainMaxNs * 3);
+  c.on_connection_closed("closed by peer");
+  EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
+}
+
+TEST(ReceiverControl, AFailedCommitFailsWithItsReason) {
+  Control c;
+  ready(c);
+  c.on_message(control::PassEnd{0, 100}, kT0 + kMs);
+  auto a = c.next_action(at(kT0 + kMs + kDrainMaxNs + 1, true));
+  ASSERT_TRUE(a && std::holds_alternative<Control::Commit>(*a));
+  c.on_done_sent(make_error("whole-object SHA-256 mismatch"));
+  EXPECT_TRUE(c.done_sent());
+  expect_failed(c, "whole-object SHA-256 mismatch");
+}
+
+TEST(ReceiverControl, AByeBeforeDoneFailsTheSession) {
+  Control c;
+  ready(c);
+  c.on_message(control::Bye{control::ByeCode::kAborted, "interrupted"}, kT0 + kMs);
+  expect_failed(c, "sender ended the session: interrupted");
+  Control quiet;
+  quiet.on_message(control::Bye{control::ByeCode::kAborted, ""}, kT0);
+  expect_failed(quiet, "sender ended the session: no reason given");
+}
+
+TEST(ReceiverControl, ALostConnectionFailsUnlessDone) {
+  Control c;
+  ready(c);
+  c.on_connection_closed("connection reset");
+  expect_failed(c, "lost the connection to the sender (connection reset)");
+}
+
+TEST(ReceiverControl, NothingIsDueOnceFinished) {
+  Control c;
+  ready(c);
+  c.on_message(control::PassEnd{0, 100}, kT0 + kMs);
+  c.fail("disk full");
+  EXPECT_FALSE(c.next_action(at(kT0 + kDrainMaxNs * 2)));
+  expect_failed(c, "disk full");
+}
+
+}  // namespace
+}  // namespace shoal::session
