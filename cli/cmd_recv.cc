@@ -200,7 +200,7 @@ Action add_recv(CLI::App& app) {
               if (auto rc = find_announced_session(o, a->announce, a->object, *skew / 1'000'000))
                 return *rc;
             }
-            return session::run_receiver(o);
+            return session::exit_status(session::run_receiver(o));
           }};
 }
 

@@ -283,7 +283,7 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     for (char c : printable_name(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
-    const int rc = run_receiver(o);
+    const int rc = exit_status(run_receiver(o));
     std::cout.flush();
     std::fflush(nullptr);
     _exit(rc);

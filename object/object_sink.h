@@ -17,7 +17,32 @@
 
 namespace shoal::session {
 
-class ObjectSink {
+// Where the receiver's verified blocks (and spilled symbols) go: offsets are byte offsets in the
+// object. ObjectSink is the one on disk; tests pass one in memory. Errors are fatal for the
+// receiver (disk full, I/O error). write/read/poll/flush may be called from two threads (the
+// receive loop and the checkpointer), so an implementation serialises them.
+class BlockSink {
+ public:
+  virtual ~BlockSink() = default;
+  // Queues a write; the bytes are copied (the call may return before they are stored).
+  virtual Status write(uint64_t offset, std::span<const uint8_t> data) = 0;
+  // Reads back bytes written earlier (waits for them if still in flight).
+  virtual Status read(uint64_t offset, std::span<uint8_t> out) = 0;
+  // Reaps finished writes without blocking; reports a failed one.
+  virtual Status poll() = 0;
+  // Makes everything written so far durable (before a resume state may record it).
+  virtual Status flush() = 0;
+  // Stores everything (durably unless `sync` is false) and puts the object under its final name.
+  virtual Status commit(bool sync) = 0;
+  // Removes the partial data now.
+  virtual void abandon() = 0;
+  // Leaves the partial data in place for a later resume.
+  virtual void keep() = 0;
+  // How writes are done ("io_uring", "pwrite", ...), for the log.
+  virtual const char* backend() const = 0;
+};
+
+class ObjectSink final : public BlockSink {
  public:
   enum class Kind { kFile, kBlockDevice };
   // File: opens `<dir>/.<name>.shoal-part` (kept as is when `reuse`, for a resume; created empty
@@ -32,26 +57,26 @@ class ObjectSink {
   ObjectSink(ObjectSink&& o) noexcept;
   ObjectSink& operator=(ObjectSink&&) = delete;
   ObjectSink(const ObjectSink&) = delete;
-  ~ObjectSink();
+  ~ObjectSink() override;
 
   // Queues a write (the bytes are copied; the call returns before the disk has them).
-  Status write(uint64_t offset, std::span<const uint8_t> data);
+  Status write(uint64_t offset, std::span<const uint8_t> data) override;
   // Reaps finished writes without blocking; reports a failed one (disk full, I/O error).
-  Status poll();
+  Status poll() override;
   // Reads back bytes written earlier (waits for them if still in flight).
-  Status read(uint64_t offset, std::span<uint8_t> out);
+  Status read(uint64_t offset, std::span<uint8_t> out) override;
   // Makes everything written so far durable (before a resume state may record it).
   // write/poll/read/flush may be called from two threads (the receive loop and the
   // checkpointer); they are serialised here because the writer is single-threaded.
-  Status flush();
-  const char* backend() const { return writer_->backend(); }
+  Status flush() override;
+  const char* backend() const override { return writer_->backend(); }
   // Flushes to stable storage (unless `sync` is false) and renames to the final path. The
   // caller has verified the content.
-  Status commit(bool sync = true);
+  Status commit(bool sync = true) override;
   // Removes the temporary file now (also done by the destructor when not committed).
-  void abandon();
+  void abandon() override;
   // Leaves the temporary file in place for a later resume.
-  void keep();
+  void keep() override;
 
  private:
   ObjectSink() = default;

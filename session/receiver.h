@@ -44,7 +44,18 @@ struct RecvOptions {
 // so a caller that waits before connecting (recv --announce) can report them first.
 Status check_local_options(const RecvOptions& options);
 
-// Returns the process exit status: 0 when the object was verified and committed.
-int run_receiver(const RecvOptions& options);
+// How a run ended. Failures were logged already; `reason` says why for callers that report it.
+struct RecvResult {
+  bool ok = false;         // the object was verified and committed (a probe: it ended normally)
+  bool bad_input = false;  // refused before connecting: options, key, TLS files
+  std::string reason;      // why it failed ("" when ok)
+};
+
+// The process exit status of a run: 0 verified, 2 bad input, 1 any other failure.
+inline int exit_status(const RecvResult& r) {
+  return r.ok ? 0 : r.bad_input ? 2 : 1;
+}
+
+RecvResult run_receiver(const RecvOptions& options);
 
 }  // namespace shoal::session

@@ -1,9 +1,5 @@
 #include "session/receiver_core.h"
 
-#include <unistd.h>
-
-#include <chrono>
-
 #include "engine/wire.h"
 #include "object/manifest.h"
 
@@ -13,9 +9,11 @@ namespace {
 constexpr uint32_t kNoBlock = 0xFFFFFFFF;
 }  // namespace
 
-Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(
-    const control::Session& s, std::vector<control::Digest> hashes, ObjectSink sink,
-    size_t max_open_blocks, std::string state_path, const ResumeState* resume, SyncPolicy sync) {
+Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session& s,
+                                                         std::vector<control::Digest> hashes,
+                                                         BlockSink& sink, size_t max_open_blocks,
+                                                         const ResumeState* resume,
+                                                         VerifiedFn on_verified) {
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
   if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
@@ -24,102 +22,33 @@ Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(
                       std::to_string(layout->block_count()) + " blocks)");
   }
   std::unique_ptr<ReceiverCore> core(
-      new ReceiverCore(s, std::move(hashes), std::move(sink), *layout));
+      new ReceiverCore(s, std::move(hashes), sink, *layout, std::move(on_verified)));
   auto a = engine::BlockAssembler::make(*layout, max_open_blocks, core.get());
   if (!a) return make_error(a.error());
   core->assembler_ = std::move(*a);
-  core->state_.id = object_id(s, core->block_sha256_);
-  core->state_.object_size = s.object_size;
-  core->state_.block_count = s.block_count;
-  core->state_.verified.assign((size_t{s.block_count} + 7) / 8, 0);
   if (resume != nullptr) {
-    if (resume->id != core->state_.id || resume->block_count != s.block_count) {
-      return make_error("resume state '" + state_path +
-                        "' belongs to a different object: remove it and the partial "
-                        "data beside it, or choose another --out");
-    }
+    if (resume->block_count != s.block_count || resume->verified.size() * 8 < s.block_count)
+      return make_error("internal: resume state of another block count");
     for (uint32_t b = 0; b < s.block_count; ++b) {
       if (!resume->has(b)) continue;
       core->assembler_->mark_done(b);
-      core->state_.set(b);
       ++core->resumed_;
     }
-    core->checkpointed_ = core->resumed_ > 0;
     // Catch the whole-object hash up over the blocks already on disk.
     Status h = core->hash_in_order(kNoBlock, {});
     if (!h) return make_error(h.error());
   }
-  core->state_path_ = std::move(state_path);
-  core->periodic_flush_ = sync == SyncPolicy::kPeriodic;
-  core->sync_end_ = sync != SyncPolicy::kNone;
-  if (!core->state_path_.empty() || core->periodic_flush_) {
-    ReceiverCore* c = core.get();
-    core->checkpointer_ = std::thread([c] { c->checkpoint_loop(); });
-  }
   return core;
 }
 
-ReceiverCore::~ReceiverCore() {
-  stop_checkpoints();
-}
-
-void ReceiverCore::checkpoint_loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
-    if (stop_ || !state_dirty_) continue;
-    lock.unlock();
-    Status st = checkpoint();
-    lock.lock();
-    (void)st;  // a failed checkpoint costs only resume precision; the next one retries
-  }
-}
-
-Status ReceiverCore::checkpoint() {
-  ResumeState snap;
-  {
-    std::lock_guard lock(mu_);
-    snap = state_;
-    state_dirty_ = false;
-  }
-  Status f = sink_.flush();  // the data first: the state may only name durable blocks
-  if (!f) return f;
-  if (state_path_.empty()) return {};  // --sync periodic without resume: the flush is all
-  Status w = save_resume_state(state_path_, snap);
-  if (w) {
-    std::lock_guard lock(mu_);
-    checkpointed_ = true;
-  }
-  return w;
-}
-
-void ReceiverCore::stop_checkpoints() {
-  if (!checkpointer_.joinable()) return;
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  checkpointer_.join();
-}
-
-void ReceiverCore::abandon() {
-  stop_checkpoints();
-  if (!state_path_.empty() && (checkpointed_ || state_dirty_) && checkpoint().ok()) {
-    sink_.keep();
-    kept_ = true;
-    return;
-  }
-  sink_.abandon();
-}
-
 ReceiverCore::ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
-                           ObjectSink sink, fec::BlockLayout layout)
+                           BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified)
     : session_id_(s.session_id),
       layout_(layout),
       block_sha256_(std::move(hashes)),
       object_sha256_(s.object_sha256),
-      sink_(std::move(sink)) {}
+      sink_(sink),
+      on_verified_(std::move(on_verified)) {}
 
 Status ReceiverCore::on_datagram(std::span<const uint8_t> datagram) {
   ++stats_.frames_received;
@@ -252,11 +181,7 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
   stats_.bytes_written += data.size();
   Status h = hash_in_order(block, data);
   assembler_->mark_done(block);
-  if (!state_path_.empty() || periodic_flush_) {
-    std::lock_guard lock(mu_);
-    state_.set(block);
-    state_dirty_ = true;
-  }
+  if (on_verified_) on_verified_(block);
   return h;
 }
 
@@ -280,20 +205,20 @@ Status ReceiverCore::hash_in_order(uint32_t fresh, std::span<const uint8_t> data
   return {};
 }
 
-Status ReceiverCore::commit() {
+Status ReceiverCore::check_complete() const {
   if (!complete() || hashed_blocks_ != layout_.block_count()) {
     return make_error("internal: commit before every block was written");
   }
-  stop_checkpoints();
+  return {};
+}
+
+Status ReceiverCore::verify_object() {
   if (whole_.finish() != object_sha256_) {
-    if (!state_path_.empty()) ::unlink(state_path_.c_str());  // never resume from bad data
     return make_error(
         "whole-object SHA-256 mismatch: the object was not kept (the partial data or the sender's "
         "manifest is inconsistent; the next run starts over)");
   }
-  Status c = sink_.commit(sync_end_);
-  if (c && !state_path_.empty()) ::unlink(state_path_.c_str());
-  return c;
+  return {};
 }
 
 control::Nak ReceiverCore::make_nak(uint32_t pass) const {

@@ -1,16 +1,16 @@
-// ReceiverCore: the receiver's protocol logic without I/O. Frames and control messages in;
-// blocks verified and written through the sink; NAK or Done out. The driver (receiver.cc) owns
-// the sockets and the clock.
+// ReceiverCore: the receiver's data logic without I/O of its own. Frames and repair symbols in;
+// blocks assembled, verified and written through an injected BlockSink (object/object_sink.h);
+// NAKs and the whole-object check out. The driver (receiver.cc) owns the sockets, the clock, the
+// sink and its durability (session/checkpointer.h), which learns of each verified block through
+// a callback. Not thread-safe: one per receive loop.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "control/messages.h"
@@ -43,24 +43,21 @@ struct ReceiverStats {
   uint64_t dropped() const { return frames_rejected + frames_unauthenticated + frames_replayed; }
 };
 
-// When data is forced to stable storage: at the end before the rename (default), also about
-// once a second while receiving, or never (the kernel writes it back in its own time).
-enum class SyncPolicy { kEnd, kPeriodic, kNone };
-
 class ReceiverCore : private engine::SpillStore {
  public:
-  // Validates the session description against the manifest; the sink is created by the caller
-  // (it can fail on disk space before the receiver says Ready).
-  // With a state path, verified blocks are checkpointed there about once a second (by a
-  // background thread: the data is fdatasync'ed first, then the bitmap saved), and `resume`
-  // (blocks already verified and durable from an earlier run) is taken as done.
+  // Called with each block once it is verified and handed to the sink.
+  using VerifiedFn = std::function<void(uint32_t block)>;
+
+  // Validates the session description against the manifest. `sink` (created by the caller: it
+  // can fail on disk space before the receiver says Ready) must outlive the core; it also holds
+  // incomplete blocks spilled out of memory. `resume`: blocks already verified and durable from
+  // an earlier run, taken as done (the whole-object hash catches up by reading them back); the
+  // caller has checked that it belongs to this object.
   static Result<std::unique_ptr<ReceiverCore>> make(const control::Session& session,
                                                     std::vector<control::Digest> block_hashes,
-                                                    ObjectSink sink, size_t max_open_blocks,
-                                                    std::string state_path = {},
+                                                    BlockSink& sink, size_t max_open_blocks,
                                                     const ResumeState* resume = nullptr,
-                                                    SyncPolicy sync = SyncPolicy::kEnd);
-  ~ReceiverCore();
+                                                    VerifiedFn on_verified = {});
 
   // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
   Status on_datagram(std::span<const uint8_t> datagram);
@@ -75,15 +72,12 @@ class ReceiverCore : private engine::SpillStore {
   bool complete() const { return assembler_->blocks_done() == assembler_->block_count(); }
   // The NAK for the pass that just ended (every incomplete block with its missing count).
   control::Nak make_nak(uint32_t pass) const;
-  // Checks the whole-object SHA-256 (hashed in order as blocks landed), flushes, renames.
-  Status commit();
-  // Gives up: keeps the partial data and its state for a later resume when anything was
-  // checkpointed, removes it otherwise.
-  void abandon();
-  bool kept() const { return kept_; }
-  // Reaps finished disk writes; an error (disk full, I/O error) is fatal for this receiver.
-  Status poll_writes() { return sink_.poll(); }
-  const char* writer_backend() const { return sink_.backend(); }
+  // Every block verified and handed to the sink? ("internal: ..." error otherwise.)
+  Status check_complete() const;
+  // The whole-object SHA-256 (hashed in order as blocks landed) against the session's. Once.
+  Status verify_object();
+  // Blocks taken as done from the resume state.
+  uint32_t resumed_blocks() const { return resumed_; }
 
   const ReceiverStats& stats() const { return stats_; }
   // A frame of this session (beacon or data) arrived: multicast reaches this receiver.
@@ -94,8 +88,8 @@ class ReceiverCore : private engine::SpillStore {
   uint64_t session_id() const { return session_id_; }
 
  private:
-  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes, ObjectSink sink,
-               fec::BlockLayout layout);
+  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes, BlockSink& sink,
+               fec::BlockLayout layout, VerifiedFn on_verified);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status on_frame(std::span<const uint8_t> datagram, bool unicast);
   Status dropped(uint64_t& counter, bool unicast);
@@ -111,7 +105,8 @@ class ReceiverCore : private engine::SpillStore {
   fec::BlockLayout layout_;
   std::vector<control::Digest> block_sha256_;
   control::Digest object_sha256_;
-  ObjectSink sink_;
+  BlockSink& sink_;
+  VerifiedFn on_verified_;
   std::unique_ptr<engine::BlockAssembler> assembler_;
   ReceiverStats stats_;
   bool heard_ = false;
@@ -126,22 +121,7 @@ class ReceiverCore : private engine::SpillStore {
   uint32_t hashed_blocks_ = 0;
   std::vector<uint8_t> readback_;
 
-  // Checkpointing (see make()).
-  void checkpoint_loop();
-  void stop_checkpoints();
-  Status checkpoint();
-  std::string state_path_;
-  ResumeState state_;  // guarded by mu_
-  bool state_dirty_ = false;
   uint32_t resumed_ = 0;
-  bool checkpointed_ = false;
-  bool kept_ = false;
-  bool periodic_flush_ = false;
-  bool sync_end_ = true;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread checkpointer_;
 };
 
 }  // namespace shoal::session

@@ -1,7 +1,8 @@
 // ReceiverCore with tagged frames: what it accepts, what it counts and drops, and what ends the
 // session. Multicast frames failing a check are counted and dropped (anyone on the segment can
 // send them); a frame failing a check over the control connection can only come from the sender
-// itself, so there it fails the session.
+// itself, so there it fails the session. The core writes through an injected sink: an
+// ObjectSink on disk with the Checkpointer (the receiver's own pair), or one in memory.
 #include "session/receiver_core.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 #include "engine/frame_builder.h"
 #include "object/manifest.h"
+#include "session/checkpointer.h"
 
 namespace shoal::session {
 namespace {
@@ -46,7 +48,11 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
     session_.object_name = "object.bin";
     auto sink = ObjectSink::create(final_path(), object_.size(), false, false);
     ASSERT_TRUE(sink.ok()) << sink.error();
-    auto core = ReceiverCore::make(session_, m.block_sha256, std::move(*sink), 16);
+    sink_ = std::make_unique<ObjectSink>(std::move(*sink));
+    checkpointer_ =
+        std::make_unique<Checkpointer>(*sink_, "", object_id(session_, m.block_sha256),
+                                       session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+    auto core = ReceiverCore::make(session_, m.block_sha256, *sink_, 16);
     ASSERT_TRUE(core.ok()) << core.error();
     core_ = std::move(*core);
     key_ = make_data_key(GetParam());
@@ -55,6 +61,8 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
   }
   void TearDown() override {
     core_.reset();
+    checkpointer_.reset();
+    sink_.reset();
     std::filesystem::remove_all(dir_);
   }
 
@@ -92,6 +100,8 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
   std::vector<uint8_t> object_;
   control::Session session_;
   DataKey key_;
+  std::unique_ptr<ObjectSink> sink_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<ReceiverCore> core_;
   std::optional<engine::FrameBuilder> sender_;
 };
@@ -103,7 +113,7 @@ TEST_P(ReceiverCoreTest, TaggedFramesMakeTheVerifiedObject) {
   EXPECT_EQ(core_->stats().data_frames, uint64_t{kBlocks} * kK);
   EXPECT_EQ(core_->stats().dropped(), 0u);
   ASSERT_TRUE(core_->complete());
-  ASSERT_TRUE(core_->commit().ok());
+  ASSERT_TRUE(checkpointer_->commit(*core_).ok());
   std::ifstream in(final_path(), std::ios::binary);
   std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(got, object_);
@@ -163,6 +173,247 @@ INSTANTIATE_TEST_SUITE_P(Suites, ReceiverCoreTest,
                            return param_info.param == control::FrameSuite::kGmac ? "Gmac"
                                                                                  : "AeadGcm";
                          });
+
+// A sink in memory: what the core wrote, and what the Checkpointer asked of it.
+class MemorySink final : public BlockSink {
+ public:
+  explicit MemorySink(size_t size) : bytes(size, 0) {}
+  Status write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (fail_writes) return make_error("disk full");
+    if (offset + data.size() > bytes.size()) return make_error("write beyond the object's end");
+    std::copy(data.begin(), data.end(), bytes.begin() + static_cast<std::ptrdiff_t>(offset));
+    ++writes;
+    return {};
+  }
+  Status read(uint64_t offset, std::span<uint8_t> out) override {
+    if (offset + out.size() > bytes.size()) return make_error("read beyond the object's end");
+    std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
+    ++reads;
+    return {};
+  }
+  Status poll() override { return {}; }
+  Status flush() override {
+    ++flushes;
+    return {};
+  }
+  Status commit(bool sync) override {
+    committed = true;
+    synced = sync;
+    return {};
+  }
+  void abandon() override { abandoned = true; }
+  void keep() override { kept = true; }
+  const char* backend() const override { return "memory"; }
+
+  std::vector<uint8_t> bytes;
+  bool fail_writes = false;
+  int writes = 0, reads = 0, flushes = 0;
+  bool committed = false, synced = false, abandoned = false, kept = false;
+};
+
+// The core over an in-memory sink: frames in, blocks and the whole object checked, bytes out.
+class ReceiverCoreMemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    object_.resize(size_t{kBlocks} * kK * kSym);
+    std::mt19937 rng(11);
+    for (auto& b : object_) b = static_cast<uint8_t>(rng());
+    auto layout = fec::BlockLayout::make(object_.size(), kSym, kK);
+    ASSERT_TRUE(layout.ok()) << layout.error();
+    manifest_ = build_manifest(object_, *layout);
+    session_.session_id = kSessionId;
+    session_.symbol_size = kSym;
+    session_.k = kK;
+    session_.object_size = object_.size();
+    session_.block_count = kBlocks;
+    session_.object_sha256 = manifest_.object_sha256;
+    key_ = make_data_key(control::FrameSuite::kGmac);
+    auto crypto = engine::FrameCrypto::create(key_.key, protection_of(key_.suite));
+    ASSERT_TRUE(crypto.ok());
+    sender_.emplace(kSessionId, std::move(*crypto));
+  }
+
+  std::unique_ptr<ReceiverCore> make_core(const ResumeState* resume = nullptr) {
+    auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, resume,
+                                   [this](uint32_t b) { verified_.push_back(b); });
+    EXPECT_TRUE(core.ok()) << core.error();
+    if (!core.ok()) return nullptr;
+    EXPECT_TRUE((*core)->protect(key_).ok());
+    return std::move(*core);
+  }
+
+  std::vector<uint8_t> frame(uint32_t block, uint8_t esi) {
+    uint8_t header[engine::kHeaderSize], tag[engine::kFrameTagSize], cipher[kSym];
+    engine::TxFrame out;
+    const uint8_t* payload = object_.data() + (size_t{block} * kK + esi) * kSym;
+    EXPECT_TRUE(sender_->data(block, kK, esi, payload, kSym, header, tag, cipher, out).ok());
+    std::vector<uint8_t> f(out.header, out.header + out.header_len);
+    f.insert(f.end(), out.payload, out.payload + out.payload_len);
+    f.insert(f.end(), out.tail, out.tail + out.tail_len);
+    return f;
+  }
+
+  void receive_block(ReceiverCore& core, uint32_t block) {
+    for (uint8_t e = 0; e < kK; ++e) ASSERT_TRUE(core.on_datagram(frame(block, e)).ok());
+  }
+
+  std::vector<uint8_t> object_;
+  Manifest manifest_;
+  control::Session session_;
+  DataKey key_;
+  std::optional<engine::FrameBuilder> sender_;
+  MemorySink sink_{size_t{kBlocks} * kK * kSym};
+  std::vector<uint32_t> verified_;
+};
+
+TEST_F(ReceiverCoreMemoryTest, FramesMakeTheWholeObjectInTheSink) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  // The last block first: the whole-object hash must read block 1 back once block 0 lands.
+  receive_block(*core, 1);
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_FALSE(core->check_complete().ok());
+  receive_block(*core, 0);
+  ASSERT_TRUE(core->complete());
+  EXPECT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(sink_.bytes, object_);
+  EXPECT_EQ(sink_.reads, 1);  // block 1, read back for the hash
+  EXPECT_EQ(core->stats().bytes_written, object_.size());
+  const Status v = core->verify_object();
+  EXPECT_TRUE(v.ok()) << v.error();
+  // Nothing is missing any more: the NAK names no block.
+  EXPECT_TRUE(core->make_nak(0).runs.empty());
+}
+
+TEST_F(ReceiverCoreMemoryTest, AnObjectHashMismatchIsRefused) {
+  session_.object_sha256[0] ^= 0x01;  // the sender's description disagrees with its blocks
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  ASSERT_TRUE(core->check_complete().ok());
+  const Status v = core->verify_object();
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.error().find("whole-object SHA-256 mismatch"), std::string::npos) << v.error();
+}
+
+TEST_F(ReceiverCoreMemoryTest, ABlockFailingItsHashIsNotWrittenAndIsAskedForAgain) {
+  manifest_.block_sha256[0][0] ^= 0x01;
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  EXPECT_EQ(core->stats().block_hash_failures, 1u);
+  EXPECT_EQ(core->blocks_done(), 0u);
+  EXPECT_TRUE(verified_.empty());
+  EXPECT_EQ(sink_.writes, 0);
+  const control::Nak nak = core->make_nak(0);
+  ASSERT_EQ(nak.runs.size(), 1u);  // both blocks, still wholly missing
+  EXPECT_EQ(nak.runs[0].first_block, 0u);
+  EXPECT_EQ(nak.runs[0].count, kBlocks);
+}
+
+TEST_F(ReceiverCoreMemoryTest, AFailedSinkWriteIsFatal) {
+  sink_.fail_writes = true;
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  for (uint8_t e = 0; e + 1u < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
+  const Status s = core->on_datagram(frame(0, kK - 1));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("disk full"), std::string::npos) << s.error();
+}
+
+TEST_F(ReceiverCoreMemoryTest, ResumedBlocksAreDoneAndHashedFromTheSink) {
+  ResumeState resume;
+  resume.id = object_id(session_, manifest_.block_sha256);
+  resume.object_size = session_.object_size;
+  resume.block_count = kBlocks;
+  resume.verified.assign(1, 0);
+  resume.set(0);
+  std::copy_n(object_.begin(), size_t{kK} * kSym, sink_.bytes.begin());  // block 0 from before
+  auto core = make_core(&resume);
+  ASSERT_TRUE(core);
+  EXPECT_EQ(core->resumed_blocks(), 1u);
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(sink_.reads, 1);  // block 0 read back into the whole-object hash
+  receive_block(*core, 1);
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{1}));
+  EXPECT_TRUE(core->verify_object().ok());
+  EXPECT_EQ(sink_.bytes, object_);
+}
+
+// The Checkpointer around the same core: what is kept, committed or removed.
+TEST_F(ReceiverCoreMemoryTest, CheckpointerKeepsCheckpointedDataWhenAbandoned) {
+  const std::string state =
+      (std::filesystem::temp_directory_path() / ("shoal-ckpt-commit-" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::remove(state);
+  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
+                    kBlocks, nullptr, SyncPolicy::kNone);
+  auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, nullptr,
+                                 [&](uint32_t b) { ckpt.verified(b); });
+  ASSERT_TRUE(core.ok()) << core.error();
+  ASSERT_TRUE((*core)->protect(key_).ok());
+  receive_block(**core, 0);
+  ckpt.abandon();  // gives up after one block: the state names it, the data is kept
+  EXPECT_TRUE(ckpt.kept());
+  EXPECT_TRUE(sink_.kept);
+  EXPECT_FALSE(sink_.abandoned);
+  EXPECT_GE(sink_.flushes, 1);  // the data made durable before the state named it
+  auto loaded = load_resume_state(state);
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_TRUE((*loaded)->has(0));
+  EXPECT_FALSE((*loaded)->has(1));
+  std::filesystem::remove(state);
+}
+
+TEST_F(ReceiverCoreMemoryTest, CheckpointerCommitsWithTheSyncPolicyAndRemovesTheState) {
+  const std::string state =
+      (std::filesystem::temp_directory_path() / ("shoal-ckpt-sync-" + std::to_string(::getpid())))
+          .string();
+  std::ofstream(state) << "stale";
+  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
+                    kBlocks, nullptr, SyncPolicy::kNone);
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  const Status c = ckpt.commit(*core);
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_TRUE(sink_.committed);
+  EXPECT_FALSE(sink_.synced);  // --sync none
+  EXPECT_FALSE(std::filesystem::exists(state));
+}
+
+TEST_F(ReceiverCoreMemoryTest, CheckpointerRefusesAMismatchAndRemovesTheState) {
+  session_.object_sha256[0] ^= 0x01;
+  const std::string state =
+      (std::filesystem::temp_directory_path() / ("shoal-ckpt-bad-" + std::to_string(::getpid())))
+          .string();
+  std::ofstream(state) << "stale";
+  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
+                    kBlocks, nullptr, SyncPolicy::kEnd);
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  const Status c = ckpt.commit(*core);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("whole-object SHA-256 mismatch"), std::string::npos) << c.error();
+  EXPECT_FALSE(sink_.committed);
+  EXPECT_FALSE(std::filesystem::exists(state));  // never resume from bad data
+}
+
+TEST_F(ReceiverCoreMemoryTest, CheckpointerWithNothingVerifiedRemovesThePartialData) {
+  Checkpointer ckpt(sink_, "", object_id(session_, manifest_.block_sha256), session_.object_size,
+                    kBlocks, nullptr, SyncPolicy::kEnd);
+  ckpt.abandon();
+  EXPECT_FALSE(ckpt.kept());
+  EXPECT_TRUE(sink_.abandoned);
+  EXPECT_FALSE(sink_.kept);
+}
 
 }  // namespace
 }  // namespace shoal::session

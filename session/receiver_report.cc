@@ -1,0 +1,57 @@
+#include "session/receiver_report.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/event_log.h"
+#include "common/units.h"
+
+namespace shoal::session {
+
+void ProgressLine::update(const ReceiverCore* core, uint32_t passes, uint64_t start_ns,
+                          uint64_t now_ns, bool final_line) {
+  if (!enabled_ || core == nullptr) return;
+  if (!final_line && now_ns - last_ns_ < 250'000'000) return;
+  last_ns_ = now_ns;
+  double frac = core->block_count() ? double(core->blocks_done()) / core->block_count() : 1.0;
+  double secs = double(now_ns - start_ns) / 1e9;
+  double rate = secs > 0 ? double(core->stats().bytes_written) * 8 / secs : 0;
+  std::fprintf(stderr, "\r  %5.1f%%  %u/%u blocks  %s  pass %u   ", frac * 100, core->blocks_done(),
+               core->block_count(), format_rate(rate).c_str(), passes);
+  if (final_line) std::fprintf(stderr, "\n");
+}
+
+void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
+  if (path.empty()) return;
+  nlohmann::json j;
+  j["outcome"] = s.outcome;
+  if (!s.reason.empty()) j["reason"] = s.reason;
+  j["out"] = s.out;
+  // The object's SHA-256 as the sender stated it (verified when the outcome is done).
+  if (s.session) j["sha256"] = to_hex(s.session->object_sha256);
+  if (s.core) {
+    const ReceiverStats& st = s.core->stats();
+    j["bytes"] = s.core->object_size();
+    j["bytes_written"] = st.bytes_written;
+    j["frames_received"] = st.frames_received;
+    j["frames_rejected"] = st.frames_rejected;
+    j["frames_foreign"] = st.frames_foreign;
+    j["frames_unauthenticated"] = st.frames_unauthenticated;
+    j["frames_replayed"] = st.frames_replayed;
+    j["block_hash_failures"] = st.block_hash_failures;
+    j["blocks_spilled"] = st.spills;
+    j["repair_symbols_multicast"] = st.symbols_multicast_repair;
+    j["repair_symbols_unicast"] = st.symbols_unicast_repair;
+    j["passes"] = s.passes;
+    j["seconds"] = s.seconds;
+  }
+  if (path == "-") {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::ofstream(path) << j.dump(2) << "\n";
+  }
+}
+
+}  // namespace shoal::session

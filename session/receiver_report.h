@@ -1,0 +1,39 @@
+// What the receiver tells the person running it: the progress line on stderr and the JSON
+// result (--json). Reads the core's counters; no protocol logic.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "control/messages.h"
+#include "session/receiver_core.h"
+
+namespace shoal::session {
+
+// The "  42.0%  21/50 blocks  1.2 Gbit/s  pass 1" line, redrawn at most every 250 ms.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+  // `final_line` always draws and ends the line. `core` null: nothing to show yet.
+  void update(const ReceiverCore* core, uint32_t passes, uint64_t start_ns, uint64_t now_ns,
+              bool final_line);
+
+ private:
+  bool enabled_;
+  uint64_t last_ns_ = 0;
+};
+
+struct ReceiverSummary {
+  std::string outcome;                        // "done", "failed"
+  std::string reason;                         // why it failed ("" when done)
+  std::string out;                            // --out
+  const control::Session* session = nullptr;  // null: none was described
+  const ReceiverCore* core = nullptr;         // null: the session never opened
+  uint32_t passes = 0;
+  double seconds = 0;  // from the session's start to Done (or to now)
+};
+
+// Writes the JSON result to `path` ("-" = one line on stdout, else a file, pretty-printed).
+void write_receiver_json(const std::string& path, const ReceiverSummary& s);
+
+}  // namespace shoal::session
