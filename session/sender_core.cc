@@ -1,0 +1,439 @@
+#include "session/sender_core.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "session/pass_schedule.h"
+
+namespace shoal::session {
+
+namespace {
+
+using Level = action::Log::Level;
+
+std::vector<NeedRun> runs_of(const control::Nak& nak) {
+  std::vector<NeedRun> out;
+  out.reserve(nak.runs.size());
+  for (const auto& r : nak.runs) out.push_back({r.first_block, r.count, r.missing});
+  return out;
+}
+
+// The receiver an action is addressed to, for actions that send it something.
+std::optional<uint32_t> addressee(const SenderAction& a) {
+  if (const auto* s = std::get_if<action::SendSession>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::SendPassEnd>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::SendUnicastRepair>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::StartUnicastFeed>(&a)) return s->id;
+  return std::nullopt;
+}
+
+}  // namespace
+
+SenderCore::SenderCore(SenderConfig config, uint64_t start_ns)
+    : cfg_(std::move(config)), start_ns_(start_ns), rows_(cfg_.block_k, cfg_.proactive) {
+  planner_.unicast_budget_symbols = cfg_.unicast_budget_symbols;
+}
+
+std::optional<SenderAction> SenderCore::next_action() {
+  if (actions_.empty()) return std::nullopt;
+  SenderAction a = std::move(actions_.front());
+  actions_.pop_front();
+  return a;
+}
+
+void SenderCore::log(Level level, std::string text) {
+  push(action::Log{level, std::move(text)});
+}
+
+void SenderCore::emit(std::string name, nlohmann::json fields) {
+  push(action::Emit{std::move(name), std::move(fields)});
+}
+
+ReceiverRecord* SenderCore::find(uint32_t id) {
+  auto it = receivers_.find(id);
+  return it == receivers_.end() ? nullptr : &it->second;
+}
+
+const ReceiverRecord* SenderCore::receiver(uint32_t id) const {
+  auto it = receivers_.find(id);
+  return it == receivers_.end() ? nullptr : &it->second;
+}
+
+size_t SenderCore::count_done() const {
+  return size_t(std::count_if(receivers_.begin(), receivers_.end(), [](const auto& kv) {
+    return kv.second.state == ReceiverState::kDone;
+  }));
+}
+
+bool SenderCore::awaiting_ready() const {
+  for (const auto& [id, r] : receivers_) {
+    if (r.state == ReceiverState::kJoined) return true;
+  }
+  return false;
+}
+
+uint64_t SenderCore::next_deadline_ns() const {
+  switch (phase_) {
+    case Phase::kJoining:
+      return start_ns_ + cfg_.max_wait_ns;
+    case Phase::kAwaitReady:
+      return ready_deadline_ns_;
+    case Phase::kAwaitAnswers:
+      return answer_deadline_ns_;
+    default:
+      return 0;
+  }
+}
+
+// Done and failed receivers stay as they are (a superseded one can still fail: its old
+// connection may close after the new one joined).
+void SenderCore::fail(ReceiverRecord& r, std::string reason) {
+  if (r.state == ReceiverState::kDone || r.state == ReceiverState::kFailed) return;
+  log(Level::kWarn, "receiver " + (r.name.empty() ? std::string("?") : r.name) + " (" + r.addr +
+                        ") failed: " + reason);
+  r.state = ReceiverState::kFailed;
+  r.reason = std::move(reason);
+  emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
+  std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
+  push(action::FailReceiver{r.id, r.reason});
+}
+
+void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
+                           uint64_t /*now_ns*/) {
+  ReceiverRecord& r = receivers_[id];
+  r.id = id;
+  r.name = std::move(name);
+  r.addr = std::move(addr);
+  r.identity = std::move(identity);
+  // A receiver that failed (say, was restarted) and joins again replaces its old entry.
+  for (auto& [oid, q] : receivers_) {
+    if (oid != id && q.state == ReceiverState::kFailed && q.name == r.name) {
+      q.state = ReceiverState::kSuperseded;
+    }
+  }
+  log(Level::kInfo, "receiver " + r.name + " joined from " + r.addr +
+                        (started_ ? std::string(" (session running: it joins the next repair step)")
+                                  : " (" + std::to_string(receivers_.size()) + " of " +
+                                        std::to_string(cfg_.min_receivers) + " wanted)"));
+  emit("join", {{"receiver", r.name}, {"address", r.addr}, {"late", started_}});
+  if (started_) push(action::SendSession{id});
+}
+
+void SenderCore::on_closed(uint32_t id, const std::string& why, uint64_t /*now_ns*/) {
+  if (ReceiverRecord* r = find(id)) fail(*r, "connection lost: " + why);
+}
+
+void SenderCore::on_local_failure(uint32_t id, std::string reason, uint64_t /*now_ns*/) {
+  if (ReceiverRecord* r = find(id)) fail(*r, std::move(reason));
+}
+
+void SenderCore::on_unicast_sent(uint32_t id, uint64_t symbols) {
+  if (ReceiverRecord* r = find(id)) r->unicast_symbols += symbols;
+}
+
+void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now_ns) {
+  ReceiverRecord* r = find(id);
+  if (!r) return;
+  if (const auto* ready = std::get_if<control::Ready>(&m)) {
+    if (r->state == ReceiverState::kJoined) on_ready(*r, *ready);
+  } else if (const auto* nak = std::get_if<control::Nak>(&m)) {
+    on_nak(*r, *nak);
+  } else if (const auto* d = std::get_if<control::Done>(&m)) {
+    on_done(*r, *d, now_ns);
+  } else if (std::holds_alternative<control::Feedback>(m)) {
+    // The driver's rate controller takes it.
+  } else {
+    fail(*r, std::string("protocol error: unexpected ") + control::type_name(m));
+  }
+}
+
+void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
+  if (ready.beacon_echo != 0 && ready.beacon_echo == cfg_.beacon_nonce) {
+    r.state = ReceiverState::kReady;
+    return;
+  }
+  const std::string why =
+      ready.beacon_echo == 0
+          ? "did not hear the session's multicast beacon (group " + cfg_.group + ", TTL " +
+                std::to_string(cfg_.ttl) +
+                "): another subnet without multicast routing, a TTL too small, IGMP snooping "
+                "without a querier, a firewall, or the wrong --iface on the receiver"
+          : "echoed a beacon this session never sent";
+  if (cfg_.scope_strict || ready.beacon_echo != 0) {
+    fail(r, why + (cfg_.scope_strict ? " (--scope strict refuses it)" : ""));
+    return;
+  }
+  log(Level::kWarn, "receiver " + r.name + " (" + r.addr + ") " + why +
+                        "; serving it the whole object by unicast");
+  r.state = ReceiverState::kReady;
+  r.unicast = true;
+  r.reason = why;
+  push(action::StartUnicastFeed{
+      r.id, r.unicast_passes,
+      r.initial ? r.needs
+                : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
+                                        control::kMissingWholeBlock}}});
+}
+
+void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
+  if (r.unicast && nak.pass != control::kInitialPass) {
+    // A unicast receiver lacks blocks after its stream (a block failed its hash): again.
+    if (++r.unicast_passes > cfg_.max_passes) {
+      fail(r, "still missing data after " + std::to_string(cfg_.max_passes) + " unicast passes");
+    } else {
+      push(action::StartUnicastFeed{r.id, r.unicast_passes, runs_of(nak)});
+    }
+    return;
+  }
+  if (nak.pass == control::kInitialPass) {
+    r.needs = runs_of(nak);
+    r.initial = true;
+    return;
+  }
+  if (!r.asked || nak.pass + 1 != passes_) return;  // an answer to an older pass
+  r.needs = runs_of(nak);
+  r.frames_received = nak.frames_received - std::min(nak.frames_rejected, nak.frames_received);
+  r.frames_sent = frames_sent_;
+  r.answered = true;
+}
+
+void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {
+  r.done = d;
+  r.answered = true;
+  r.done_ns = now_ns;
+  r.frames_received = d.frames_received - std::min(d.frames_rejected, d.frames_received);
+  r.frames_sent = frames_sent_;
+  if (d.ok) {
+    r.state = ReceiverState::kDone;
+    log(Level::kInfo, "receiver " + r.name + " verified the object");
+    emit("done", {{"receiver", r.name}, {"address", r.addr}});
+  } else {
+    fail(r, d.reason);
+  }
+}
+
+void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns) {
+  ReceiverRecord* r = find(id);
+  if (phase_ != Phase::kUnicastDrain || !r || !r->unicast || !r->active()) return;
+  if (pending != r->last_pending || r->progress_ns == 0) {
+    r->last_pending = pending;
+    r->progress_ns = now_ns;
+  } else if (now_ns - r->progress_ns > cfg_.answer_timeout_ns) {
+    fail(*r, "unicast stream stalled: the receiver took no data for " +
+                 std::to_string(cfg_.answer_timeout_ns / 1'000'000'000) + "s");
+  }
+}
+
+void SenderCore::on_tick(uint64_t now_ns) {
+  // One decision can enable the next (everyone is Ready at once): step until nothing changes.
+  for (;;) {
+    const Phase before = phase_;
+    step(now_ns);
+    if (phase_ == before) break;
+  }
+}
+
+void SenderCore::step(uint64_t now_ns) {
+  switch (phase_) {
+    case Phase::kJoining: {
+      const size_t joined =
+          size_t(std::count_if(receivers_.begin(), receivers_.end(), [](const auto& kv) {
+            return kv.second.state != ReceiverState::kFailed;
+          }));
+      if (joined >= cfg_.min_receivers || now_ns >= start_ns_ + cfg_.max_wait_ns) start(now_ns);
+      break;
+    }
+    case Phase::kAwaitReady:
+      // Beacons go out (from the driver) until every receiver has heard one and said Ready.
+      if (!awaiting_ready()) {
+        begin_passes(now_ns);
+      } else if (now_ns >= ready_deadline_ns_) {
+        for (auto& [id, r] : receivers_) {
+          if (r.state == ReceiverState::kJoined)
+            fail(r, "did not confirm it joined the multicast group");
+        }
+        begin_passes(now_ns);
+      }
+      break;
+    case Phase::kAwaitAnswers: {
+      bool all = true;
+      for (const auto& [id, r] : receivers_) all &= !(r.active() && r.asked && !r.answered);
+      if (all) {
+        after_answers();
+      } else if (now_ns >= answer_deadline_ns_) {
+        for (auto& [id, r] : receivers_) {
+          if (r.multicast() && !r.answered)
+            fail(r, "stopped answering after pass " + std::to_string(passes_ - 1));
+        }
+        after_answers();
+      }
+      break;
+    }
+    case Phase::kUnicastDrain: {
+      bool streaming = false;
+      for (const auto& [id, r] : receivers_) streaming |= r.unicast && r.active();
+      if (!streaming) finish();
+      break;
+    }
+    case Phase::kPassing:
+    case Phase::kFinished:
+      break;
+  }
+}
+
+void SenderCore::start(uint64_t now_ns) {
+  started_ = true;
+  const size_t admitted =
+      size_t(std::count_if(receivers_.begin(), receivers_.end(), [](const auto& kv) {
+        return kv.second.state != ReceiverState::kFailed;
+      }));
+  if (admitted == 0) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.0f", double(cfg_.max_wait_ns) / 1e9);
+    log(Level::kError, std::string("no receiver joined within ") + secs +
+                           "s: check that receivers use --sender " + cfg_.listen +
+                           " with the same key, and that TCP port is reachable");
+    emit("end", {{"ok", 0}, {"failed", 0}, {"passes", 0}});
+    phase_ = Phase::kFinished;
+    push(action::Finish{SendOutcome::kNobodyJoined});
+    return;
+  }
+  if (admitted < cfg_.min_receivers) {
+    log(Level::kWarn, "--max-wait reached with " + std::to_string(admitted) + " of " +
+                          std::to_string(cfg_.min_receivers) + " receivers: starting with those");
+  }
+  push(action::Begin{admitted});
+  for (auto& [id, r] : receivers_) {
+    if (r.active()) push(action::SendSession{id});
+  }
+  phase_ = Phase::kAwaitReady;
+  ready_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
+}
+
+void SenderCore::begin_passes(uint64_t now_ns) {
+  // Passes: the whole object, then fresh repair rows for what is still missing.
+  const auto blocks = static_cast<uint32_t>(cfg_.block_k.size());
+  ranges_ = full_pass_ranges(rows_, cfg_.proactive);
+  // Skip blocks that no receiver lacks (receivers resuming from an earlier run).
+  std::vector<uint8_t> wanted(blocks, 0);
+  bool all_reported = true;
+  size_t multicast = 0;
+  for (const auto& [id, r] : receivers_) {
+    if (!r.multicast()) continue;
+    ++multicast;
+    all_reported &= r.initial;
+    for (const auto& run : r.needs) {
+      for (uint64_t b = run.first_block;
+           b < std::min<uint64_t>(uint64_t{run.first_block} + run.count, wanted.size()); ++b) {
+        wanted[b] = 1;
+      }
+    }
+  }
+  if (all_reported) {
+    std::erase_if(ranges_, [&](const RepairRange& rr) { return !wanted[rr.block]; });
+    if (ranges_.size() < blocks && multicast > 0) {
+      log(Level::kInfo, "receivers already hold " + std::to_string(blocks - ranges_.size()) +
+                            " of " + std::to_string(blocks) +
+                            " blocks: the first pass sends only the rest");
+    }
+  }
+  push(action::BeginData{});
+  t_data_ = now_ns;
+  next_pass();
+}
+
+void SenderCore::next_pass() {
+  const uint32_t n = passes_;
+  const bool any = std::any_of(receivers_.begin(), receivers_.end(),
+                               [](const auto& kv) { return kv.second.multicast(); });
+  if (n >= cfg_.max_passes || !any) {
+    end_passes();
+    return;
+  }
+  phase_ = Phase::kPassing;
+  push(action::StartPass{n, ranges_});
+}
+
+void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {
+  if (phase_ != Phase::kPassing) return;
+  const uint32_t n = passes_;
+  frames_sent_ += stats.frames;
+  repair_frames_ += stats.repair_frames;
+  emit("pass", {{"pass", n}, {"frames", stats.frames}, {"repair_frames", stats.repair_frames}});
+  // The unicast share of the last repair step follows the multicast share.
+  for (size_t i = 0; i < plan_.unicast.size();) {
+    const uint32_t id = plan_.unicast[i].receiver;
+    action::SendUnicastRepair u{id, {}};
+    for (; i < plan_.unicast.size() && plan_.unicast[i].receiver == id; ++i) {
+      u.ranges.push_back(plan_.unicast[i].range);
+    }
+    const ReceiverRecord* r = receiver(id);
+    if (r && r->active()) push(std::move(u));
+  }
+  passes_ = n + 1;
+  for (auto& [id, r] : receivers_) {
+    if (!r.multicast()) continue;
+    r.asked = true;
+    r.answered = false;
+    push(action::SendPassEnd{id, n, frames_sent_});
+  }
+  phase_ = Phase::kAwaitAnswers;
+  answer_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
+}
+
+void SenderCore::on_pass_failed(const std::string& error, uint64_t /*now_ns*/) {
+  if (phase_ != Phase::kPassing) return;
+  log(Level::kError, error);
+  for (auto& [id, r] : receivers_) fail(r, "sender stopped: " + error);
+  end_passes();
+}
+
+void SenderCore::after_answers() {
+  std::vector<ReceiverNeeds> needs;
+  for (const auto& [id, r] : receivers_) {
+    if (r.multicast()) needs.push_back({r.id, r.needs});
+  }
+  if (needs.empty()) {
+    end_passes();
+    return;
+  }
+  const uint32_t n = passes_ - 1;
+  plan_ = plan_repair(needs, rows_, planner_);
+  ranges_ = plan_.multicast;
+  emit("repair", {{"pass", n},
+                  {"receivers", needs.size()},
+                  {"multicast_symbols", plan_.multicast_symbols},
+                  {"unicast_symbols", plan_.unicast_symbols}});
+  log(Level::kInfo, "pass " + std::to_string(n) + ": " + std::to_string(needs.size()) +
+                        " receiver(s) still missing data; repair " +
+                        std::to_string(plan_.multicast_symbols) + " multicast + " +
+                        std::to_string(plan_.unicast_symbols) + " unicast symbols");
+  next_pass();
+}
+
+void SenderCore::end_passes() {
+  for (auto& [id, r] : receivers_) {
+    if (!r.multicast()) continue;
+    uint64_t blocks = 0;
+    for (const auto& run : r.needs) blocks += run.count;
+    fail(r, "still missing " + std::to_string(blocks) + " block(s) after " +
+                std::to_string(passes_) +
+                " passes (heavy loss or a too slow receiver; try a lower --rate or more "
+                "--max-passes)");
+  }
+  // Unicast receivers finish at the pace TCP gets to each; one that stops taking data fails alone.
+  phase_ = Phase::kUnicastDrain;
+}
+
+void SenderCore::finish() {
+  size_t ok = 0, failed = 0;
+  for (const auto& [id, r] : receivers_) {
+    if (r.state == ReceiverState::kSuperseded) continue;
+    (r.state == ReceiverState::kDone ? ok : failed)++;
+  }
+  emit("end", {{"ok", ok}, {"failed", failed}, {"passes", passes_}});
+  phase_ = Phase::kFinished;
+  push(action::Finish{failed == 0 ? SendOutcome::kAllVerified : SendOutcome::kSomeFailed});
+}
+
+}  // namespace shoal::session

@@ -1,0 +1,214 @@
+// SenderCore: the sender's protocol logic without I/O -- who has joined, when the session
+// starts, which receivers take multicast and which unicast, what each pass sends, when a
+// receiver has failed, when the session is over. Events in (each carrying now_ns), actions out:
+// the driver (sender.cc) owns sockets, clock, threads and logging and carries the actions out.
+// Shaped like ngtcp2: no sockets, no clock reads, no spdlog, no threads; deterministic.
+//
+// Contract with the driver:
+//  - Ids are the driver's connection ids; a receiver is known to the core from on_joined (its
+//    handshake and admission stay with the driver).
+//  - After every batch of events (one poll of the event loop), call on_tick(now): the start, the
+//    Ready wait, the answer wait and the end of the session are decided there, as the old
+//    sequential loop decided them after each poll. next_deadline_ns() says when a tick is due.
+//  - Drain next_action() after every call into the core, in order. A receiver that fails drops
+//    the actions still queued for it (SendSession, SendPassEnd, SendUnicastRepair,
+//    StartUnicastFeed), so nothing is sent to it after its FailReceiver.
+//  - StartPass: the driver runs the pass (DataPass), then calls on_pass_sent (or on_pass_failed).
+//    At most one pass is outstanding.
+//  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
+//    back through on_local_failure.
+// Not thread-safe: one driver thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "control/messages.h"
+#include "session/repair_planner.h"
+
+namespace shoal::session {
+
+// How a send ended (SendResult, Finish).
+enum class SendOutcome { kAllVerified, kSomeFailed, kNobodyJoined, kBadInput, kError };
+
+enum class ReceiverState { kJoined, kReady, kDone, kFailed, kSuperseded };
+
+// One admitted receiver, as the core and the reports see it.
+struct ReceiverRecord {
+  uint32_t id = 0;
+  std::string name, addr;
+  std::string identity;  // TLS certificate CN ("" without TLS)
+  ReceiverState state = ReceiverState::kJoined;
+  bool unicast = false;   // multicast does not reach it: the whole object goes over TCP
+  bool asked = false;     // was sent the current PassEnd
+  bool answered = false;  // answered it
+  bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
+  std::vector<NeedRun> needs;
+  uint32_t unicast_passes = 0;
+  size_t last_pending = 0;  // stall detection of the unicast stream
+  uint64_t progress_ns = 0;
+  control::Done done;
+  std::string reason;  // why it failed, or why it is served by unicast
+  uint64_t unicast_symbols = 0;
+  uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
+  uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
+  uint64_t done_ns = 0;
+  bool active() const { return state == ReceiverState::kJoined || state == ReceiverState::kReady; }
+  bool multicast() const { return active() && !unicast; }
+};
+
+struct SenderConfig {
+  uint32_t min_receivers = 1;
+  uint64_t max_wait_ns = 30'000'000'000;
+  uint64_t answer_timeout_ns = 10'000'000'000;  // Ready, NAK answers, unicast stalls
+  unsigned max_passes = 20;
+  bool scope_strict = false;     // fail receivers multicast does not reach instead of unicast
+  uint64_t beacon_nonce = 0;     // the nonce the driver's beacons carry (non-zero)
+  std::string group;             // for messages only
+  int ttl = 1;                   // for messages only
+  std::string listen;            // for messages only
+  std::vector<uint8_t> block_k;  // source symbols of every block
+  uint8_t proactive = 0;         // repair rows sent with the first pass
+  uint64_t unicast_budget_symbols = 256;
+};
+
+// Multicast pass statistics reported by the driver (PassStats of data_pass.h).
+struct PassTotals {
+  uint64_t frames = 0;
+  uint64_t repair_frames = 0;
+};
+
+namespace action {
+struct Log {
+  enum class Level { kDebug, kInfo, kWarn, kError };
+  Level level;
+  std::string text;
+};
+struct Emit {  // an --events record
+  std::string name;
+  nlohmann::json fields;
+};
+// The session starts with `receivers`: the session description must be complete (manifest).
+struct Begin {
+  size_t receivers;
+};
+// The data phase begins (every receiver is Ready or has failed): set up pacing.
+struct BeginData {};
+struct SendSession {  // Session, Manifest, KeyGrant
+  uint32_t id;
+};
+struct StartPass {
+  uint32_t pass;
+  std::vector<RepairRange> ranges;
+};
+struct SendUnicastRepair {  // fresh repair rows over the control connection
+  uint32_t id;
+  std::vector<RepairRange> ranges;
+};
+struct SendPassEnd {
+  uint32_t id;
+  uint32_t pass;
+  uint64_t frames_sent;
+};
+// Stream the source symbols of `blocks` over TCP, then PassEnd{pass, 0}.
+struct StartUnicastFeed {
+  uint32_t id;
+  uint32_t pass;
+  std::vector<NeedRun> blocks;
+};
+struct FailReceiver {  // Bye kFailedReceiver, then finish the connection
+  uint32_t id;
+  std::string reason;
+};
+struct Finish {
+  SendOutcome outcome;
+};
+}  // namespace action
+
+using SenderAction =
+    std::variant<action::Log, action::Emit, action::Begin, action::BeginData, action::SendSession,
+                 action::StartPass, action::SendUnicastRepair, action::SendPassEnd,
+                 action::StartUnicastFeed, action::FailReceiver, action::Finish>;
+
+class SenderCore {
+ public:
+  enum class Phase { kJoining, kAwaitReady, kPassing, kAwaitAnswers, kUnicastDrain, kFinished };
+
+  // start_ns: when the sender started (the join deadline is start_ns + max_wait_ns).
+  SenderCore(SenderConfig config, uint64_t start_ns);
+
+  // Events.
+  void on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
+                 uint64_t now_ns);
+  // Ready, Nak, Done; Feedback is ignored (the driver gives it to the rate controller); any other
+  // message fails the receiver.
+  void on_message(uint32_t id, const control::Message& message, uint64_t now_ns);
+  void on_closed(uint32_t id, const std::string& why, uint64_t now_ns);
+  void on_local_failure(uint32_t id, std::string reason, uint64_t now_ns);
+  void on_unicast_sent(uint32_t id, uint64_t symbols);
+  // While unicast streams finish (Phase::kUnicastDrain): bytes still queued on the receiver's
+  // connection; a queue that does not move for answer_timeout_ns fails the receiver.
+  void on_unicast_backlog(uint32_t id, size_t pending_bytes, uint64_t now_ns);
+  void on_pass_sent(const PassTotals& stats, uint64_t now_ns);
+  void on_pass_failed(const std::string& error, uint64_t now_ns);
+  void on_tick(uint64_t now_ns);
+
+  // Actions, oldest first; nullopt when none is queued.
+  std::optional<SenderAction> next_action();
+
+  Phase phase() const { return phase_; }
+  bool started() const { return started_; }
+  bool finished() const { return phase_ == Phase::kFinished; }
+  // A receiver has the session but has not said Ready: the driver beacons on the group.
+  bool awaiting_ready() const;
+  // The next time on_tick has something to decide (0 = none).
+  uint64_t next_deadline_ns() const;
+
+  const std::map<uint32_t, ReceiverRecord>& receivers() const { return receivers_; }
+  const ReceiverRecord* receiver(uint32_t id) const;
+  size_t count_admitted() const { return receivers_.size(); }
+  size_t count_done() const;
+  uint32_t passes() const { return passes_; }
+  uint64_t frames_sent() const { return frames_sent_; }
+  uint64_t repair_frames() const { return repair_frames_; }
+  uint64_t data_start_ns() const { return t_data_; }  // 0 before the first pass
+
+ private:
+  ReceiverRecord* find(uint32_t id);
+  void fail(ReceiverRecord& r, std::string reason);
+  void on_ready(ReceiverRecord& r, const control::Ready& ready);
+  void on_nak(ReceiverRecord& r, const control::Nak& nak);
+  void on_done(ReceiverRecord& r, const control::Done& done, uint64_t now_ns);
+  void step(uint64_t now_ns);
+  void start(uint64_t now_ns);
+  void begin_passes(uint64_t now_ns);
+  void next_pass();
+  void after_answers();
+  void end_passes();
+  void finish();
+  void log(action::Log::Level level, std::string text);
+  void emit(std::string name, nlohmann::json fields);
+  void push(SenderAction a) { actions_.push_back(std::move(a)); }
+
+  SenderConfig cfg_;
+  uint64_t start_ns_;
+  Phase phase_ = Phase::kJoining;
+  bool started_ = false;
+  std::map<uint32_t, ReceiverRecord> receivers_;
+  std::deque<SenderAction> actions_;
+  uint64_t ready_deadline_ns_ = 0, answer_deadline_ns_ = 0;
+  RowState rows_;
+  std::vector<RepairRange> ranges_;  // the next pass
+  RepairPlan plan_;                  // the last repair step (its unicast part follows the pass)
+  PlannerConfig planner_;
+  uint32_t passes_ = 0;
+  uint64_t frames_sent_ = 0, repair_frames_ = 0, t_data_ = 0;
+};
+
+}  // namespace shoal::session

@@ -1,0 +1,465 @@
+// SenderCore driven through whole sessions with fabricated receiver messages and a fake clock:
+// start decisions, scope on Ready, passes and repair, failures, resume, late joins, rejoins.
+#include "session/sender_core.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace shoal::session {
+namespace {
+
+constexpr uint64_t kNonce = 0xbeac0d;
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kAnswerTimeout = 100 * kMs;
+constexpr uint64_t kMaxWait = 1000 * kMs;
+constexpr uint32_t kBlocks = 8;
+constexpr uint8_t kK = 4;
+
+SenderConfig config(uint32_t min_receivers) {
+  SenderConfig c;
+  c.min_receivers = min_receivers;
+  c.max_wait_ns = kMaxWait;
+  c.answer_timeout_ns = kAnswerTimeout;
+  c.max_passes = 5;
+  c.beacon_nonce = kNonce;
+  c.group = "239.1.2.3";
+  c.ttl = 1;
+  c.listen = "0.0.0.0:9100";
+  c.block_k.assign(kBlocks, kK);
+  return c;
+}
+
+std::string name_of(uint32_t id) {
+  return "rx" + std::to_string(id);
+}
+
+class Session {
+ public:
+  explicit Session(SenderConfig c) : core(std::move(c), 0) {}
+
+  // Takes every queued action.
+  std::vector<SenderAction> drain() {
+    std::vector<SenderAction> out;
+    while (auto a = core.next_action()) out.push_back(std::move(*a));
+    return out;
+  }
+  void join(uint32_t id, uint64_t now) {
+    core.on_joined(id, name_of(id), "10.0.0." + std::to_string(id) + ":5000", "", now);
+  }
+  void ready(uint32_t id, uint64_t now, uint64_t echo = kNonce) {
+    core.on_message(id, control::Ready{echo}, now);
+  }
+  void done(uint32_t id, uint64_t now) {
+    control::Done d;
+    d.ok = true;
+    d.frames_received = 32;
+    core.on_message(id, d, now);
+  }
+  void nak(uint32_t id, uint32_t pass, std::vector<control::NakRun> runs, uint64_t now) {
+    control::Nak n;
+    n.pass = pass;
+    n.runs = std::move(runs);
+    core.on_message(id, n, now);
+  }
+  ReceiverState state(uint32_t id) const { return core.receiver(id)->state; }
+
+  SenderCore core;
+};
+
+template <class T>
+std::vector<T> all_of(const std::vector<SenderAction>& actions) {
+  std::vector<T> out;
+  for (const auto& a : actions) {
+    if (const auto* t = std::get_if<T>(&a)) out.push_back(*t);
+  }
+  return out;
+}
+
+bool logged(const std::vector<SenderAction>& actions, const std::string& text) {
+  for (const auto& l : all_of<action::Log>(actions)) {
+    if (l.text.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> event_names(const std::vector<SenderAction>& actions) {
+  std::vector<std::string> out;
+  for (const auto& e : all_of<action::Emit>(actions)) out.push_back(e.name);
+  return out;
+}
+
+std::optional<SendOutcome> finished_with(const std::vector<SenderAction>& actions) {
+  auto f = all_of<action::Finish>(actions);
+  if (f.empty()) return std::nullopt;
+  return f.back().outcome;
+}
+
+// Joins ids 1..n, starts, and has every one say Ready: the first pass is queued.
+std::vector<SenderAction> start_session(Session& s, uint32_t n, uint64_t now = 10 * kMs) {
+  for (uint32_t id = 1; id <= n; ++id) s.join(id, now);
+  s.core.on_tick(now);
+  for (uint32_t id = 1; id <= n; ++id) s.ready(id, now);
+  s.core.on_tick(now);
+  return s.drain();
+}
+
+TEST(SenderCore, ThreeReceiversStartAtMinimumAndFinishVerified) {
+  Session s(config(3));
+  s.join(1, 1 * kMs);
+  s.join(2, 2 * kMs);
+  s.core.on_tick(2 * kMs);
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kJoining);
+  EXPECT_TRUE(all_of<action::Begin>(s.drain()).empty());
+  s.join(3, 3 * kMs);
+  s.core.on_tick(3 * kMs);
+  auto a = s.drain();
+  ASSERT_EQ(all_of<action::Begin>(a).size(), 1u);
+  EXPECT_EQ(all_of<action::Begin>(a)[0].receivers, 3u);
+  EXPECT_EQ(all_of<action::SendSession>(a).size(), 3u);
+  EXPECT_TRUE(s.core.awaiting_ready());
+  for (uint32_t id = 1; id <= 3; ++id) s.ready(id, 4 * kMs);
+  s.core.on_tick(4 * kMs);
+  a = s.drain();
+  EXPECT_FALSE(s.core.awaiting_ready());
+  EXPECT_EQ(all_of<action::BeginData>(a).size(), 1u);
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].pass, 0u);
+  ASSERT_EQ(passes[0].ranges.size(), kBlocks);
+  for (uint32_t b = 0; b < kBlocks; ++b) {
+    EXPECT_EQ(passes[0].ranges[b].block, b);
+    EXPECT_EQ(passes[0].ranges[b].first_esi, 0);
+    EXPECT_EQ(passes[0].ranges[b].count, kK);
+  }
+  EXPECT_EQ(s.core.data_start_ns(), 4 * kMs);
+
+  s.core.on_pass_sent({32, 0}, 5 * kMs);
+  a = s.drain();
+  auto ends = all_of<action::SendPassEnd>(a);
+  ASSERT_EQ(ends.size(), 3u);
+  for (const auto& e : ends) {
+    EXPECT_EQ(e.pass, 0u);
+    EXPECT_EQ(e.frames_sent, 32u);
+  }
+  for (uint32_t id = 1; id <= 3; ++id) s.done(id, 6 * kMs);
+  s.core.on_tick(6 * kMs);
+  a = s.drain();
+  EXPECT_EQ(finished_with(a), SendOutcome::kAllVerified);
+  EXPECT_TRUE(s.core.finished());
+  EXPECT_EQ(s.core.passes(), 1u);
+  for (uint32_t id = 1; id <= 3; ++id) EXPECT_EQ(s.state(id), ReceiverState::kDone);
+  EXPECT_TRUE(logged(a, "receiver rx2 verified the object"));
+  auto events = all_of<action::Emit>(a);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().name, "end");
+  EXPECT_EQ(events.back().fields["ok"], 3);
+  EXPECT_EQ(events.back().fields["failed"], 0);
+}
+
+TEST(SenderCore, StartsAtTheDeadlineWithFewerThanWanted) {
+  Session s(config(3));
+  s.join(1, 1 * kMs);
+  s.core.on_tick(kMaxWait - 1);
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kJoining);
+  EXPECT_EQ(s.core.next_deadline_ns(), kMaxWait);
+  s.core.on_tick(kMaxWait);
+  auto a = s.drain();
+  EXPECT_TRUE(logged(a, "--max-wait reached with 1 of 3 receivers: starting with those"));
+  ASSERT_EQ(all_of<action::Begin>(a).size(), 1u);
+  EXPECT_EQ(all_of<action::Begin>(a)[0].receivers, 1u);
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kAwaitReady);
+}
+
+TEST(SenderCore, NobodyJoinedFinishesWithThatOutcome) {
+  Session s(config(1));
+  s.core.on_tick(kMaxWait);
+  auto a = s.drain();
+  EXPECT_EQ(finished_with(a), SendOutcome::kNobodyJoined);
+  EXPECT_TRUE(logged(a,
+                     "no receiver joined within 1s: check that receivers use --sender "
+                     "0.0.0.0:9100"));
+  EXPECT_TRUE(all_of<action::Begin>(a).empty());
+  EXPECT_EQ(event_names(a), std::vector<std::string>{"end"});
+}
+
+TEST(SenderCore, LossIsRepairedByFreshRowsThenDone) {
+  Session s(config(2));
+  start_session(s, 2);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  s.drain();
+  // Both lack 2 symbols of block 3: one multicast range of 2 fresh rows. Block 5 only rx2
+  // lacks: unicast to it.
+  s.nak(1, 0, {{3, 1, 2}}, 21 * kMs);
+  s.nak(2, 0, {{3, 1, 2}, {5, 1, 1}}, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(logged(a,
+                     "pass 0: 2 receiver(s) still missing data; repair 2 multicast + 1 "
+                     "unicast symbols"));
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].pass, 1u);
+  ASSERT_EQ(passes[0].ranges.size(), 1u);
+  EXPECT_EQ(passes[0].ranges[0].block, 3u);
+  EXPECT_EQ(passes[0].ranges[0].first_esi, kK);  // the first repair row: fresh to everyone
+  EXPECT_EQ(passes[0].ranges[0].count, 2);
+
+  s.core.on_pass_sent({2, 2}, 30 * kMs);
+  a = s.drain();
+  auto unicast = all_of<action::SendUnicastRepair>(a);
+  ASSERT_EQ(unicast.size(), 1u);
+  EXPECT_EQ(unicast[0].id, 2u);
+  ASSERT_EQ(unicast[0].ranges.size(), 1u);
+  EXPECT_EQ(unicast[0].ranges[0].block, 5u);
+  EXPECT_EQ(unicast[0].ranges[0].first_esi, kK);
+  EXPECT_EQ(unicast[0].ranges[0].count, 1);
+  auto ends = all_of<action::SendPassEnd>(a);
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[0].pass, 1u);
+  EXPECT_EQ(ends[0].frames_sent, 34u);
+  EXPECT_EQ(s.core.repair_frames(), 2u);
+  s.done(1, 31 * kMs);
+  s.done(2, 31 * kMs);
+  s.core.on_tick(31 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kAllVerified);
+  EXPECT_EQ(s.core.passes(), 2u);
+}
+
+TEST(SenderCore, ConnectionLostFailsOnlyThatReceiver) {
+  Session s(config(3));
+  start_session(s, 3);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  // Not drained yet: rx2's PassEnd is still queued when its connection dies.
+  s.core.on_closed(2, "connection reset by peer", 21 * kMs);
+  auto a = s.drain();
+  auto ends = all_of<action::SendPassEnd>(a);
+  ASSERT_EQ(ends.size(), 2u);
+  for (const auto& e : ends) EXPECT_NE(e.id, 2u);
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].id, 2u);
+  EXPECT_EQ(fails[0].reason, "connection lost: connection reset by peer");
+  EXPECT_TRUE(logged(a, "receiver rx2 (10.0.0.2:5000) failed: connection lost"));
+  EXPECT_EQ(s.state(2), ReceiverState::kFailed);
+  s.done(1, 22 * kMs);
+  s.done(3, 22 * kMs);
+  s.core.on_tick(22 * kMs);
+  a = s.drain();
+  EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed);
+  auto events = all_of<action::Emit>(a);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().fields["ok"], 2);
+  EXPECT_EQ(events.back().fields["failed"], 1);
+}
+
+TEST(SenderCore, PassLimitFailsWhatIsStillMissing) {
+  SenderConfig c = config(1);
+  c.max_passes = 3;
+  c.unicast_budget_symbols = 0;  // every repair goes multicast
+  Session s(std::move(c));
+  auto a = start_session(s, 1);
+  size_t passes = all_of<action::StartPass>(a).size();
+  uint64_t now = 20 * kMs;
+  while (!s.core.finished() && passes < 10) {
+    s.core.on_pass_sent({1, 1}, now);
+    s.drain();
+    s.nak(1, s.core.passes() - 1, {{0, 2, 1}}, now);
+    s.core.on_tick(now);
+    a = s.drain();
+    passes += all_of<action::StartPass>(a).size();
+    now += kMs;
+  }
+  EXPECT_EQ(passes, 3u);
+  EXPECT_EQ(s.core.passes(), 3u);
+  EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed);
+  EXPECT_EQ(s.core.receiver(1)->reason,
+            "still missing 2 block(s) after 3 passes (heavy loss or a too slow receiver; try a "
+            "lower --rate or more --max-passes)");
+}
+
+TEST(SenderCore, SilentReceiverFailsAtTheAnswerTimeout) {
+  Session s(config(2));
+  start_session(s, 2);
+  const uint64_t sent = 50 * kMs;
+  s.core.on_pass_sent({32, 0}, sent);
+  s.drain();
+  s.done(1, sent + kMs);
+  s.core.on_tick(sent + kAnswerTimeout - 1);
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kAwaitAnswers);
+  EXPECT_EQ(s.core.next_deadline_ns(), sent + kAnswerTimeout);
+  EXPECT_TRUE(all_of<action::FailReceiver>(s.drain()).empty());
+  s.core.on_tick(sent + kAnswerTimeout);
+  auto a = s.drain();
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].id, 2u);
+  EXPECT_EQ(fails[0].reason, "stopped answering after pass 0");
+  EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed);
+}
+
+TEST(SenderCore, NoBeaconEchoMeansUnicastUnderScopeAuto) {
+  Session s(config(1));
+  s.join(1, kMs);
+  s.core.on_tick(kMs);
+  s.drain();
+  s.ready(1, 2 * kMs, 0);
+  auto a = s.drain();
+  EXPECT_TRUE(logged(a, "did not hear the session's multicast beacon (group 239.1.2.3, TTL 1)"));
+  EXPECT_TRUE(logged(a, "serving it the whole object by unicast"));
+  auto feeds = all_of<action::StartUnicastFeed>(a);
+  ASSERT_EQ(feeds.size(), 1u);
+  ASSERT_EQ(feeds[0].blocks.size(), 1u);
+  EXPECT_EQ(feeds[0].blocks[0].first_block, 0u);
+  EXPECT_EQ(feeds[0].blocks[0].count, kBlocks);
+  EXPECT_TRUE(s.core.receiver(1)->unicast);
+  // No multicast receiver: no pass, the session waits for the unicast stream.
+  s.core.on_tick(3 * kMs);
+  a = s.drain();
+  EXPECT_TRUE(all_of<action::StartPass>(a).empty());
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kUnicastDrain);
+  // A block failed its hash: streamed again as unicast pass 1.
+  s.nak(1, 0, {{6, 1, control::kMissingWholeBlock}}, 4 * kMs);
+  feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].pass, 1u);
+  EXPECT_EQ(feeds[0].blocks[0].first_block, 6u);
+  s.done(1, 5 * kMs);
+  s.core.on_tick(5 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kAllVerified);
+}
+
+TEST(SenderCore, StalledUnicastStreamFails) {
+  Session s(config(1));
+  s.join(1, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, kMs, 0);
+  s.core.on_tick(kMs);
+  s.drain();
+  ASSERT_EQ(s.core.phase(), SenderCore::Phase::kUnicastDrain);
+  s.core.on_unicast_backlog(1, 4096, 10 * kMs);
+  s.core.on_unicast_backlog(1, 4096, 10 * kMs + kAnswerTimeout);
+  EXPECT_EQ(s.state(1), ReceiverState::kReady);
+  s.core.on_unicast_backlog(1, 4096, 10 * kMs + kAnswerTimeout + 1);
+  EXPECT_EQ(s.state(1), ReceiverState::kFailed);
+  EXPECT_EQ(s.core.receiver(1)->reason, "unicast stream stalled: the receiver took no data for 0s");
+  s.core.on_tick(200 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kSomeFailed);
+}
+
+TEST(SenderCore, NoBeaconEchoFailsUnderScopeStrict) {
+  SenderConfig c = config(1);
+  c.scope_strict = true;
+  Session s(std::move(c));
+  s.join(1, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 2 * kMs, 0);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty());
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_NE(fails[0].reason.find("did not hear the session's multicast beacon"), std::string::npos);
+  EXPECT_NE(fails[0].reason.find("(--scope strict refuses it)"), std::string::npos);
+}
+
+TEST(SenderCore, WrongBeaconEchoFails) {
+  Session s(config(1));
+  s.join(1, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 2 * kMs, kNonce + 1);
+  auto fails = all_of<action::FailReceiver>(s.drain());
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].reason, "echoed a beacon this session never sent");
+  EXPECT_FALSE(s.core.receiver(1)->unicast);
+}
+
+TEST(SenderCore, LateJoinerGetsTheSessionAtOnce) {
+  Session s(config(1));
+  start_session(s, 1);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  s.drain();
+  s.join(2, 21 * kMs);
+  auto a = s.drain();
+  auto sessions = all_of<action::SendSession>(a);
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].id, 2u);
+  EXPECT_TRUE(logged(a,
+                     "receiver rx2 joined from 10.0.0.2:5000 (session running: it joins the "
+                     "next repair step)"));
+  auto joins = all_of<action::Emit>(a);
+  ASSERT_EQ(joins.size(), 1u);
+  EXPECT_EQ(joins[0].fields["late"], true);
+  EXPECT_TRUE(s.core.awaiting_ready());
+}
+
+TEST(SenderCore, ResumingReceiversGetOnlyWhatTheyLack) {
+  Session s(config(2));
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.nak(1, control::kInitialPass, {{2, 2, control::kMissingWholeBlock}}, kMs);
+  s.nak(2, control::kInitialPass, {{5, 1, control::kMissingWholeBlock}}, kMs);
+  s.ready(1, kMs);
+  s.ready(2, kMs);
+  s.core.on_tick(2 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(
+      logged(a, "receivers already hold 5 of 8 blocks: the first pass sends only the rest"));
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  std::vector<uint32_t> blocks;
+  for (const auto& r : passes[0].ranges) blocks.push_back(r.block);
+  EXPECT_EQ(blocks, (std::vector<uint32_t>{2, 3, 5}));
+}
+
+TEST(SenderCore, NoSkipUnlessEveryReceiverReported) {
+  Session s(config(2));
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.nak(1, control::kInitialPass, {{2, 2, control::kMissingWholeBlock}}, kMs);
+  s.ready(1, kMs);
+  s.ready(2, kMs);
+  s.core.on_tick(2 * kMs);
+  auto passes = all_of<action::StartPass>(s.drain());
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].ranges.size(), kBlocks);
+}
+
+TEST(SenderCore, RejoinSupersedesTheFailedEntry) {
+  Session s(config(1));
+  start_session(s, 1);
+  s.core.on_closed(1, "receiver restarted", 15 * kMs);
+  EXPECT_EQ(s.state(1), ReceiverState::kFailed);
+  s.core.on_joined(2, "rx1", "10.0.0.1:5001", "", 16 * kMs);
+  EXPECT_EQ(s.state(1), ReceiverState::kSuperseded);
+  s.drain();
+  s.ready(2, 17 * kMs);
+  s.core.on_tick(17 * kMs);
+  // Pass 0 was started before the restart; it ends, and the new entry answers.
+  s.core.on_pass_sent({32, 0}, 18 * kMs);
+  auto ends = all_of<action::SendPassEnd>(s.drain());
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].id, 2u);
+  s.done(2, 19 * kMs);
+  s.core.on_tick(19 * kMs);
+  auto a = s.drain();
+  EXPECT_EQ(finished_with(a), SendOutcome::kAllVerified);
+  auto events = all_of<action::Emit>(a);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().fields["ok"], 1);
+  EXPECT_EQ(events.back().fields["failed"], 0);
+}
+
+TEST(SenderCore, UnexpectedMessageIsAProtocolError) {
+  Session s(config(1));
+  s.join(1, kMs);
+  s.core.on_message(1, control::Hello{}, kMs);
+  auto fails = all_of<action::FailReceiver>(s.drain());
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].reason, "protocol error: unexpected Hello");
+}
+
+}  // namespace
+}  // namespace shoal::session
