@@ -186,7 +186,18 @@ Action add_send(CLI::App& app) {
           return 2;
         }
         o.events = *events;
-        return session::run_sender(o);
+        // Exit status: 0 every receiver verified the object, 2 bad input, 1 anything else.
+        switch (session::run_sender(o).outcome) {
+          case session::SendOutcome::kAllVerified:
+            return 0;
+          case session::SendOutcome::kBadInput:
+            return 2;
+          case session::SendOutcome::kSomeFailed:
+          case session::SendOutcome::kNobodyJoined:
+          case session::SendOutcome::kError:
+            return 1;
+        }
+        return 1;
       }};
 }
 

@@ -12,6 +12,7 @@
 #include "control/auth.h"
 #include "control/tls.h"
 #include "engine/transport_select.h"
+#include "session/sender_core.h"
 
 namespace shoal::session {
 
@@ -54,7 +55,22 @@ struct SendOptions {
   EventLog events;        // --events: JSON Lines as the session goes (opened by the caller)
 };
 
-// Returns the process exit status: 0 only when every admitted receiver verified the object.
-int run_sender(const SendOptions& options);
+// How a send ended. kBadInput: the options, the object or a local resource (file, interface,
+// port, key) was refused before any receiver was served; kError: a runtime fault during setup;
+// kNobodyJoined: no receiver joined within --max-wait. Otherwise every admitted receiver that
+// was not replaced by a later join of the same name is listed with its outcome.
+struct SendResult {
+  struct Receiver {
+    std::string name, address;
+    bool verified = false;
+    bool unicast = false;  // served over TCP: multicast did not reach it
+    std::string reason;    // why it failed ("" when verified)
+  };
+  SendOutcome outcome = SendOutcome::kError;
+  std::vector<Receiver> receivers;
+};
+
+// Runs one session to its end (log lines, --events, --json and the summary table as it goes).
+SendResult run_sender(const SendOptions& options);
 
 }  // namespace shoal::session

@@ -1,0 +1,423 @@
+#include "session/sender_driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/units.h"
+#include "control/endpoint.h"
+#include "engine/wire.h"
+#include "session/sender_report.h"
+
+namespace shoal::session {
+
+namespace {
+constexpr uint64_t kBeaconEveryNs = 20'000'000;
+}  // namespace
+
+void SenderDriver::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
+  if (!admission_->address_allowed(from)) {
+    // Closed before a byte is read: a host outside --allow learns nothing and costs nothing.
+    spdlog::warn("refused {}: not in --allow", control::format_endpoint(from));
+    return;
+  }
+  uint32_t id = next_id_++;
+  Peer& p = peers_[id];
+  p.id = id;
+  p.slot = std::move(slot);
+  p.addr = control::format_endpoint(from);
+  p.connected_ns = monotonic_ns();
+  std::optional<control::Key> key = opt_.insecure ? std::nullopt : opt_.key;
+  p.hs.emplace(key, id, control::random_nonce());
+  control::Connection::Callbacks cb;
+  cb.on_message = [this, id](control::Connection&, const control::Message& m) {
+    auto it = peers_.find(id);
+    if (it != peers_.end()) on_message(it->second, m);
+  };
+  cb.on_close = [this, id](control::Connection&, const std::string& why) {
+    auto it = peers_.find(id);
+    if (it != peers_.end()) on_close(it->second, why);
+  };
+  control::Connection::Limits limits;
+  limits.max_message_size = control::Admission::kJoinMessageLimit;  // raised once it has joined
+  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits, tls_);
+  if (!conn) {
+    spdlog::warn("cannot serve {}: {}", p.addr, conn.error());
+    peers_.erase(id);
+    return;
+  }
+  p.conn = std::move(*conn);
+  p.conn->id = id;
+}
+
+void SenderDriver::on_close(Peer& p, const std::string& why) {
+  if (p.link == Link::kHandshake) {
+    spdlog::warn("{} left during the handshake: {}", p.addr, why);
+    p.link = Link::kRefused;
+  } else if (p.link == Link::kJoined) {
+    core_->on_closed(p.id, why, monotonic_ns());
+    drain();
+  }
+}
+
+void SenderDriver::on_handshake(Peer& p, const control::Message& m) {
+  // A message arrived, so a TLS handshake is complete: check the certificate's name first.
+  if (p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
+    if (auto why = admission_->identity_refused(*p.conn)) {
+      spdlog::warn("refused {}: {}", p.addr, *why);
+      p.conn->send(control::Reject{*why});
+      p.link = Link::kRefused;
+      p.conn->finish(*why);
+      return;
+    }
+  }
+  control::Message reply = p.hs->on_message(m);
+  p.conn->send(reply);
+  if (const auto* rej = std::get_if<control::Reject>(&reply)) {
+    spdlog::warn("refused {} ({}): {}", p.addr, p.hs->receiver_name(), rej->reason);
+    p.link = Link::kRefused;
+    p.conn->finish(rej->reason);
+  } else if (p.hs->accepted()) {
+    p.link = Link::kJoined;
+    p.channel =
+        control::channel_key_of(p.hs->channel_key(), p.conn->tls() ? p.conn->tls()->channel_key()
+                                                                   : std::optional<control::Key>());
+    p.conn->set_max_message_size(control::kMaxMessageSize);
+    core_->on_joined(p.id, p.hs->receiver_name(), p.addr,
+                     p.conn->tls() ? p.conn->tls()->peer_common_name() : std::string(),
+                     monotonic_ns());
+    drain();
+  }
+}
+
+void SenderDriver::on_message(Peer& p, const control::Message& m) {
+  if (p.link == Link::kHandshake) {
+    on_handshake(p, m);
+  } else if (p.link == Link::kJoined) {
+    if (const auto* fb = std::get_if<control::Feedback>(&m)) {
+      if (auto_rate_) auto_rate_->on_feedback(p.id, *fb, monotonic_ns());  // else: not asked for
+      return;
+    }
+    core_->on_message(p.id, m, monotonic_ns());
+    drain();
+  }
+}
+
+void SenderDriver::local_failure(uint32_t id, std::string reason) {
+  core_->on_local_failure(id, std::move(reason), monotonic_ns());
+  drain();
+}
+
+// Carries out the core's actions in order. Re-entered from an action (a failure reported while
+// sending), it returns at once: the outer call takes the new actions.
+void SenderDriver::drain() {
+  if (draining_) return;
+  draining_ = true;
+  while (auto next = core_->next_action()) {
+    SenderAction& a = *next;
+    if (const auto* log = std::get_if<action::Log>(&a)) {
+      using L = action::Log::Level;
+      const auto level = log->level == L::kDebug  ? spdlog::level::debug
+                         : log->level == L::kInfo ? spdlog::level::info
+                         : log->level == L::kWarn ? spdlog::level::warn
+                                                  : spdlog::level::err;
+      spdlog::log(level, "{}", log->text);
+    } else if (auto* e = std::get_if<action::Emit>(&a)) {
+      opt_.events.emit(e->name.c_str(), std::move(e->fields));
+    } else if (const auto* b = std::get_if<action::Begin>(&a)) {
+      begin(b->receivers);
+    } else if (std::holds_alternative<action::BeginData>(a)) {
+      begin_data();
+    } else if (const auto* s = std::get_if<action::SendSession>(&a)) {
+      if (auto it = peers_.find(s->id); it != peers_.end()) send_session(it->second);
+    } else if (auto* sp = std::get_if<action::StartPass>(&a)) {
+      pending_pass_ = std::move(*sp);  // run from serve(), outside any callback
+    } else if (const auto* u = std::get_if<action::SendUnicastRepair>(&a)) {
+      send_unicast(u->id, u->ranges);
+    } else if (const auto* pe = std::get_if<action::SendPassEnd>(&a)) {
+      auto it = peers_.find(pe->id);
+      if (it != peers_.end() && it->second.conn) {
+        it->second.conn->send(control::PassEnd{pe->pass, pe->frames_sent});
+      }
+    } else if (auto* f = std::get_if<action::StartUnicastFeed>(&a)) {
+      if (auto it = peers_.find(f->id); it != peers_.end()) {
+        start_feed(it->second, std::move(f->blocks), f->pass);
+      }
+    } else if (const auto* fr = std::get_if<action::FailReceiver>(&a)) {
+      auto it = peers_.find(fr->id);
+      if (it != peers_.end() && it->second.conn && it->second.conn->is_open()) {
+        it->second.conn->send(control::Bye{control::ByeCode::kFailedReceiver, fr->reason});
+        it->second.conn->finish(fr->reason);
+      }
+    } else if (const auto* fin = std::get_if<action::Finish>(&a)) {
+      outcome_ = fin->outcome;
+    }
+  }
+  draining_ = false;
+}
+
+// The session starts: the session description needs the manifest hashed meanwhile.
+void SenderDriver::begin(size_t receivers) {
+  Manifest manifest = manifest_job_.get();
+  session_msg_.object_sha256 = manifest.object_sha256;
+  manifest_msgs_ = control::split_manifest(manifest.block_sha256);
+  opt_.events.emit("start", {{"object", session_msg_.object_name},
+                             {"bytes", source_->size()},
+                             {"blocks", session_msg_.block_count},
+                             {"session_id", session_hex(session_id_)},
+                             {"receivers", receivers}});
+}
+
+void SenderDriver::begin_data() {
+  uint64_t burst = opt_.burst_bytes;
+  if (burst == 0) burst = std::max<uint64_t>(opt_.rate_bps / 8 / 1000, 131072);
+  pacer_.emplace(opt_.rate_bps, burst);
+  if (auto_rate_) auto_rate_->attach(*pacer_);
+  if (opt_.realtime) {
+    // A pacer that wakes late loses rate: the bucket can only bank one burst. Real-time priority
+    // keeps wake-ups on time on a busy host; the thread sleeps between batches, so it cannot hog
+    // a core (and the kernel's RT throttling bounds it regardless).
+    sched_param sp{};
+    sp.sched_priority = 10;
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
+      spdlog::info(
+          "pacing at normal priority (real-time priority not permitted: {}); the rate may "
+          "undershoot "
+          "on a busy host",
+          std::strerror(errno));
+    }
+  }
+  pass_.emplace(*symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks,
+                [this](int ms) { service(ms); });
+}
+
+void SenderDriver::run_pass(action::StartPass a) {
+  PassStats ps;
+  const uint64_t t_pass = monotonic_ns();
+  pass_stats_ = &ps;
+  pass_frames_ = 0;
+  for (const auto& r : a.ranges) pass_frames_ += r.count;
+  if (!a.ranges.empty()) {
+    Status s = pass_->run(a.ranges, ps);
+    if (!s) {
+      pass_stats_ = nullptr;
+      // Connections not (yet) in the core end too.
+      for (auto& [id, p] : peers_) {
+        if (p.link == Link::kJoined) continue;
+        const std::string reason = "sender stopped: " + s.error();
+        spdlog::warn("receiver ? ({}) failed: {}", p.addr, reason);
+        opt_.events.emit("fail", {{"receiver", ""}, {"address", p.addr}, {"reason", reason}});
+        p.link = Link::kRefused;
+        if (p.conn && p.conn->is_open()) {
+          p.conn->send(control::Bye{control::ByeCode::kFailedReceiver, reason});
+          p.conn->finish(reason);
+        }
+      }
+      core_->on_pass_failed(s.error(), monotonic_ns());
+      drain();
+      return;
+    }
+  }
+  pass_stats_ = nullptr;
+  {
+    double secs = double(monotonic_ns() - t_pass) / 1e9;
+    spdlog::debug("pass {}: {} frames ({} repair) in {:.3f}s = {}", a.pass, ps.frames,
+                  ps.repair_frames, secs,
+                  format_rate(secs > 0 ? double(ps.frames) *
+                                             double(layout_->symbol_size() + engine::kHeaderSize +
+                                                    builder_->tag_len() + engine::kWireOverhead) *
+                                             8 / secs
+                                       : 0));
+  }
+  core_->on_pass_sent({ps.frames, ps.repair_frames}, monotonic_ns());
+  drain();
+  progress(a.pass == 0 ? "pass 0" : "repair", 1.0, true);
+}
+
+SendOutcome SenderDriver::serve() {
+  for (;;) {
+    core_->on_tick(monotonic_ns());
+    drain();
+    if (outcome_) return *outcome_;
+    if (pending_pass_) {
+      action::StartPass pass = std::move(*pending_pass_);
+      pending_pass_.reset();
+      run_pass(std::move(pass));
+      continue;
+    }
+    if (core_->phase() == SenderCore::Phase::kJoining && announcer_) {
+      announcer_->tick(monotonic_ns());
+    }
+    service(poll_timeout_ms());
+    if (core_->phase() == SenderCore::Phase::kUnicastDrain) {
+      // Unicast receivers finish at the pace TCP gets to each; one that stops taking data fails.
+      const uint64_t now = monotonic_ns();
+      for (auto& [id, p] : peers_) {
+        if (p.link == Link::kJoined && p.conn) {
+          core_->on_unicast_backlog(id, p.conn->pending_output(), now);
+        }
+      }
+      drain();
+    }
+  }
+}
+
+int SenderDriver::poll_timeout_ms() const {
+  switch (core_->phase()) {
+    case SenderCore::Phase::kAwaitReady:
+      return 10;  // beacons go out from housekeeping() while a receiver is not Ready
+    case SenderCore::Phase::kUnicastDrain:
+      return 50;
+    case SenderCore::Phase::kJoining:
+    case SenderCore::Phase::kAwaitAnswers: {
+      const uint64_t now = monotonic_ns(), deadline = core_->next_deadline_ns();
+      if (now >= deadline) return 0;
+      return static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, 100));
+    }
+    default:
+      return 10;
+  }
+}
+
+void SenderDriver::service(int timeout_ms) {
+  loop_->poll_once(timeout_ms);
+  housekeeping();
+  if (pass_stats_ && pass_frames_ > 0) {
+    char what[32];
+    std::snprintf(what, sizeof what, "pass %u", core_->passes());
+    progress(what, double(pass_stats_->frames) / double(pass_frames_));
+  }
+}
+
+void SenderDriver::send_beacon() {
+  uint8_t frame[engine::kHeaderSize + engine::FrameBuilder::kBeaconPayload + engine::kFrameTagSize];
+  const size_t len = builder_->beacon(beacon_nonce_, frame);
+  if (len == 0) return;
+  const engine::TxFrame f{frame, static_cast<uint16_t>(len), nullptr, 0, nullptr, 0};
+  (void)tx_->tx_burst(&f, 1);  // a beacon lost is sent again 20 ms later
+  last_beacon_ns_ = monotonic_ns();
+}
+
+// Timers of the control plane, run from service(): joins that take too long, beacons for
+// receivers that have not confirmed the group yet, unicast streams.
+void SenderDriver::housekeeping() {
+  const uint64_t now = monotonic_ns();
+  // Every 5 ms is plenty for timers of this grain, and keeps a large peer table off the data path.
+  if (now - last_housekeeping_ns_ < 5'000'000) return;
+  last_housekeeping_ns_ = now;
+  if (metrics_) metrics_->expire(now);
+  for (auto& [id, p] : peers_) {
+    if (p.link == Link::kHandshake && p.conn && p.conn->is_open() &&
+        admission_->join_expired(p.connected_ns, now)) {
+      spdlog::warn("dropped {}: no complete join within {:.0f}s", p.addr,
+                   admission_->handshake_timeout_s());
+      p.link = Link::kRefused;
+      p.conn->close("join timed out");
+      continue;
+    }
+    if (p.link == Link::kJoined) feed_unicast(p);
+  }
+  if (core_->started() && core_->awaiting_ready() && now - last_beacon_ns_ >= kBeaconEveryNs) {
+    send_beacon();
+  }
+  // Connections of peers that are gone hold nothing.
+  std::erase_if(peers_, [](const auto& kv) {
+    return kv.second.link == Link::kRefused && (!kv.second.conn || !kv.second.conn->is_open());
+  });
+}
+
+void SenderDriver::progress(const char* what, double frac, bool final_line) {
+  if (!opt_.progress) return;
+  uint64_t now = monotonic_ns();
+  if (!final_line && now - last_progress_ns_ < 250'000'000) return;
+  last_progress_ns_ = now;
+  const double frame_bits = double(layout_->symbol_size() + engine::kHeaderSize +
+                                   builder_->tag_len() + engine::kWireOverhead) *
+                            8;
+  const uint64_t frames = core_->frames_sent() + (pass_stats_ ? pass_stats_->frames : 0);
+  double secs = double(now - core_->data_start_ns()) / 1e9;
+  double rate = secs > 0 ? double(frames) * frame_bits / secs : 0;
+  double left = pass_stats_ && pass_frames_ > pass_stats_->frames
+                    ? double(pass_frames_ - pass_stats_->frames)
+                    : 0;
+  double eta = double(opt_.rate_bps) > 0 ? left * frame_bits / double(opt_.rate_bps) : 0;
+  std::fprintf(stderr, "\r  %-7s %5.1f%%  %s  ETA %4.1fs  receivers done %zu/%zu   ", what,
+               frac * 100, format_rate(rate).c_str(), eta, core_->count_done(),
+               core_->count_admitted());
+  if (final_line) std::fprintf(stderr, "\n");
+}
+
+std::string SenderDriver::render_metrics() const {
+  if (!core_) return {};
+  MetricsSnapshot s;
+  s.object_bytes = source_->size();
+  s.rate_bps = opt_.rate_bps;
+  s.frames_sent = core_->frames_sent() + (pass_stats_ ? pass_stats_->frames : 0);
+  s.repair_frames = core_->repair_frames() + (pass_stats_ ? pass_stats_->repair_frames : 0);
+  s.passes = core_->passes();
+  s.data_seconds =
+      core_->data_start_ns() ? double(monotonic_ns() - core_->data_start_ns()) / 1e9 : 0.0;
+  for (const auto& [id, p] : peers_) s.joining += p.link == Link::kHandshake ? 1 : 0;
+  return session::render_metrics(s, core_->receivers());
+}
+
+SendResult SenderDriver::finish(SendOutcome outcome) {
+  SendResult result{outcome, {}};
+  for (const auto& [id, r] : core_->receivers()) {
+    if (r.state == ReceiverState::kSuperseded) continue;
+    const bool ok = r.state == ReceiverState::kDone;
+    result.receivers.push_back({r.name, r.addr, ok, r.unicast, ok ? std::string() : r.reason});
+  }
+  if (outcome == SendOutcome::kNobodyJoined) return result;
+  for (auto& [id, p] : peers_) {
+    if (p.conn && p.conn->is_open()) {
+      const ReceiverRecord* r = core_->receiver(id);
+      if (r && r->state == ReceiverState::kDone) {
+        p.conn->send(control::Bye{control::ByeCode::kFinished, ""});
+      }
+      p.conn->finish("session over");
+    }
+  }
+  // Let the Byes go out.
+  const uint64_t deadline = monotonic_ns() + 2'000'000'000;
+  while (monotonic_ns() < deadline) {
+    bool pending = false;
+    for (auto& [id, p] : peers_)
+      pending |= p.conn && p.conn->is_open() && p.conn->pending_output() > 0;
+    if (!pending) break;
+    service(10);
+  }
+
+  SendTotals t;
+  t.object_name = session_msg_.object_name;
+  t.object_bytes = source_->size();
+  t.session_id = session_id_;
+  t.passes = core_->passes();
+  t.frames_sent = core_->frames_sent();
+  t.repair_frames = core_->repair_frames();
+  t.symbol_size = static_cast<uint32_t>(layout_->symbol_size());
+  t.data_start_ns = core_->data_start_ns();
+  t.end_ns = monotonic_ns();
+  if (auto_rate_) t.rate_auto = auto_rate_->summary();
+  const nlohmann::json j = summary_json(t, core_->receivers());
+  // The table is for people: it goes to stderr when stdout carries the JSON.
+  std::fputs(summary_table(t, core_->receivers()).c_str(), opt_.json_path == "-" ? stderr : stdout);
+  std::fflush(stdout);
+  if (!opt_.json_path.empty()) {
+    if (opt_.json_path == "-") {
+      std::cout << j.dump() << std::endl;
+    } else {
+      std::ofstream(opt_.json_path) << j.dump(2) << "\n";
+    }
+  }
+  return result;
+}
+
+}  // namespace shoal::session

@@ -1,0 +1,124 @@
+// SenderDriver: runs a SenderCore (session/sender_core.h) over real sockets. It owns the event
+// loop, the listener and each receiver's control connection (admission and handshake happen here;
+// a receiver reaches the core once it has joined), the data plane (DataPass, beacons), the unicast
+// streamer's byte pushing, metrics and the progress line, and carries out the core's actions.
+// Internal to session/: run_sender (sender.h) is the entry point.
+#pragma once
+
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "announce/announce.h"
+#include "control/admission.h"
+#include "control/auth.h"
+#include "control/connection.h"
+#include "control/event_loop.h"
+#include "control/listener.h"
+#include "control/metrics_server.h"
+#include "engine/frame_builder.h"
+#include "engine/pacer.h"
+#include "engine/transport_select.h"
+#include "object/manifest.h"
+#include "object/object_source.h"
+#include "probe/probe_autorate.h"
+#include "session/data_pass.h"
+#include "session/sender.h"
+#include "session/sender_core.h"
+#include "session/session_keys.h"
+#include "session/symbol_source.h"
+
+namespace shoal::session {
+
+class SenderDriver {
+ public:
+  explicit SenderDriver(const SendOptions& o) : opt_(o) {}
+  SendResult run();
+
+ private:
+  // The driver's side of a connection: its handshake, then the unicast stream's position.
+  enum class Link { kHandshake, kJoined, kRefused };
+  struct Peer {
+    uint32_t id = 0;
+    std::shared_ptr<control::Connection> conn;
+    control::ConnectionSlot slot;  // counts against the listener's connection cap while held
+    std::optional<control::ServerHandshake> hs;
+    std::string addr;
+    Link link = Link::kHandshake;
+    std::optional<control::Key> channel;  // protects the data key in its KeyGrant
+    uint64_t connected_ns = 0;
+    // Unicast stream: blocks still to send (source symbols), the next one's position.
+    std::vector<NeedRun> feed;
+    size_t feed_run = 0;
+    uint32_t feed_block = 0;
+    uint32_t feed_pass = 0;
+    bool feed_pass_end = false;  // a PassEnd follows the last queued symbol
+  };
+
+  // sender.cc: options, object, transport, listener, keys; the core. nullopt = ready to run.
+  std::optional<SendOutcome> setup();
+  // sender_driver.cc
+  SendOutcome serve();
+  void on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot);
+  void on_handshake(Peer& p, const control::Message& m);
+  void on_message(Peer& p, const control::Message& m);
+  void on_close(Peer& p, const std::string& why);
+  void drain();
+  void begin(size_t receivers);
+  void begin_data();
+  void run_pass(action::StartPass pass);
+  // sender_stream.cc: what goes to one receiver over its control connection.
+  void send_session(Peer& p);
+  void start_feed(Peer& p, std::vector<NeedRun> blocks, uint32_t pass);
+  void feed_unicast(Peer& p);
+  void send_unicast(uint32_t id, const std::vector<RepairRange>& ranges);
+  // A Repair message for one symbol; valid until the next call (it may view frame_buf_).
+  Result<control::Repair> make_repair(uint32_t block, uint8_t k, uint8_t esi,
+                                      const uint8_t* payload);
+  void local_failure(uint32_t id, std::string reason);
+  void housekeeping();
+  void send_beacon();
+  void service(int timeout_ms);
+  int poll_timeout_ms() const;
+  void progress(const char* what, double frac, bool final_line = false);
+  std::string render_metrics() const;
+  SendResult finish(SendOutcome outcome);
+
+  SendOptions opt_;
+  uint64_t t_start_ = 0;
+  std::unique_ptr<control::EventLoop> loop_;
+  std::unique_ptr<control::Listener> listener_;
+  std::map<uint32_t, Peer> peers_;
+  uint32_t next_id_ = 1;
+  std::optional<SenderCore> core_;
+  bool draining_ = false;
+  std::optional<action::StartPass> pending_pass_;
+  std::optional<SendOutcome> outcome_;
+  uint64_t session_id_ = 0;
+  control::Session session_msg_;
+  std::vector<control::Manifest> manifest_msgs_;
+  std::optional<ObjectSource> source_;
+  std::optional<fec::BlockLayout> layout_;
+  std::future<Manifest> manifest_job_;  // declared after what it reads: destroyed first
+  std::optional<SymbolSource> symbols_;
+  std::optional<DataKey> data_key_;
+  std::optional<engine::FrameBuilder> builder_;
+  std::unique_ptr<engine::TxBackend> tx_;
+  std::optional<engine::Pacer> pacer_;
+  std::optional<DataPass> pass_;
+  std::optional<control::Admission> admission_;
+  std::shared_ptr<control::TlsContext> tls_;
+  std::unique_ptr<control::MetricsServer> metrics_;
+  std::unique_ptr<Announcer> announcer_;
+  uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
+  std::vector<uint8_t> frame_buf_;
+  uint64_t last_progress_ns_ = 0;
+  const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
+  uint64_t pass_frames_ = 0;
+  std::optional<AutoRate> auto_rate_;  // --rate auto (probe/probe_autorate.h)
+};
+
+}  // namespace shoal::session

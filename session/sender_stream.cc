@@ -1,0 +1,128 @@
+// The driver's data over control connections: the session description, the unicast stream of a
+// receiver multicast does not reach, and the unicast share of a repair step.
+#include <cstring>
+
+#include "common/clock.h"
+#include "engine/wire.h"
+#include "session/sender_driver.h"
+
+namespace shoal::session {
+
+namespace {
+constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
+}  // namespace
+
+void SenderDriver::send_session(Peer& p) {
+  p.conn->send(session_msg_);
+  for (const auto& mm : manifest_msgs_) p.conn->send(mm);
+  std::vector<control::Digest> hashes;
+  hashes.reserve(session_msg_.block_count);
+  for (const auto& mm : manifest_msgs_) {
+    hashes.insert(hashes.end(), mm.block_hashes.begin(), mm.block_hashes.end());
+  }
+  p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_, hashes));
+}
+
+void SenderDriver::start_feed(Peer& p, std::vector<NeedRun> blocks, uint32_t pass) {
+  p.feed = std::move(blocks);
+  p.feed_run = 0;
+  p.feed_block = p.feed.empty() ? 0 : p.feed.front().first_block;
+  p.feed_pass = pass;
+  p.feed_pass_end = true;
+  feed_unicast(p);
+}
+
+// Queues source symbols of the peer's wanted blocks while its connection has room; the queue
+// drains at whatever rate TCP gets to that receiver, so a slow one only slows itself.
+void SenderDriver::feed_unicast(Peer& p) {
+  const ReceiverRecord* r = core_->receiver(p.id);
+  if (!r || !r->unicast || !r->active() || !p.conn || !p.conn->is_open()) return;
+  const fec::BlockLayout& lay = symbols_->layout();
+  while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_run < p.feed.size()) {
+    const NeedRun& run = p.feed[p.feed_run];
+    const uint32_t b = p.feed_block;
+    if (b >= lay.block_count()) {
+      local_failure(p.id, "asked for block " + std::to_string(b) + " beyond the object");
+      return;
+    }
+    const auto k = static_cast<uint8_t>(lay.block_k(b));
+    for (uint8_t esi = 0; esi < k; ++esi) {
+      auto rep = make_repair(b, k, esi, symbols_->source(b, esi));
+      if (!rep) {
+        local_failure(p.id, rep.error());
+        return;
+      }
+      if (!p.conn->send(*rep)) {
+        local_failure(p.id, "control connection closed during the unicast stream");
+        return;
+      }
+      core_->on_unicast_sent(p.id, 1);
+    }
+    if (++p.feed_block >= uint64_t{run.first_block} + run.count) {
+      if (++p.feed_run < p.feed.size()) p.feed_block = p.feed[p.feed_run].first_block;
+    }
+  }
+  if (p.feed_run >= p.feed.size() && p.feed_pass_end) {
+    p.feed_pass_end = false;
+    p.conn->send(control::PassEnd{p.feed_pass, 0});
+  }
+}
+
+Result<control::Repair> SenderDriver::make_repair(uint32_t block, uint8_t k, uint8_t esi,
+                                                  const uint8_t* payload) {
+  const size_t sym = symbols_->layout().symbol_size();
+  control::Repair r;
+  r.block = block;
+  r.esi = esi;
+  if (builder_->tag_len() == 0) {
+    r.payload = {payload, sym};
+    return r;
+  }
+  // Authenticated sessions send the frame itself, tag and all, so the receiver takes unicast
+  // data through the same check (and decryption) as multicast data.
+  frame_buf_.resize(engine::kHeaderSize + sym + engine::kFrameTagSize);
+  uint8_t* f = frame_buf_.data();
+  engine::TxFrame tf;
+  Status st = builder_->data(block, k, esi, payload, static_cast<uint16_t>(sym), f,
+                             f + engine::kHeaderSize + sym, f + engine::kHeaderSize, tf);
+  if (!st) return make_error(st.error());
+  if (tf.payload != f + engine::kHeaderSize) std::memcpy(f + engine::kHeaderSize, tf.payload, sym);
+  r.payload = {f, tf.size()};
+  return r;
+}
+
+// Fresh repair rows of the planner's unicast share, encoded and sent over the control connection.
+void SenderDriver::send_unicast(uint32_t id, const std::vector<RepairRange>& ranges) {
+  auto it = peers_.find(id);
+  if (it == peers_.end() || !it->second.conn) return;
+  Peer& p = it->second;
+  const size_t sym = symbols_->layout().symbol_size();
+  std::vector<uint8_t> buf(size_t{fec::kMaxSymbols} * sym);
+  uint8_t* outs[fec::kMaxSymbols];
+  for (const RepairRange& range : ranges) {
+    const unsigned k = symbols_->layout().block_k(range.block);
+    for (unsigned i = 0; i < range.count; ++i) outs[i] = buf.data() + i * sym;
+    Status s = symbols_->encode(range.block, range.first_esi, range.count, outs);
+    if (!s) {
+      local_failure(id, "cannot encode unicast repair: " + s.error());
+      return;
+    }
+    for (unsigned i = 0; i < range.count; ++i) {
+      unsigned esi = range.first_esi + i;
+      if (esi < k) continue;  // planner rows are repair rows; kept for safety
+      auto r =
+          make_repair(range.block, static_cast<uint8_t>(k), static_cast<uint8_t>(esi), outs[i]);
+      if (!r) {
+        local_failure(id, r.error());
+        return;
+      }
+      if (!p.conn->send(*r)) {
+        local_failure(id, "control connection cannot take repair data (receiver too slow)");
+        return;
+      }
+      core_->on_unicast_sent(id, 1);
+    }
+  }
+}
+
+}  // namespace shoal::session
