@@ -19,19 +19,24 @@ namespace shoal::session {
 
 std::optional<SendOutcome> SenderDriver::setup() {
   constexpr auto kBadInput = SendOutcome::kBadInput;
-  auto tls = control::tls_context_for(control::TlsContext::Role::kServer, opt_.tls);
-  if (!tls) {
-    spdlog::error("{}", tls.error());
+  auto loop = control::EventLoop::create();
+  if (!loop) {
+    spdlog::error("{}", loop.error());
+    return SendOutcome::kError;
+  }
+  loop_ = std::move(*loop);
+  // The front door first: TLS files, authentication, --allow and --listen are checked here.
+  control::JoinServer::Callbacks jcb;
+  jcb.on_joined = [this](const control::JoinedPeer& j) { on_joined(j); };
+  jcb.on_message = [this](uint32_t id, const control::Message& m) { on_message(id, m); };
+  jcb.on_closed = [this](uint32_t id, const std::string& why) { on_closed(id, why); };
+  auto server = control::JoinServer::create(
+      *loop_, {opt_.listen, opt_.key, opt_.insecure, opt_.tls, opt_.admission}, std::move(jcb));
+  if (!server) {
+    spdlog::error("{}", server.error());
     return kBadInput;
   }
-  tls_ = std::move(*tls);
-  if (Status a =
-          control::require_authentication(opt_.key.has_value(), opt_.insecure, tls_ != nullptr);
-      !a) {
-    spdlog::error("{}", a.error());
-    return kBadInput;
-  }
-  if (opt_.insecure) spdlog::warn("--insecure: any host that reaches the control port can join");
+  server_ = std::move(*server);
   if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
     auto ar = AutoRate::make(opt_.rate_auto,
                              uint32_t(engine::kHeaderSize + opt_.symbol_size +
@@ -45,12 +50,6 @@ std::optional<SendOutcome> SenderDriver::setup() {
     opt_.rate_bps = auto_rate_->start_bps();
     spdlog::info("{}", auto_rate_->describe());
   }
-  auto admission = control::Admission::create(opt_.admission, opt_.tls.enabled());
-  if (!admission) {
-    spdlog::error("{}", admission.error());
-    return kBadInput;
-  }
-  admission_.emplace(std::move(*admission));
   if (opt_.encrypt && !opt_.frame_auth) {
     spdlog::error("--encrypt needs authenticated frames: drop --no-frame-auth");
     return kBadInput;
@@ -108,27 +107,6 @@ std::optional<SendOutcome> SenderDriver::setup() {
   spdlog::info("data plane: {}", tx->why);
   tx_ = std::move(tx->tx);
 
-  auto loop = control::EventLoop::create();
-  if (!loop) {
-    spdlog::error("{}", loop.error());
-    return SendOutcome::kError;
-  }
-  loop_ = std::move(*loop);
-  auto listen_ep = control::parse_endpoint(opt_.listen);
-  if (!listen_ep) {
-    spdlog::error("--listen: {}", listen_ep.error());
-    return kBadInput;
-  }
-  auto listener = control::Listener::create(
-      *loop_, *listen_ep, admission_->max_connections(),
-      [this](Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
-        on_accept(std::move(fd), from, std::move(slot));
-      });
-  if (!listener) {
-    spdlog::error("{}", listener.error());
-    return kBadInput;
-  }
-  listener_ = std::move(*listener);
   if (!opt_.metrics.empty()) {
     auto m =
         control::MetricsServer::create(*loop_, opt_.metrics, [this] { return render_metrics(); });
@@ -210,8 +188,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
 
   // --announce: tell waiting `shoal recvd` daemons where to connect (announce/announce.h).
   auto announcer = announce_session(
-      opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, listener_->port(),
-      session_id_, object_size, session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
+      opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, server_->port(), session_id_,
+      object_size, session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
   if (!announcer) {
     spdlog::error("{}", announcer.error());
     return kBadInput;

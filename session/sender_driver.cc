@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <sched.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +11,8 @@
 #include "common/clock.h"
 #include "common/units.h"
 #include "control/endpoint.h"
+#include "engine/paced_sender.h"
+#include "engine/realtime.h"
 #include "engine/wire.h"
 #include "session/sender_report.h"
 
@@ -22,92 +22,39 @@ namespace {
 constexpr uint64_t kBeaconEveryNs = 20'000'000;
 }  // namespace
 
-void SenderDriver::on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot) {
-  if (!admission_->address_allowed(from)) {
-    // Closed before a byte is read: a host outside --allow learns nothing and costs nothing.
-    spdlog::warn("refused {}: not in --allow", control::format_endpoint(from));
+void SenderDriver::on_joined(const control::JoinedPeer& j) {
+  Peer& p = peers_[j.id];
+  p.id = j.id;
+  p.conn = j.conn;
+  p.addr = j.addr;
+  p.channel = j.channel;
+  core_->on_joined(j.id, j.name, j.addr, j.identity, monotonic_ns());
+  drain();
+}
+
+void SenderDriver::on_closed(uint32_t id, const std::string& why) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  it->second.conn = nullptr;
+  server_->release(id, why);
+  core_->on_closed(id, why, monotonic_ns());
+  drain();
+}
+
+void SenderDriver::on_message(uint32_t id, const control::Message& m) {
+  if (const auto* fb = std::get_if<control::Feedback>(&m)) {
+    if (auto_rate_) auto_rate_->on_feedback(id, *fb, monotonic_ns());  // else: not asked for
     return;
   }
-  uint32_t id = next_id_++;
-  Peer& p = peers_[id];
-  p.id = id;
-  p.slot = std::move(slot);
-  p.addr = control::format_endpoint(from);
-  p.connected_ns = monotonic_ns();
-  std::optional<control::Key> key = opt_.insecure ? std::nullopt : opt_.key;
-  p.hs.emplace(key, id, control::random_nonce());
-  control::Connection::Callbacks cb;
-  cb.on_message = [this, id](control::Connection&, const control::Message& m) {
-    auto it = peers_.find(id);
-    if (it != peers_.end()) on_message(it->second, m);
-  };
-  cb.on_close = [this, id](control::Connection&, const std::string& why) {
-    auto it = peers_.find(id);
-    if (it != peers_.end()) on_close(it->second, why);
-  };
-  control::Connection::Limits limits;
-  limits.max_message_size = control::Admission::kJoinMessageLimit;  // raised once it has joined
-  auto conn = control::Connection::create(*loop_, std::move(fd), cb, limits, tls_);
-  if (!conn) {
-    spdlog::warn("cannot serve {}: {}", p.addr, conn.error());
-    peers_.erase(id);
-    return;
-  }
-  p.conn = std::move(*conn);
-  p.conn->id = id;
+  core_->on_message(id, m, monotonic_ns());
+  drain();
 }
 
-void SenderDriver::on_close(Peer& p, const std::string& why) {
-  if (p.link == Link::kHandshake) {
-    spdlog::warn("{} left during the handshake: {}", p.addr, why);
-    p.link = Link::kRefused;
-  } else if (p.link == Link::kJoined) {
-    core_->on_closed(p.id, why, monotonic_ns());
-    drain();
-  }
-}
-
-void SenderDriver::on_handshake(Peer& p, const control::Message& m) {
-  // A message arrived, so a TLS handshake is complete: check the certificate's name first.
-  if (p.hs->state() == control::ServerHandshake::State::kAwaitHello) {
-    if (auto why = admission_->identity_refused(*p.conn)) {
-      spdlog::warn("refused {}: {}", p.addr, *why);
-      p.conn->send(control::Reject{*why});
-      p.link = Link::kRefused;
-      p.conn->finish(*why);
-      return;
-    }
-  }
-  control::Message reply = p.hs->on_message(m);
-  p.conn->send(reply);
-  if (const auto* rej = std::get_if<control::Reject>(&reply)) {
-    spdlog::warn("refused {} ({}): {}", p.addr, p.hs->receiver_name(), rej->reason);
-    p.link = Link::kRefused;
-    p.conn->finish(rej->reason);
-  } else if (p.hs->accepted()) {
-    p.link = Link::kJoined;
-    p.channel =
-        control::channel_key_of(p.hs->channel_key(), p.conn->tls() ? p.conn->tls()->channel_key()
-                                                                   : std::optional<control::Key>());
-    p.conn->set_max_message_size(control::kMaxMessageSize);
-    core_->on_joined(p.id, p.hs->receiver_name(), p.addr,
-                     p.conn->tls() ? p.conn->tls()->peer_common_name() : std::string(),
-                     monotonic_ns());
-    drain();
-  }
-}
-
-void SenderDriver::on_message(Peer& p, const control::Message& m) {
-  if (p.link == Link::kHandshake) {
-    on_handshake(p, m);
-  } else if (p.link == Link::kJoined) {
-    if (const auto* fb = std::get_if<control::Feedback>(&m)) {
-      if (auto_rate_) auto_rate_->on_feedback(p.id, *fb, monotonic_ns());  // else: not asked for
-      return;
-    }
-    core_->on_message(p.id, m, monotonic_ns());
-    drain();
-  }
+void SenderDriver::release(uint32_t id, const std::string& why) {
+  auto it = peers_.find(id);
+  if (it == peers_.end() || !it->second.conn) return;
+  it->second.conn = nullptr;
+  server_->release(id, why);
 }
 
 void SenderDriver::local_failure(uint32_t id, std::string reason) {
@@ -152,9 +99,9 @@ void SenderDriver::drain() {
       }
     } else if (const auto* fr = std::get_if<action::FailReceiver>(&a)) {
       auto it = peers_.find(fr->id);
-      if (it != peers_.end() && it->second.conn && it->second.conn->is_open()) {
+      if (it != peers_.end() && it->second.conn) {
         it->second.conn->send(control::Bye{control::ByeCode::kFailedReceiver, fr->reason});
-        it->second.conn->finish(fr->reason);
+        release(fr->id, fr->reason);  // its slot is free for a receiver that joins again
       }
     } else if (const auto* fin = std::get_if<action::Finish>(&a)) {
       outcome_ = fin->outcome;
@@ -176,22 +123,15 @@ void SenderDriver::begin(size_t receivers) {
 }
 
 void SenderDriver::begin_data() {
-  uint64_t burst = opt_.burst_bytes;
-  if (burst == 0) burst = std::max<uint64_t>(opt_.rate_bps / 8 / 1000, 131072);
+  const uint64_t burst =
+      opt_.burst_bytes ? opt_.burst_bytes : engine::default_burst_bytes(opt_.rate_bps);
   pacer_.emplace(opt_.rate_bps, burst);
   if (auto_rate_) auto_rate_->attach(*pacer_);
   if (opt_.realtime) {
-    // A pacer that wakes late loses rate: the bucket can only bank one burst. Real-time priority
-    // keeps wake-ups on time on a busy host; the thread sleeps between batches, so it cannot hog
-    // a core (and the kernel's RT throttling bounds it regardless).
-    sched_param sp{};
-    sp.sched_priority = 10;
-    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
-      spdlog::info(
-          "pacing at normal priority (real-time priority not permitted: {}); the rate may "
-          "undershoot "
-          "on a busy host",
-          std::strerror(errno));
+    // A pacer that wakes late loses rate: the bucket can only bank one burst (engine/realtime.h).
+    if (Status rt = engine::request_realtime_priority(); !rt) {
+      spdlog::info("pacing at normal priority ({}); the rate may undershoot on a busy host",
+                   rt.error());
     }
   }
   pass_.emplace(*symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks,
@@ -208,18 +148,7 @@ void SenderDriver::run_pass(action::StartPass a) {
     Status s = pass_->run(a.ranges, ps);
     if (!s) {
       pass_stats_ = nullptr;
-      // Connections not (yet) in the core end too.
-      for (auto& [id, p] : peers_) {
-        if (p.link == Link::kJoined) continue;
-        const std::string reason = "sender stopped: " + s.error();
-        spdlog::warn("receiver ? ({}) failed: {}", p.addr, reason);
-        opt_.events.emit("fail", {{"receiver", ""}, {"address", p.addr}, {"reason", reason}});
-        p.link = Link::kRefused;
-        if (p.conn && p.conn->is_open()) {
-          p.conn->send(control::Bye{control::ByeCode::kFailedReceiver, reason});
-          p.conn->finish(reason);
-        }
-      }
+      // Receivers still in their handshake are dropped with the join server at exit.
       core_->on_pass_failed(s.error(), monotonic_ns());
       drain();
       return;
@@ -260,9 +189,7 @@ SendOutcome SenderDriver::serve() {
       // Unicast receivers finish at the pace TCP gets to each; one that stops taking data fails.
       const uint64_t now = monotonic_ns();
       for (auto& [id, p] : peers_) {
-        if (p.link == Link::kJoined && p.conn) {
-          core_->on_unicast_backlog(id, p.conn->pending_output(), now);
-        }
+        if (p.conn) core_->on_unicast_backlog(id, p.conn->pending_output(), now);
       }
       drain();
     }
@@ -313,24 +240,11 @@ void SenderDriver::housekeeping() {
   if (now - last_housekeeping_ns_ < 5'000'000) return;
   last_housekeeping_ns_ = now;
   if (metrics_) metrics_->expire(now);
-  for (auto& [id, p] : peers_) {
-    if (p.link == Link::kHandshake && p.conn && p.conn->is_open() &&
-        admission_->join_expired(p.connected_ns, now)) {
-      spdlog::warn("dropped {}: no complete join within {:.0f}s", p.addr,
-                   admission_->handshake_timeout_s());
-      p.link = Link::kRefused;
-      p.conn->close("join timed out");
-      continue;
-    }
-    if (p.link == Link::kJoined) feed_unicast(p);
-  }
+  server_->expire(now);
+  for (auto& [id, p] : peers_) feed_unicast(p);
   if (core_->started() && core_->awaiting_ready() && now - last_beacon_ns_ >= kBeaconEveryNs) {
     send_beacon();
   }
-  // Connections of peers that are gone hold nothing.
-  std::erase_if(peers_, [](const auto& kv) {
-    return kv.second.link == Link::kRefused && (!kv.second.conn || !kv.second.conn->is_open());
-  });
 }
 
 void SenderDriver::progress(const char* what, double frac, bool final_line) {
@@ -364,7 +278,7 @@ std::string SenderDriver::render_metrics() const {
   s.passes = core_->passes();
   s.data_seconds =
       core_->data_start_ns() ? double(monotonic_ns() - core_->data_start_ns()) / 1e9 : 0.0;
-  for (const auto& [id, p] : peers_) s.joining += p.link == Link::kHandshake ? 1 : 0;
+  s.joining = server_->joining();
   return session::render_metrics(s, core_->receivers());
 }
 
@@ -377,23 +291,16 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   }
   if (outcome == SendOutcome::kNobodyJoined) return result;
   for (auto& [id, p] : peers_) {
-    if (p.conn && p.conn->is_open()) {
-      const ReceiverRecord* r = core_->receiver(id);
-      if (r && r->state == ReceiverState::kDone) {
-        p.conn->send(control::Bye{control::ByeCode::kFinished, ""});
-      }
-      p.conn->finish("session over");
+    if (!p.conn) continue;
+    const ReceiverRecord* r = core_->receiver(id);
+    if (r && r->state == ReceiverState::kDone) {
+      p.conn->send(control::Bye{control::ByeCode::kFinished, ""});
     }
+    release(id, "session over");
   }
   // Let the Byes go out.
   const uint64_t deadline = monotonic_ns() + 2'000'000'000;
-  while (monotonic_ns() < deadline) {
-    bool pending = false;
-    for (auto& [id, p] : peers_)
-      pending |= p.conn && p.conn->is_open() && p.conn->pending_output() > 0;
-    if (!pending) break;
-    service(10);
-  }
+  while (server_->closing() > 0 && monotonic_ns() < deadline) service(10);
 
   SendTotals t;
   t.object_name = session_msg_.object_name;

@@ -1,7 +1,7 @@
 // SenderDriver: runs a SenderCore (session/sender_core.h) over real sockets. It owns the event
-// loop, the listener and each receiver's control connection (admission and handshake happen here;
-// a receiver reaches the core once it has joined), the data plane (DataPass, beacons), the unicast
-// streamer's byte pushing, metrics and the progress line, and carries out the core's actions.
+// loop, the join server (control/join_server.h: listener, admission and handshake; a receiver
+// reaches the core once it has joined), the data plane (DataPass, beacons), the unicast streamer's
+// byte pushing, metrics and the progress line, and carries out the core's actions.
 // Internal to session/: run_sender (sender.h) is the entry point.
 #pragma once
 
@@ -13,11 +13,10 @@
 #include <vector>
 
 #include "announce/announce.h"
-#include "control/admission.h"
 #include "control/auth.h"
 #include "control/connection.h"
 #include "control/event_loop.h"
-#include "control/listener.h"
+#include "control/join_server.h"
 #include "control/metrics_server.h"
 #include "engine/frame_builder.h"
 #include "engine/pacer.h"
@@ -39,17 +38,13 @@ class SenderDriver {
   SendResult run();
 
  private:
-  // The driver's side of a connection: its handshake, then the unicast stream's position.
-  enum class Link { kHandshake, kJoined, kRefused };
+  // The driver's side of a joined receiver: its connection (the join server's, until released)
+  // and the unicast stream's position.
   struct Peer {
     uint32_t id = 0;
-    std::shared_ptr<control::Connection> conn;
-    control::ConnectionSlot slot;  // counts against the listener's connection cap while held
-    std::optional<control::ServerHandshake> hs;
+    control::Connection* conn = nullptr;  // null once released
     std::string addr;
-    Link link = Link::kHandshake;
     std::optional<control::Key> channel;  // protects the data key in its KeyGrant
-    uint64_t connected_ns = 0;
     // Unicast stream: blocks still to send (source symbols), the next one's position.
     std::vector<NeedRun> feed;
     size_t feed_run = 0;
@@ -62,10 +57,11 @@ class SenderDriver {
   std::optional<SendOutcome> setup();
   // sender_driver.cc
   SendOutcome serve();
-  void on_accept(Fd fd, const sockaddr_in& from, control::ConnectionSlot slot);
-  void on_handshake(Peer& p, const control::Message& m);
-  void on_message(Peer& p, const control::Message& m);
-  void on_close(Peer& p, const std::string& why);
+  void on_joined(const control::JoinedPeer& j);
+  void on_message(uint32_t id, const control::Message& m);
+  void on_closed(uint32_t id, const std::string& why);
+  // Gives a receiver's connection back to the join server (its last messages go out first).
+  void release(uint32_t id, const std::string& why);
   void drain();
   void begin(size_t receivers);
   void begin_data();
@@ -90,9 +86,8 @@ class SenderDriver {
   SendOptions opt_;
   uint64_t t_start_ = 0;
   std::unique_ptr<control::EventLoop> loop_;
-  std::unique_ptr<control::Listener> listener_;
-  std::map<uint32_t, Peer> peers_;
-  uint32_t next_id_ = 1;
+  std::unique_ptr<control::JoinServer> server_;
+  std::map<uint32_t, Peer> peers_;  // joined receivers
   std::optional<SenderCore> core_;
   bool draining_ = false;
   std::optional<action::StartPass> pending_pass_;
@@ -109,8 +104,6 @@ class SenderDriver {
   std::unique_ptr<engine::TxBackend> tx_;
   std::optional<engine::Pacer> pacer_;
   std::optional<DataPass> pass_;
-  std::optional<control::Admission> admission_;
-  std::shared_ptr<control::TlsContext> tls_;
   std::unique_ptr<control::MetricsServer> metrics_;
   std::unique_ptr<Announcer> announcer_;
   uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
