@@ -92,14 +92,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   symbols_.emplace(std::move(*syms));
 
-  engine::TransportOptions to;
-  to.choice = opt_.transport;
-  to.group = opt_.group;
-  to.port = opt_.port;
-  to.iface = opt_.iface;
-  to.ttl = opt_.ttl;
-  to.loopback = opt_.loopback;
-  auto tx = engine::open_transport(to);
+  auto tx = engine::open_transport(
+      {opt_.transport, opt_.group, opt_.port, opt_.iface, opt_.ttl, opt_.loopback});
   if (!tx) {
     spdlog::error("{}", tx.error());
     return kBadInput;
