@@ -22,6 +22,7 @@ bool transient(int r) {
 }  // namespace
 
 uint64_t default_burst_bytes(uint64_t rate_bps) {
+  if (rate_bps <= kPolicedRateBps) return 32768;
   return std::max<uint64_t>(rate_bps / 8 / 1000, 131072);
 }
 

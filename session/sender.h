@@ -27,7 +27,7 @@ struct SendOptions {
   std::string listen = "0.0.0.0:9100";  // control-plane TCP address
   uint64_t rate_bps = 400'000'000;      // IP-level multicast rate
   std::string rate_auto;     // "auto" or "auto:PROBE.json": rate_bps set by a controller instead
-  uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (1 ms of data, at least 128 KiB)
+  uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (engine::default_burst_bytes)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
   std::optional<control::Key> key;
@@ -63,7 +63,7 @@ struct SendResult {
   struct Receiver {
     std::string name, address;
     bool verified = false;
-    bool unicast = false;  // served over TCP: multicast did not reach it
+    bool unicast = false;  // served over TCP: multicast did not reach it, or it was slow
     std::string reason;    // why it failed ("" when verified)
   };
   SendOutcome outcome = SendOutcome::kError;

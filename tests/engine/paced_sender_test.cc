@@ -104,11 +104,13 @@ void expect_in_order_once(const std::vector<FakeTx::Sent>& sent, uint64_t count)
   for (size_t i = 0; i < sent.size(); ++i) ASSERT_EQ(sent[i].seq, i) << "at " << i;
 }
 
-TEST(DefaultBurstBytes, OneMillisecondAtLeast128KiB) {
-  EXPECT_EQ(default_burst_bytes(0), 131072u);
-  EXPECT_EQ(default_burst_bytes(100'000'000), 131072u);        // 12.5 KB per ms
-  EXPECT_EQ(default_burst_bytes(10'000'000'000), 1'250'000u);  // 10 Gbit/s: 1.25 MB per ms
-  EXPECT_EQ(default_burst_bytes(1'048'576'000), 131072u);      // exactly 128 KiB per ms
+TEST(DefaultBurstBytes, PolicerSizedUpTo1GbitThenOneMillisecond) {
+  EXPECT_EQ(default_burst_bytes(0), 32768u);
+  EXPECT_EQ(default_burst_bytes(300'000'000), 32768u);     // fits a 32 KiB policer bucket
+  EXPECT_EQ(default_burst_bytes(1'000'000'000), 32768u);   // the last policed rate
+  EXPECT_EQ(default_burst_bytes(1'000'000'008), 131072u);  // above: 1 ms, at least 128 KiB
+  EXPECT_EQ(default_burst_bytes(2'000'000'000), 250'000u);
+  EXPECT_EQ(default_burst_bytes(10'000'000'000), 1'250'000u);
 }
 
 TEST(PacedSender, NoWindowCarriesMoreThanRateTimesWindowPlusBurst) {
