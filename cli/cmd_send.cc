@@ -20,7 +20,7 @@ Action add_send(CLI::App& app) {
   struct Args {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
-                fec = "64+0", key_file, scope = "auto";
+                fec = "64+0", key_file, scope = "auto", slow = "unicast";
     std::string events;
     AdmissionArgs admission;
   };
@@ -65,8 +65,8 @@ Action add_send(CLI::App& app) {
                                    "auto[:FILE]"));
   sub->add_option("--burst", a->burst,
                   "largest burst the pacer releases at once, bytes (K/M suffixes); "
-                  "keep it within the switch's burst tolerance; auto = 1 ms of data, at "
-                  "least 128K")
+                  "keep it within the switch's burst tolerance; auto = 32K up to 1 Gbit/s, "
+                  "1 ms of data above")
       ->capture_default_str()
       ->check(checks::size_or_auto());
   sub->add_option("-n,--min-receivers", a->o.min_receivers,
@@ -92,6 +92,13 @@ Action add_send(CLI::App& app) {
                   "object by unicast over the control connection, strict = refuse them")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "strict"}));
+  sub->add_option("--slow-receiver", a->slow,
+                  "a receiver that lacks much more than the others after a pass (a slower port, "
+                  "disk or CPU): unicast = serve it the rest over its control connection at the "
+                  "pace it takes, wait = lower the rate to what it received (wins over --rate "
+                  "auto), drop = fail it at once")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"unicast", "wait", "drop"}));
   add_admission_options(sub, a->o.admission, a->admission);
   sub->add_option("--fec", a->fec,
                   "K+M: K source symbols per block, M proactive repair symbols per block "
@@ -131,7 +138,7 @@ Action add_send(CLI::App& app) {
                   "(GET /metrics)");
   sub->add_option("--events", a->events,
                   "write events as they happen, one JSON object per line: join, start, pass, "
-                  "repair, done, fail, end ('-' = stdout)");
+                  "repair, slow, done, fail, end ('-' = stdout)");
   sub->add_flag("--progress,!--no-progress", a->o.progress,
                 "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
@@ -170,6 +177,9 @@ Action add_send(CLI::App& app) {
         o.max_wait_ns = *wait;
         if (!resolve_admission(a->admission, o.admission)) return 2;
         o.scope_strict = a->scope == "strict";
+        o.slow_receiver = a->slow == "wait"   ? session::SlowPolicy::kWait
+                          : a->slow == "drop" ? session::SlowPolicy::kDrop
+                                              : session::SlowPolicy::kUnicast;
         unsigned k = 0, m = 0;
         char extra = 0;
         if (std::sscanf(a->fec.c_str(), "%u+%u%c", &k, &m, &extra) != 2 || k == 0 || k + m > 255) {

@@ -324,7 +324,12 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
   d.elapsed_ns = monotonic_ns() - start_ns_;
   conn_->send(d);
   done_ns_ = monotonic_ns();
-  control_.on_done_sent(c);
+  control_.on_done_sent(c, done_ns_);
+  if (c.ok() && rx_) {
+    // Committed: leave the group while the sender's acknowledgement is awaited.
+    if (rx_->fd() >= 0) loop_->remove(rx_->fd());
+    rx_.reset();
+  }
 }
 
 void ReceiverRun::tick() {
@@ -423,6 +428,12 @@ RecvResult ReceiverRun::finish() {
     summary.seconds = seconds();
     write_receiver_json(opt_.json_path, summary);
     return {false, false, control_.reason()};
+  }
+  if (control_.ack_missing()) {
+    spdlog::warn(
+        "the sender did not acknowledge Done (no Bye within {:.0f}s, or the connection closed "
+        "first); the object is verified and in place",
+        double(kDoneAckWaitNs) / 1e9);
   }
   spdlog::info("verified and written to {}", opt_.out);
   opt_.events.emit("done",

@@ -77,7 +77,7 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
     if (opened_) return TakeRepair{};
   } else if (const auto* bye = std::get_if<control::Bye>(&m)) {
     if (outcome_ == Outcome::kDone) {
-      finished_ = true;
+      finished_ = true;  // the acknowledgement of Done
     } else {
       fail("sender ended the session: " +
            (bye->reason.empty() ? std::string("no reason given") : bye->reason));
@@ -94,7 +94,11 @@ void ReceiverControl::session_started(uint64_t now_ns) {
 }
 
 std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& t) {
-  if (finished_ || committing_) return std::nullopt;
+  if (!finished_ && outcome_ == Outcome::kDone && t.now_ns >= ack_deadline_ns_) {
+    finished_ = true;  // committed: the missing acknowledgement is only worth a warning
+    ack_missing_ = true;
+  }
+  if (finished_ || committing_ || outcome_ == Outcome::kDone) return std::nullopt;
   if (pending_pass_) {
     const bool quiet =
         elapsed(t.now_ns, std::max(t.last_datagram_ns, pass_end_ns_)) > kDrainQuietNs &&
@@ -115,12 +119,12 @@ std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& 
   return std::nullopt;
 }
 
-void ReceiverControl::on_done_sent(const Status& result) {
+void ReceiverControl::on_done_sent(const Status& result, uint64_t now_ns) {
   committing_ = false;
   done_sent_ = true;
   if (result.ok()) {
     if (outcome_ == Outcome::kRunning) outcome_ = Outcome::kDone;
-    finished_ = true;
+    ack_deadline_ns_ = now_ns + kDoneAckWaitNs;
   } else {
     fail(result.error());
   }
@@ -128,6 +132,7 @@ void ReceiverControl::on_done_sent(const Status& result) {
 
 void ReceiverControl::on_connection_closed(const std::string& why) {
   if (outcome_ == Outcome::kDone) {
+    ack_missing_ |= !finished_;  // closed without the Bye
     finished_ = true;
   } else {
     fail("lost the connection to the sender (" + why + ")");

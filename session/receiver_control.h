@@ -12,9 +12,10 @@
 //                     (echo 0: multicast does not reach this receiver) -> SendReady
 //   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
 //                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
-//   Done           the driver commits, sends Done and calls on_done_sent(): the receiver is
-//                  finished. (It does not wait for the sender's Bye: the receive loop before
-//                  this class ended right after Done too.)
+//   Done           the driver commits, sends Done and calls on_done_sent(); a verified Done
+//                  waits for the sender's acknowledgement (Bye kFinished, sent at once) up to
+//                  kDoneAckWaitNs, then finishes either way: the object is committed, so the
+//                  outcome does not depend on the Bye; ack_missing() says it never came.
 // Anything out of order fails the session with a reason naming it; the first reason wins.
 // Messages after a failure are still taken in (as the receive loop always did): the driver stops
 // at finished().
@@ -33,9 +34,10 @@
 
 namespace shoal::session {
 
-inline constexpr uint64_t kDrainQuietNs = 10'000'000;     // socket empty and quiet this long
-inline constexpr uint64_t kDrainMaxNs = 3'000'000'000;    // never wait longer to answer a PassEnd
-inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;  // Ready without a beacon after this
+inline constexpr uint64_t kDrainQuietNs = 10'000'000;      // socket empty and quiet this long
+inline constexpr uint64_t kDrainMaxNs = 3'000'000'000;     // never wait longer to answer a PassEnd
+inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;   // Ready without a beacon after this
+inline constexpr uint64_t kDoneAckWaitNs = 5'000'000'000;  // for the sender's Bye after Done
 
 class ReceiverControl {
  public:
@@ -85,8 +87,9 @@ class ReceiverControl {
 
   // The driver opened the session (sink, core, group) at now_ns: Ready is awaited from now.
   void session_started(uint64_t now_ns);
-  // The driver sent Done; `result` is the commit's (ok: the object is verified and in place).
-  void on_done_sent(const Status& result);
+  // The driver sent Done at now_ns; `result` is the commit's (ok: the object is verified and in
+  // place): the sender's Bye is awaited from now.
+  void on_done_sent(const Status& result, uint64_t now_ns);
   // The control connection closed.
   void on_connection_closed(const std::string& why);
   // A failure found by the driver (refused join, disk, key, ...). The first reason wins.
@@ -103,6 +106,8 @@ class ReceiverControl {
   // A PassEnd waits for the socket to drain (the driver polls the clock more often).
   bool draining() const { return pending_pass_.has_value(); }
   bool done_sent() const { return done_sent_; }
+  // Done, and the sender did not acknowledge it (no Bye within kDoneAckWaitNs, or a hang-up).
+  bool ack_missing() const { return ack_missing_; }
   // Passes answered so far (the last answered pass + 1).
   uint32_t passes() const { return passes_; }
 
@@ -120,6 +125,8 @@ class ReceiverControl {
   uint32_t passes_ = 0;
   bool committing_ = false;
   bool done_sent_ = false;
+  uint64_t ack_deadline_ns_ = 0;  // a verified Done waits for the Bye until then
+  bool ack_missing_ = false;
   bool finished_ = false;
   Outcome outcome_ = Outcome::kRunning;
   std::string reason_;

@@ -169,6 +169,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   cfg.proactive = static_cast<uint8_t>(opt_.proactive);
   cfg.unicast_budget_symbols = opt_.unicast_budget_symbols;
+  cfg.slow = opt_.slow_receiver;
+  cfg.rate_bps = opt_.rate_bps;
   core_.emplace(std::move(cfg), t_start_);
 
   spdlog::info(

@@ -43,11 +43,12 @@ struct SendOptions {
   int ttl = 1;
   bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
   unsigned max_passes = 20;
-  uint32_t window_blocks = 32;                  // interleaving window
-  uint64_t unicast_budget_symbols = 256;        // per receiver per repair step
-  uint64_t answer_timeout_ns = 10'000'000'000;  // for Ready and NAK answers
-  engine::TransportChoice transport;            // --transport, --dpdk, --dpdk-port
-  bool realtime = true;                         // SCHED_FIFO for the pacing thread when permitted
+  uint32_t window_blocks = 32;                      // interleaving window
+  uint64_t unicast_budget_symbols = 256;            // per receiver per repair step
+  SlowPolicy slow_receiver = SlowPolicy::kUnicast;  // --slow-receiver (sender_core.h)
+  uint64_t answer_timeout_ns = 10'000'000'000;      // for Ready and NAK answers
+  engine::TransportChoice transport;                // --transport, --dpdk, --dpdk-port
+  bool realtime = true;  // SCHED_FIFO for the pacing thread when permitted
   bool progress = false;
   std::string json_path;  // summary as JSON ("-" = stdout)
   std::string metrics;    // Prometheus endpoint address ("" = none), e.g. 127.0.0.1:9102

@@ -24,14 +24,19 @@ std::optional<uint32_t> addressee(const SenderAction& a) {
   if (const auto* s = std::get_if<action::SendPassEnd>(&a)) return s->id;
   if (const auto* s = std::get_if<action::SendUnicastRepair>(&a)) return s->id;
   if (const auto* s = std::get_if<action::StartUnicastFeed>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::AckDone>(&a)) return s->id;
   return std::nullopt;
 }
 
 }  // namespace
 
 SenderCore::SenderCore(SenderConfig config, uint64_t start_ns)
-    : cfg_(std::move(config)), start_ns_(start_ns), rows_(cfg_.block_k, cfg_.proactive) {
+    : cfg_(std::move(config)),
+      start_ns_(start_ns),
+      rows_(cfg_.block_k, cfg_.proactive),
+      rate_bps_(cfg_.rate_bps) {
   planner_.unicast_budget_symbols = cfg_.unicast_budget_symbols;
+  for (uint8_t k : cfg_.block_k) source_symbols_ += k;
 }
 
 std::optional<SenderAction> SenderCore::next_action() {
@@ -170,9 +175,9 @@ void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
   r.reason = why;
   push(action::StartUnicastFeed{
       r.id, r.unicast_passes,
-      r.initial ? r.needs
-                : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
-                                        control::kMissingWholeBlock}}});
+      feed_of(r.initial ? r.needs
+                        : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
+                                                control::kMissingWholeBlock}})});
 }
 
 void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
@@ -181,7 +186,8 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
     if (++r.unicast_passes > cfg_.max_passes) {
       fail(r, "still missing data after " + std::to_string(cfg_.max_passes) + " unicast passes");
     } else {
-      push(action::StartUnicastFeed{r.id, r.unicast_passes, runs_of(nak)});
+      push(action::StartUnicastFeed{r.id, r.unicast_pass_base + r.unicast_passes,
+                                    feed_of(runs_of(nak))});
     }
     return;
   }
@@ -192,7 +198,11 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
   }
   if (!r.asked || nak.pass + 1 != passes_) return;  // an answer to an older pass
   r.needs = runs_of(nak);
-  r.frames_received = nak.frames_received - std::min(nak.frames_rejected, nak.frames_received);
+  const uint64_t received =
+      nak.frames_received - std::min(nak.frames_rejected, nak.frames_received);
+  r.pass_frames_received = received - std::min(received, r.frames_received);
+  r.pass_frames_sent = frames_sent_ - std::min(frames_sent_, r.frames_sent);
+  r.frames_received = received;
   r.frames_sent = frames_sent_;
   r.answered = true;
 }
@@ -207,6 +217,8 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
     r.state = ReceiverState::kDone;
     log(Level::kInfo, "receiver " + r.name + " verified the object");
     emit("done", {{"receiver", r.name}, {"address", r.addr}});
+    // Acknowledged at once: the receiver may go while the session goes on for the others.
+    push(action::AckDone{r.id});
   } else {
     fail(r, d.reason);
   }
@@ -359,6 +371,7 @@ void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {
   const uint32_t n = passes_;
   frames_sent_ += stats.frames;
   repair_frames_ += stats.repair_frames;
+  if (stats.rate_bps != 0) rate_bps_ = stats.rate_bps;
   emit("pass", {{"pass", n}, {"frames", stats.frames}, {"repair_frames", stats.repair_frames}});
   // The unicast share of the last repair step follows the multicast share.
   for (size_t i = 0; i < plan_.unicast.size();) {
@@ -389,6 +402,7 @@ void SenderCore::on_pass_failed(const std::string& error, uint64_t /*now_ns*/) {
 }
 
 void SenderCore::after_answers() {
+  if (passes_ > 0) classify_slow(passes_ - 1);
   std::vector<ReceiverNeeds> needs;
   for (const auto& [id, r] : receivers_) {
     if (r.multicast()) needs.push_back({r.id, r.needs});

@@ -12,7 +12,14 @@
 //    sequential loop decided them after each poll. next_deadline_ns() says when a tick is due.
 //  - Drain next_action() after every call into the core, in order. A receiver that fails drops
 //    the actions still queued for it (SendSession, SendPassEnd, SendUnicastRepair,
-//    StartUnicastFeed), so nothing is sent to it after its FailReceiver.
+//    StartUnicastFeed, AckDone), so nothing is sent to it after its FailReceiver.
+//  - Slow receivers: after the answers to a multicast pass, a receiver that lacks more than
+//    kSlowShare of the object's source symbols AND more than kSlowFactor times what the
+//    lower-median receiver lacks is slow (one receiver alone, or everyone lacking a lot because
+//    the rate is above the path's cap, is never slow: there the rate is wrong). SlowPolicy says
+//    what happens to it: the unicast lane (StartUnicastFeed with exactly what it lacks: source
+//    symbols of whole blocks, fresh repair rows for partial ones), a failure, or SetRate.
+//  - A verified Done is acknowledged at once (AckDone: Bye kFinished, connection released).
 //  - StartPass: the driver runs the pass (DataPass), then calls on_pass_sent (or on_pass_failed).
 //    At most one pass is outstanding.
 //  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
@@ -39,25 +46,38 @@ enum class SendOutcome { kAllVerified, kSomeFailed, kNobodyJoined, kBadInput, kE
 
 enum class ReceiverState { kJoined, kReady, kDone, kFailed, kSuperseded };
 
+// --slow-receiver: what becomes of a receiver that cannot keep up with the multicast.
+enum class SlowPolicy { kUnicast, kWait, kDrop };
+
+// A receiver is slow when it lacks more than this share of the object's source symbols ...
+inline constexpr double kSlowShare = 0.10;
+// ... and more than this many times what the lower-median receiver lacks.
+inline constexpr double kSlowFactor = 4.0;
+// --slow-receiver wait never lowers the rate below this.
+inline constexpr uint64_t kSlowMinRateBps = 1'000'000;
+
 // One admitted receiver, as the core and the reports see it.
 struct ReceiverRecord {
   uint32_t id = 0;
   std::string name, addr;
   std::string identity;  // TLS certificate CN ("" without TLS)
   ReceiverState state = ReceiverState::kJoined;
-  bool unicast = false;   // multicast does not reach it: the whole object goes over TCP
+  bool unicast = false;   // served over TCP: multicast does not reach it, or it is slow
+  bool slow = false;      // moved off multicast (or rate-limited) for being slow
   bool asked = false;     // was sent the current PassEnd
   bool answered = false;  // answered it
   bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
   std::vector<NeedRun> needs;
   uint32_t unicast_passes = 0;
-  size_t last_pending = 0;  // stall detection of the unicast stream
+  uint32_t unicast_pass_base = 0;  // the first unicast feed's pass number
+  size_t last_pending = 0;         // stall detection of the unicast stream
   uint64_t progress_ns = 0;
   control::Done done;
   std::string reason;  // why it failed, or why it is served by unicast
   uint64_t unicast_symbols = 0;
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
+  uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
   uint64_t done_ns = 0;
   bool active() const { return state == ReceiverState::kJoined || state == ReceiverState::kReady; }
   bool multicast() const { return active() && !unicast; }
@@ -76,12 +96,15 @@ struct SenderConfig {
   std::vector<uint8_t> block_k;  // source symbols of every block
   uint8_t proactive = 0;         // repair rows sent with the first pass
   uint64_t unicast_budget_symbols = 256;
+  SlowPolicy slow = SlowPolicy::kUnicast;
+  uint64_t rate_bps = 0;  // the multicast rate at the start (--slow-receiver wait lowers it)
 };
 
 // Multicast pass statistics reported by the driver (PassStats of data_pass.h).
 struct PassTotals {
   uint64_t frames = 0;
   uint64_t repair_frames = 0;
+  uint64_t rate_bps = 0;  // the pacer's rate at the pass end (0: unchanged)
 };
 
 namespace action {
@@ -116,11 +139,21 @@ struct SendPassEnd {
   uint32_t pass;
   uint64_t frames_sent;
 };
-// Stream the source symbols of `blocks` over TCP, then PassEnd{pass, 0}.
+// Stream `items` over TCP, drain-paced, then PassEnd{pass, 0}. An item's rows below the block's
+// k are source symbols, rows at or above k fresh repair rows (encoded by the driver).
 struct StartUnicastFeed {
   uint32_t id;
   uint32_t pass;
-  std::vector<NeedRun> blocks;
+  std::vector<RepairRange> items;
+};
+// A receiver's Done was verified: Bye kFinished now, and release its connection.
+struct AckDone {
+  uint32_t id;
+};
+// --slow-receiver wait: the multicast rate from now on (the driver's pacer; it wins over
+// --rate auto).
+struct SetRate {
+  uint64_t bps;
 };
 struct FailReceiver {  // Bye kFailedReceiver, then finish the connection
   uint32_t id;
@@ -131,10 +164,10 @@ struct Finish {
 };
 }  // namespace action
 
-using SenderAction =
-    std::variant<action::Log, action::Emit, action::Begin, action::BeginData, action::SendSession,
-                 action::StartPass, action::SendUnicastRepair, action::SendPassEnd,
-                 action::StartUnicastFeed, action::FailReceiver, action::Finish>;
+using SenderAction = std::variant<action::Log, action::Emit, action::Begin, action::BeginData,
+                                  action::SendSession, action::StartPass, action::SendUnicastRepair,
+                                  action::SendPassEnd, action::StartUnicastFeed, action::AckDone,
+                                  action::SetRate, action::FailReceiver, action::Finish>;
 
 class SenderCore {
  public:
@@ -178,6 +211,7 @@ class SenderCore {
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t repair_frames() const { return repair_frames_; }
   uint64_t data_start_ns() const { return t_data_; }  // 0 before the first pass
+  uint64_t rate_bps() const { return rate_bps_; }
 
  private:
   ReceiverRecord* find(uint32_t id);
@@ -190,6 +224,11 @@ class SenderCore {
   void begin_passes(uint64_t now_ns);
   void next_pass();
   void after_answers();
+  // Slow receivers after pass `pass` (see the contract above).
+  void classify_slow(uint32_t pass);
+  void to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass);
+  uint64_t lacked_symbols(const std::vector<NeedRun>& needs) const;
+  std::vector<RepairRange> feed_of(const std::vector<NeedRun>& needs);
   void end_passes();
   void finish();
   void log(action::Log::Level level, std::string text);
@@ -209,6 +248,8 @@ class SenderCore {
   PlannerConfig planner_;
   uint32_t passes_ = 0;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, t_data_ = 0;
+  uint64_t source_symbols_ = 0;  // of the whole object
+  uint64_t rate_bps_ = 0;
 };
 
 }  // namespace shoal::session

@@ -43,7 +43,8 @@ void SenderDriver::on_closed(uint32_t id, const std::string& why) {
 
 void SenderDriver::on_message(uint32_t id, const control::Message& m) {
   if (const auto* fb = std::get_if<control::Feedback>(&m)) {
-    if (auto_rate_) auto_rate_->on_feedback(id, *fb, monotonic_ns());  // else: not asked for
+    // Else not asked for; after --slow-receiver wait set the rate, that rate wins.
+    if (auto_rate_ && !rate_pinned_) auto_rate_->on_feedback(id, *fb, monotonic_ns());
     return;
   }
   core_->on_message(id, m, monotonic_ns());
@@ -95,7 +96,20 @@ void SenderDriver::drain() {
       }
     } else if (auto* f = std::get_if<action::StartUnicastFeed>(&a)) {
       if (auto it = peers_.find(f->id); it != peers_.end()) {
-        start_feed(it->second, std::move(f->blocks), f->pass);
+        start_feed(it->second, std::move(f->items), f->pass);
+      }
+    } else if (const auto* ack = std::get_if<action::AckDone>(&a)) {
+      auto it = peers_.find(ack->id);
+      if (it != peers_.end() && it->second.conn) {
+        it->second.conn->send(control::Bye{control::ByeCode::kFinished, ""});
+        release(ack->id, "verified");  // the receiver may go; its slot is free
+      }
+    } else if (const auto* sr = std::get_if<action::SetRate>(&a)) {
+      if (pacer_) {
+        spdlog::info("--slow-receiver wait: multicast rate {} -> {}",
+                     format_rate(double(pacer_->rate_bps())), format_rate(double(sr->bps)));
+        pacer_->set_rate(sr->bps, monotonic_ns());
+        rate_pinned_ = true;
       }
     } else if (const auto* fr = std::get_if<action::FailReceiver>(&a)) {
       auto it = peers_.find(fr->id);
@@ -165,7 +179,7 @@ void SenderDriver::run_pass(action::StartPass a) {
                                              8 / secs
                                        : 0));
   }
-  core_->on_pass_sent({ps.frames, ps.repair_frames}, monotonic_ns());
+  core_->on_pass_sent({ps.frames, ps.repair_frames, pacer_->rate_bps()}, monotonic_ns());
   drain();
   progress(a.pass == 0 ? "pass 0" : "repair", 1.0, true);
 }

@@ -45,10 +45,10 @@ class SenderDriver {
     control::Connection* conn = nullptr;  // null once released
     std::string addr;
     std::optional<control::Key> channel;  // protects the data key in its KeyGrant
-    // Unicast stream: blocks still to send (source symbols), the next one's position.
-    std::vector<NeedRun> feed;
-    size_t feed_run = 0;
-    uint32_t feed_block = 0;
+    // Unicast stream: symbol ranges still to send (source rows, or repair rows encoded here),
+    // the next one's position.
+    std::vector<RepairRange> feed;
+    size_t feed_next = 0;
     uint32_t feed_pass = 0;
     bool feed_pass_end = false;  // a PassEnd follows the last queued symbol
   };
@@ -68,7 +68,9 @@ class SenderDriver {
   void run_pass(action::StartPass pass);
   // sender_stream.cc: what goes to one receiver over its control connection.
   void send_session(Peer& p);
-  void start_feed(Peer& p, std::vector<NeedRun> blocks, uint32_t pass);
+  void start_feed(Peer& p, std::vector<RepairRange> items, uint32_t pass);
+  // Sends one feed item; false when the receiver failed (reported through local_failure).
+  bool send_feed_item(Peer& p, const RepairRange& item);
   void feed_unicast(Peer& p);
   void send_unicast(uint32_t id, const std::vector<RepairRange>& ranges);
   // A Repair message for one symbol; valid until the next call (it may view frame_buf_).
@@ -90,6 +92,7 @@ class SenderDriver {
   std::map<uint32_t, Peer> peers_;  // joined receivers
   std::optional<SenderCore> core_;
   bool draining_ = false;
+  bool rate_pinned_ = false;  // --slow-receiver wait set the rate: --rate auto no longer steers
   std::optional<action::StartPass> pending_pass_;
   std::optional<SendOutcome> outcome_;
   uint64_t session_id_ = 0;
@@ -108,6 +111,7 @@ class SenderDriver {
   std::unique_ptr<Announcer> announcer_;
   uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
   std::vector<uint8_t> frame_buf_;
+  std::vector<uint8_t> encode_buf_;  // repair rows of the unicast feed
   uint64_t last_progress_ns_ = 0;
   const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
   uint64_t pass_frames_ = 0;

@@ -71,7 +71,8 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     o["path"] = r.unicast ? "unicast" : "multicast";
     if (!r.identity.empty()) o["tls_identity"] = r.identity;
     if (!row.done) o["reason"] = r.reason;
-    if (row.done && r.unicast) o["hint"] = r.reason;
+    if (row.done && (r.unicast || r.slow)) o["hint"] = r.reason;  // why this path (or rate)
+    if (r.slow) o["slow"] = true;
     o["bytes"] = row.done ? t.object_bytes : r.done.bytes_written;
     o["seconds"] = row.seconds;
     o["goodput_bps"] = row.goodput;
@@ -100,7 +101,7 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
                          r.unicast ? "unicast" : "multicast", row.seconds,
                          format_rate(row.goodput).c_str(), (unsigned long long)row.lost,
                          format_bytes(double(r.unicast_symbols) * sym).c_str(),
-                         row.done && !r.unicast ? "" : r.reason.c_str());
+                         row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
   }
   out +=
       printf_string("%zu of %zu receivers verified the object; %u pass(es), %s multicast repair\n",

@@ -23,49 +23,65 @@ void SenderDriver::send_session(Peer& p) {
   p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_, hashes));
 }
 
-void SenderDriver::start_feed(Peer& p, std::vector<NeedRun> blocks, uint32_t pass) {
-  p.feed = std::move(blocks);
-  p.feed_run = 0;
-  p.feed_block = p.feed.empty() ? 0 : p.feed.front().first_block;
+void SenderDriver::start_feed(Peer& p, std::vector<RepairRange> items, uint32_t pass) {
+  p.feed = std::move(items);
+  p.feed_next = 0;
   p.feed_pass = pass;
   p.feed_pass_end = true;
   feed_unicast(p);
 }
 
-// Queues source symbols of the peer's wanted blocks while its connection has room; the queue
-// drains at whatever rate TCP gets to that receiver, so a slow one only slows itself.
+// Queues the peer's feed while its connection has room; the queue drains at whatever rate TCP
+// gets to that receiver, so a slow one only slows itself.
 void SenderDriver::feed_unicast(Peer& p) {
   const ReceiverRecord* r = core_->receiver(p.id);
   if (!r || !r->unicast || !r->active() || !p.conn || !p.conn->is_open()) return;
-  const fec::BlockLayout& lay = symbols_->layout();
-  while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_run < p.feed.size()) {
-    const NeedRun& run = p.feed[p.feed_run];
-    const uint32_t b = p.feed_block;
-    if (b >= lay.block_count()) {
-      local_failure(p.id, "asked for block " + std::to_string(b) + " beyond the object");
-      return;
-    }
-    const auto k = static_cast<uint8_t>(lay.block_k(b));
-    for (uint8_t esi = 0; esi < k; ++esi) {
-      auto rep = make_repair(b, k, esi, symbols_->source(b, esi));
-      if (!rep) {
-        local_failure(p.id, rep.error());
-        return;
-      }
-      if (!p.conn->send(*rep)) {
-        local_failure(p.id, "control connection closed during the unicast stream");
-        return;
-      }
-      core_->on_unicast_sent(p.id, 1);
-    }
-    if (++p.feed_block >= uint64_t{run.first_block} + run.count) {
-      if (++p.feed_run < p.feed.size()) p.feed_block = p.feed[p.feed_run].first_block;
-    }
+  while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_next < p.feed.size()) {
+    if (!send_feed_item(p, p.feed[p.feed_next])) return;
+    ++p.feed_next;
   }
-  if (p.feed_run >= p.feed.size() && p.feed_pass_end) {
+  if (p.feed_next >= p.feed.size() && p.feed_pass_end) {
     p.feed_pass_end = false;
     p.conn->send(control::PassEnd{p.feed_pass, 0});
   }
+}
+
+bool SenderDriver::send_feed_item(Peer& p, const RepairRange& item) {
+  const fec::BlockLayout& lay = symbols_->layout();
+  if (item.block >= lay.block_count()) {
+    local_failure(p.id, "asked for block " + std::to_string(item.block) + " beyond the object");
+    return false;
+  }
+  const auto k = static_cast<uint8_t>(lay.block_k(item.block));
+  const size_t sym = lay.symbol_size();
+  // Rows at or above k are repair rows: encoded here (the core took them fresh).
+  const bool repair = item.first_esi >= k;
+  if (repair) {
+    encode_buf_.resize(size_t{item.count} * sym);
+    uint8_t* outs[fec::kMaxSymbols];
+    for (unsigned i = 0; i < item.count; ++i) outs[i] = encode_buf_.data() + i * sym;
+    if (Status s = symbols_->encode(item.block, item.first_esi, item.count, outs); !s) {
+      local_failure(p.id, "cannot encode unicast repair: " + s.error());
+      return false;
+    }
+  }
+  for (unsigned i = 0; i < item.count; ++i) {
+    const unsigned esi = item.first_esi + i;
+    if (!repair && esi >= k) break;  // a source range never runs past k
+    const uint8_t* payload =
+        repair ? encode_buf_.data() + i * sym : symbols_->source(item.block, esi);
+    auto rep = make_repair(item.block, k, static_cast<uint8_t>(esi), payload);
+    if (!rep) {
+      local_failure(p.id, rep.error());
+      return false;
+    }
+    if (!p.conn->send(*rep)) {
+      local_failure(p.id, "control connection closed during the unicast stream");
+      return false;
+    }
+    core_->on_unicast_sent(p.id, 1);
+  }
+  return true;
 }
 
 Result<control::Repair> SenderDriver::make_repair(uint32_t block, uint8_t k, uint8_t esi,

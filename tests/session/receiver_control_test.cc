@@ -237,8 +237,8 @@ TEST(ReceiverControl, APassEndIsAnsweredAtTheLatestAfterTheMaxDrainTime) {
   EXPECT_EQ(c.passes(), 5u);
 }
 
-TEST(ReceiverControl, ACompleteObjectIsCommittedAndDoneEndsTheSession) {
-  Control c;
+// Commits at kT0 + kMs + kDrainQuietNs + 1 and sends Done at `done_at`.
+void commit_and_send_done(Control& c, uint64_t done_at) {
   ready(c);
   c.on_message(control::PassEnd{1, 100}, kT0 + kMs);
   auto a = c.next_action(at(kT0 + kMs + kDrainQuietNs + 1, true));
@@ -246,14 +246,48 @@ TEST(ReceiverControl, ACompleteObjectIsCommittedAndDoneEndsTheSession) {
   EXPECT_EQ(std::get<Control::Commit>(*a).pass, 1u);
   EXPECT_FALSE(c.next_action(at(kT0 + kDrainMaxNs * 2, true)));  // waits for the commit
   EXPECT_FALSE(c.finished());
-  c.on_done_sent(Status{});
+  c.on_done_sent(Status{}, done_at);
   EXPECT_TRUE(c.done_sent());
-  EXPECT_TRUE(c.finished());
   EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
   EXPECT_TRUE(c.reason().empty());
-  // A Bye or a hang-up after Done changes nothing.
-  c.on_message(control::Bye{control::ByeCode::kFinished, ""}, kT0 + kDrainMaxNs * 3);
+}
+
+// Changed with issue #13: Done no longer ends the session by itself; the sender's Bye does.
+TEST(ReceiverControl, ACompleteObjectIsCommittedAndTheByeAfterDoneEndsTheSession) {
+  Control c;
+  const uint64_t done_at = kT0 + kDrainMaxNs * 3;
+  commit_and_send_done(c, done_at);
+  EXPECT_FALSE(c.finished());  // the acknowledgement is awaited
+  EXPECT_FALSE(c.next_action(at(done_at + kMs, true)));
+  EXPECT_FALSE(c.finished());
+  c.on_message(control::Bye{control::ByeCode::kFinished, ""}, done_at + 2 * kMs);
+  EXPECT_TRUE(c.finished());
+  EXPECT_FALSE(c.ack_missing());
+  // A hang-up after the Bye changes nothing.
   c.on_connection_closed("closed by peer");
+  EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
+  EXPECT_FALSE(c.ack_missing());
+}
+
+TEST(ReceiverControl, DoneWithoutAByeFinishesAtTheEndOfTheWait) {
+  Control c;
+  const uint64_t done_at = kT0 + kDrainMaxNs * 3;
+  commit_and_send_done(c, done_at);
+  EXPECT_FALSE(c.next_action(at(done_at + kDoneAckWaitNs - 1, true)));
+  EXPECT_FALSE(c.finished());
+  EXPECT_FALSE(c.next_action(at(done_at + kDoneAckWaitNs, true)));
+  EXPECT_TRUE(c.finished());
+  EXPECT_TRUE(c.ack_missing());
+  EXPECT_EQ(c.outcome(), Control::Outcome::kDone);  // committed: done all the same
+  EXPECT_TRUE(c.reason().empty());
+}
+
+TEST(ReceiverControl, AHangUpAfterDoneFinishesDoneWithoutAnAck) {
+  Control c;
+  commit_and_send_done(c, kT0 + kDrainMaxNs * 3);
+  c.on_connection_closed("closed by peer");
+  EXPECT_TRUE(c.finished());
+  EXPECT_TRUE(c.ack_missing());
   EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
 }
 
@@ -263,7 +297,7 @@ TEST(ReceiverControl, AFailedCommitFailsWithItsReason) {
   c.on_message(control::PassEnd{0, 100}, kT0 + kMs);
   auto a = c.next_action(at(kT0 + kMs + kDrainMaxNs + 1, true));
   ASSERT_TRUE(a && std::holds_alternative<Control::Commit>(*a));
-  c.on_done_sent(make_error("whole-object SHA-256 mismatch"));
+  c.on_done_sent(make_error("whole-object SHA-256 mismatch"), kT0 + kDrainMaxNs);
   EXPECT_TRUE(c.done_sent());
   expect_failed(c, "whole-object SHA-256 mismatch");
 }

@@ -96,6 +96,18 @@ std::optional<SendOutcome> finished_with(const std::vector<SenderAction>& action
   return f.back().outcome;
 }
 
+// "block:first_esi+count", for readable comparisons.
+std::string str(const RepairRange& r) {
+  return std::to_string(r.block) + ":" + std::to_string(r.first_esi) + "+" +
+         std::to_string(r.count);
+}
+
+std::vector<std::string> strs(const std::vector<RepairRange>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) out.push_back(str(r));
+  return out;
+}
+
 // Joins ids 1..n, starts, and has every one say Ready: the first pass is queued.
 std::vector<SenderAction> start_session(Session& s, uint32_t n, uint64_t now = 10 * kMs) {
   for (uint32_t id = 1; id <= n; ++id) s.join(id, now);
@@ -310,9 +322,9 @@ TEST(SenderCore, NoBeaconEchoMeansUnicastUnderScopeAuto) {
   EXPECT_TRUE(logged(a, "serving it the whole object by unicast"));
   auto feeds = all_of<action::StartUnicastFeed>(a);
   ASSERT_EQ(feeds.size(), 1u);
-  ASSERT_EQ(feeds[0].blocks.size(), 1u);
-  EXPECT_EQ(feeds[0].blocks[0].first_block, 0u);
-  EXPECT_EQ(feeds[0].blocks[0].count, kBlocks);
+  // Every block's source symbols, block by block.
+  ASSERT_EQ(feeds[0].items.size(), kBlocks);
+  for (uint32_t b = 0; b < kBlocks; ++b) EXPECT_EQ(str(feeds[0].items[b]), str({b, 0, kK}));
   EXPECT_TRUE(s.core.receiver(1)->unicast);
   // No multicast receiver: no pass, the session waits for the unicast stream.
   s.core.on_tick(3 * kMs);
@@ -324,7 +336,8 @@ TEST(SenderCore, NoBeaconEchoMeansUnicastUnderScopeAuto) {
   feeds = all_of<action::StartUnicastFeed>(s.drain());
   ASSERT_EQ(feeds.size(), 1u);
   EXPECT_EQ(feeds[0].pass, 1u);
-  EXPECT_EQ(feeds[0].blocks[0].first_block, 6u);
+  ASSERT_EQ(feeds[0].items.size(), 1u);
+  EXPECT_EQ(str(feeds[0].items[0]), str({6, 0, kK}));
   s.done(1, 5 * kMs);
   s.core.on_tick(5 * kMs);
   EXPECT_EQ(finished_with(s.drain()), SendOutcome::kAllVerified);
@@ -459,6 +472,207 @@ TEST(SenderCore, UnexpectedMessageIsAProtocolError) {
   auto fails = all_of<action::FailReceiver>(s.drain());
   ASSERT_EQ(fails.size(), 1u);
   EXPECT_EQ(fails[0].reason, "protocol error: unexpected Hello");
+}
+
+// --- slow receivers (--slow-receiver) and acknowledged Done ---
+
+// rx3 lacks 26 of the 32 source symbols (81%): blocks 0-4 whole, 3 of block 5, 2 of 6, 1 of 7.
+const std::vector<control::NakRun> kSlowNeeds = {
+    {0, 5, control::kMissingWholeBlock}, {5, 1, 3}, {6, 1, 2}, {7, 1, 1}};
+
+// Three receivers, pass 0 sent: rx1 Done, rx2 lacks one symbol of block 5, rx3 lacks 81%.
+std::vector<SenderAction> slow_after_pass0(Session& s, uint64_t rx3_frames = 0) {
+  start_session(s, 3);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  s.drain();
+  s.done(1, 21 * kMs);
+  s.nak(2, 0, {{5, 1, 1}}, 21 * kMs);
+  control::Nak n;
+  n.pass = 0;
+  n.runs = kSlowNeeds;
+  n.frames_received = rx3_frames;
+  s.core.on_message(3, n, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  return s.drain();
+}
+
+TEST(SenderCore, SlowReceiverMovesToTheUnicastLaneWithExactlyItsNeeds) {
+  SenderConfig c = config(3);
+  c.unicast_budget_symbols = 0;  // rx2's repair goes multicast, so rows can be compared
+  Session s(std::move(c));
+  auto a = slow_after_pass0(s);
+  const ReceiverRecord* rx3 = s.core.receiver(3);
+  EXPECT_TRUE(rx3->unicast);
+  EXPECT_TRUE(rx3->slow);
+  EXPECT_EQ(rx3->reason,
+            "slow: lacked 81% of the object after pass 0 (its port, disk or CPU is slower than "
+            "--rate); served by unicast at the pace its connection takes");
+  EXPECT_TRUE(logged(a, "receiver rx3 (10.0.0.3:5000) is slow: lacked 81%"));
+  bool event = false;
+  for (const auto& e : all_of<action::Emit>(a)) {
+    if (e.name != "slow") continue;
+    event = true;
+    EXPECT_EQ(e.fields["receiver"], "rx3");
+    EXPECT_EQ(e.fields["address"], "10.0.0.3:5000");
+    EXPECT_EQ(e.fields["action"], "unicast");
+    EXPECT_DOUBLE_EQ(e.fields["lacked_share"].get<double>(), 0.813);
+  }
+  EXPECT_TRUE(event);
+  // Its feed: whole blocks as their source symbols, partial ones as fresh repair rows.
+  auto feeds = all_of<action::StartUnicastFeed>(a);
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].id, 3u);
+  EXPECT_EQ(feeds[0].pass, 1u);
+  EXPECT_EQ(strs(feeds[0].items), (std::vector<std::string>{"0:0+4", "1:0+4", "2:0+4", "3:0+4",
+                                                            "4:0+4", "5:4+3", "6:4+2", "7:4+1"}));
+  // The next multicast pass carries only rx2's need, on a row rx3's feed did not use.
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(strs(passes[0].ranges), std::vector<std::string>{"5:7+1"});
+  s.core.on_pass_sent({1, 1, 0}, 30 * kMs);
+  a = s.drain();
+  auto ends = all_of<action::SendPassEnd>(a);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].id, 2u);  // not rx3: it left the multicast
+  s.done(2, 31 * kMs);
+  s.core.on_tick(31 * kMs);
+  a = s.drain();
+  EXPECT_TRUE(all_of<action::StartPass>(a).empty());
+  EXPECT_FALSE(finished_with(a));
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kUnicastDrain);
+  // The feed's PassEnd answered with Done: everyone verified.
+  s.done(3, 40 * kMs);
+  s.core.on_tick(40 * kMs);
+  a = s.drain();
+  auto acks = all_of<action::AckDone>(a);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].id, 3u);
+  EXPECT_EQ(finished_with(a), SendOutcome::kAllVerified);
+  EXPECT_EQ(s.core.passes(), 2u);
+}
+
+TEST(SenderCore, ASlowReceiverThatStillLacksAfterItsFeedGetsAnotherOne) {
+  Session s(config(3));
+  slow_after_pass0(s);
+  // A block failed its hash after the feed: fed again with the next pass number.
+  s.nak(3, 1, {{2, 1, control::kMissingWholeBlock}}, 40 * kMs);
+  auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].pass, 2u);
+  EXPECT_EQ(strs(feeds[0].items), std::vector<std::string>{"2:0+4"});
+}
+
+TEST(SenderCore, EveryoneLackingALotIsNotSlow) {
+  // Both lack 10 of 32 (31%): the rate is too high for the path, nobody is singled out.
+  Session s(config(2));
+  start_session(s, 2);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  s.drain();
+  const std::vector<control::NakRun> needs = {{0, 2, control::kMissingWholeBlock}, {2, 1, 2}};
+  s.nak(1, 0, needs, 21 * kMs);
+  s.nak(2, 0, needs, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty());
+  for (const auto& name : event_names(a)) EXPECT_NE(name, "slow");
+  EXPECT_EQ(all_of<action::StartPass>(a).size(), 1u);
+  EXPECT_FALSE(s.core.receiver(1)->unicast);
+  EXPECT_FALSE(s.core.receiver(2)->unicast);
+}
+
+TEST(SenderCore, OneReceiverAloneIsNeverSlow) {
+  Session s(config(1));
+  start_session(s, 1);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  s.drain();
+  s.nak(1, 0, kSlowNeeds, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty());
+  EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
+  EXPECT_EQ(all_of<action::StartPass>(a).size(), 1u);
+  EXPECT_FALSE(s.core.receiver(1)->slow);
+}
+
+TEST(SenderCore, SlowReceiverDropFailsItAtOnce) {
+  SenderConfig c = config(3);
+  c.slow = SlowPolicy::kDrop;
+  Session s(std::move(c));
+  auto a = slow_after_pass0(s);
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].id, 3u);
+  EXPECT_EQ(fails[0].reason,
+            "too slow: lacked 81% of the object after pass 0 (--slow-receiver drop)");
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty());
+  s.core.on_pass_sent({0, 0, 0}, 30 * kMs);  // rx2's repair went by unicast
+  s.drain();
+  s.done(2, 30 * kMs);
+  s.core.on_tick(30 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kSomeFailed);
+}
+
+TEST(SenderCore, SlowReceiverWaitLowersTheRateToWhatItReceived) {
+  SenderConfig c = config(3);
+  c.slow = SlowPolicy::kWait;
+  c.rate_bps = 300'000'000;
+  c.unicast_budget_symbols = 0;  // its repair goes multicast
+  Session s(std::move(c));
+  // rx3 took 6 of the pass's 32 frames: 300M x 6/32 = 56.25M.
+  auto a = slow_after_pass0(s, 6);
+  auto rates = all_of<action::SetRate>(a);
+  ASSERT_EQ(rates.size(), 1u);
+  EXPECT_EQ(rates[0].bps, 56'250'000u);
+  EXPECT_EQ(s.core.rate_bps(), 56'250'000u);
+  const ReceiverRecord* rx3 = s.core.receiver(3);
+  EXPECT_FALSE(rx3->unicast);
+  EXPECT_TRUE(rx3->multicast());
+  EXPECT_TRUE(rx3->slow);
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty());
+  // It stays on multicast: the next pass repairs what it lacks (every block), and it is asked.
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].ranges.size(), kBlocks);
+  s.core.on_pass_sent({26, 26, 56'250'000}, 30 * kMs);
+  auto ends = all_of<action::SendPassEnd>(s.drain());
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_EQ(ends[1].id, 3u);
+}
+
+TEST(SenderCore, SlowReceiverWaitNeverGoesBelowTheFloor) {
+  SenderConfig c = config(3);
+  c.slow = SlowPolicy::kWait;
+  c.rate_bps = 2'000'000;
+  Session s(std::move(c));
+  auto rates = all_of<action::SetRate>(slow_after_pass0(s, 1));  // 2M x 1/32
+  ASSERT_EQ(rates.size(), 1u);
+  EXPECT_EQ(rates[0].bps, kSlowMinRateBps);
+}
+
+TEST(SenderCore, DoneIsAcknowledgedAtOnceWhileTheSessionGoesOn) {
+  Session s(config(2));
+  start_session(s, 2);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  s.drain();
+  s.done(1, 21 * kMs);
+  auto a = s.drain();  // before any tick: the ack does not wait for the others
+  auto acks = all_of<action::AckDone>(a);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].id, 1u);
+  s.nak(2, 0, {{3, 1, 1}}, 22 * kMs);
+  s.core.on_tick(22 * kMs);
+  a = s.drain();
+  EXPECT_FALSE(finished_with(a));
+  EXPECT_TRUE(all_of<action::AckDone>(a).empty());
+  EXPECT_EQ(all_of<action::StartPass>(a).size(), 1u);
+  // A failed Done is no ack: the receiver fails.
+  control::Done bad;
+  bad.ok = false;
+  bad.reason = "disk full";
+  s.core.on_message(2, bad, 23 * kMs);
+  a = s.drain();
+  EXPECT_TRUE(all_of<action::AckDone>(a).empty());
+  EXPECT_EQ(all_of<action::FailReceiver>(a).size(), 1u);
 }
 
 }  // namespace
