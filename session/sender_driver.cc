@@ -104,6 +104,7 @@ void SenderDriver::drain() {
         it->second.conn->send(control::Bye{control::ByeCode::kFinished, ""});
         release(ack->id, "verified");  // the receiver may go; its slot is free
       }
+      if (auto_rate_) auto_rate_->forget(ack->id);  // it sends no more Feedback
     } else if (const auto* sr = std::get_if<action::SetRate>(&a)) {
       if (pacer_) {
         spdlog::info("--slow-receiver wait: multicast rate {} -> {}",

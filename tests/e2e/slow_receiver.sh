@@ -8,6 +8,8 @@
 #  - the fast receivers' processes end (verified) while rx1 is still receiving: a verified Done is
 #    acknowledged at once instead of at the end of the session;
 #  - the multicast repair stays under 25% of the object (rx1's lack is not multicast to everyone).
+# Then, with an 8 MiB object: --slow-receiver drop fails rx1 at once with the reason (sender exit 1, the
+# others verified), and --slow-receiver wait lowers the session rate (logged) and every copy verifies.
 # No timing thresholds: outcomes are exit codes, hashes, JSON fields and the order in which processes end.
 source "$(dirname "$0")/lib.sh"
 e2e_init slow "$@"
@@ -22,6 +24,7 @@ bed_up $N
 make_object "$WORK/object.bin" $MIB
 make_key "$WORK/key"
 
+log "1: --slow-receiver unicast (the default), $MIB MiB"
 for k in $(seq 1 $N); do
   mkdir -p "$WORK/rx$k"
   bed_receiver "rx$k" "$k" "$WORK/rx$k/object.bin"
@@ -57,4 +60,29 @@ bytes=$(json "$WORK/tx.json" .bytes)
 log "multicast repair: $repair bytes of $bytes"
 expect "multicast repair ($repair bytes) < 25% of the object ($bytes bytes)" \
   test -n "$repair" -a -n "$bytes" -a "$((${repair:-0} * 4))" -lt "${bytes:-0}"
+
+make_object "$WORK/small.bin" 8
+for mode in drop wait; do
+  log "2: --slow-receiver $mode, 8 MiB"
+  for k in $(seq 1 $N); do
+    mkdir -p "$WORK/$mode-rx$k"
+    bed_receiver "$mode-rx$k" "$k" "$WORK/$mode-rx$k/object.bin"
+  done
+  bed_sender "$mode-tx" $N "$WORK/small.bin" 300M --slow-receiver "$mode"
+  for k in 2 3; do
+    expect_rc "$mode-rx$k" 0
+    expect_same_sha "$WORK/small.bin" "$WORK/$mode-rx$k/object.bin"
+  done
+done
+expect_rc drop-tx 1
+expect_rc_failed drop-rx1
+expect_no_file "$WORK/drop-rx1/object.bin"
+reason=$(json "$WORK/drop-tx.json" '.receivers[]? | select(.name == "rx1") | .reason')
+expect "drop: rx1's reason names --slow-receiver drop ($reason)" \
+  grep -q "^too slow: lacked [0-9]*% of the object after pass 0 (--slow-receiver drop)" <<<"$reason"
+expect_rc wait-tx 0
+expect_rc wait-rx1 0
+expect_same_sha "$WORK/small.bin" "$WORK/wait-rx1/object.bin"
+expect_log wait-tx "--slow-receiver wait: multicast rate 300.0 Mbit/s -> " "wait lowered the rate"
+expect_eq "wait: rx1's path" "$(json "$WORK/wait-tx.json" '.receivers[]? | select(.name == "rx1") | .path')" multicast
 e2e_finish
