@@ -42,7 +42,7 @@ struct ProbeOptions {
   double loss_threshold = 0.001;      // a step passes when every receiver lost at most this
   double headroom = 0.9;              // recommended rate = highest passing rate x this
   uint32_t symbol_size = 1408;        // search frames carry 32 + symbol_size bytes, like data
-  uint64_t burst_bytes = 0;           // pacer burst, 0 = as `shoal send` (engine::default_burst_bytes)
+  uint64_t burst_bytes = 0;  // pacer burst, 0 = as `shoal send` (engine::default_burst_bytes)
   int ttl = 1;
   bool loopback = false;
   engine::TransportChoice transport;  // --transport, --dpdk, --dpdk-port
