@@ -217,16 +217,14 @@ Result<Message> get_nak(Reader& r) {
     run.count = r.u32("run count");
     run.missing = r.u8("run missing");
     if (r.failed()) break;
-    const std::string at = "run " + std::to_string(i) + " ";
-    if (run.count == 0)
-      r.fail(at + "covers no blocks");
-    else if (run.missing == 0)
-      r.fail(at + "says 0 symbols missing");
-    else if (run.first_block < next_free)
-      r.fail(at + "overlaps or precedes the previous run");
-    else if (uint64_t{run.first_block} + run.count - 1 > UINT32_MAX) {
-      r.fail(at + "runs past block number 2^32-1");
-    }
+    // The message text is built only for a bad run: NAKs are the sender's hottest control input.
+    const char* bad = run.count == 0                ? "covers no blocks"
+                      : run.missing == 0            ? "says 0 symbols missing"
+                      : run.first_block < next_free ? "overlaps or precedes the previous run"
+                      : uint64_t{run.first_block} + run.count - 1 > UINT32_MAX
+                          ? "runs past block number 2^32-1"
+                          : nullptr;
+    if (bad) r.fail("run " + std::to_string(i) + " " + bad);
     next_free = uint64_t{run.first_block} + run.count;
   }
   m.frames_received = r.u64("frames_received");
