@@ -153,6 +153,9 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
 }
 
 void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
+  // A receiver Ready in the middle of a pass (a late joiner) lacks what went before: that pass
+  // says nothing about its speed.
+  r.first_full_pass = passes_ + (phase_ == Phase::kPassing ? 1 : 0);
   if (ready.beacon_echo != 0 && ready.beacon_echo == cfg_.beacon_nonce) {
     r.state = ReceiverState::kReady;
     return;

@@ -62,11 +62,12 @@ struct ReceiverRecord {
   std::string name, addr;
   std::string identity;  // TLS certificate CN ("" without TLS)
   ReceiverState state = ReceiverState::kJoined;
-  bool unicast = false;   // served over TCP: multicast does not reach it, or it is slow
-  bool slow = false;      // moved off multicast (or rate-limited) for being slow
-  bool asked = false;     // was sent the current PassEnd
-  bool answered = false;  // answered it
-  bool initial = false;   // sent its initial NAK (what it lacks before the first pass)
+  bool unicast = false;          // served over TCP: multicast does not reach it, or it is slow
+  bool slow = false;             // moved off multicast (or rate-limited) for being slow
+  uint32_t first_full_pass = 0;  // the first multicast pass it was Ready for from the start
+  bool asked = false;            // was sent the current PassEnd
+  bool answered = false;         // answered it
+  bool initial = false;          // sent its initial NAK (what it lacks before the first pass)
   std::vector<NeedRun> needs;
   uint32_t unicast_passes = 0;
   uint32_t unicast_pass_base = 0;  // the first unicast feed's pass number

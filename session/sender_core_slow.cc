@@ -71,13 +71,14 @@ void SenderCore::to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass)
 
 // A receiver is slow when it lacks more than kSlowShare of the object and more than kSlowFactor
 // times the lower-median receiver. Receivers that are done count as lacking nothing; with one
-// receiver the median is itself, so it is never slow.
+// receiver the median is itself, so it is never slow. A receiver that joined during the pass is
+// left out: what it lacks is what went before it joined.
 void SenderCore::classify_slow(uint32_t pass) {
   if (source_symbols_ == 0) return;
   std::vector<uint64_t> lacks;
   std::vector<std::pair<ReceiverRecord*, uint64_t>> answered;
   for (auto& [id, r] : receivers_) {
-    if (r.unicast) continue;
+    if (r.unicast || (r.state != ReceiverState::kDone && r.first_full_pass > pass)) continue;
     if (r.state == ReceiverState::kDone && r.asked) {
       lacks.push_back(0);
     } else if (r.multicast() && r.asked && r.answered) {

@@ -639,6 +639,26 @@ TEST(SenderCore, SlowReceiverWaitLowersTheRateToWhatItReceived) {
   EXPECT_EQ(ends[1].id, 3u);
 }
 
+TEST(SenderCore, ALateJoinerIsNotSlowForWhatWentBeforeIt) {
+  SenderConfig c = config(2);
+  c.slow = SlowPolicy::kDrop;  // a wrong verdict would fail it
+  Session s(std::move(c));
+  start_session(s, 2);  // pass 0 is running
+  s.join(3, 15 * kMs);
+  s.ready(3, 16 * kMs);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  EXPECT_EQ(all_of<action::SendPassEnd>(s.drain()).size(), 3u);
+  s.done(1, 21 * kMs);
+  s.done(2, 21 * kMs);
+  s.nak(3, 0, kSlowNeeds, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
+  for (const auto& name : event_names(a)) EXPECT_NE(name, "slow");
+  EXPECT_EQ(all_of<action::StartPass>(a).size(), 1u);  // it catches up by the repair passes
+  EXPECT_FALSE(s.core.receiver(3)->slow);
+}
+
 TEST(SenderCore, SlowReceiverWaitNeverGoesBelowTheFloor) {
   SenderConfig c = config(3);
   c.slow = SlowPolicy::kWait;
