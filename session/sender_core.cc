@@ -11,11 +11,21 @@ namespace {
 
 using Level = action::Log::Level;
 
-std::vector<NeedRun> runs_of(const control::Nak& nak) {
-  std::vector<NeedRun> out;
+// Into `out`, reusing its capacity: a receiver answers every pass, its NAK about the same size.
+void assign_runs(std::vector<NeedRun>& out, const control::Nak& nak) {
+  out.clear();
   out.reserve(nak.runs.size());
   for (const auto& r : nak.runs) out.push_back({r.first_block, r.count, r.missing});
+}
+
+std::vector<NeedRun> runs_of(const control::Nak& nak) {
+  std::vector<NeedRun> out;
+  assign_runs(out, nak);
   return out;
+}
+
+bool unanswered(const ReceiverRecord& r) {
+  return r.active() && r.asked && !r.answered;
 }
 
 // The receiver an action is addressed to, for actions that send it something.
@@ -71,10 +81,29 @@ size_t SenderCore::count_done() const {
 }
 
 bool SenderCore::awaiting_ready() const {
-  for (const auto& [id, r] : receivers_) {
-    if (r.state == ReceiverState::kJoined) return true;
-  }
-  return false;
+  return joined_count_ > 0;
+}
+
+void SenderCore::set_state(ReceiverRecord& r, ReceiverState state) {
+  const bool was_unanswered = unanswered(r);
+  joined_count_ -= r.state == ReceiverState::kJoined;
+  failed_count_ -= r.state == ReceiverState::kFailed;
+  r.state = state;
+  joined_count_ += r.state == ReceiverState::kJoined;
+  failed_count_ += r.state == ReceiverState::kFailed;
+  unanswered_count_ += size_t{unanswered(r)} - size_t{was_unanswered};
+  if (state == ReceiverState::kFailed) failed_by_name_[r.name].push_back(r.id);
+}
+
+void SenderCore::set_asked(ReceiverRecord& r, bool asked, bool answered) {
+  const bool was_unanswered = unanswered(r);
+  r.asked = asked;
+  r.answered = answered;
+  unanswered_count_ += size_t{unanswered(r)} - size_t{was_unanswered};
+}
+
+void SenderCore::set_answered(ReceiverRecord& r) {
+  set_asked(r, r.asked, true);
 }
 
 uint64_t SenderCore::next_deadline_ns() const {
@@ -96,7 +125,7 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
   if (r.state == ReceiverState::kDone || r.state == ReceiverState::kFailed) return;
   log(Level::kWarn, "receiver " + (r.name.empty() ? std::string("?") : r.name) + " (" + r.addr +
                         ") failed: " + reason);
-  r.state = ReceiverState::kFailed;
+  set_state(r, ReceiverState::kFailed);
   r.reason = std::move(reason);
   emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
   std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
@@ -105,17 +134,27 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
 
 void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
                            uint64_t /*now_ns*/) {
-  ReceiverRecord& r = receivers_[id];
+  auto [it, added] = receivers_.try_emplace(id);
+  ReceiverRecord& r = it->second;
+  joined_count_ += added;  // a new record starts kJoined
   r.id = id;
   r.name = std::move(name);
   r.addr = std::move(addr);
   r.identity = std::move(identity);
-  // A receiver that failed (say, was restarted) and joins again replaces its old entry.
-  for (auto& [oid, q] : receivers_) {
-    if (oid != id && q.state == ReceiverState::kFailed && q.name == r.name) {
-      q.state = ReceiverState::kSuperseded;
-    }
+  // A receiver that failed (say, was restarted) and joins again replaces its old entry. The
+  // index may name ids that no longer fail under this name: dropped here.
+  if (auto f = failed_by_name_.find(r.name); f != failed_by_name_.end()) {
+    std::erase_if(f->second, [&](uint32_t oid) {
+      if (oid == id) return false;
+      ReceiverRecord* q = find(oid);
+      if (q && q->state == ReceiverState::kFailed && q->name == r.name) {
+        set_state(*q, ReceiverState::kSuperseded);
+      }
+      return true;
+    });
+    if (f->second.empty()) failed_by_name_.erase(f);
   }
+  if (!added && r.state == ReceiverState::kFailed) failed_by_name_[r.name].push_back(id);
   log(Level::kInfo, "receiver " + r.name + " joined from " + r.addr +
                         (started_ ? std::string(" (session running: it joins the next repair step)")
                                   : " (" + std::to_string(receivers_.size()) + " of " +
@@ -157,7 +196,7 @@ void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
   // says nothing about its speed.
   r.first_full_pass = passes_ + (phase_ == Phase::kPassing ? 1 : 0);
   if (ready.beacon_echo != 0 && ready.beacon_echo == cfg_.beacon_nonce) {
-    r.state = ReceiverState::kReady;
+    set_state(r, ReceiverState::kReady);
     return;
   }
   const std::string why =
@@ -173,7 +212,7 @@ void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
   }
   log(Level::kWarn, "receiver " + r.name + " (" + r.addr + ") " + why +
                         "; serving it the whole object by unicast");
-  r.state = ReceiverState::kReady;
+  set_state(r, ReceiverState::kReady);
   r.unicast = true;
   r.reason = why;
   push(action::StartUnicastFeed{
@@ -195,29 +234,29 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
     return;
   }
   if (nak.pass == control::kInitialPass) {
-    r.needs = runs_of(nak);
+    assign_runs(r.needs, nak);
     r.initial = true;
     return;
   }
   if (!r.asked || nak.pass + 1 != passes_) return;  // an answer to an older pass
-  r.needs = runs_of(nak);
+  assign_runs(r.needs, nak);
   const uint64_t received =
       nak.frames_received - std::min(nak.frames_rejected, nak.frames_received);
   r.pass_frames_received = received - std::min(received, r.frames_received);
   r.pass_frames_sent = frames_sent_ - std::min(frames_sent_, r.frames_sent);
   r.frames_received = received;
   r.frames_sent = frames_sent_;
-  r.answered = true;
+  set_answered(r);
 }
 
 void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {
   r.done = d;
-  r.answered = true;
+  set_answered(r);
   r.done_ns = now_ns;
   r.frames_received = d.frames_received - std::min(d.frames_rejected, d.frames_received);
   r.frames_sent = frames_sent_;
   if (d.ok) {
-    r.state = ReceiverState::kDone;
+    set_state(r, ReceiverState::kDone);
     log(Level::kInfo, "receiver " + r.name + " verified the object");
     emit("done", {{"receiver", r.name}, {"address", r.addr}});
     // Acknowledged at once: the receiver may go while the session goes on for the others.
@@ -251,10 +290,7 @@ void SenderCore::on_tick(uint64_t now_ns) {
 void SenderCore::step(uint64_t now_ns) {
   switch (phase_) {
     case Phase::kJoining: {
-      const size_t joined =
-          size_t(std::count_if(receivers_.begin(), receivers_.end(), [](const auto& kv) {
-            return kv.second.state != ReceiverState::kFailed;
-          }));
+      const size_t joined = receivers_.size() - failed_count_;
       if (joined >= cfg_.min_receivers || now_ns >= start_ns_ + cfg_.max_wait_ns) start(now_ns);
       break;
     }
@@ -271,9 +307,7 @@ void SenderCore::step(uint64_t now_ns) {
       }
       break;
     case Phase::kAwaitAnswers: {
-      bool all = true;
-      for (const auto& [id, r] : receivers_) all &= !(r.active() && r.asked && !r.answered);
-      if (all) {
+      if (unanswered_count_ == 0) {
         after_answers();
       } else if (now_ns >= answer_deadline_ns_) {
         for (auto& [id, r] : receivers_) {
@@ -389,8 +423,7 @@ void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {
   passes_ = n + 1;
   for (auto& [id, r] : receivers_) {
     if (!r.multicast()) continue;
-    r.asked = true;
-    r.answered = false;
+    set_asked(r, true, false);
     push(action::SendPassEnd{id, n, frames_sent_});
   }
   phase_ = Phase::kAwaitAnswers;

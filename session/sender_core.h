@@ -216,6 +216,11 @@ class SenderCore {
 
  private:
   ReceiverRecord* find(uint32_t id);
+  // Every change of a receiver's state, asked or answered goes through these: they keep the
+  // counts below (and the failed-name index) exact, so the waits are O(1) per tick.
+  void set_state(ReceiverRecord& r, ReceiverState state);
+  void set_asked(ReceiverRecord& r, bool asked, bool answered);
+  void set_answered(ReceiverRecord& r);
   void fail(ReceiverRecord& r, std::string reason);
   void on_ready(ReceiverRecord& r, const control::Ready& ready);
   void on_nak(ReceiverRecord& r, const control::Nak& nak);
@@ -241,6 +246,11 @@ class SenderCore {
   Phase phase_ = Phase::kJoining;
   bool started_ = false;
   std::map<uint32_t, ReceiverRecord> receivers_;
+  // Receivers ... in kJoined (awaiting_ready), in kFailed, and active, asked and not answered.
+  size_t joined_count_ = 0, failed_count_ = 0, unanswered_count_ = 0;
+  // name -> ids that failed under that name (a superset: entries are checked when used), so a
+  // rejoin supersedes its old entries without scanning every receiver.
+  std::map<std::string, std::vector<uint32_t>, std::less<>> failed_by_name_;
   std::deque<SenderAction> actions_;
   uint64_t ready_deadline_ns_ = 0, answer_deadline_ns_ = 0;
   RowState rows_;
