@@ -6,6 +6,7 @@
 // sum(missing) retransmissions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -72,9 +73,46 @@ class RowState {
   std::vector<uint8_t> next_;
 };
 
+// plan_repair's working memory (O(NAK runs)), for a caller that plans again and again
+// (SenderCore): kept, it is not allocated and faulted in anew for every repair step.
+struct PlannerScratch {
+  // The runs covering one block, as far as the top two go.
+  struct Top {
+    uint32_t covering = 0;
+    uint8_t top = 0, below = 0;  // the largest missing count; the largest one below it
+    uint32_t top_runs = 0;       // runs holding `top`
+    uint64_t top_run_sum = 0;    // the sum of their indices: the run itself when alone
+    void add(uint8_t v, uint32_t runs, uint64_t run_sum, uint8_t v_below, uint32_t n) {
+      covering += n;
+      if (v > top) {
+        below = std::max(top, v_below);
+        top = v;
+        top_runs = runs;
+        top_run_sum = run_sum;
+      } else if (v == top) {
+        below = std::max(below, v_below);
+        top_runs += runs;
+        top_run_sum += run_sum;
+      } else {
+        below = std::max(below, v);
+      }
+    }
+  };
+  struct LongRun {
+    uint32_t run, first, end;
+    uint8_t missing;
+  };
+  std::vector<uint32_t> receiver_first, start_at, end_at, starts, ends;
+  std::vector<LongRun> long_runs;
+  std::vector<Top> tops;
+};
+
 // Plans one repair step. NAK runs naming blocks beyond rows.blocks() are ignored (the caller
-// validates NAKs against the manifest first; this keeps the planner total).
+// validates NAKs against the manifest first; this keeps the planner total). The cost is
+// O(NAK runs + blocks), not O(blocks each receiver lacks), with unicast_max_receivers <= 1.
 RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
                        const PlannerConfig& cfg);
+RepairPlan plan_repair(std::span<const ReceiverNeeds> needs, RowState& rows,
+                       const PlannerConfig& cfg, PlannerScratch& scratch);
 
 }  // namespace shoal::session

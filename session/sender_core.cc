@@ -47,6 +47,11 @@ SenderCore::SenderCore(SenderConfig config, uint64_t start_ns)
       rate_bps_(cfg_.rate_bps) {
   planner_.unicast_budget_symbols = cfg_.unicast_budget_symbols;
   for (uint8_t k : cfg_.block_k) source_symbols_ += k;
+  max_k_ = cfg_.block_k.empty() ? 0 : *std::max_element(cfg_.block_k.begin(), cfg_.block_k.end());
+  short_blocks_before_.assign(cfg_.block_k.size() + 1, 0);
+  for (size_t b = 0; b < cfg_.block_k.size(); ++b) {
+    short_blocks_before_[b + 1] = short_blocks_before_[b] + (cfg_.block_k[b] < max_k_ ? 1 : 0);
+  }
 }
 
 std::optional<SenderAction> SenderCore::next_action() {
@@ -439,7 +444,8 @@ void SenderCore::on_pass_failed(const std::string& error, uint64_t /*now_ns*/) {
 
 void SenderCore::after_answers() {
   if (passes_ > 0) classify_slow(passes_ - 1);
-  std::vector<ReceiverNeeds> needs;
+  std::vector<ReceiverNeeds>& needs = needs_;
+  needs.clear();
   for (const auto& [id, r] : receivers_) {
     if (r.multicast()) needs.push_back({r.id, r.needs});
   }
@@ -448,7 +454,7 @@ void SenderCore::after_answers() {
     return;
   }
   const uint32_t n = passes_ - 1;
-  plan_ = plan_repair(needs, rows_, planner_);
+  plan_ = plan_repair(needs, rows_, planner_, planner_scratch_);
   ranges_ = plan_.multicast;
   emit("repair", {{"pass", n},
                   {"receivers", needs.size()},

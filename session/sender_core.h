@@ -257,9 +257,14 @@ class SenderCore {
   std::vector<RepairRange> ranges_;  // the next pass
   RepairPlan plan_;                  // the last repair step (its unicast part follows the pass)
   PlannerConfig planner_;
+  PlannerScratch planner_scratch_;
+  std::vector<ReceiverNeeds> needs_;  // the last repair step's input (capacity kept)
   uint32_t passes_ = 0;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, t_data_ = 0;
   uint64_t source_symbols_ = 0;  // of the whole object
+  // lacked_symbols per run, not per block: blocks [0, b) with a k below the largest, max_k_.
+  std::vector<uint32_t> short_blocks_before_;
+  uint8_t max_k_ = 0;
   uint64_t rate_bps_ = 0;
 };
 

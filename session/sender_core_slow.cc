@@ -26,8 +26,15 @@ uint64_t SenderCore::lacked_symbols(const std::vector<NeedRun>& needs) const {
   const auto blocks = static_cast<uint32_t>(cfg_.block_k.size());
   uint64_t lacked = 0;
   for (const NeedRun& run : needs) {
-    const uint64_t end = std::min<uint64_t>(uint64_t{run.first_block} + run.count, blocks);
-    for (uint64_t b = run.first_block; b < end; ++b) {
+    if (run.first_block >= blocks) continue;
+    const auto end =
+        static_cast<uint32_t>(std::min<uint64_t>(uint64_t{run.first_block} + run.count, blocks));
+    if (short_blocks_before_[end] == short_blocks_before_[run.first_block]) {
+      // Every block of the run has k = max_k_ (the usual case: all but perhaps the last block).
+      lacked += uint64_t{std::min(run.missing, max_k_)} * (end - run.first_block);
+      continue;
+    }
+    for (uint32_t b = run.first_block; b < end; ++b) {
       lacked += std::min(run.missing, cfg_.block_k[b]);
     }
   }

@@ -68,6 +68,33 @@ TEST(Planner, StragglerOverBudgetIsServedByMulticast) {
   EXPECT_EQ(plan.multicast_symbols, 1000u);
 }
 
+// Runs longer than the planner's short-run limit are swept by their boundaries rather than added
+// block by block; mixed with short runs, the decisions are the same as block by block.
+TEST(Planner, LongAndShortRunsMixed) {
+  auto ks = uniform_k(200, 64);
+  RowState rows(ks, 0);
+  std::vector<NeedRun> a = {{0, 100, 3}};   // blocks 0..99
+  std::vector<NeedRun> b = {{50, 100, 5}};  // blocks 50..149
+  std::vector<NeedRun> c = {{60, 2, 4}};    // short: blocks 60, 61
+  std::vector<ReceiverNeeds> needs = {{1, a}, {2, b}, {3, c}};
+  auto plan = plan_repair(needs, rows, PlannerConfig{});
+  // Receiver 2's unicast share (2 x 48 + 1 x 2 + 5 x 50 = 348) is over the budget of 256: its
+  // blocks 50..149 are multicast whole (5 rows); receiver 1 alone lacks 0..49: 3 rows each by
+  // unicast (150 <= 256).
+  ASSERT_EQ(plan.multicast.size(), 100u);
+  EXPECT_EQ(plan.multicast.front().block, 50u);
+  EXPECT_EQ(plan.multicast.back().block, 149u);
+  for (const auto& m : plan.multicast) EXPECT_EQ(m.count, 5);
+  EXPECT_EQ(plan.multicast_symbols, 500u);
+  ASSERT_EQ(plan.unicast.size(), 50u);
+  for (uint32_t i = 0; i < 50; ++i) {
+    EXPECT_EQ(plan.unicast[i].receiver, 1u);
+    EXPECT_EQ(plan.unicast[i].range.block, i);
+    EXPECT_EQ(plan.unicast[i].range.count, 3);
+  }
+  EXPECT_EQ(plan.unicast_symbols, 150u);
+}
+
 TEST(Planner, IgnoresOutOfRangeAndZeroRuns) {
   auto ks = uniform_k(4, 16);
   RowState rows(ks, 0);
