@@ -18,7 +18,7 @@
 #include "control/endpoint.h"
 #include "engine/net_iface.h"
 
-namespace shoal::session {
+namespace shoal::announce {
 
 namespace {
 
@@ -261,4 +261,4 @@ void Announcer::tick(uint64_t now_ns) {
   }
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

@@ -47,7 +47,7 @@
 #include "common/result.h"
 #include "control/auth.h"
 
-namespace shoal::session {
+namespace shoal::announce {
 
 inline constexpr size_t kAnnounceHeaderSize = 56;
 inline constexpr size_t kAnnounceTagSize = 32;
@@ -151,4 +151,4 @@ Result<sockaddr_in> parse_announce_group(const std::string& text);
 // Milliseconds since the Unix epoch (CLOCK_REALTIME).
 uint64_t wall_clock_ms();
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

@@ -10,7 +10,7 @@
 #include "control/tls.h"
 #include "engine/net_iface.h"
 
-namespace shoal::session {
+namespace shoal::announce {
 
 Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool tls) {
   if (insecure && key_count > 0)
@@ -108,4 +108,4 @@ void AnnounceListener::drain(const std::function<void(const HeardAnnouncement&)>
   }
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

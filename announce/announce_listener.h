@@ -25,7 +25,7 @@
 #include "common/result.h"
 #include "control/auth.h"
 
-namespace shoal::session {
+namespace shoal::announce {
 
 // Which announcements a receiver with these options accepts:
 //   keys, with or without TLS   only announcements signed with one of the keys;
@@ -91,4 +91,4 @@ class AnnounceListener {
   AnnounceFilter filter_;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

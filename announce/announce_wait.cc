@@ -12,7 +12,7 @@
 #include "common/clock.h"
 #include "common/event_log.h"  // session_hex
 
-namespace shoal::session {
+namespace shoal::announce {
 
 namespace {
 constexpr size_t kNamesListed = 8;  // object names quoted in the timeout message, at most
@@ -113,4 +113,4 @@ Result<AnnouncedSession> wait_for_announced_session(AnnounceListener& listener,
                     " (--connect-timeout): " + choice.nothing_taken());
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

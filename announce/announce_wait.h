@@ -11,7 +11,7 @@
 #include "announce/announce_listener.h"
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::announce {
 
 // The session an announcement offered: where to connect and which session to accept there.
 struct AnnouncedSession {
@@ -55,4 +55,4 @@ Result<AnnouncedSession> wait_for_announced_session(AnnounceListener& listener,
                                                     const std::string& object_glob,
                                                     uint64_t timeout_ns);
 
-}  // namespace shoal::session
+}  // namespace shoal::announce

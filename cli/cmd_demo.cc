@@ -96,7 +96,7 @@ bool make_image(const std::string& path, uint64_t size) {
   return bool(f);
 }
 
-std::string hex(const session::Digest& d) {
+std::string hex(const object::Digest& d) {
   static const char* x = "0123456789abcdef";
   std::string s;
   for (uint8_t b : d) {
@@ -280,15 +280,15 @@ Action add_demo(CLI::App& app) {
         children.clear();
 
         // Verify every copy independently of what the receivers said.
-        auto src = session::ObjectSource::open(image);
-        session::Digest want = session::sha256(src->bytes());
+        auto src = object::ObjectSource::open(image);
+        object::Digest want = object::sha256(src->bytes());
         unsigned good = 0;
         for (unsigned r = 1; r <= a->receivers; ++r) {
           fs::path copy = dir / ("copy" + std::to_string(r) + ".raw");
           bool ok = false;
           if (fs::exists(copy)) {
-            auto c = session::ObjectSource::open(copy.string());
-            ok = c && session::sha256(c->bytes()) == want;
+            auto c = object::ObjectSource::open(copy.string());
+            ok = c && object::sha256(c->bytes()) == want;
           }
           good += ok;
           std::printf("  rx%u: %s\n", r,

@@ -39,7 +39,7 @@ bool parse_ratio(const std::string& text, double& out) {
 
 Action add_probe(CLI::App& app) {
   struct Args {
-    session::ProbeOptions o;
+    probe::ProbeOptions o;
     std::string group = "239.255.0.1:9000", from = "50M", to = "10G", dwell = "1s",
                 max_wait = "30s", threshold = "0.1%", headroom = "90%", key_file;
     AdmissionArgs admission;
@@ -93,7 +93,7 @@ Action add_probe(CLI::App& app) {
   sub->add_option("--plot", a->o.plot_path,
                   "write an SVG plot: delivered rate and loss vs offered rate, knee marked");
   return {sub, [a] {
-            session::ProbeOptions o = a->o;
+            probe::ProbeOptions o = a->o;
             auto gp = engine::parse_group_port(a->group, o.port);
             if (!gp) {
               spdlog::error("--group: {}", gp.error());
@@ -132,13 +132,13 @@ Action add_probe(CLI::App& app) {
               o.headroom = 1.0;
             }
             if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
-            const session::ProbeOutcome r = session::run_probe(o);
+            const probe::ProbeOutcome r = probe::run_probe(o);
             switch (r.kind) {
-              case session::ProbeOutcome::Kind::kBadInput:
+              case probe::ProbeOutcome::Kind::kBadInput:
                 return 2;
-              case session::ProbeOutcome::Kind::kFailed:
+              case probe::ProbeOutcome::Kind::kFailed:
                 return 1;
-              case session::ProbeOutcome::Kind::kMeasured:
+              case probe::ProbeOutcome::Kind::kMeasured:
                 break;
             }
             return r.outputs_written && r.result.recommended_bps > 0 ? 0 : 1;

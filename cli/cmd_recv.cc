@@ -51,7 +51,7 @@ bool check_sender_choice(const std::string& sender, const std::string& announce,
 std::optional<int> find_announced_session(session::RecvOptions& o, const std::string& group,
                                           const std::string& object, uint64_t max_skew_ms) {
   auto unsigned_ok =
-      session::accept_unsigned_announcements(o.key ? 1 : 0, o.insecure, o.tls.enabled());
+      announce::accept_unsigned_announcements(o.key ? 1 : 0, o.insecure, o.tls.enabled());
   if (!unsigned_ok) {
     spdlog::error("{}", unsigned_ok.error());
     return 2;
@@ -65,11 +65,11 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
     spdlog::error("{}", local.error());
     return 2;
   }
-  session::AnnounceChecks checks;
+  announce::AnnounceChecks checks;
   if (o.key) checks.keys.push_back(*o.key);
   checks.accept_unsigned = *unsigned_ok;
   checks.max_skew_ms = max_skew_ms;
-  auto listener = session::AnnounceListener::open(group, o.iface, std::move(checks));
+  auto listener = announce::AnnounceListener::open(group, o.iface, std::move(checks));
   if (!listener) {
     spdlog::error("{}", listener.error());
     return 2;
@@ -78,13 +78,14 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
                o.iface.empty() ? "" : " via " + o.iface,
                object.empty() ? "" : " of an object matching '" + object + "'");
   const uint64_t t0 = shoal::monotonic_ns();
-  auto found = session::wait_for_announced_session(**listener, group, object, o.connect_timeout_ns);
+  auto found =
+      announce::wait_for_announced_session(**listener, group, object, o.connect_timeout_ns);
   if (!found) {
     spdlog::error("{}", found.error());
     return 1;
   }
-  spdlog::info("joining session {} '{}' ({}) announced by {}",
-               session::session_hex(found->session_id), session::printable_name(found->object_name),
+  spdlog::info("joining session {} '{}' ({}) announced by {}", session_hex(found->session_id),
+               announce::printable_name(found->object_name),
                format_bytes(double(found->object_size)), found->sender);
   o.sender = found->sender;
   o.expect_session_id = found->session_id;  // the sender there must run this session
@@ -115,7 +116,7 @@ Action add_recv(CLI::App& app) {
          "unsigned with TLS alone or --insecure; fresh), and join the first one that "
          "matches --object (no value: 239.255.0.2:9001); --connect-timeout bounds the wait")
       ->expected(0, 1)
-      ->default_str(session::kDefaultAnnounceGroup)
+      ->default_str(announce::kDefaultAnnounceGroup)
       ->check(checks::group_port());
   sub->add_option("--object", a->object,
                   "with --announce: join only a session whose object name matches this shell "
@@ -188,7 +189,7 @@ Action add_recv(CLI::App& app) {
             }
             o.max_memory = *mem;
             if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
-            auto events = session::EventLog::open(a->events);
+            auto events = EventLog::open(a->events);
             if (!events) {
               spdlog::error("{}", events.error());
               return 2;

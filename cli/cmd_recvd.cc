@@ -19,7 +19,7 @@ namespace {
 
 // A rule's directory (or, for a file or device destination, its parent) must exist: a daemon
 // should fail at start, not at the first session.
-bool check_rule(session::MapRule& r) {
+bool check_rule(daemon::MapRule& r) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (r.dest.back() != '/' && fs::is_directory(r.dest, ec)) r.dest += '/';
@@ -36,12 +36,12 @@ bool check_rule(session::MapRule& r) {
 
 Action add_recvd(CLI::App& app) {
   struct Args {
-    session::DaemonOptions d;
+    daemon::DaemonOptions d;
     std::vector<std::string> key_files, maps;
     std::string wait = "10s", memory = "1G", hook_timeout = "10m", skew = "5m";
   };
   auto a = std::make_shared<Args>();
-  a->d.announce = session::kDefaultAnnounceGroup;
+  a->d.announce = announce::kDefaultAnnounceGroup;
   auto* sub = app.add_subcommand(
       "recvd",
       "stay up and receive the sessions senders announce (`shoal send --announce`) that the "
@@ -102,7 +102,7 @@ Action add_recvd(CLI::App& app) {
                   "where resume state for block devices is kept")
       ->capture_default_str();
   return {sub, [a] {
-            session::DaemonOptions d = a->d;
+            daemon::DaemonOptions d = a->d;
             auto wait = parse_duration_ns(a->wait);
             auto mem = parse_size(a->memory);
             auto hook_timeout = parse_duration_ns(a->hook_timeout);
@@ -118,7 +118,7 @@ Action add_recvd(CLI::App& app) {
               d.keys.push_back(*key);
             }
             for (const std::string& m : a->maps) {
-              auto rule = session::parse_map_rule(m);
+              auto rule = daemon::parse_map_rule(m);
               if (!rule) {
                 spdlog::error("{}", rule.error());
                 return 2;
@@ -126,7 +126,7 @@ Action add_recvd(CLI::App& app) {
               if (!check_rule(*rule)) return 2;
               d.rules.push_back(std::move(*rule));
             }
-            return session::run_recv_daemon(d);
+            return daemon::run_recv_daemon(d);
           }};
 }
 

@@ -37,7 +37,7 @@ Action add_send(CLI::App& app) {
                   "write them as holes): zstd or zstd:LEVEL (1..19, default 3)")
       ->check(CLI::Validator(
           [](std::string& t) {
-            auto l = session::parse_compress_option(t);
+            auto l = object::parse_compress_option(t);
             return l ? std::string() : l.error();
           },
           "zstd[:LEVEL]"));
@@ -58,11 +58,10 @@ Action add_send(CLI::App& app) {
                   "the switch's multicast cap; auto[:PROBE.json] = set by a loss-driven "
                   "controller, from a `shoal probe --json` result if given (docs/probe.md)")
       ->capture_default_str()
-      ->check(checks::rate() | CLI::Validator(
-                                   [](std::string& t) {
-                                     return session::is_rate_auto(t) ? std::string() : "no auto";
-                                   },
-                                   "auto[:FILE]"));
+      ->check(checks::rate() |
+              CLI::Validator(
+                  [](std::string& t) { return probe::is_rate_auto(t) ? std::string() : "no auto"; },
+                  "auto[:FILE]"));
   sub->add_option("--burst", a->burst,
                   "largest burst the pacer releases at once, bytes (K/M suffixes); "
                   "keep it within the switch's burst tolerance; auto = 32K up to 1 Gbit/s, "
@@ -153,8 +152,8 @@ Action add_send(CLI::App& app) {
         }
         o.group = engine::ipv4_to_string(gp->group);
         o.port = gp->port;
-        auto rate = session::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
-        if (session::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // probe/probe_autorate.h
+        auto rate = probe::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
+        if (probe::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // probe/probe_autorate.h
         if (!rate) {
           spdlog::error("--rate: {}", rate.error());
           return 2;
@@ -190,7 +189,7 @@ Action add_send(CLI::App& app) {
         o.k = k;
         o.proactive = m;
         if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
-        auto events = session::EventLog::open(a->events);
+        auto events = EventLog::open(a->events);
         if (!events) {
           spdlog::error("{}", events.error());
           return 2;

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <ctime>
 
-namespace shoal::session {
+namespace shoal {
 
 namespace {
 uint64_t now_ns(clockid_t clock) {
@@ -66,4 +66,4 @@ std::string to_hex(std::span<const uint8_t> bytes) {
   return out;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal

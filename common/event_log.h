@@ -21,7 +21,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal {
 
 class EventLog {
  public:
@@ -44,4 +44,4 @@ std::string session_hex(uint64_t id);
 // Lowercase hex of bytes (a SHA-256 digest: 64 digits).
 std::string to_hex(std::span<const uint8_t> bytes);
 
-}  // namespace shoal::session
+}  // namespace shoal

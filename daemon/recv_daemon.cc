@@ -31,11 +31,12 @@
 
 extern char** environ;
 
-namespace shoal::session {
+namespace shoal::daemon {
 
-RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id, int key_index,
-                                    const std::string& sender, const std::string& dest) {
-  RecvOptions o = d.receiver;
+session::RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id,
+                                             int key_index, const std::string& sender,
+                                             const std::string& dest) {
+  session::RecvOptions o = d.receiver;
   o.sender = sender;
   o.out = dest;
   o.key = std::nullopt;
@@ -71,8 +72,8 @@ class Daemon {
   int run();
 
  private:
-  void on_heard(const HeardAnnouncement& h);
-  void start_session(const Announcement& a, int key_index, const std::string& dest,
+  void on_heard(const announce::HeardAnnouncement& h);
+  void start_session(const announce::Announcement& a, int key_index, const std::string& dest,
                      const std::string& sender);
   void start_hook(const Child& session, const std::string& sha256);
   void reap();
@@ -86,7 +87,7 @@ class Daemon {
 
   DaemonOptions opt_;
   SessionTable table_;
-  std::unique_ptr<AnnounceListener> listener_;  // reset on stop
+  std::unique_ptr<announce::AnnounceListener> listener_;  // reset on stop
   Fd sigfd_;
   sigset_t old_mask_{};
   std::map<pid_t, Child> children_;
@@ -119,25 +120,25 @@ void Daemon::warn_once(const std::string& what) {
   if (warned_.insert(what).second) spdlog::warn("{}", what);
 }
 
-void Daemon::on_heard(const HeardAnnouncement& h) {
+void Daemon::on_heard(const announce::HeardAnnouncement& h) {
   switch (h.kind) {
-    case HeardAnnouncement::Kind::kRejected:
+    case announce::HeardAnnouncement::Kind::kRejected:
       ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
       warn_once(h.problem);
       return;
-    case HeardAnnouncement::Kind::kDuplicate:
+    case announce::HeardAnnouncement::Kind::kDuplicate:
       return;
-    case HeardAnnouncement::Kind::kStale:
+    case announce::HeardAnnouncement::Kind::kStale:
       ++counts_["{event=\"announcement\",outcome=\"stale\"}"];
       warn_once(h.problem);
       return;
-    case HeardAnnouncement::Kind::kFresh:
+    case announce::HeardAnnouncement::Kind::kFresh:
       break;
   }
-  const Announcement& a = h.announcement;
+  const announce::Announcement& a = h.announcement;
   SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
   const std::string what = "session " + session_hex(a.session_id) + " '" +
-                           printable_name(a.object_name) + "' (" +
+                           announce::printable_name(a.object_name) + "' (" +
                            format_bytes(double(a.object_size)) + ") from " + h.sender;
   switch (dec.kind) {
     case SessionTable::Kind::kIgnore:
@@ -167,7 +168,7 @@ void Daemon::child_setup_failed(const char* what) {
   _exit(1);
 }
 
-void Daemon::start_session(const Announcement& a, int key_index, const std::string& dest,
+void Daemon::start_session(const announce::Announcement& a, int key_index, const std::string& dest,
                            const std::string& sender) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
@@ -176,7 +177,7 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     return;
   }
   Fd rd(p[0]), wr(p[1]);
-  RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
+  session::RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
   o.json_path = "-";
   o.progress = false;
   std::fflush(nullptr);
@@ -196,7 +197,7 @@ void Daemon::start_session(const Announcement& a, int key_index, const std::stri
     sigfd_.reset();
     // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
     std::string tag;
-    for (char c : printable_name(a.object_name))
+    for (char c : announce::printable_name(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = exit_status(run_receiver(o));
@@ -287,7 +288,7 @@ void Daemon::on_exit(Child& c, int status) {
     sha256 = j.value("sha256", "");
   }
   const std::string what =
-      "session " + session_hex(c.session_id) + " '" + printable_name(c.name) + "'";
+      "session " + session_hex(c.session_id) + " '" + announce::printable_name(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
     ++counts_["{event=\"session\",outcome=\"verified\"}"];
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
@@ -358,7 +359,7 @@ int Daemon::run() {
     return 2;
   }
   const bool tls = opt_.receiver.tls.enabled();
-  auto unsigned_ok = accept_unsigned_announcements(opt_.keys.size(), opt_.insecure, tls);
+  auto unsigned_ok = announce::accept_unsigned_announcements(opt_.keys.size(), opt_.insecure, tls);
   if (!unsigned_ok) {
     spdlog::error("{}", unsigned_ok.error());
     return 2;
@@ -388,8 +389,9 @@ int Daemon::run() {
     spdlog::error("signalfd: {}", strerror(errno));
     return 1;
   }
-  auto listener = AnnounceListener::open(opt_.announce, opt_.receiver.iface,
-                                         AnnounceChecks{opt_.keys, *unsigned_ok, opt_.max_skew_ms});
+  auto listener = announce::AnnounceListener::open(
+      opt_.announce, opt_.receiver.iface,
+      announce::AnnounceChecks{opt_.keys, *unsigned_ok, opt_.max_skew_ms});
   if (!listener) {
     spdlog::error("{}", listener.error());
     return 2;
@@ -434,7 +436,7 @@ int Daemon::run() {
       if (si.ssi_signo == SIGHUP) spdlog::info("SIGHUP ignored (restart to reload the options)");
     }
     reap();  // also when the SIGCHLD merged with another signal
-    if (listener_) listener_->drain([this](const HeardAnnouncement& h) { on_heard(h); });
+    if (listener_) listener_->drain([this](const announce::HeardAnnouncement& h) { on_heard(h); });
     for (auto& [pid, c] : children_) drain(c);
     enforce_deadlines();
     if (metrics_loop_) {
@@ -453,4 +455,4 @@ int run_recv_daemon(const DaemonOptions& options) {
   return d.run();
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::daemon

@@ -2,12 +2,12 @@
 // and runs the sessions its policy allows, then an optional post-receive hook.
 //
 // Policy, in order: the announcement must pass the checks every receiver applies
-// (announce/announce_listener.h: authentic as accept_unsigned_announcements() says, signed with one
-// of the daemon's keys or unsigned where that is allowed; fresh, not a replay); its object name
-// must be safe as a file name and match a --map rule, whose destination it gets; no other running
-// session may be writing that destination; fewer than --max-sessions may run. A session refused
-// by policy is logged once and then ignored; one deferred for lack of a slot is taken up by a
-// later announcement of it, if the sender is still announcing.
+// (announce/announce_listener.h: authentic as announce::accept_unsigned_announcements() says,
+// signed with one of the daemon's keys or unsigned where that is allowed; fresh, not a replay); its
+// object name must be safe as a file name and match a --map rule, whose destination it gets; no
+// other running session may be writing that destination; fewer than --max-sessions may run. A
+// session refused by policy is logged once and then ignored; one deferred for lack of a slot is
+// taken up by a later announcement of it, if the sender is still announcing.
 //
 // Each accepted session runs in a child process (fork, then session::run_receiver against the
 // announced control address). Why a process and not a thread: run_receiver has no cancel hook,
@@ -47,13 +47,13 @@
 #include <string_view>
 #include <vector>
 
-#include "announce/announce_listener.h"  // accept_unsigned_announcements
+#include "announce/announce_listener.h"  // announce::accept_unsigned_announcements
 #include "common/result.h"
 #include "control/auth.h"
 #include "daemon/recv_policy.h"
 #include "session/receiver.h"
 
-namespace shoal::session {
+namespace shoal::daemon {
 
 struct DaemonOptions {
   std::string announce;            // "GROUP:PORT"
@@ -66,7 +66,7 @@ struct DaemonOptions {
   uint64_t max_skew_ms = 300'000;  // 0 = do not check announcement timestamps
   // Template for each session: iface, memory, sync, tls (the daemon's certificates, used by every
   // session's control connection), ... Its key and insecure are set per session.
-  RecvOptions receiver;
+  session::RecvOptions receiver;
   std::string metrics;  // Prometheus endpoint address ("" = none)
 };
 
@@ -75,13 +75,13 @@ struct DaemonOptions {
 // announcement (key_index >= 0, an index into options.keys; out of range throws
 // std::out_of_range), else with TLS alone when the daemon has certificates, else without
 // authentication, but only when the daemon runs --insecure.
-RecvOptions session_receive_options(const DaemonOptions& options, uint64_t session_id,
-                                    int key_index, const std::string& sender,
-                                    const std::string& dest);
+session::RecvOptions session_receive_options(const DaemonOptions& options, uint64_t session_id,
+                                             int key_index, const std::string& sender,
+                                             const std::string& dest);
 
 // Runs until SIGTERM/SIGINT. Returns the exit status: 0 after a clean stop, 2 for bad options
 // (no rule, no usable authentication or an unreadable TLS file, unusable hook, bad group or
 // interface), 1 when the announce socket fails.
 int run_recv_daemon(const DaemonOptions& options);
 
-}  // namespace shoal::session
+}  // namespace shoal::daemon

@@ -2,10 +2,10 @@
 
 #include <fnmatch.h>
 
-#include "announce/announce_listener.h"  // printable_name
+#include "announce/announce_listener.h"  // announce::printable_name
 #include "common/event_log.h"            // session_hex
 
-namespace shoal::session {
+namespace shoal::daemon {
 
 Result<MapRule> parse_map_rule(std::string_view text) {
   const auto eq = text.find('=');
@@ -43,7 +43,8 @@ SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::st
     return Decision{Kind::kRefuse, "", std::move(why), true};
   };
   if (!safe_object_name(name))
-    return refuse("object name '" + printable_name(name) + "' is not usable as a file name");
+    return refuse("object name '" + announce::printable_name(name) +
+                  "' is not usable as a file name");
   auto dest = destination_for(rules_, name);
   if (!dest) return refuse("no --map rule matches object '" + name + "'");
   std::string busy;
@@ -89,4 +90,4 @@ void SessionTable::prune() {
   }
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::daemon

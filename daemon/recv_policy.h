@@ -13,7 +13,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::daemon {
 
 // One destination rule: objects whose name matches `pattern` (a shell glob, fnmatch) go to `dest`:
 // a path, a block device, or, when it ends in '/', a directory the object's name is appended to.
@@ -73,4 +73,4 @@ class SessionTable {
   uint64_t counter_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::daemon

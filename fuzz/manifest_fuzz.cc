@@ -1,9 +1,9 @@
 // libFuzzer target for what a receiver takes from the sender before any data: a TCP stream of
-// Session, Manifest and KeyGrant messages (cut by FrameSplitter in input-chosen chunks). Manifests
-// are collected under the receiver's rules (in order, no more hashes than blocks), and a KeyGrant
-// is opened against the collected manifest with a fixed channel key. A grant the fuzzer made up
-// must never open (its tag would be a forgery); a clear grant must be refused while a channel key
-// exists (no downgrade).
+// Session, Manifest and KeyGrant messages (cut by FrameSplitter in input-chosen chunks).
+// Manifests are collected under the receiver's rules (in order, no more hashes than blocks), and a
+// KeyGrant is opened against the collected manifest with a fixed channel key. A grant the fuzzer
+// made up must never open (its tag would be a forgery); a clear grant must be refused while a
+// channel key exists (no downgrade).
 #include <cstdint>
 #include <cstdlib>
 #include <span>

@@ -18,32 +18,33 @@ using namespace shoal::session;
 namespace {
 
 void check_tree(std::span<const uint8_t> in) {
-  auto t = parse_tree_table(in);
+  auto t = object::parse_tree_table(in);
   if (!t) return;
-  const uint64_t table = tree_table_size(*t);
+  const uint64_t table = object::tree_table_size(*t);
   if (table > in.size()) std::abort();
-  std::vector<uint8_t> again = encode_tree_table(*t);
+  std::vector<uint8_t> again = object::encode_tree_table(*t);
   if (again.size() != table || !std::equal(again.begin(), again.end(), in.begin())) std::abort();
-  for (const TreeEntry& e : t->entries) {
-    if (!tree_path_problem(e.path).empty()) std::abort();
+  for (const object::TreeEntry& e : t->entries) {
+    if (!object::tree_path_problem(e.path).empty()) std::abort();
     if (e.data_offset > in.size() || e.size > in.size() - e.data_offset) std::abort();
   }
 }
 
 void check_chunks(std::span<const uint8_t> in) {
-  auto ix = parse_chunk_index(in);
+  auto ix = object::parse_chunk_index(in);
   if (!ix) return;
-  for (const ChunkEntry& c : ix->chunks) {
+  for (const object::ChunkEntry& c : ix->chunks) {
     if (c.offset > in.size() || c.length > in.size() - c.offset) std::abort();
   }
   // Bound the work per input: zstd frames of large chunks expand a lot.
   if (ix->chunk_size > (1u << 20) || ix->chunks.size() > 4096) return;
   uint64_t next = 0;
-  (void)decode_chunks(in, *ix, [&](uint64_t off, std::span<const uint8_t> b) -> shoal::Status {
-    if (off < next || off + b.size() > ix->original_size) std::abort();
-    next = off + b.size();
-    return {};
-  });
+  (void)object::decode_chunks(in, *ix,
+                              [&](uint64_t off, std::span<const uint8_t> b) -> shoal::Status {
+                                if (off < next || off + b.size() > ix->original_size) std::abort();
+                                next = off + b.size();
+                                return {};
+                              });
 }
 
 }  // namespace

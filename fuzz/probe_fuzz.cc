@@ -2,12 +2,14 @@
 // statistics (probe/probe_stats.h).
 //
 // The input is used three ways:
-//  1. byte 0 = Probe message kind, the rest = its body, given to decode_probe. Whatever decodes
+//  1. byte 0 = Probe message kind, the rest = its body, given to probe::decode_probe. Whatever
+//  decodes
 //     must re-encode to exactly the bytes it came from (the encoding is canonical), and every
 //     rejection must say why;
 //  2. the whole input as a PROBE frame payload: a payload that decodes must re-encode to its
 //     first 16 bytes;
-//  3. as (u32 sequence, u32 send time) pairs fed to StepStats with a small sequence limit, whose
+//  3. as (u32 sequence, u32 send time) pairs fed to probe::StepStats with a small sequence limit,
+//  whose
 //     counters must add up: every arrival is distinct, duplicate or out of range; no more frames
 //     reordered than received; the spread is max - min.
 // Seeds: fuzz/corpus/probe/ (one valid body per message kind, a payload, a sequence list); their
@@ -35,11 +37,11 @@ uint32_t be32(const uint8_t* p) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> input(data, size);
   if (size >= 1) {
-    auto m = decode_probe(input[0], input.subspan(1));
+    auto m = probe::decode_probe(input[0], input.subspan(1));
     if (!m.ok()) {
       if (m.error().empty()) std::abort();
     } else {
-      shoal::control::Probe again = encode_probe(*m);
+      shoal::control::Probe again = probe::encode_probe(*m);
       if (again.kind != input[0] || again.body.size() != size - 1 ||
           std::memcmp(again.body.data(), data + 1, size - 1) != 0) {
         std::abort();
@@ -47,15 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  ProbePayload payload;
-  if (decode_probe_payload(input, payload)) {
+  probe::ProbePayload payload;
+  if (probe::decode_probe_payload(input, payload)) {
     uint8_t out[kProbePayloadMin];
-    if (!encode_probe_payload(payload, out) || std::memcmp(out, data, kProbePayloadMin) != 0)
+    if (!probe::encode_probe_payload(payload, out) || std::memcmp(out, data, kProbePayloadMin) != 0)
       std::abort();
   }
 
   constexpr uint32_t kLimit = 4096;
-  StepStats stats(kLimit);
+  probe::StepStats stats(kLimit);
   std::vector<bool> seen(kLimit);
   uint64_t adds = 0;
   uint64_t lo = UINT64_MAX, hi = 0;

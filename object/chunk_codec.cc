@@ -8,7 +8,7 @@
 
 #include "object/sparse_file.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 
@@ -234,4 +234,4 @@ Result<int> parse_compress_option(const std::string& text) {
   return make_error("--compress '" + text + "': expected zstd or zstd:LEVEL with LEVEL 1..19");
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -23,7 +23,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 inline constexpr char kChunkMagic[8] = {'S', 'H', 'O', 'A', 'L', 'Z', 'S', 'T'};
 inline constexpr uint16_t kChunkVersion = 1;
@@ -83,4 +83,4 @@ Status decode_chunks(std::span<const uint8_t> object, const ChunkIndex& index,
 // "zstd" or "zstd:LEVEL" (1..19) -> the level; anything else is an error naming the choices.
 Result<int> parse_compress_option(const std::string& text);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -6,7 +6,7 @@
 #include <future>
 #include <stdexcept>
 
-namespace shoal::session {
+namespace shoal::object {
 
 Digest sha256(std::span<const uint8_t> data) {
   Digest d;
@@ -49,4 +49,4 @@ Manifest build_manifest(std::span<const uint8_t> object, const fec::BlockLayout&
   return m;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

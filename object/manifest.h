@@ -8,7 +8,7 @@
 
 #include "fec/layout.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 using Digest = std::array<uint8_t, 32>;
 
@@ -36,4 +36,4 @@ class Sha256 {
   void* ctx_;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::object

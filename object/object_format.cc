@@ -19,7 +19,7 @@
 #include "object/sparse_file.h"
 #include "object/tree_pack.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 
@@ -294,4 +294,4 @@ Status finish_object(const std::string& packed, const std::string& out_arg, uint
   return result;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

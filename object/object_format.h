@@ -12,7 +12,7 @@
 #include "control/messages.h"
 #include "object/object_source.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 // The Session.object_format bits this build reads and writes.
 inline constexpr uint8_t kSupportedObjectFormats =
@@ -58,4 +58,4 @@ struct FinishOptions {
 Status finish_object(const std::string& packed, const std::string& out, uint8_t format,
                      const FinishOptions& options);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -16,7 +16,7 @@
 
 #include "common/units.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 
@@ -245,4 +245,4 @@ void ObjectSink::abandon() {
   if (!temp_.empty()) ::unlink(temp_.c_str());
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -15,7 +15,7 @@
 #include "engine/uring_writer.h"
 #include "object/manifest.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 // Where the receiver's verified blocks (and spilled symbols) go: offsets are byte offsets in the
 // object. ObjectSink is the one on disk; tests pass one in memory. Errors are fatal for the
@@ -91,4 +91,4 @@ class ObjectSink final : public BlockSink {
   std::unique_ptr<engine::UringWriter> writer_;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::object

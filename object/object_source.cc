@@ -11,7 +11,7 @@
 #include <cstring>
 #include <utility>
 
-namespace shoal::session {
+namespace shoal::object {
 
 Result<ObjectSource> ObjectSource::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -76,4 +76,4 @@ ObjectSource::~ObjectSource() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

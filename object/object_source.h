@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 class ObjectSource {
  public:
@@ -30,4 +30,4 @@ class ObjectSource {
   uint64_t size_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -12,7 +12,7 @@
 #include "engine/crc32c.h"
 #include "object/manifest.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 constexpr char kMagic[8] = {'S', 'H', 'O', 'A', 'L', 'S', 'T', '1'};
@@ -92,4 +92,4 @@ Status save_resume_state(const std::string& path, const ResumeState& st) {
   return {};
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

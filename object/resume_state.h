@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "control/messages.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 // Identifies an object and its block layout: a state file applies only to the same id.
 control::Digest object_id(const control::Session& session,
@@ -36,4 +36,4 @@ struct ResumeState {
 Result<std::optional<ResumeState>> load_resume_state(const std::string& path);
 Status save_resume_state(const std::string& path, const ResumeState& state);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

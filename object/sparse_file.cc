@@ -9,7 +9,7 @@
 
 #include "common/units.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 bool all_zero(std::span<const uint8_t> data) {
   if (data.empty()) return true;
@@ -70,4 +70,4 @@ Status check_free_space(const std::string& dir, uint64_t bytes, const std::strin
   return {};
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

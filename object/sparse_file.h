@@ -9,7 +9,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 inline constexpr size_t kSparseUnit = 4096;  // zero runs are skipped in whole units of this
 
@@ -30,4 +30,4 @@ Status write_all(int fd, uint64_t offset, std::span<const uint8_t> data, const s
 // `bytes` available (to an unprivileged user).
 Status check_free_space(const std::string& dir, uint64_t bytes, const std::string& what);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 
@@ -196,4 +196,4 @@ Result<TreeTable> parse_tree_table(std::span<const uint8_t> object) {
   return t;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

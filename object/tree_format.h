@@ -22,7 +22,7 @@
 
 #include "common/result.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 inline constexpr char kTreeMagic[8] = {'S', 'H', 'O', 'A', 'L', 'T', 'R', 'E'};
 inline constexpr uint16_t kTreeVersion = 1;
@@ -84,4 +84,4 @@ Result<TreeTable> parse_tree_table(std::span<const uint8_t> object);
 // Checks one relative path against the path rules above ("" when it is fine, else why not).
 std::string tree_path_problem(std::string_view path);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

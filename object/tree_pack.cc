@@ -15,7 +15,7 @@
 
 #include "object/sparse_file.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 namespace {
 
@@ -418,4 +418,4 @@ Result<UnpackStats> unpack_tree(std::span<const uint8_t> object, const std::stri
   return done;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::object

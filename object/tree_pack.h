@@ -15,7 +15,7 @@
 #include "common/result.h"
 #include "object/tree_format.h"
 
-namespace shoal::session {
+namespace shoal::object {
 
 struct PackStats {
   uint64_t dirs = 0, files = 0, symlinks = 0;
@@ -56,4 +56,4 @@ void remove_tree(const std::string& path);
 // The temporary directory unpack_tree() builds `dest` in.
 std::string tree_part_path(const std::string& dest);
 
-}  // namespace shoal::session
+}  // namespace shoal::object

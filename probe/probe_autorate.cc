@@ -8,7 +8,7 @@
 #include "engine/wire.h"
 #include "probe/probe_report.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr uint64_t kNoProbeStartBps = 100'000'000;
@@ -90,4 +90,4 @@ std::optional<control::Feedback> FeedbackCounter::poll(uint64_t now_ns, uint64_t
   return control::Feedback{data_frames, highest_sequence, frames_rejected};
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -23,7 +23,7 @@
 #include "engine/pacer.h"
 #include "probe/rate_controller.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 // "auto" or "auto:FILE".
 bool is_rate_auto(std::string_view rate_text);
@@ -67,4 +67,4 @@ class FeedbackCounter {
   uint64_t sent_frames_ = 0, last_ns_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr uint8_t kMagic[4] = {'S', 'H', 'P', '1'};
@@ -165,4 +165,4 @@ bool decode_probe_payload(std::span<const uint8_t> payload, ProbePayload& out) n
   return true;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

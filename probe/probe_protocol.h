@@ -42,7 +42,7 @@
 #include "common/result.h"
 #include "control/messages.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 // Step id of the beacons that tell a receiver the group reaches it.
 inline constexpr uint32_t kBeaconStep = 0xFFFFFFFF;
@@ -136,4 +136,4 @@ bool encode_probe_payload(const ProbePayload& payload, std::span<uint8_t> out) n
 // the kind unknown or the zero bytes are not zero. Hot path: no allocation.
 bool decode_probe_payload(std::span<const uint8_t> payload, ProbePayload& out) noexcept;
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -17,7 +17,7 @@
 #include "engine/udp_rx.h"
 #include "engine/wire.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr uint64_t kBeaconWaitNs = 3'000'000'000;  // Joined without a beacon after this
@@ -296,4 +296,4 @@ int ProbeReceiver::finish(const std::string& failure) const {
   return 1;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -27,7 +27,7 @@
 #include "probe/probe_protocol.h"
 #include "probe/probe_stats.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 class ProbeReceiver {
  public:
@@ -93,4 +93,4 @@ class ProbeReceiver {
   std::vector<uint8_t> ubuf_;  // unicast receive buffers
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

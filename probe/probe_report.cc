@@ -8,7 +8,7 @@
 #include "common/units.h"
 #include "probe/probe_stats.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr double kMtuPassLoss = 0.1;  // small frames count as "passing" below this loss
@@ -421,4 +421,4 @@ Result<SavedProbe> read_probe_file(const std::string& path) {
   return s;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -12,7 +12,7 @@
 #include "common/result.h"
 #include "probe/probe_search.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 // What a step was for.
 enum class StepKind {
@@ -103,4 +103,4 @@ struct SavedProbe {
 // threshold).
 Result<SavedProbe> read_probe_file(const std::string& path);
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -15,7 +15,7 @@
 #include "probe/probe_search.h"
 #include "probe/probe_stats.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 namespace {
 constexpr uint64_t kJoinedWaitNs = 5'000'000'000;  // receivers answer 3 s after Start at the latest
@@ -267,4 +267,4 @@ void ProbeRun::check_mtu() {
   }
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

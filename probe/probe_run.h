@@ -23,7 +23,7 @@
 #include "probe/probe_report.h"
 #include "probe/probe_sender.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 inline constexpr int kProbeBurst = 64;  // frames per tx_burst call
 
@@ -111,4 +111,4 @@ class ProbeRun {
   uint32_t max_frame_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 const char* to_string(SearchPhase phase) {
   switch (phase) {
@@ -117,4 +117,4 @@ void KneeSearch::record(bool pass, uint64_t achieved_bps) {
   bisect_or_finish();
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

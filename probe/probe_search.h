@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 struct SearchConfig {
   uint64_t from_bps = 50'000'000;
@@ -78,4 +78,4 @@ class KneeSearch {
   unsigned down_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -17,7 +17,7 @@
 #include "probe/probe_run.h"
 #include "probe/probe_svg.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 namespace {
 constexpr uint32_t kBeaconFrame = engine::kHeaderSize + 64;
@@ -264,4 +264,4 @@ ProbeOutcome run_probe(const ProbeOptions& options) {
   return r.run();
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

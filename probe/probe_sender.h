@@ -22,7 +22,7 @@
 #include "engine/transport_select.h"
 #include "probe/probe_report.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 struct ProbeOptions {
   std::string group = "239.255.0.1";
@@ -70,4 +70,4 @@ struct ProbeOutcome {
 // Runs the probe; what went wrong is logged as it happens.
 ProbeOutcome run_probe(const ProbeOptions& options);
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

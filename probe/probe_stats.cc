@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 void StepStats::add(uint32_t sequence, uint64_t send_ns, uint64_t recv_ns) {
   if (sequence >= max_) {
@@ -34,4 +34,4 @@ void StepStats::add(uint32_t sequence, uint64_t send_ns, uint64_t recv_ns) {
   any_ = true;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 class StepStats {
  public:
@@ -58,4 +58,4 @@ class StepStats {
   int64_t delay_min_ = 0, delay_max_ = 0;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

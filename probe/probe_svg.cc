@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr double kW = 980, kH = 660;
@@ -226,4 +226,4 @@ std::string render_probe_svg(const ProbeResult& p) {
   return o.str();
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

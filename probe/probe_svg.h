@@ -8,9 +8,9 @@
 
 #include "probe/probe_report.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 
 // The SVG document (UTF-8 text). Deterministic: the same result gives the same bytes.
 std::string render_probe_svg(const ProbeResult& result);
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 RateController::RateController(const RateControllerConfig& config) : cfg_(config) {
   cfg_.floor_bps = std::max<uint64_t>(cfg_.floor_bps, 1000);
@@ -121,4 +121,4 @@ std::optional<uint64_t> RateController::decide(uint64_t now_ns) {
   return std::nullopt;
 }
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -35,7 +35,7 @@
 #include <map>
 #include <optional>
 
-namespace shoal::session {
+namespace shoal::probe {
 
 struct RateControllerConfig {
   uint64_t start_bps = 100'000'000;
@@ -111,4 +111,4 @@ class RateController {
   RateControllerStats stats_;
 };
 
-}  // namespace shoal::session
+}  // namespace shoal::probe

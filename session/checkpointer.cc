@@ -8,9 +8,9 @@
 
 namespace shoal::session {
 
-Checkpointer::Checkpointer(BlockSink& sink, std::string state_path, const control::Digest& id,
-                           uint64_t object_size, uint32_t block_count, const ResumeState* resume,
-                           SyncPolicy sync)
+Checkpointer::Checkpointer(object::BlockSink& sink, std::string state_path,
+                           const control::Digest& id, uint64_t object_size, uint32_t block_count,
+                           const object::ResumeState* resume, SyncPolicy sync)
     : sink_(sink),
       state_path_(std::move(state_path)),
       active_(!state_path_.empty() || sync == SyncPolicy::kPeriodic),
@@ -56,7 +56,7 @@ void Checkpointer::loop() {
 }
 
 Status Checkpointer::checkpoint() {
-  ResumeState snap;
+  object::ResumeState snap;
   {
     std::lock_guard lock(mu_);
     snap = state_;
@@ -65,7 +65,7 @@ Status Checkpointer::checkpoint() {
   Status f = sink_.flush();  // the data first: the state may only name durable blocks
   if (!f) return f;
   if (state_path_.empty()) return {};  // --sync periodic without resume: the flush is all
-  Status w = save_resume_state(state_path_, snap);
+  Status w = object::save_resume_state(state_path_, snap);
   if (w) {
     std::lock_guard lock(mu_);
     checkpointed_ = true;

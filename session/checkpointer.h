@@ -33,11 +33,11 @@ enum class SyncPolicy { kEnd, kPeriodic, kNone };
 
 class Checkpointer {
  public:
-  // `id`, `object_size`, `block_count`: the object the state describes (object_id()).
+  // `id`, `object_size`, `block_count`: the object the state describes (object::object_id()).
   // `resume`: blocks already verified and durable from an earlier run (null: none). An empty
   // `state_path` keeps no state file (--no-resume).
-  Checkpointer(BlockSink& sink, std::string state_path, const control::Digest& id,
-               uint64_t object_size, uint32_t block_count, const ResumeState* resume,
+  Checkpointer(object::BlockSink& sink, std::string state_path, const control::Digest& id,
+               uint64_t object_size, uint32_t block_count, const object::ResumeState* resume,
                SyncPolicy sync);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
@@ -57,7 +57,7 @@ class Checkpointer {
   void stop();
   Status checkpoint();
 
-  BlockSink& sink_;
+  object::BlockSink& sink_;
   std::string state_path_;
   bool active_;  // a state file or periodic flushes: verified blocks are recorded
   bool periodic_flush_;
@@ -65,7 +65,7 @@ class Checkpointer {
   bool kept_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
-  ResumeState state_;          // guarded by mu_
+  object::ResumeState state_;  // guarded by mu_
   bool state_dirty_ = false;   // guarded by mu_
   bool checkpointed_ = false;  // guarded by mu_
   bool stop_ = false;          // guarded by mu_

@@ -101,7 +101,7 @@ class ReceiverRun {
   std::string received_path_;  // --out, or where a packed object waits to be unpacked
   std::optional<DataKey> key_;
   // The sink outlives what writes into it: the checkpointer's thread and the core.
-  std::unique_ptr<ObjectSink> sink_;
+  std::unique_ptr<object::ObjectSink> sink_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<ReceiverCore> core_;
   std::unique_ptr<engine::RxBackend> rx_;
@@ -109,8 +109,8 @@ class ReceiverRun {
   uint64_t last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0;
   ProgressLine progress_;
   // `shoal probe` and --rate auto (issue #7): declared last, so destroyed before loop_ and conn_.
-  std::unique_ptr<ProbeReceiver> probe_;
-  FeedbackCounter feedback_;
+  std::unique_ptr<probe::ProbeReceiver> probe_;
+  probe::FeedbackCounter feedback_;
 };
 
 void ReceiverRun::on_message(const control::Message& m) {
@@ -133,7 +133,7 @@ void ReceiverRun::on_message(const control::Message& m) {
     Status st = core_->on_repair(std::get<control::Repair>(m));
     if (!st) control_.fail(st.error());
   } else if (std::holds_alternative<ReceiverControl::ForwardProbe>(reaction)) {
-    if (!probe_) probe_ = std::make_unique<ProbeReceiver>(data_plane(), *loop_, *conn_);
+    if (!probe_) probe_ = std::make_unique<probe::ProbeReceiver>(data_plane(), *loop_, *conn_);
     if (Status s = probe_->on_message(std::get<control::Probe>(m)); !s)
       return control_.fail(s.error());
     if (probe_->finished()) control_.finish();
@@ -187,22 +187,22 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   key_ = *key;
   // A packed object (tree, zstd) is received beside --out and unpacked at the end
   // (object/object_format.h); formats this build cannot read are refused here.
-  auto target =
-      received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir, opt_.force);
+  auto target = object::received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir,
+                                             opt_.force);
   if (!target) return refuse(target.error());
   received_path_ = *target;
   // Resume: reuse partial data only when its state names this very object.
-  const control::Digest id = object_id(s, o.block_hashes);
+  const control::Digest id = object::object_id(s, o.block_hashes);
   std::string state_path;
-  std::optional<ResumeState> resume;
+  std::optional<object::ResumeState> resume;
   if (opt_.resume) {
-    state_path = ObjectSink::state_path(received_path_, opt_.state_dir);
+    state_path = object::ObjectSink::state_path(received_path_, opt_.state_dir);
     // A file's state sits beside it; a device's in --state-dir.
     if (is_block_device(received_path_)) {
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(state_path).parent_path(), ec);
     }
-    auto loaded = load_resume_state(state_path);
+    auto loaded = object::load_resume_state(state_path);
     if (!loaded) return refuse(loaded.error());
     if (*loaded) {
       if ((*loaded)->id != id || (*loaded)->block_count != s.block_count) {
@@ -217,10 +217,10 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   // O_DIRECT pays off when whole blocks are page-aligned (e.g. 8192-byte symbols); otherwise
   // buffered.
   const bool direct = (uint64_t{s.k} * s.symbol_size) % engine::kDirectAlign == 0;
-  auto sink =
-      ObjectSink::create(received_path_, s.object_size, opt_.force, resume.has_value(), direct);
+  auto sink = object::ObjectSink::create(received_path_, s.object_size, opt_.force,
+                                         resume.has_value(), direct);
   if (!sink) return refuse(sink.error());
-  sink_ = std::make_unique<ObjectSink>(std::move(*sink));
+  sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
   size_t slot = size_t{2} * s.k * s.symbol_size;
   // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
   // spill blocks of the window being received and throw their repair symbols away.
@@ -311,7 +311,8 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
   const ReceiverStats& st = core_->stats();
   Status c = checkpointer_->commit(*core_);
   if (c.ok() && s.object_format != 0) {  // unpack / decompress (object_format.h)
-    c = finish_object(received_path_, opt_.out, s.object_format, {opt_.force, opt_.zero_holes});
+    c = object::finish_object(received_path_, opt_.out, s.object_format,
+                              {opt_.force, opt_.zero_holes});
   }
   control::Done d;
   d.ok = c.ok();

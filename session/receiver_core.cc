@@ -9,11 +9,9 @@ namespace {
 constexpr uint32_t kNoBlock = 0xFFFFFFFF;
 }  // namespace
 
-Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session& s,
-                                                         std::vector<control::Digest> hashes,
-                                                         BlockSink& sink, size_t max_open_blocks,
-                                                         const ResumeState* resume,
-                                                         VerifiedFn on_verified) {
+Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(
+    const control::Session& s, std::vector<control::Digest> hashes, object::BlockSink& sink,
+    size_t max_open_blocks, const object::ResumeState* resume, VerifiedFn on_verified) {
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
   if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
@@ -42,7 +40,7 @@ Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session&
 }
 
 ReceiverCore::ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
-                           BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified)
+                           object::BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified)
     : session_id_(s.session_id),
       layout_(layout),
       block_sha256_(std::move(hashes)),
@@ -170,7 +168,7 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
   if (ev != Event::kComplete) return {};
 
   auto data = assembler_->block_data(block);
-  if (sha256(data) != block_sha256_[block]) {
+  if (object::sha256(data) != block_sha256_[block]) {
     // A forged or corrupted symbol slipped past the CRC: drop the whole block, ask for it again.
     ++stats_.block_hash_failures;
     assembler_->reset(block);

@@ -1,8 +1,8 @@
 // ReceiverCore: the receiver's data logic without I/O of its own. Frames and repair symbols in;
-// blocks assembled, verified and written through an injected BlockSink (object/object_sink.h);
-// NAKs and the whole-object check out. The driver (receiver.cc) owns the sockets, the clock, the
-// sink and its durability (session/checkpointer.h), which learns of each verified block through
-// a callback. Not thread-safe: one per receive loop.
+// blocks assembled, verified and written through an injected object::BlockSink
+// (object/object_sink.h); NAKs and the whole-object check out. The driver (receiver.cc) owns the
+// sockets, the clock, the sink and its durability (session/checkpointer.h), which learns of each
+// verified block through a callback. Not thread-safe: one per receive loop.
 #pragma once
 
 #include <cstdint>
@@ -55,8 +55,8 @@ class ReceiverCore : private engine::SpillStore {
   // caller has checked that it belongs to this object.
   static Result<std::unique_ptr<ReceiverCore>> make(const control::Session& session,
                                                     std::vector<control::Digest> block_hashes,
-                                                    BlockSink& sink, size_t max_open_blocks,
-                                                    const ResumeState* resume = nullptr,
+                                                    object::BlockSink& sink, size_t max_open_blocks,
+                                                    const object::ResumeState* resume = nullptr,
                                                     VerifiedFn on_verified = {});
 
   // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
@@ -88,8 +88,8 @@ class ReceiverCore : private engine::SpillStore {
   uint64_t session_id() const { return session_id_; }
 
  private:
-  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes, BlockSink& sink,
-               fec::BlockLayout layout, VerifiedFn on_verified);
+  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
+               object::BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status on_frame(std::span<const uint8_t> datagram, bool unicast);
   Status dropped(uint64_t& counter, bool unicast);
@@ -105,7 +105,7 @@ class ReceiverCore : private engine::SpillStore {
   fec::BlockLayout layout_;
   std::vector<control::Digest> block_sha256_;
   control::Digest object_sha256_;
-  BlockSink& sink_;
+  object::BlockSink& sink_;
   VerifiedFn on_verified_;
   std::unique_ptr<engine::BlockAssembler> assembler_;
   ReceiverStats stats_;
@@ -117,7 +117,7 @@ class ReceiverCore : private engine::SpillStore {
   std::vector<uint8_t> plain_;  // decrypted payload of the frame being handled
   // The whole-object hash advances over blocks in order while they land, so the final check
   // costs nothing; a block written ahead of a gap is read back from the file once the gap fills.
-  Sha256 whole_;
+  object::Sha256 whole_;
   uint32_t hashed_blocks_ = 0;
   std::vector<uint8_t> readback_;
 

@@ -38,10 +38,10 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   server_ = std::move(*server);
   if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
-    auto ar = AutoRate::make(opt_.rate_auto,
-                             uint32_t(engine::kHeaderSize + opt_.symbol_size +
-                                      (opt_.frame_auth ? engine::kFrameTagSize : 0)),
-                             opt_.k, opt_.proactive);
+    auto ar = probe::AutoRate::make(opt_.rate_auto,
+                                    uint32_t(engine::kHeaderSize + opt_.symbol_size +
+                                             (opt_.frame_auth ? engine::kFrameTagSize : 0)),
+                                    opt_.k, opt_.proactive);
     if (!ar) {
       spdlog::error("--rate: {}", ar.error());
       return kBadInput;
@@ -71,8 +71,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
 
   // A directory tree and/or --compress become one packed object (object/object_format.h).
-  ObjectFormatInfo format;
-  auto src = open_object(opt_.path, opt_.compress, opt_.spool, format);
+  object::ObjectFormatInfo format;
+  auto src = object::open_object(opt_.path, opt_.compress, opt_.spool, format);
   if (!src) {
     spdlog::error("{}", src.error());
     return kBadInput;
@@ -113,8 +113,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
 
   // Hash in a worker while receivers connect: the manifest is needed only at session start.
-  manifest_job_ =
-      std::async(std::launch::async, [this] { return build_manifest(source_->bytes(), *layout_); });
+  manifest_job_ = std::async(std::launch::async,
+                             [this] { return object::build_manifest(source_->bytes(), *layout_); });
   RAND_bytes(reinterpret_cast<unsigned char*>(&session_id_), sizeof session_id_);
   while (beacon_nonce_ == 0) {
     RAND_bytes(reinterpret_cast<unsigned char*>(&beacon_nonce_), sizeof beacon_nonce_);
@@ -151,7 +151,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
                                  : opt_.object_name;
   session_msg_.object_format = format.format;
   // Receivers unpack or decompress a packed object before they answer with Done.
-  opt_.answer_timeout_ns += finish_allowance_ns(format);
+  opt_.answer_timeout_ns += object::finish_allowance_ns(format);
 
   SenderConfig cfg;
   cfg.min_receivers = opt_.min_receivers;
@@ -183,7 +183,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
       opt_.listen);
 
   // --announce: tell waiting `shoal recvd` daemons where to connect (announce/announce.h).
-  auto announcer = announce_session(
+  auto announcer = announce::announce_session(
       opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, server_->port(), session_id_,
       object_size, session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
   if (!announcer) {

@@ -124,7 +124,7 @@ struct Begin {
 };
 // The data phase begins (every receiver is Ready or has failed): set up pacing.
 struct BeginData {};
-struct SendSession {  // Session, Manifest, KeyGrant
+struct SendSession {  // Session, object::Manifest, KeyGrant
   uint32_t id;
 };
 struct StartPass {

@@ -127,7 +127,7 @@ void SenderDriver::drain() {
 
 // The session starts: the session description needs the manifest hashed meanwhile.
 void SenderDriver::begin(size_t receivers) {
-  Manifest manifest = manifest_job_.get();
+  object::Manifest manifest = manifest_job_.get();
   session_msg_.object_sha256 = manifest.object_sha256;
   manifest_msgs_ = control::split_manifest(manifest.block_sha256);
   opt_.events.emit("start", {{"object", session_msg_.object_name},

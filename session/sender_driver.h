@@ -98,9 +98,9 @@ class SenderDriver {
   uint64_t session_id_ = 0;
   control::Session session_msg_;
   std::vector<control::Manifest> manifest_msgs_;
-  std::optional<ObjectSource> source_;
+  std::optional<object::ObjectSource> source_;
   std::optional<fec::BlockLayout> layout_;
-  std::future<Manifest> manifest_job_;  // declared after what it reads: destroyed first
+  std::future<object::Manifest> manifest_job_;  // declared after what it reads: destroyed first
   std::optional<SymbolSource> symbols_;
   std::optional<DataKey> data_key_;
   std::optional<engine::FrameBuilder> builder_;
@@ -108,14 +108,14 @@ class SenderDriver {
   std::optional<engine::Pacer> pacer_;
   std::optional<DataPass> pass_;
   std::unique_ptr<control::MetricsServer> metrics_;
-  std::unique_ptr<Announcer> announcer_;
+  std::unique_ptr<announce::Announcer> announcer_;
   uint64_t beacon_nonce_ = 0, last_beacon_ns_ = 0, last_housekeeping_ns_ = 0;
   std::vector<uint8_t> frame_buf_;
   std::vector<uint8_t> encode_buf_;  // repair rows of the unicast feed
   uint64_t last_progress_ns_ = 0;
   const PassStats* pass_stats_ = nullptr;  // the running pass, for the progress line
   uint64_t pass_frames_ = 0;
-  std::optional<AutoRate> auto_rate_;  // --rate auto (probe/probe_autorate.h)
+  std::optional<probe::AutoRate> auto_rate_;  // --rate auto (probe/probe_autorate.h)
 };
 
 }  // namespace shoal::session

@@ -27,7 +27,7 @@ std::vector<uint8_t> grant_aad(const control::Session& s,
   std::vector<uint8_t> aad(kLabel.begin(), kLabel.end());
   for (int i = 7; i >= 0; --i) aad.push_back(static_cast<uint8_t>(s.session_id >> (8 * i)));
   aad.insert(aad.end(), s.object_sha256.begin(), s.object_sha256.end());
-  Sha256 h;
+  object::Sha256 h;
   for (const control::Digest& d : block_hashes) h.update(d);
   const control::Digest manifest = h.finish();
   aad.insert(aad.end(), manifest.begin(), manifest.end());

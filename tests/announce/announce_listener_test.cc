@@ -1,6 +1,6 @@
 // The checks every receiver applies to a heard announcement: which ones its options accept
-// (accept_unsigned_announcements), and check_announcement: authentic as that requires, fresh, and
-// where its sender's control port is.
+// (accept_unsigned_announcements), and check_announcement: authentic as that
+// requires, fresh, and where its sender's control port is.
 #include "announce/announce_listener.h"
 
 #include <arpa/inet.h>
@@ -8,7 +8,7 @@
 
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::announce {
 namespace {
 
 constexpr uint64_t kNow = 1'760'000'000'000;  // our wall clock in these tests, ms
@@ -176,4 +176,4 @@ TEST(PrintableName, ReplacesControlCharactersAndBoundsTheLength) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::announce

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::announce {
 namespace {
 
 control::Key key_of(uint8_t seed) {
@@ -171,4 +171,4 @@ TEST(AnnounceGroup, ParsesAndRefusesWithReasons) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::announce

@@ -1,10 +1,10 @@
-// `shoal recv --announce`: which heard announcement is joined (AnnouncementChoice), and what the
-// receiver says when none was.
+// `shoal recv --announce`: which heard announcement is joined (AnnouncementChoice), and
+// what the receiver says when none was.
 #include "announce/announce_wait.h"
 
 #include <gtest/gtest.h>
 
-namespace shoal::session {
+namespace shoal::announce {
 namespace {
 
 using Kind = HeardAnnouncement::Kind;
@@ -96,4 +96,4 @@ TEST(AnnouncementChoice, NothingTakenSaysWhatWasHeard) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::announce

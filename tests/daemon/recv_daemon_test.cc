@@ -5,7 +5,7 @@
 
 #include "announce/announce.h"
 
-namespace shoal::session {
+namespace shoal::daemon {
 namespace {
 
 using Kind = SessionTable::Kind;
@@ -120,7 +120,7 @@ DaemonOptions daemon_with(size_t keys, bool tls) {
 
 TEST(SessionReceiveOptions, SignedJoinsWithTheSigningKeyAndKeepsTls) {
   const DaemonOptions d = daemon_with(2, true);
-  RecvOptions o = session_receive_options(d, 42, 1, "198.18.0.1:9100", "/srv/node.img");
+  session::RecvOptions o = session_receive_options(d, 42, 1, "198.18.0.1:9100", "/srv/node.img");
   ASSERT_TRUE(o.key.has_value());
   EXPECT_EQ(*o.key, d.keys[1]);
   EXPECT_FALSE(o.insecure);
@@ -135,21 +135,22 @@ TEST(SessionReceiveOptions, SignedJoinsWithTheSigningKeyAndKeepsTls) {
 }
 
 TEST(SessionReceiveOptions, UnsignedJoinsWithTlsAloneOrWithoutAuthentication) {
-  RecvOptions tls = session_receive_options(daemon_with(0, true), 42, -1, "198.18.0.1:9100", "/x");
+  session::RecvOptions tls =
+      session_receive_options(daemon_with(0, true), 42, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(tls.key.has_value());
   EXPECT_FALSE(tls.insecure);  // TLS authenticates the sender
   EXPECT_TRUE(tls.tls.enabled());
-  RecvOptions none =
+  session::RecvOptions none =
       session_receive_options(daemon_with(0, false), 42, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(none.key.has_value());
   EXPECT_TRUE(none.insecure);
   EXPECT_FALSE(none.tls.enabled());
   // Never without authentication unless the daemon runs --insecure: a keyed daemon's session
   // without a key (its policy refuses unsigned announcements) would fail, not run open.
-  RecvOptions keyed =
+  session::RecvOptions keyed =
       session_receive_options(daemon_with(1, false), 42, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(keyed.insecure);
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::daemon

@@ -1,6 +1,6 @@
 // The chunked-zstd codec: round trips with holes, raw and compressed chunks; every corrupted
-// header or index byte and every truncation is refused; the receiver-side glue (finish_object)
-// writes a sparse file and refuses formats it cannot read.
+// header or index byte and every truncation is refused; the receiver-side glue
+// (finish_object) writes a sparse file and refuses formats it cannot read.
 #include "object/chunk_codec.h"
 
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include "object/tree_format.h"
 #include "object/tree_pack.h"
 
-namespace shoal::session {
+namespace shoal::object {
 namespace {
 
 namespace fs = std::filesystem;
@@ -256,4 +256,4 @@ TEST(ObjectFormat, EveryFuzzSeedParses) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace shoal::session {
+namespace shoal::object {
 namespace {
 
 struct TempDir {
@@ -90,4 +90,4 @@ TEST(ResumeState, ObjectIdChangesWithTheObjectOrItsLayout) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -15,7 +15,7 @@
 
 #include "object/tree_format.h"
 
-namespace shoal::session {
+namespace shoal::object {
 namespace {
 
 namespace fs = std::filesystem;
@@ -308,4 +308,4 @@ TEST(TreeFormat, RefusesLayoutErrors) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::object

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 std::vector<ProbeMessage> samples() {
@@ -143,4 +143,4 @@ TEST(ProbePayload, MalformedPayloadsAreRejected) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::probe

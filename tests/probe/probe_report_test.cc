@@ -8,7 +8,7 @@
 
 #include "probe/probe_svg.h"
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 ReceiverStep got(uint64_t received) {
@@ -166,4 +166,4 @@ TEST(ProbeSvg, IsAnEscapedSelfContainedDocument) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::probe

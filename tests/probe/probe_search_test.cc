@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 // A network that passes every rate up to `cap` and a sender that offers at most `sender_max`.
@@ -131,4 +131,4 @@ TEST(KneeSearch, StopsAtTheStepLimit) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 StepStats feed(const std::vector<uint32_t>& seqs) {
@@ -105,4 +105,4 @@ TEST(StepStats, MatchesTheDefinitionsOnRandomArrivals) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::probe

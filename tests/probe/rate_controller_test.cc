@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-namespace shoal::session {
+namespace shoal::probe {
 namespace {
 
 constexpr uint64_t kMs = 1'000'000;
@@ -185,4 +185,4 @@ TEST(RateController, ThinSamplesAndRestartsAreNotLoss) {
 }
 
 }  // namespace
-}  // namespace shoal::session
+}  // namespace shoal::probe

@@ -2,7 +2,7 @@
 // session. Multicast frames failing a check are counted and dropped (anyone on the segment can
 // send them); a frame failing a check over the control connection can only come from the sender
 // itself, so there it fails the session. The core writes through an injected sink: an
-// ObjectSink on disk with the Checkpointer (the receiver's own pair), or one in memory.
+// object::ObjectSink on disk with the Checkpointer (the receiver's own pair), or one in memory.
 #include "session/receiver_core.h"
 
 #include <gtest/gtest.h>
@@ -38,7 +38,7 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
     for (auto& b : object_) b = static_cast<uint8_t>(rng());
     auto layout = fec::BlockLayout::make(object_.size(), kSym, kK);
     ASSERT_TRUE(layout.ok()) << layout.error();
-    const Manifest m = build_manifest(object_, *layout);
+    const object::Manifest m = object::build_manifest(object_, *layout);
     session_.session_id = kSessionId;
     session_.symbol_size = kSym;
     session_.k = kK;
@@ -46,11 +46,11 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
     session_.block_count = kBlocks;
     session_.object_sha256 = m.object_sha256;
     session_.object_name = "object.bin";
-    auto sink = ObjectSink::create(final_path(), object_.size(), false, false);
+    auto sink = object::ObjectSink::create(final_path(), object_.size(), false, false);
     ASSERT_TRUE(sink.ok()) << sink.error();
-    sink_ = std::make_unique<ObjectSink>(std::move(*sink));
+    sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
     checkpointer_ =
-        std::make_unique<Checkpointer>(*sink_, "", object_id(session_, m.block_sha256),
+        std::make_unique<Checkpointer>(*sink_, "", object::object_id(session_, m.block_sha256),
                                        session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
     auto core = ReceiverCore::make(session_, m.block_sha256, *sink_, 16);
     ASSERT_TRUE(core.ok()) << core.error();
@@ -100,7 +100,7 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
   std::vector<uint8_t> object_;
   control::Session session_;
   DataKey key_;
-  std::unique_ptr<ObjectSink> sink_;
+  std::unique_ptr<object::ObjectSink> sink_;
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<ReceiverCore> core_;
   std::optional<engine::FrameBuilder> sender_;
@@ -175,7 +175,7 @@ INSTANTIATE_TEST_SUITE_P(Suites, ReceiverCoreTest,
                          });
 
 // A sink in memory: what the core wrote, and what the Checkpointer asked of it.
-class MemorySink final : public BlockSink {
+class MemorySink final : public object::BlockSink {
  public:
   explicit MemorySink(size_t size) : bytes(size, 0) {}
   Status write(uint64_t offset, std::span<const uint8_t> data) override {
@@ -220,7 +220,7 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
     for (auto& b : object_) b = static_cast<uint8_t>(rng());
     auto layout = fec::BlockLayout::make(object_.size(), kSym, kK);
     ASSERT_TRUE(layout.ok()) << layout.error();
-    manifest_ = build_manifest(object_, *layout);
+    manifest_ = object::build_manifest(object_, *layout);
     session_.session_id = kSessionId;
     session_.symbol_size = kSym;
     session_.k = kK;
@@ -233,7 +233,7 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
     sender_.emplace(kSessionId, std::move(*crypto));
   }
 
-  std::unique_ptr<ReceiverCore> make_core(const ResumeState* resume = nullptr) {
+  std::unique_ptr<ReceiverCore> make_core(const object::ResumeState* resume = nullptr) {
     auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, resume,
                                    [this](uint32_t b) { verified_.push_back(b); });
     EXPECT_TRUE(core.ok()) << core.error();
@@ -258,7 +258,7 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
   }
 
   std::vector<uint8_t> object_;
-  Manifest manifest_;
+  object::Manifest manifest_;
   control::Session session_;
   DataKey key_;
   std::optional<engine::FrameBuilder> sender_;
@@ -324,8 +324,8 @@ TEST_F(ReceiverCoreMemoryTest, AFailedSinkWriteIsFatal) {
 }
 
 TEST_F(ReceiverCoreMemoryTest, ResumedBlocksAreDoneAndHashedFromTheSink) {
-  ResumeState resume;
-  resume.id = object_id(session_, manifest_.block_sha256);
+  object::ResumeState resume;
+  resume.id = object::object_id(session_, manifest_.block_sha256);
   resume.object_size = session_.object_size;
   resume.block_count = kBlocks;
   resume.verified.assign(1, 0);
@@ -349,8 +349,8 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerKeepsCheckpointedDataWhenAbandoned) {
       (std::filesystem::temp_directory_path() / ("shoal-ckpt-commit-" + std::to_string(::getpid())))
           .string();
   std::filesystem::remove(state);
-  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
-                    kBlocks, nullptr, SyncPolicy::kNone);
+  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kNone);
   auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, nullptr,
                                  [&](uint32_t b) { ckpt.verified(b); });
   ASSERT_TRUE(core.ok()) << core.error();
@@ -361,7 +361,7 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerKeepsCheckpointedDataWhenAbandoned) {
   EXPECT_TRUE(sink_.kept);
   EXPECT_FALSE(sink_.abandoned);
   EXPECT_GE(sink_.flushes, 1);  // the data made durable before the state named it
-  auto loaded = load_resume_state(state);
+  auto loaded = object::load_resume_state(state);
   ASSERT_TRUE(loaded.ok()) << loaded.error();
   ASSERT_TRUE(loaded->has_value());
   EXPECT_TRUE((*loaded)->has(0));
@@ -374,8 +374,8 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerCommitsWithTheSyncPolicyAndRemovesThe
       (std::filesystem::temp_directory_path() / ("shoal-ckpt-sync-" + std::to_string(::getpid())))
           .string();
   std::ofstream(state) << "stale";
-  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
-                    kBlocks, nullptr, SyncPolicy::kNone);
+  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kNone);
   auto core = make_core();
   ASSERT_TRUE(core);
   receive_block(*core, 0);
@@ -393,8 +393,8 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerRefusesAMismatchAndRemovesTheState) {
       (std::filesystem::temp_directory_path() / ("shoal-ckpt-bad-" + std::to_string(::getpid())))
           .string();
   std::ofstream(state) << "stale";
-  Checkpointer ckpt(sink_, state, object_id(session_, manifest_.block_sha256), session_.object_size,
-                    kBlocks, nullptr, SyncPolicy::kEnd);
+  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
   auto core = make_core();
   ASSERT_TRUE(core);
   receive_block(*core, 0);
@@ -407,8 +407,8 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerRefusesAMismatchAndRemovesTheState) {
 }
 
 TEST_F(ReceiverCoreMemoryTest, CheckpointerWithNothingVerifiedRemovesThePartialData) {
-  Checkpointer ckpt(sink_, "", object_id(session_, manifest_.block_sha256), session_.object_size,
-                    kBlocks, nullptr, SyncPolicy::kEnd);
+  Checkpointer ckpt(sink_, "", object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
   ckpt.abandon();
   EXPECT_FALSE(ckpt.kept());
   EXPECT_TRUE(sink_.abandoned);
