@@ -13,7 +13,7 @@
 #include "object/chunk_codec.h"
 #include "object/tree_format.h"
 
-using namespace shoal::session;
+using namespace shoal;
 
 namespace {
 

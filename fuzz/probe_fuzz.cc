@@ -26,7 +26,7 @@
 
 namespace {
 
-using namespace shoal::session;
+using namespace shoal;
 
 uint32_t be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
@@ -51,8 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   probe::ProbePayload payload;
   if (probe::decode_probe_payload(input, payload)) {
-    uint8_t out[kProbePayloadMin];
-    if (!probe::encode_probe_payload(payload, out) || std::memcmp(out, data, kProbePayloadMin) != 0)
+    uint8_t out[probe::kProbePayloadMin];
+    if (!probe::encode_probe_payload(payload, out) ||
+        std::memcmp(out, data, probe::kProbePayloadMin) != 0)
       std::abort();
   }
 
