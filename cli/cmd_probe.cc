@@ -6,6 +6,7 @@
 
 #include "cli/admission_options.h"
 #include "cli/commands.h"
+#include "cli/group_option.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
@@ -94,13 +95,7 @@ Action add_probe(CLI::App& app) {
                   "write an SVG plot: delivered rate and loss vs offered rate, knee marked");
   return {sub, [a] {
             probe::ProbeOptions o = a->o;
-            auto gp = engine::parse_group_port(a->group, o.port);
-            if (!gp) {
-              spdlog::error("--group: {}", gp.error());
-              return 2;
-            }
-            o.group = engine::ipv4_to_string(gp->group);
-            o.port = gp->port;
+            if (!take_group(a->group, o.group, o.port)) return 2;
             auto from = parse_rate(a->from), to = parse_rate(a->to);
             if (!from || !to || *from == 0 || *to < *from) {
               spdlog::error("--from/--to: {}", !from ? from.error()

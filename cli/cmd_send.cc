@@ -5,6 +5,7 @@
 #include "cli/admission_options.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/group_option.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
@@ -145,13 +146,7 @@ Action add_send(CLI::App& app) {
       sub, [a] {
         session::SendOptions o = a->o;
         while (o.path.size() > 1 && o.path.back() == '/') o.path.pop_back();  // "dir/" names dir
-        auto gp = engine::parse_group_port(a->group, o.port);
-        if (!gp) {
-          spdlog::error("--group: {}", gp.error());
-          return 2;
-        }
-        o.group = engine::ipv4_to_string(gp->group);
-        o.port = gp->port;
+        if (!take_group(a->group, o.group, o.port)) return 2;
         auto rate = probe::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
         if (probe::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // probe/probe_autorate.h
         if (!rate) {

@@ -31,6 +31,18 @@ RepairRange RowState::take(uint32_t block, uint8_t count) {
 
 namespace {
 
+// Fresh rows for every block some multicast is planned for, in block order.
+RepairPlan multicast_plan(std::span<const uint8_t> mcount, RowState& rows) {
+  RepairPlan plan;
+  for (uint32_t b = 0; b < mcount.size(); ++b) {
+    if (mcount[b] == 0) continue;
+    RepairRange r = rows.take(b, mcount[b]);
+    plan.multicast.push_back(r);
+    plan.multicast_symbols += r.count;
+  }
+  return plan;
+}
+
 // The rule block by block, every run expanded: O(receivers x blocks lacked). Used when
 // unicast_max_receivers > 1 (the sweep below identifies one receiver per block).
 RepairPlan plan_expanded(std::span<const ReceiverNeeds> needs, RowState& rows,
@@ -78,13 +90,7 @@ RepairPlan plan_expanded(std::span<const ReceiverNeeds> needs, RowState& rows,
     for_each_need(r, [&](uint32_t b, uint8_t) { mcount[b] = worst[b]; });
   }
 
-  RepairPlan plan;
-  for (uint32_t b = 0; b < nblocks; ++b) {
-    if (mcount[b] == 0) continue;
-    RepairRange r = rows.take(b, mcount[b]);
-    plan.multicast.push_back(r);
-    plan.multicast_symbols += r.count;
-  }
+  RepairPlan plan = multicast_plan(mcount, rows);
   for (const ReceiverNeeds& r : needs) {
     for_each_need(r, [&](uint32_t b, uint8_t m) {
       if (m <= mcount[b]) return;
@@ -246,13 +252,7 @@ RepairPlan plan_swept(std::span<const ReceiverNeeds> needs, RowState& rows,
     }
   }
 
-  RepairPlan plan;
-  for (uint32_t b = 0; b < nblocks; ++b) {
-    if (mcount[b] == 0) continue;
-    RepairRange r = rows.take(b, mcount[b]);
-    plan.multicast.push_back(r);
-    plan.multicast_symbols += r.count;
-  }
+  RepairPlan plan = multicast_plan(mcount, rows);
   for (const Excess& e : excess) {
     if (worst[e.block] <= mcount[e.block]) continue;
     RepairRange range = rows.take(e.block, static_cast<uint8_t>(worst[e.block] - mcount[e.block]));
