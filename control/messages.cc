@@ -67,20 +67,28 @@ void put(Writer& w, const PassEnd& m) {
   w.u32(m.pass);
   w.u64(m.frames_sent);
 }
-void put(Writer& w, const Nak& m) {
-  if (m.runs.size() > kMaxNakRuns) {
-    throw std::length_error("Nak with " + std::to_string(m.runs.size()) + " runs exceeds " +
-                            std::to_string(kMaxNakRuns) + "; use build_nak()");
+void put_runs(Writer& w, std::span<const NakRun> runs, size_t max_runs, const char* what) {
+  if (runs.size() > max_runs) {
+    throw std::length_error(std::string(what) + " with " + std::to_string(runs.size()) +
+                            " runs exceeds " + std::to_string(max_runs) + "; use build_nak()");
   }
-  w.u32(m.pass);
-  w.u32(static_cast<uint32_t>(m.runs.size()));
-  for (const NakRun& r : m.runs) {
+  w.u32(static_cast<uint32_t>(runs.size()));
+  for (const NakRun& r : runs) {
     w.u32(r.first_block);
     w.u32(r.count);
     w.u8(r.missing);
   }
+}
+void put(Writer& w, const Nak& m) {
+  w.u32(m.pass);
+  put_runs(w, m.runs, kMaxNakRuns, "Nak");
   w.u64(m.frames_received);
   w.u64(m.frames_rejected);
+}
+void put(Writer& w, const Progress& m) {
+  w.u32(m.highest_sequence);
+  w.u64(m.data_frames);
+  put_runs(w, m.runs, kMaxProgressRuns, "Progress");
 }
 void put(Writer& w, const Repair& m) {
   if (m.payload.size() > kMaxRepairPayload) {
@@ -205,14 +213,13 @@ Result<Message> get_pass_end(Reader& r) {
   m.frames_sent = r.u64("frames_sent");
   return r.finish(std::move(m));
 }
-Result<Message> get_nak(Reader& r) {
-  Nak m;
-  m.pass = r.u32("pass");
-  uint32_t n = r.count("run count", kNakRunWireSize, kMaxNakRuns);
-  m.runs.resize(n);
+// Runs of a Nak or a Progress: non-empty, ascending, not overlapping (the planner relies on it).
+void get_runs(Reader& r, std::vector<NakRun>& runs, size_t max_runs) {
+  uint32_t n = r.count("run count", kNakRunWireSize, max_runs);
+  runs.resize(n);
   uint64_t next_free = 0;  // first block a following run may start at
   for (uint32_t i = 0; i < n && !r.failed(); ++i) {
-    NakRun& run = m.runs[i];
+    NakRun& run = runs[i];
     run.first_block = r.u32("run first_block");
     run.count = r.u32("run count");
     run.missing = r.u8("run missing");
@@ -227,8 +234,20 @@ Result<Message> get_nak(Reader& r) {
     if (bad) r.fail("run " + std::to_string(i) + " " + bad);
     next_free = uint64_t{run.first_block} + run.count;
   }
+}
+Result<Message> get_nak(Reader& r) {
+  Nak m;
+  m.pass = r.u32("pass");
+  get_runs(r, m.runs, kMaxNakRuns);
   m.frames_received = r.u64("frames_received");
   m.frames_rejected = r.u64("frames_rejected");
+  return r.finish(std::move(m));
+}
+Result<Message> get_progress(Reader& r) {
+  Progress m;
+  m.highest_sequence = r.u32("highest_sequence");
+  m.data_frames = r.u64("data_frames");
+  get_runs(r, m.runs, kMaxProgressRuns);
   return r.finish(std::move(m));
 }
 Result<Message> get_repair(Reader& r) {
@@ -341,6 +360,8 @@ const char* type_name(MessageType type) {
       return "Probe";
     case MessageType::kFeedback:
       return "Feedback";
+    case MessageType::kProgress:
+      return "Progress";
   }
   return "unknown";
 }
@@ -415,6 +436,8 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_probe(r);
     case MessageType::kFeedback:
       return get_feedback(r);
+    case MessageType::kProgress:
+      return get_progress(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

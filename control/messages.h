@@ -61,6 +61,7 @@ enum class MessageType : uint8_t {
   kKeyGrant = 14,
   kProbe = 15,
   kFeedback = 16,
+  kProgress = 17,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -264,13 +265,29 @@ struct Feedback {
   bool operator==(const Feedback&) const = default;
 };
 
+// R->S while a multicast pass runs (NORM's shape, RFC 5740): the blocks this receiver still lacks
+// below the block of the newest data frame it has seen, so the sender can interleave fresh repair
+// rows with new data instead of waiting for the pass to end. `highest_sequence` lets the sender
+// tell a loss from a frame still in flight: it repairs block b only if every frame it has sent
+// for b is older than that sequence. Runs as in Nak (ascending, non-empty, non-overlapping);
+// `data_frames` (authentic data frames received so far) gives the sender this receiver's
+// delivery ratio.
+struct Progress {
+  static constexpr MessageType kType = MessageType::kProgress;
+  uint32_t highest_sequence = 0;
+  uint64_t data_frames = 0;
+  std::vector<NakRun> runs;
+  bool operator==(const Progress&) const = default;
+};
+
 using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
-                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback>;
+                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes = (kMaxMessageSize - 2 - 4 - 4) / kDigestSize;
 inline constexpr size_t kNakRunWireSize = 9;
 inline constexpr size_t kMaxNakRuns = (kMaxMessageSize - 2 - 4 - 4 - 16) / kNakRunWireSize;
+inline constexpr size_t kMaxProgressRuns = (kMaxMessageSize - 2 - 4 - 8 - 4) / kNakRunWireSize;
 
 const char* type_name(MessageType type);  // "Hello", ...; "unknown" for other values
 const char* type_name(const Message& message);

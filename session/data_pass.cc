@@ -17,11 +17,14 @@ engine::PacedSender::Options pace_options() {
 }  // namespace
 
 DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-                   engine::FrameBuilder& frames, uint32_t window_blocks, Service service)
+                   engine::FrameBuilder& frames, uint32_t window_blocks, Service service,
+                   Interleave interleave)
     : symbols_(symbols),
       builder_(frames),
       window_(std::max<uint32_t>(window_blocks, 1)),
       service_(std::move(service)),
+      interleave_(std::move(interleave)),
+      sent_sequence_(symbols.layout().block_count(), 0),
       sender_(tx, pacer, engine::system_pace_hooks([this](int timeout_ms) {
                 if (live_stats_) {
                   live_stats_->frames = frames_base_ + sender_.frames_sent();
@@ -42,6 +45,13 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
   Status s;
   for (size_t at = 0; at < ranges.size() && s; at += window_) {
     auto window = ranges.subspan(at, std::min<size_t>(window_, ranges.size() - at));
+    if (interleave_ && at > 0) {
+      window_ranges_.assign(window.begin(), window.end());
+      interleave_(window_ranges_);
+      for (size_t i = window.size(); i < window_ranges_.size(); ++i)
+        stats.interleaved += window_ranges_[i].count;
+      window = window_ranges_;
+    }
     s = send_window(window, stats);
   }
   stats.frames = frames_base_ + sender_.frames_sent();
@@ -114,6 +124,7 @@ const engine::TxFrame* DataPass::build(uint64_t first, int n, PassStats& stats,
       return nullptr;
     }
     if (s.esi >= k) ++stats.repair_frames;
+    sent_sequence_[s.block] = static_cast<uint32_t>(builder_.frames());  // 1 + its sequence
   }
   return frames_.data();
 }

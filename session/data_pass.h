@@ -23,6 +23,7 @@ namespace shoal::session {
 struct PassStats {
   uint64_t frames = 0;
   uint64_t repair_frames = 0;  // frames carrying repair rows (ESI >= k)
+  uint64_t interleaved = 0;    // repair symbols sent during the pass for receivers' reports
   uint64_t bytes = 0;          // UDP payload bytes
 };
 
@@ -30,14 +31,20 @@ class DataPass {
  public:
   // service(timeout_ms): run the control plane for at most timeout_ms (0 = only what is ready).
   using Service = std::function<void(int timeout_ms)>;
+  // Before each window: ranges to send along with it (repair during the pass; SenderCore's
+  // take_interleaved_repair). Appends to the vector it is given.
+  using Interleave = std::function<void(std::vector<RepairRange>& extra)>;
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
-           engine::FrameBuilder& frames, uint32_t window_blocks, Service service);
+           engine::FrameBuilder& frames, uint32_t window_blocks, Service service,
+           Interleave interleave = {});
   DataPass(const DataPass&) = delete;  // its pacing hooks point back at it
   DataPass& operator=(const DataPass&) = delete;
 
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
+  // Per block: 1 + the sequence number of the newest frame sent for it (0: none yet).
+  std::span<const uint32_t> sent_sequence() const { return sent_sequence_; }
 
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
@@ -49,6 +56,9 @@ class DataPass {
   engine::FrameBuilder& builder_;
   uint32_t window_;
   Service service_;
+  Interleave interleave_;
+  std::vector<RepairRange> window_ranges_;  // a window's ranges and its interleaved repair
+  std::vector<uint32_t> sent_sequence_;
   // The running pass's stats, brought up to date before each service call (the control plane
   // reports them): frames/bytes = base + what sender_ sent (modular arithmetic).
   PassStats* live_stats_ = nullptr;

@@ -300,6 +300,8 @@ void ReceiverRun::execute(const ReceiverControl::Action& a) {
     opt_.events.emit("pass", {{"pass", nak->pass},
                               {"blocks_done", core_->blocks_done()},
                               {"blocks", core_->block_count()}});
+  } else if (std::holds_alternative<ReceiverControl::SendProgress>(a)) {
+    if (auto p = core_->make_progress(kProgressMaxRuns)) conn_->send(*p);
   } else {
     commit(std::get<ReceiverControl::Commit>(a).pass);
   }
@@ -342,6 +344,7 @@ void ReceiverRun::tick() {
     t.socket_empty = !control_.draining() || socket_empty();
     t.complete = core_ && core_->complete();
     t.beacon_nonce = core_ ? core_->beacon_nonce() : 0;
+    t.data_frames = core_ ? core_->stats().data_frames : 0;
     auto a = control_.next_action(t);
     if (!a) break;
     execute(*a);

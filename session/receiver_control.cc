@@ -114,7 +114,14 @@ std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& 
   }
   if (awaiting_beacon_ && (t.beacon_nonce != 0 || elapsed(t.now_ns, start_ns_) > kBeaconWaitNs)) {
     awaiting_beacon_ = false;
+    ready_sent_ = true;
     return SendReady{t.beacon_nonce};
+  }
+  if (ready_sent_ && !pending_pass_ && !t.complete && t.data_frames != progress_frames_ &&
+      elapsed(t.now_ns, progress_ns_) >= kProgressIntervalNs) {
+    progress_ns_ = t.now_ns;
+    progress_frames_ = t.data_frames;
+    return SendProgress{};
   }
   return std::nullopt;
 }

@@ -10,6 +10,8 @@
 //                     then calls session_started(now) (or fail() saying why not)
 //   Ready          when the sender's beacon was heard, or kBeaconWaitNs after the start
 //                     (echo 0: multicast does not reach this receiver) -> SendReady
+//   (data flows)   every kProgressIntervalNs while new data frames arrive and blocks are still
+//                     incomplete, between Ready and the next PassEnd -> SendProgress
 //   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
 //                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
 //   Done           the driver commits, sends Done and calls on_done_sent(); a verified Done
@@ -38,6 +40,10 @@ inline constexpr uint64_t kDrainQuietNs = 10'000'000;      // socket empty and q
 inline constexpr uint64_t kDrainMaxNs = 3'000'000'000;     // never wait longer to answer a PassEnd
 inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;   // Ready without a beacon after this
 inline constexpr uint64_t kDoneAckWaitNs = 5'000'000'000;  // for the sender's Bye after Done
+// Progress reports while data flows: a few per interleaving window at any rate, few enough that
+// thousands of receivers cost the sender little (docs/scale.md).
+inline constexpr uint64_t kProgressIntervalNs = 25'000'000;
+inline constexpr size_t kProgressMaxRuns = 256;
 
 class ReceiverControl {
  public:
@@ -64,7 +70,8 @@ class ReceiverControl {
   struct Commit {  // every block is in: commit, unpack, send Done, then on_done_sent()
     uint32_t pass;
   };
-  using Action = std::variant<SendReady, SendNak, Commit>;
+  struct SendProgress {};  // the core's Progress report (ReceiverCore::make_progress), if any
+  using Action = std::variant<SendReady, SendNak, Commit, SendProgress>;
 
   // What the driver knows at a tick.
   struct Tick {
@@ -73,6 +80,7 @@ class ReceiverControl {
     bool socket_empty = true;       // the kernel holds no unread datagram for us
     bool complete = false;          // every block verified
     uint64_t beacon_nonce = 0;      // of the last authentic beacon heard (0: none)
+    uint64_t data_frames = 0;       // authentic multicast data frames received so far
   };
 
   // expect_session_id: refuse any other session (shoal recvd: the announced one).
@@ -127,6 +135,8 @@ class ReceiverControl {
   bool done_sent_ = false;
   uint64_t ack_deadline_ns_ = 0;  // a verified Done waits for the Bye until then
   bool ack_missing_ = false;
+  bool ready_sent_ = false;
+  uint64_t progress_ns_ = 0, progress_frames_ = 0;  // the last Progress report
   bool finished_ = false;
   Outcome outcome_ = Outcome::kRunning;
   std::string reason_;

@@ -1,5 +1,7 @@
 #include "session/receiver_core.h"
 
+#include <algorithm>
+
 #include "engine/wire.h"
 #include "object/manifest.h"
 
@@ -126,6 +128,7 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
     heard_ = true;
     ++stats_.data_frames;
     if (h.sequence > stats_.highest_sequence) stats_.highest_sequence = h.sequence;
+    horizon_ = std::max(horizon_, h.block);
   }
   return add_symbol(h.block, h.esi, payload, unicast);
 }
@@ -223,6 +226,26 @@ control::Nak ReceiverCore::make_nak(uint32_t pass) const {
   std::vector<uint32_t> missing(layout_.block_count());
   for (uint32_t b = 0; b < layout_.block_count(); ++b) missing[b] = assembler_->missing(b);
   return control::build_nak(pass, missing, stats_.frames_received, stats_.dropped()).nak;
+}
+
+std::optional<control::Progress> ReceiverCore::make_progress(size_t max_runs) {
+  while (lowest_open_ < horizon_ && assembler_->missing(lowest_open_) == 0) ++lowest_open_;
+  control::Progress p;
+  p.highest_sequence = stats_.highest_sequence;
+  p.data_frames = stats_.data_frames;
+  max_runs = std::min(max_runs, control::kMaxProgressRuns);
+  for (uint32_t b = lowest_open_; b < horizon_ && p.runs.size() < max_runs; ++b) {
+    const uint8_t m = assembler_->missing(b);
+    if (m == 0) continue;
+    if (!p.runs.empty() && p.runs.back().missing == m &&
+        p.runs.back().first_block + p.runs.back().count == b) {
+      ++p.runs.back().count;
+    } else {
+      p.runs.push_back({b, 1, m});
+    }
+  }
+  if (p.runs.empty()) return std::nullopt;
+  return p;
 }
 
 }  // namespace shoal::session

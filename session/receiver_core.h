@@ -72,6 +72,10 @@ class ReceiverCore : private engine::SpillStore {
   bool complete() const { return assembler_->blocks_done() == assembler_->block_count(); }
   // The NAK for the pass that just ended (every incomplete block with its missing count).
   control::Nak make_nak(uint32_t pass) const;
+  // The report sent while data flows (control::Progress): incomplete blocks below the highest
+  // block a data frame has named, lowest first, at most max_runs runs. nullopt when none is
+  // incomplete there. O(blocks scanned past the lowest incomplete one + runs).
+  std::optional<control::Progress> make_progress(size_t max_runs);
   // Every block verified and handed to the sink? ("internal: ..." error otherwise.)
   Status check_complete() const;
   // The whole-object SHA-256 (hashed in order as blocks landed) against the session's. Once.
@@ -122,6 +126,9 @@ class ReceiverCore : private engine::SpillStore {
   std::vector<uint8_t> readback_;
 
   uint32_t resumed_ = 0;
+  // make_progress: blocks below lowest_open_ are all done; data frames have named blocks up to
+  // horizon_ - 1 (0: none yet).
+  uint32_t lowest_open_ = 0, horizon_ = 0;
 };
 
 }  // namespace shoal::session

@@ -189,6 +189,8 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
     on_nak(*r, *nak);
   } else if (const auto* d = std::get_if<control::Done>(&m)) {
     on_done(*r, *d, now_ns);
+  } else if (const auto* p = std::get_if<control::Progress>(&m)) {
+    on_progress(*r, *p);
   } else if (std::holds_alternative<control::Feedback>(m)) {
     // The driver's rate controller takes it.
   } else {
@@ -414,7 +416,14 @@ void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {
   frames_sent_ += stats.frames;
   repair_frames_ += stats.repair_frames;
   if (stats.rate_bps != 0) rate_bps_ = stats.rate_bps;
-  emit("pass", {{"pass", n}, {"frames", stats.frames}, {"repair_frames", stats.repair_frames}});
+  emit("pass", {{"pass", n},
+                {"frames", stats.frames},
+                {"repair_frames", stats.repair_frames},
+                {"interleaved_repair_total", interleaved_symbols_}});
+  for (const uint32_t id : progress_ids_) {  // reports on this pass: the NAKs supersede them
+    if (ReceiverRecord* r = find(id)) r->progress_fresh = false;
+  }
+  progress_ids_.clear();
   // The unicast share of the last repair step follows the multicast share.
   for (size_t i = 0; i < plan_.unicast.size();) {
     const uint32_t id = plan_.unicast[i].receiver;

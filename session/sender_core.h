@@ -19,6 +19,13 @@
 //    the rate is above the path's cap, is never slow: there the rate is wrong). SlowPolicy says
 //    what happens to it: the unicast lane (StartUnicastFeed with exactly what it lacks: source
 //    symbols of whole blocks, fresh repair rows for partial ones), a failure, or SetRate.
+//  - Repair during a pass (NORM's shape): receivers report what they lack while data flows
+//    (control::Progress). Between windows of a pass the driver asks take_interleaved_repair for
+//    fresh repair rows to send with the next window: for every block a multicast receiver
+//    reported incomplete after it had seen a frame newer than every frame sent for that block,
+//    max(missing) rows. A receiver whose delivery ratio (data frames received per sequence
+//    number sent) is below 1 - kSlowShare, or that joined during the pass, gets no interleaved
+//    repair: it may be slow, and the pass end decides (Slow receivers, below).
 //  - A verified Done is acknowledged at once (AckDone: Bye kFinished, connection released).
 //  - StartPass: the driver runs the pass (DataPass), then calls on_pass_sent (or on_pass_failed).
 //    At most one pass is outstanding.
@@ -32,6 +39,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -53,6 +61,13 @@ enum class SlowPolicy { kUnicast, kWait, kDrop };
 inline constexpr double kSlowShare = 0.10;
 // ... and more than this many times what the lower-median receiver lacks.
 inline constexpr double kSlowFactor = 4.0;
+// Interleaved repair: a block is repaired only when the reporting receiver had seen a frame this
+// many sequence numbers newer than every frame sent for it (a frame still in flight is no loss).
+inline constexpr uint32_t kInFlightFrames = 64;
+// At most this many blocks' repair goes with one window (a window is 32 blocks by default).
+inline constexpr size_t kMaxInterleavedBlocks = 1024;
+// A delivery ratio is measured over at least this many sequence numbers.
+inline constexpr uint32_t kDeliverySample = 256;
 // --slow-receiver wait never lowers the rate below this.
 inline constexpr uint64_t kSlowMinRateBps = 1'000'000;
 
@@ -80,6 +95,15 @@ struct ReceiverRecord {
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
   uint64_t done_ns = 0;
+  // Its last Progress report (unconsumed while progress_fresh) and its delivery ratio, measured
+  // between reports at least kDeliverySample sequence numbers apart (-1: not measured yet).
+  std::vector<NeedRun> progress;
+  uint32_t progress_sequence = 0;
+  bool progress_fresh = false;
+  uint32_t delivery_base_sequence = 0;
+  uint64_t delivery_base_frames = 0;
+  bool delivery_based = false;
+  double delivery = -1;
   bool active() const { return state == ReceiverState::kJoined || state == ReceiverState::kReady; }
   bool multicast() const { return active() && !unicast; }
 };
@@ -193,6 +217,12 @@ class SenderCore {
   void on_pass_failed(const std::string& error, uint64_t now_ns);
   void on_tick(uint64_t now_ns);
 
+  // Between windows of a multicast pass: appends fresh repair rows for what receivers reported
+  // lacking (see "Repair during a pass" above). sent_sequence[b]: 1 + the sequence number of the
+  // newest frame sent for block b (0: none yet), as the driver's data pass keeps it.
+  void take_interleaved_repair(std::span<const uint32_t> sent_sequence,
+                               std::vector<RepairRange>& out);
+
   // Actions, oldest first; nullopt when none is queued.
   std::optional<SenderAction> next_action();
 
@@ -211,6 +241,7 @@ class SenderCore {
   uint32_t passes() const { return passes_; }
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t repair_frames() const { return repair_frames_; }
+  uint64_t interleaved_symbols() const { return interleaved_symbols_; }
   uint64_t data_start_ns() const { return t_data_; }  // 0 before the first pass
   uint64_t rate_bps() const { return rate_bps_; }
 
@@ -225,6 +256,7 @@ class SenderCore {
   void on_ready(ReceiverRecord& r, const control::Ready& ready);
   void on_nak(ReceiverRecord& r, const control::Nak& nak);
   void on_done(ReceiverRecord& r, const control::Done& done, uint64_t now_ns);
+  void on_progress(ReceiverRecord& r, const control::Progress& p);
   void step(uint64_t now_ns);
   void start(uint64_t now_ns);
   void begin_passes(uint64_t now_ns);
@@ -266,6 +298,12 @@ class SenderCore {
   std::vector<uint32_t> short_blocks_before_;
   uint8_t max_k_ = 0;
   uint64_t rate_bps_ = 0;
+  // Interleaved repair: receivers with a fresh Progress; rows wanted per block (touched blocks
+  // listed, so a step costs O(blocks reported), not O(blocks)).
+  std::vector<uint32_t> progress_ids_;
+  std::vector<uint8_t> interleave_need_;
+  std::vector<uint32_t> interleave_touched_;
+  uint64_t interleaved_symbols_ = 0;
 };
 
 }  // namespace shoal::session

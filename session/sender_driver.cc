@@ -149,8 +149,11 @@ void SenderDriver::begin_data() {
                    rt.error());
     }
   }
-  pass_.emplace(*symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks,
-                [this](int ms) { service(ms); });
+  pass_.emplace(
+      *symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks, [this](int ms) { service(ms); },
+      [this](std::vector<RepairRange>& extra) {
+        core_->take_interleaved_repair(pass_->sent_sequence(), extra);
+      });
 }
 
 void SenderDriver::run_pass(action::StartPass a) {
@@ -172,8 +175,8 @@ void SenderDriver::run_pass(action::StartPass a) {
   pass_stats_ = nullptr;
   {
     double secs = double(monotonic_ns() - t_pass) / 1e9;
-    spdlog::debug("pass {}: {} frames ({} repair) in {:.3f}s = {}", a.pass, ps.frames,
-                  ps.repair_frames, secs,
+    spdlog::debug("pass {}: {} frames ({} repair, {} interleaved) in {:.3f}s = {}", a.pass,
+                  ps.frames, ps.repair_frames, ps.interleaved, secs,
                   format_rate(secs > 0 ? double(ps.frames) *
                                              double(layout_->symbol_size() + engine::kHeaderSize +
                                                     builder_->tag_len() + engine::kWireOverhead) *
@@ -324,6 +327,7 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   t.passes = core_->passes();
   t.frames_sent = core_->frames_sent();
   t.repair_frames = core_->repair_frames();
+  t.interleaved_symbols = core_->interleaved_symbols();
   t.symbol_size = static_cast<uint32_t>(layout_->symbol_size());
   t.data_start_ns = core_->data_start_ns();
   t.end_ns = monotonic_ns();

@@ -57,6 +57,7 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
   j["passes"] = t.passes;
   j["frames_sent"] = t.frames_sent;
   j["repair_bytes_multicast"] = uint64_t(double(t.repair_frames) * sym);
+  j["repair_bytes_interleaved"] = uint64_t(double(t.interleaved_symbols) * sym);
   j["seconds"] = double(t.end_ns - t.data_start_ns) / 1e9;
   if (t.rate_auto) j["rate_auto"] = *t.rate_auto;
   size_t ok = 0, failed = 0;
@@ -103,9 +104,11 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
                          format_bytes(double(r.unicast_symbols) * sym).c_str(),
                          row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
   }
-  out +=
-      printf_string("%zu of %zu receivers verified the object; %u pass(es), %s multicast repair\n",
-                    ok, ok + failed, t.passes, format_bytes(double(t.repair_frames) * sym).c_str());
+  out += printf_string(
+      "%zu of %zu receivers verified the object; %u pass(es), %s multicast repair (%s during "
+      "passes)\n",
+      ok, ok + failed, t.passes, format_bytes(double(t.repair_frames) * sym).c_str(),
+      format_bytes(double(t.interleaved_symbols) * sym).c_str());
   return out;
 }
 

@@ -22,7 +22,8 @@ struct SendTotals {
   uint64_t session_id = 0;
   uint32_t passes = 0;
   uint64_t frames_sent = 0;
-  uint64_t repair_frames = 0;  // multicast repair frames
+  uint64_t repair_frames = 0;        // multicast repair frames
+  uint64_t interleaved_symbols = 0;  // of them: sent during passes for receivers' reports
   uint32_t symbol_size = 0;
   uint64_t data_start_ns = 0;               // when the first pass began
   uint64_t end_ns = 0;                      // when the report is made

@@ -76,6 +76,9 @@ TEST(Messages, WireLayoutIsBigEndianInFieldOrder) {
                                   0x55, 0x66, 0x77, 0x88}));
   EXPECT_EQ(framed(Reject{"no"}), (std::vector<uint8_t>{0, 0, 0, 6, 1, 5, 0, 2, 'n', 'o'}));
   EXPECT_EQ(framed(Bye{ByeCode::kAborted, ""}), (std::vector<uint8_t>{0, 0, 0, 5, 1, 13, 1, 0, 0}));
+  EXPECT_EQ(framed(Progress{7, 8, {{2, 3, 4}}}),
+            (std::vector<uint8_t>{0, 0, 0, 27, 1, 17, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0,
+                                  0, 8, 0, 0,  0, 1,  0, 0, 0, 2, 0, 0, 0, 3, 4}));
   EXPECT_EQ(framed(Nak{1, {{2, 3, 4}}, 5, 6}),
             (std::vector<uint8_t>{0, 0, 0, 35, 1, 10, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
                                   0, 3, 4, 0,  0, 0,  0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 6}));
@@ -116,7 +119,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 17, 99, 255}) {
+  for (int t : {0, 18, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);
@@ -178,6 +181,13 @@ TEST(Messages, EncoderRefusesOversizedArrays) {
   Nak nak;
   nak.runs.resize(kMaxNakRuns + 1, NakRun{0, 1, 1});
   EXPECT_THROW(encode(nak, out), std::length_error);
+  Progress progress;
+  progress.runs.resize(kMaxProgressRuns + 1, NakRun{0, 1, 1});
+  EXPECT_THROW(encode(progress, out), std::length_error);
+  progress.runs.resize(kMaxProgressRuns);
+  out.clear();
+  encode(progress, out);
+  EXPECT_LE(out.size(), kMaxMessageSize + 4);
 }
 
 TEST(Messages, ReservedFieldsAndEnumerationsAreChecked) {
@@ -228,6 +238,8 @@ TEST(Messages, InvalidNakRunsAreRejected) {
   for (const auto& runs : bad) {
     Result<Message> d = decode_body(body_of(Nak{1, runs, 0, 0}));
     EXPECT_FALSE(d.ok()) << "runs starting at " << runs[0].first_block;
+    Result<Message> p = decode_body(body_of(Progress{1, 1, runs}));
+    EXPECT_FALSE(p.ok()) << "Progress runs starting at " << runs[0].first_block;
   }
   // Adjacent runs (different counts) and the very last block are fine.
   Nak ok{1, {{5, 2, 1}, {7, 1, 2}, {0xffffffff, 1, 255}}, 0, 0};
@@ -307,6 +319,7 @@ TEST(Messages, MutatedMessagesAreRejectedOrDecodedConsistently) {
 TEST(Messages, TypeNames) {
   EXPECT_STREQ(type_name(Message(Hello{})), "Hello");
   EXPECT_STREQ(type_name(Message(Nak{})), "Nak");
+  EXPECT_STREQ(type_name(Message(Progress{})), "Progress");
   EXPECT_STREQ(type_name(Message(Bye{})), "Bye");
   EXPECT_STREQ(type_name(static_cast<MessageType>(77)), "unknown");
 }

@@ -86,6 +86,8 @@ inline std::vector<Message> sample_messages() {
   out.push_back(Probe{1, {1, 2, 3, 4, 5}});
   out.push_back(Probe{7, {}});
   out.push_back(Feedback{123456, 130000, 7});
+  out.push_back(Progress{4000, 3990, {{12, 1, 2}, {40, 3, 255}}});
+  out.push_back(Progress{});
   return out;
 }
 

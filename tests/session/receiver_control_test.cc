@@ -220,6 +220,32 @@ TEST(ReceiverControl, APassEndIsAnsweredOnceTheSocketIsQuietAndEmpty) {
   EXPECT_FALSE(c.next_action(t));  // answered once
 }
 
+TEST(ReceiverControl, ProgressIsDueWhileNewDataFlowsAtMostOncePerInterval) {
+  Control c;
+  open(c);
+  c.session_started(kT0);
+  auto data = [](uint64_t now, uint64_t frames, bool complete = false) {
+    Control::Tick t = at(now, complete);
+    t.data_frames = frames;
+    return t;
+  };
+  EXPECT_FALSE(c.next_action(data(kT0 + kMs, 10))) << "not before Ready";
+  auto a = c.next_action(at(kT0 + kMs, false, 42));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+  uint64_t t = kT0 + kProgressIntervalNs;
+  a = c.next_action(data(t, 500));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendProgress>(*a));
+  EXPECT_FALSE(c.next_action(data(t + kProgressIntervalNs - 1, 900))) << "within the interval";
+  t += kProgressIntervalNs;
+  EXPECT_FALSE(c.next_action(data(t, 500))) << "no new data frames";
+  a = c.next_action(data(t, 501));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendProgress>(*a));
+  t += kProgressIntervalNs;
+  EXPECT_FALSE(c.next_action(data(t, 600, true))) << "nothing lacks";
+  c.on_message(control::PassEnd{0, 600}, t);
+  EXPECT_FALSE(c.next_action(data(t + kMs, 700))) << "a pass end is answered by the NAK";
+}
+
 TEST(ReceiverControl, APassEndIsAnsweredAtTheLatestAfterTheMaxDrainTime) {
   Control c;
   ready(c);

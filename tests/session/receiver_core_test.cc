@@ -415,5 +415,22 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerWithNothingVerifiedRemovesThePartialD
   EXPECT_FALSE(sink_.kept);
 }
 
+TEST_F(ReceiverCoreMemoryTest, ProgressNamesIncompleteBlocksBelowTheNewestBlockSeen) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  EXPECT_FALSE(core->make_progress(16)) << "no data yet";
+  ASSERT_TRUE(core->on_datagram(frame(0, 0)).ok());  // sequence 0
+  EXPECT_FALSE(core->make_progress(16)) << "block 0 is the newest block seen: still arriving";
+  ASSERT_TRUE(core->on_datagram(frame(1, 0)).ok());  // sequence 1
+  auto p = core->make_progress(16);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->highest_sequence, 1u);
+  EXPECT_EQ(p->data_frames, 2u);
+  ASSERT_EQ(p->runs.size(), 1u);
+  EXPECT_EQ(p->runs[0], (control::NakRun{0, 1, kK - 1}));
+  for (uint8_t e = 1; e < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
+  EXPECT_FALSE(core->make_progress(16)) << "block 0 is complete";
+}
+
 }  // namespace
 }  // namespace shoal::session

@@ -695,5 +695,70 @@ TEST(SenderCore, DoneIsAcknowledgedAtOnceWhileTheSessionGoesOn) {
   EXPECT_EQ(all_of<action::FailReceiver>(a).size(), 1u);
 }
 
+// Repair during a pass: Progress reports in, fresh rows out between windows.
+class Interleaved : public ::testing::Test {
+ protected:
+  Interleaved() : s(config(2)) {
+    start_session(s, 2);                                            // pass 0 is running
+    for (uint32_t b = 0; b < kBlocks; ++b) sent[b] = (b + 1) * 10;  // block b's frames: < 10(b+1)
+  }
+  // A report from `id` having seen sequence `seq` and `frames` data frames in all.
+  void progress(uint32_t id, uint32_t seq, uint64_t frames, std::vector<control::NakRun> runs) {
+    s.core.on_message(id, control::Progress{seq, frames, std::move(runs)}, 15 * kMs);
+  }
+  // Two reports: the first sets the delivery baseline, the second (all frames received) counts.
+  void measured(uint32_t id, uint32_t seq, std::vector<control::NakRun> runs) {
+    progress(id, 100, 100, {});
+    progress(id, seq, seq, std::move(runs));
+  }
+  std::vector<std::string> take() {
+    std::vector<RepairRange> out;
+    s.core.take_interleaved_repair(sent, out);
+    return strs(out);
+  }
+  Session s;
+  std::vector<uint32_t> sent = std::vector<uint32_t>(kBlocks);
+};
+
+TEST_F(Interleaved, BlocksWhoseFramesAllPrecedeTheReportGetMaxMissingFreshRows) {
+  sent[6] = 390;  // block 6 was sent up to sequence 389: in flight for a report at 400
+  measured(1, 400, {{1, 1, 2}, {6, 1, 1}});
+  measured(2, 400, {{1, 1, 3}});
+  EXPECT_EQ(take(), std::vector<std::string>{"1:4+3"});  // rows k.. : fresh to everyone
+  EXPECT_EQ(s.core.interleaved_symbols(), 3u);
+  EXPECT_TRUE(take().empty()) << "a report is used once";
+
+  // The pass ends; both still lack one symbol of block 1: the repair pass takes the next fresh
+  // row, past the three sent during the pass.
+  s.core.on_pass_sent({40, 3}, 20 * kMs);
+  s.drain();
+  s.nak(1, 0, {{1, 1, 1}}, 21 * kMs);
+  s.nak(2, 0, {{1, 1, 1}}, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto passes = all_of<action::StartPass>(s.drain());
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(strs(passes[0].ranges), std::vector<std::string>{"1:7+1"});
+}
+
+TEST_F(Interleaved, ALossyOrUnmeasuredReceiverGetsNoneAndThePassEndDecides) {
+  progress(1, 400, 400, {{2, 1, 1}});  // the first report: delivery not measured yet
+  EXPECT_TRUE(take().empty());
+  progress(2, 100, 100, {});
+  progress(2, 1100, 100 + 850, {{3, 2, 4}});  // 85% delivered: perhaps slow
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(s.core.interleaved_symbols(), 0u);
+  progress(1, 1400, 1400, {{2, 1, 1}});  // rx1 measured now: 100%
+  EXPECT_EQ(take(), std::vector<std::string>{"2:4+1"});
+}
+
+TEST_F(Interleaved, ReportsOutsideAPassAreIgnored) {
+  measured(1, 400, {{1, 1, 2}});
+  s.core.on_pass_sent({40, 0}, 20 * kMs);  // the pass ended before the window boundary
+  s.drain();
+  EXPECT_TRUE(take().empty());
+  progress(1, 500, 500, {{1, 1, 2}});  // answering phase: the NAK says it
+  EXPECT_TRUE(take().empty());
+}
+
 }  // namespace
 }  // namespace shoal::session
