@@ -42,7 +42,7 @@ struct SendOptions {
   uint32_t symbol_size = 1408;
   int ttl = 1;
   bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
-  unsigned max_passes = 20;
+  unsigned max_passes = 100;
   uint32_t window_blocks = 32;                      // interleaving window
   uint64_t unicast_budget_symbols = 256;            // per receiver per repair step
   SlowPolicy slow_receiver = SlowPolicy::kUnicast;  // --slow-receiver (sender_core.h)

@@ -455,8 +455,10 @@ void SenderCore::after_answers() {
   if (passes_ > 0) classify_slow(passes_ - 1);
   std::vector<ReceiverNeeds>& needs = needs_;
   needs.clear();
-  for (const auto& [id, r] : receivers_) {
-    if (r.multicast()) needs.push_back({r.id, r.needs});
+  for (auto& [id, r] : receivers_) {
+    if (!r.multicast()) continue;
+    if (stalled(r)) continue;
+    needs.push_back({r.id, r.needs});
   }
   if (needs.empty()) {
     end_passes();
@@ -474,6 +476,21 @@ void SenderCore::after_answers() {
                         std::to_string(plan_.multicast_symbols) + " multicast + " +
                         std::to_string(plan_.unicast_symbols) + " unicast symbols");
   next_pass();
+}
+
+// A receiver fails when repair stops helping it, not after a fixed number of passes: when what it
+// lacks has not shrunk over kStallPasses answered passes in a row (--max-passes stays the cap).
+bool SenderCore::stalled(ReceiverRecord& r) {
+  if (!r.answered || r.needs.empty()) return false;  // no answer to this pass: nothing learnt
+  const uint64_t lacked = lacked_symbols(r.needs);
+  r.stalled_passes = lacked < r.lacked_before ? 0 : r.stalled_passes + 1;
+  r.lacked_before = lacked;
+  if (r.stalled_passes < kStallPasses) return false;
+  fail(r, "made no progress in " + std::to_string(kStallPasses) + " repair passes: still lacks " +
+              std::to_string(lacked) +
+              " symbol(s) (multicast stopped reaching it, or its blocks keep failing "
+              "verification; check its network path and its log)");
+  return true;
 }
 
 void SenderCore::end_passes() {

@@ -61,6 +61,8 @@ enum class SlowPolicy { kUnicast, kWait, kDrop };
 inline constexpr double kSlowShare = 0.10;
 // ... and more than this many times what the lower-median receiver lacks.
 inline constexpr double kSlowFactor = 4.0;
+// A multicast receiver whose lack has not shrunk over this many answered passes in a row fails.
+inline constexpr uint32_t kStallPasses = 3;
 // Interleaved repair: a block is repaired only when the reporting receiver had seen a frame this
 // many sequence numbers newer than every frame sent for it (a frame still in flight is no loss).
 inline constexpr uint32_t kInFlightFrames = 64;
@@ -95,6 +97,8 @@ struct ReceiverRecord {
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
   uint64_t done_ns = 0;
+  uint64_t lacked_before = UINT64_MAX;  // symbols lacked at its previous answer
+  uint32_t stalled_passes = 0;          // answers in a row that lacked no less than before
   // Its last Progress report (unconsumed while progress_fresh) and its delivery ratio, measured
   // between reports at least kDeliverySample sequence numbers apart (-1: not measured yet).
   std::vector<NeedRun> progress;
@@ -267,6 +271,8 @@ class SenderCore {
   void to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass);
   uint64_t lacked_symbols(const std::vector<NeedRun>& needs) const;
   std::vector<RepairRange> feed_of(const std::vector<NeedRun>& needs);
+  // Counts the receiver's passes without progress; fails it (true) after kStallPasses.
+  bool stalled(ReceiverRecord& r);
   void end_passes();
   void finish();
   void log(action::Log::Level level, std::string text);

@@ -2,6 +2,7 @@
 # e2e 1: delivery on the namespace test bed, 1 sender and 4 receivers, at 0%, 1% and 5% random loss
 # toward every receiver. Each run: every receiver exits 0 with a copy whose SHA-256 equals the source's,
 # the sender exits 0 and its JSON summary lists the 4 receivers as done, and no temp file remains.
+# With loss, repair went out during the pass too (receivers' Progress reports), not only after it.
 source "$(dirname "$0")/lib.sh"
 e2e_init dlv "$@"
 need_root_netns
@@ -41,8 +42,12 @@ for permille in 0 10 50; do
   if [ "$permille" -gt 0 ]; then   # the loss was real: some receiver needed a repair pass
     passes=$(json "$WORK/$run-tx.json" .passes)
     expect "$run needed repair passes (passes = $passes > 1)" test "${passes:-0}" -gt 1
+    during=$(json "$WORK/$run-tx.json" .repair_bytes_interleaved)
+    expect "$run repaired during the pass (repair_bytes_interleaved = $during > 0)" \
+      test "${during:-0}" -gt 0
   fi
   log "run $run: sender passes $(json "$WORK/$run-tx.json" .passes)," \
-    "multicast repair bytes $(json "$WORK/$run-tx.json" .repair_bytes_multicast)"
+    "multicast repair bytes $(json "$WORK/$run-tx.json" .repair_bytes_multicast)," \
+    "of them during the pass $(json "$WORK/$run-tx.json" .repair_bytes_interleaved)"
 done
 e2e_finish

@@ -291,6 +291,37 @@ TEST(SenderCore, PassLimitFailsWhatIsStillMissing) {
             "lower --rate or more --max-passes)");
 }
 
+TEST(SenderCore, AReceiverFailsWhenRepairStopsHelpingItNotAtAPassCount) {
+  SenderConfig c = config(2);
+  c.max_passes = 50;
+  c.unicast_budget_symbols = 0;  // every repair goes multicast
+  Session s(std::move(c));
+  start_session(s, 2);
+  uint64_t now = 20 * kMs;
+  // rx1 lacks one block less each pass (5, 4, ... 1, then Done); rx2 always the same 2 symbols.
+  for (uint32_t pass = 0; pass < 8 && !s.core.finished(); ++pass) {
+    s.core.on_pass_sent({1, 1}, now);
+    s.drain();
+    if (s.state(1) != ReceiverState::kDone) {
+      if (pass < 5) {
+        s.nak(1, pass, {{0, 5 - pass, 1}}, now);
+      } else {
+        s.done(1, now);
+      }
+    }
+    if (s.state(2) != ReceiverState::kFailed) s.nak(2, pass, {{5, 1, 2}}, now);
+    s.core.on_tick(now);
+    s.drain();
+    now += kMs;
+  }
+  EXPECT_EQ(s.state(1), ReceiverState::kDone) << "it made progress every pass";
+  ASSERT_EQ(s.state(2), ReceiverState::kFailed);
+  EXPECT_EQ(s.core.receiver(2)->reason,
+            "made no progress in 3 repair passes: still lacks 2 symbol(s) (multicast stopped "
+            "reaching it, or its blocks keep failing verification; check its network path and "
+            "its log)");
+}
+
 TEST(SenderCore, SilentReceiverFailsAtTheAnswerTimeout) {
   Session s(config(2));
   start_session(s, 2);
