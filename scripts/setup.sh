@@ -36,14 +36,15 @@ build() {
 
 nodpdk() {
   # The DPDK transport is optional: a build without it must still build and fall back cleanly.
-  cmake -S . -B build-nodpdk -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_DPDK=OFF -DSHOAL_TESTS=OFF \
-    -DSHOAL_BENCH=OFF
-  cmake --build build-nodpdk -j "$JOBS" --target shoal
-  ./build-nodpdk/cli/shoal selfcheck
+  # The fuzz build is one (clang, -DSHOAL_DPDK=OFF, libraries under ASan and UBSan): its shoal
+  # target costs only the executable's own files, where a separate build would cost them all.
+  local dir=build-fuzz
+  cmake --build "$dir" -j "$JOBS" --target shoal
+  "./$dir/cli/shoal" selfcheck
   local out obj
   obj=$(mktemp)
   head -c 4096 /dev/urandom >"$obj"
-  if out=$(./build-nodpdk/cli/shoal send "$obj" --transport dpdk --insecure --listen 127.0.0.1:0 2>&1); then
+  if out=$("./$dir/cli/shoal" send "$obj" --transport dpdk --insecure --listen 127.0.0.1:0 2>&1); then
     rm -f "$obj"
     echo "setup: a build without DPDK accepted --transport dpdk" >&2; exit 1
   fi
@@ -82,7 +83,7 @@ case "$mode" in
       echo "setup: no guest kernel, so e2e_provision will skip" >&2
     (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
     fuzz
-    nodpdk
+    nodpdk   # after fuzz: it reuses that build
     ;;
   *) echo "usage: $0 run|test|deps|build" >&2; exit 2 ;;
 esac
