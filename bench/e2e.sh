@@ -25,6 +25,8 @@
 #                        the RATE table below.
 #   --shoal PATH         shoal binary (default: build/cli/shoal in this repository)
 #   --shoal-args "ARGS"  extra arguments for `shoal send` (e.g. "--fec 64+2")
+#   --manifest MODE      cold (default): every shoal run hashes the image, as a first send does;
+#                        cached: repeat sends of the unchanged image (the first run warms the cache)
 #   --timeout SECONDS    bound on every process of one run (default: 30 + size at 20 Mbit/s; with
 #                        slow, at least 30 + 3 x size/(cap/6))
 #   --tsv FILE           raw per-run records (default /tmp/shoal-e2e-<time>.tsv)
@@ -38,7 +40,7 @@ TESTBED=$REPO/scripts/testbed.sh
 
 SIZE=128M RUNS=5 NRX=4 TOOLS=shoal,udpcast,uftp,iperf
 CONDITIONS=capped-0,capped-1,uncapped-0,uncapped-1
-CAP=300mbit CAP_BURST=65536 LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" RUN_TIMEOUT="" TSV="" KEEP=0
+CAP=300mbit CAP_BURST=65536 LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" MANIFEST=cold RUN_TIMEOUT="" TSV="" KEEP=0
 declare -A RATE=(
   # At the cap: each tool at the cap's nominal value, as its users would set it. shoal's --rate
   # counts Ethernet frames without FCS, as the cap (tbf) does (engine::kWireOverhead), udpcast's
@@ -72,6 +74,7 @@ while (($#)); do
             RATE[${BASH_REMATCH[1]}:${BASH_REMATCH[2]}]=${BASH_REMATCH[3]}; shift 2 ;;
     --shoal) SHOAL=$2; shift 2 ;;
     --shoal-args) SHOAL_ARGS=$2; shift 2 ;;
+    --manifest) MANIFEST=$2; shift 2; [[ $MANIFEST == cold || $MANIFEST == cached ]] || die "--manifest: cold or cached" ;;
     --timeout) RUN_TIMEOUT=$2; shift 2 ;;
     --tsv) TSV=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;

@@ -45,6 +45,12 @@ Action add_send(CLI::App& app) {
   sub->add_option("--spool", a->o.spool,
                   "directory where a packed tree or compressed object is built before sending "
                   "(default: $TMPDIR or /tmp; needs room for it)");
+  sub->add_option("--manifest-cache", a->o.manifest_cache_dir,
+                  "where block hashes of files already sent are kept, so an unchanged file "
+                  "starts at once (default: $SHOAL_CACHE_DIR, $XDG_CACHE_HOME/shoal or "
+                  "~/.cache/shoal, + /manifests)");
+  sub->add_flag("!--no-manifest-cache", a->o.manifest_cache,
+                "hash the object even if it was sent unchanged before, and keep no hashes");
   sub->add_option("-g,--group", a->group,
                   "multicast group and port (use 239.0.0.0/8, organisation-local)")
       ->capture_default_str()

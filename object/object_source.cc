@@ -43,6 +43,7 @@ Result<ObjectSource> ObjectSource::open(const std::string& path) {
   ObjectSource src;
   src.path_ = path;
   src.size_ = size;
+  src.identity_ = ManifestCache::identify(fd);
   if (size > 0) {
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -60,7 +61,8 @@ Result<ObjectSource> ObjectSource::open(const std::string& path) {
 ObjectSource::ObjectSource(ObjectSource&& o) noexcept
     : path_(std::move(o.path_)),
       data_(std::exchange(o.data_, nullptr)),
-      size_(std::exchange(o.size_, 0)) {}
+      size_(std::exchange(o.size_, 0)),
+      identity_(std::exchange(o.identity_, std::nullopt)) {}
 
 ObjectSource& ObjectSource::operator=(ObjectSource&& o) noexcept {
   if (this != &o) {
@@ -68,6 +70,7 @@ ObjectSource& ObjectSource::operator=(ObjectSource&& o) noexcept {
     path_ = std::move(o.path_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    identity_ = std::exchange(o.identity_, std::nullopt);
   }
   return *this;
 }

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "common/result.h"
+#include "object/manifest_cache.h"
 
 namespace shoal::object {
 
@@ -22,12 +24,15 @@ class ObjectSource {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // The regular file's identity when opened (ManifestCache's key); nullopt for a block device.
+  const std::optional<FileIdentity>& identity() const { return identity_; }
 
  private:
   ObjectSource() = default;
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  std::optional<FileIdentity> identity_;
 };
 
 }  // namespace shoal::object

@@ -6,12 +6,14 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <future>
 
 #include "common/clock.h"
 #include "common/units.h"
 #include "control/endpoint.h"
 #include "engine/net_iface.h"
 #include "engine/wire.h"
+#include "object/manifest_cache.h"
 #include "object/object_format.h"
 #include "session/sender_driver.h"
 
@@ -112,9 +114,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
     spdlog::info("metrics for Prometheus on http://{}/metrics", opt_.metrics);
   }
 
-  // Hash in a worker while receivers connect: the manifest is needed only at session start.
-  manifest_job_ = std::async(std::launch::async,
-                             [this] { return object::build_manifest(source_->bytes(), *layout_); });
+  start_manifest(format.format == 0);
   RAND_bytes(reinterpret_cast<unsigned char*>(&session_id_), sizeof session_id_);
   while (beacon_nonce_ == 0) {
     RAND_bytes(reinterpret_cast<unsigned char*>(&beacon_nonce_), sizeof beacon_nonce_);
@@ -192,6 +192,31 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   announcer_ = std::move(*announcer);
   return std::nullopt;
+}
+
+void SenderDriver::start_manifest(bool cacheable) {
+  std::optional<object::ManifestCache> cache;
+  if (opt_.manifest_cache && cacheable && source_->identity()) {
+    cache.emplace(opt_.manifest_cache_dir.empty() ? object::ManifestCache::default_dir()
+                                                  : opt_.manifest_cache_dir);
+    if (auto m = cache->load(*source_->identity(), *layout_)) {
+      spdlog::info("manifest of '{}' from the cache in {} (unchanged since it was hashed)",
+                   source_->path(), cache->dir());
+      std::promise<object::Manifest> ready;
+      ready.set_value(std::move(*m));
+      manifest_job_ = ready.get_future();
+      return;
+    }
+  }
+  manifest_job_ = std::async(std::launch::async, [this, cache = std::move(cache)] {
+    object::Manifest m = object::build_manifest(source_->bytes(), *layout_);
+    if (cache) {
+      if (Status s = cache->store(*source_->identity(), *layout_, m); !s) {
+        spdlog::warn("manifest cache: {} (the next send hashes the object again)", s.error());
+      }
+    }
+    return m;
+  });
 }
 
 SendResult SenderDriver::run() {

@@ -53,7 +53,10 @@ struct SendOptions {
   std::string json_path;  // summary as JSON ("-" = stdout)
   std::string metrics;    // Prometheus endpoint address ("" = none), e.g. 127.0.0.1:9102
   std::string announce;   // "GROUP:PORT": announce the session there for `shoal recvd` ("" = no)
-  EventLog events;        // --events: JSON Lines as the session goes (opened by the caller)
+  // Reuse the manifest of a regular file sent unchanged before (object/manifest_cache.h).
+  bool manifest_cache = true;
+  std::string manifest_cache_dir;  // "" = ManifestCache::default_dir()
+  EventLog events;  // --events: JSON Lines as the session goes (opened by the caller)
 };
 
 // How a send ended. kBadInput: the options, the object or a local resource (file, interface,

@@ -55,6 +55,9 @@ class SenderDriver {
 
   // sender.cc: options, object, transport, listener, keys; the core. nullopt = ready to run.
   std::optional<SendOutcome> setup();
+  // The manifest: from the cache for a plain regular file sent unchanged before, else hashed in
+  // a worker while receivers connect (it is needed only at the session's start) and cached.
+  void start_manifest(bool cacheable);
   // sender_driver.cc
   SendOutcome serve();
   void on_joined(const control::JoinedPeer& j);

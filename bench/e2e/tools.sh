@@ -2,7 +2,7 @@
 # Sourced by bench/e2e.sh: one function per tool. Each starts the receivers in rx1..rxN, gives them a
 # moment to wait, starts the sender in tx, and times sender start -> sender exit (every sender here
 # exits only once all receivers confirmed). Then it checks every copy's SHA-256 and writes one record.
-# Uses from e2e.sh: PREFIX NRX BYTES IMAGE IMAGE_SHA WORK SHOAL SHOAL_ARGS RUN_TIMEOUT, and the
+# Uses from e2e.sh: PREFIX NRX BYTES IMAGE IMAGE_SHA WORK SHOAL SHOAL_ARGS MANIFEST RUN_TIMEOUT, and the
 # condition's floors FAST_FLOOR_S (size/cap) and SLOW_FLOOR_S (size/(cap/6)), empty when not applicable.
 
 # Groups and ports, one set per tool, so a straggler of one tool can never feed another.
@@ -218,6 +218,13 @@ run_shoal() {   # $1 = --rate
   sleep "$WAIT_READY"
   C0=$(counters)
   # shellcheck disable=SC2086  # SHOAL_ARGS is a list of words on purpose
+  # Cold (default): every run hashes the image, as a first send does. Cached: the manifest cache
+  # in $WORK, warmed by the first shoal run (--manifest cached).
+  if [ "$MANIFEST" = cached ]; then
+    extra+=(--manifest-cache "$WORK/manifests")
+  else
+    extra+=(--no-manifest-cache)
+  fi
   run_sender tx "$SHOAL" send "$IMAGE" --group "$SHOAL_GROUP" --iface v0 --listen "$SHOAL_CTRL" \
     "${extra[@]}" --min-receivers "$NRX" --max-wait 30s --key-file "$WORK/shoal.key" \
     --json "$RUN/tx.json" --no-progress $SHOAL_ARGS

@@ -48,6 +48,7 @@ e2e_init() {
   E2E_TAG=$tag
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/shoal-e2e-$tag.XXXXXX") || { echo "cannot create a temp dir" >&2; exit 2; }
   chmod 755 "$WORK"
+  export SHOAL_CACHE_DIR=$WORK/cache  # the sender's manifest cache: per test, gone with $WORK
   trap e2e_cleanup EXIT
   trap 'exit 130' INT TERM
   log "$tag: work dir $WORK"
