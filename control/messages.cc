@@ -49,6 +49,7 @@ void put(Writer& w, const Session& m) {
   w.bytes(m.object_sha256);
   w.str(m.object_name, kMaxNameLength);
   w.u8(m.object_format);
+  w.u16(m.progress_interval_ms);
 }
 void put(Writer& w, const Manifest& m) {
   if (m.block_hashes.size() > kMaxManifestHashes) {
@@ -189,6 +190,7 @@ Result<Message> get_session(Reader& r) {
   r.array(m.object_sha256, "object_sha256");
   m.object_name = r.str("object_name", kMaxNameLength);
   m.object_format = r.u8("object_format");
+  m.progress_interval_ms = r.u16("progress_interval_ms");
   return r.finish(std::move(m));
 }
 Result<Message> get_manifest(Reader& r) {

@@ -126,6 +126,9 @@ struct Session {
   // Wire: u8 after object_name. The decoder accepts any bits; a receiver refuses bits it does
   // not implement with a reason (object/object_format.h), so a newer format fails clearly.
   uint8_t object_format = 0;
+  // Receivers send a Progress report at most this often while data flows (0: none). The sender
+  // lengthens it as receivers grow in number, to bound the reports it takes per second.
+  uint16_t progress_interval_ms = 0;
   bool operator==(const Session&) const = default;
 };
 // Session.object_format bits (formats in docs/protocol.md section 8, object/object_format.h).

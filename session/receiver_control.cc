@@ -118,7 +118,8 @@ std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& 
     return SendReady{t.beacon_nonce};
   }
   if (ready_sent_ && !pending_pass_ && !t.complete && t.data_frames != progress_frames_ &&
-      elapsed(t.now_ns, progress_ns_) >= kProgressIntervalNs) {
+      session_->progress_interval_ms != 0 &&
+      elapsed(t.now_ns, progress_ns_) >= uint64_t{session_->progress_interval_ms} * 1'000'000) {
     progress_ns_ = t.now_ns;
     progress_frames_ = t.data_frames;
     return SendProgress{};

@@ -10,8 +10,9 @@
 //                     then calls session_started(now) (or fail() saying why not)
 //   Ready          when the sender's beacon was heard, or kBeaconWaitNs after the start
 //                     (echo 0: multicast does not reach this receiver) -> SendReady
-//   (data flows)   every kProgressIntervalNs while new data frames arrive and blocks are still
-//                     incomplete, between Ready and the next PassEnd -> SendProgress
+//   (data flows)   every Session.progress_interval_ms (none if 0) while new data frames arrive
+//                     and blocks are still incomplete, between Ready and the next PassEnd
+//                     -> SendProgress
 //   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
 //                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
 //   Done           the driver commits, sends Done and calls on_done_sent(); a verified Done
@@ -40,9 +41,7 @@ inline constexpr uint64_t kDrainQuietNs = 10'000'000;      // socket empty and q
 inline constexpr uint64_t kDrainMaxNs = 3'000'000'000;     // never wait longer to answer a PassEnd
 inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;   // Ready without a beacon after this
 inline constexpr uint64_t kDoneAckWaitNs = 5'000'000'000;  // for the sender's Bye after Done
-// Progress reports while data flows: a few per interleaving window at any rate, few enough that
-// thousands of receivers cost the sender little (docs/scale.md).
-inline constexpr uint64_t kProgressIntervalNs = 25'000'000;
+// At most this many runs in one Progress report (~2.3 KB).
 inline constexpr size_t kProgressMaxRuns = 256;
 
 class ReceiverControl {

@@ -68,6 +68,13 @@ inline constexpr uint32_t kStallPasses = 3;
 inline constexpr uint32_t kInFlightFrames = 64;
 // At most this many blocks' repair goes with one window (a window is 32 blocks by default).
 inline constexpr size_t kMaxInterleavedBlocks = 1024;
+// Progress reports the sender takes per second at most, however many receivers (at a few us
+// each, ~2% of a core): the interval receivers report at grows with their number.
+inline constexpr uint32_t kProgressBudgetPerSecond = 4000;
+inline constexpr uint32_t kProgressMinIntervalMs = 25;
+// Session.progress_interval_ms for a session starting with `receivers`: 25 ms up to 100
+// receivers, then receivers / 4 ms (1,000: 250 ms; 10,000: 2.5 s), at most 60 s.
+uint16_t progress_interval_ms(size_t receivers);
 // A delivery ratio is measured over at least this many sequence numbers.
 inline constexpr uint32_t kDeliverySample = 256;
 // --slow-receiver wait never lowers the rate below this.

@@ -6,6 +6,11 @@
 
 namespace shoal::session {
 
+uint16_t progress_interval_ms(size_t receivers) {
+  const uint64_t ms = uint64_t{receivers} * 1000 / kProgressBudgetPerSecond;
+  return static_cast<uint16_t>(std::clamp<uint64_t>(ms, kProgressMinIntervalMs, 60'000));
+}
+
 void SenderCore::on_progress(ReceiverRecord& r, const control::Progress& p) {
   if (phase_ != Phase::kPassing || !r.multicast() || r.state != ReceiverState::kReady) return;
   // The delivery ratio: data frames it received per sequence number sent meanwhile (unicast

@@ -130,6 +130,7 @@ void SenderDriver::begin(size_t receivers) {
   object::Manifest manifest = manifest_job_.get();
   session_msg_.object_sha256 = manifest.object_sha256;
   manifest_msgs_ = control::split_manifest(manifest.block_sha256);
+  session_msg_.progress_interval_ms = progress_interval_ms(receivers);
   opt_.events.emit("start", {{"object", session_msg_.object_name},
                              {"bytes", source_->size()},
                              {"blocks", session_msg_.block_count},

@@ -48,6 +48,7 @@ inline std::vector<Message> sample_messages() {
   s.block_count = 239'675;
   s.object_sha256 = pattern32(9);
   s.object_name = "ubuntu-24.04.img";
+  s.progress_interval_ms = 250;
   s.object_format = kObjectFormatTree | kObjectFormatZstd;
   out.push_back(s);
   out.push_back(Manifest{7, {pattern32(10), pattern32(11), pattern32(12)}});

@@ -20,6 +20,7 @@ control::Session session(uint32_t blocks = 3) {
   s.k = 4;
   s.object_size = uint64_t{blocks} * 4 * 1024;
   s.block_count = blocks;
+  s.progress_interval_ms = 25;
   return s;
 }
 
@@ -222,7 +223,8 @@ TEST(ReceiverControl, APassEndIsAnsweredOnceTheSocketIsQuietAndEmpty) {
 
 TEST(ReceiverControl, ProgressIsDueWhileNewDataFlowsAtMostOncePerInterval) {
   Control c;
-  open(c);
+  open(c);  // the session asks for one every 25 ms
+  const uint64_t kProgressIntervalNs = 25 * kMs;
   c.session_started(kT0);
   auto data = [](uint64_t now, uint64_t frames, bool complete = false) {
     Control::Tick t = at(now, complete);
@@ -244,6 +246,21 @@ TEST(ReceiverControl, ProgressIsDueWhileNewDataFlowsAtMostOncePerInterval) {
   EXPECT_FALSE(c.next_action(data(t, 600, true))) << "nothing lacks";
   c.on_message(control::PassEnd{0, 600}, t);
   EXPECT_FALSE(c.next_action(data(t + kMs, 700))) << "a pass end is answered by the NAK";
+}
+
+TEST(ReceiverControl, NoProgressWhenTheSessionAsksForNone) {
+  Control c;
+  control::Session s = session();
+  s.progress_interval_ms = 0;
+  c.on_message(s, kT0);
+  c.on_message(manifest(0, 3), kT0);
+  ASSERT_TRUE(std::holds_alternative<Control::OpenSession>(c.on_message(control::KeyGrant{}, kT0)));
+  c.session_started(kT0);
+  auto a = c.next_action(at(kT0 + kMs, false, 42));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+  Control::Tick t = at(kT0 + 1000 * kMs);
+  t.data_frames = 500;
+  EXPECT_FALSE(c.next_action(t));
 }
 
 TEST(ReceiverControl, APassEndIsAnsweredAtTheLatestAfterTheMaxDrainTime) {

@@ -782,6 +782,17 @@ TEST_F(Interleaved, ALossyOrUnmeasuredReceiverGetsNoneAndThePassEndDecides) {
   EXPECT_EQ(take(), std::vector<std::string>{"2:4+1"});
 }
 
+TEST(ProgressInterval, GrowsWithTheReceiversSoTheSenderTakesABoundedRate) {
+  EXPECT_EQ(progress_interval_ms(1), 25u);
+  EXPECT_EQ(progress_interval_ms(100), 25u);
+  EXPECT_EQ(progress_interval_ms(1000), 250u);
+  EXPECT_EQ(progress_interval_ms(10'000), 2500u);
+  EXPECT_EQ(progress_interval_ms(10'000'000), 60'000u);
+  for (size_t n : {size_t{200}, size_t{5000}, size_t{100'000}}) {
+    EXPECT_LE(double(n) * 1000 / progress_interval_ms(n), kProgressBudgetPerSecond * 1.01) << n;
+  }
+}
+
 TEST_F(Interleaved, ReportsOutsideAPassAreIgnored) {
   measured(1, 400, {{1, 1, 2}});
   s.core.on_pass_sent({40, 0}, 20 * kMs);  // the pass ended before the window boundary
