@@ -30,8 +30,11 @@ int main(int argc, char** argv) {
       shoal::cli::add_probe(app),
   };
 
-  // --config FILE on the subcommands with many options (cli/config_file.h).
+  // --config FILE on the subcommands with many options (cli/config_file.h); -v and -q after the
+  // subcommand too (`shoal send -v ...`), as people type them.
   for (const auto& c : commands) {
+    c.sub->add_flag("-v,--verbose", verbose, "more log output");
+    c.sub->add_flag("-q,--quiet", quiet, "only warnings and errors");
     const std::string& n = c.sub->get_name();
     if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
   }

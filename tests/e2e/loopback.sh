@@ -17,9 +17,10 @@ make_object "$WORK/object.bin" 32
 make_key "$WORK/key"
 log "group $GROUP:$GROUP_PORT, control 127.0.0.1:$LISTEN_PORT"
 
-# round NAME: one session; both copies must verify.
+# round NAME [send options]: one session; both copies must verify.
 round() {
   local name=$1 k
+  shift
   for k in 1 2; do
     mkdir -p "$WORK/$name-rx$k"
     run_bg "$name-rx$k" - 120 "$SHOAL" recv --sender "127.0.0.1:$LISTEN_PORT" --key-file "$WORK/key" \
@@ -27,7 +28,7 @@ round() {
   done
   run_bg "$name-tx" - 150 "$SHOAL" send "$WORK/object.bin" --group "$GROUP:$GROUP_PORT" --ttl 0 --loopback \
     --listen "127.0.0.1:$LISTEN_PORT" --rate 300M --min-receivers 2 --max-wait 60s --key-file "$WORK/key" \
-    --no-progress
+    --no-progress "$@"
 
   expect_rc "$name-tx" 0
   expect_log "$name-tx" "2 of 2 receivers verified" "$name: 2 of 2 receivers verified"
@@ -43,8 +44,9 @@ round() {
 # the third hashes it again -- its copies still verify, so no stale hash was used.
 round first
 expect "first send hashed the object (no cache line)" bash -c "! grep -q 'from the cache' '$WORK/first-tx.log'"
-round again
+round again -v   # -v after the subcommand, as people type it
 expect_log again-tx "from the cache" "second send took the manifest from the cache"
+expect_log again-tx "debug pass 0:" "send ... -v logs at debug level"
 mtime=$(stat -c %y "$WORK/object.bin")
 make_object "$WORK/object.bin" 32
 touch -d "$mtime" "$WORK/object.bin"
