@@ -10,7 +10,13 @@
 //   AnswerWaitTick/N    one on_tick while answers are awaited (the driver ticks per poll batch)
 //   RepairStep/N        the answers are in: on_tick (plan the repair step, StartPass) + drain,
 //                       then on_pass_sent (N PassEnds queued) + drain
+//   ProgressDecode      decode_body of one Progress report (repair during the pass): the
+//                       incomplete blocks of a 64-block horizon at 1% loss
+//   ProgressReport/N    SenderCore::on_message(Progress) for one receiver among N, mid-pass
+//   InterleaveStep/N    every receiver reported: take_interleaved_repair (one window's repair)
 //
+// pct_core_at_budget (Progress): that work's share of one core at the sender's report budget
+// (kProgressBudgetPerSecond reports a second, whatever N; sender_core.h).
 // pct_core_at_10Hz: that work's share of one core when every receiver reports 10 times a second
 // (NakReport, NakDecode) or when a repair step is planned 10 times a second (RepairStep).
 #include <benchmark/benchmark.h>
@@ -83,7 +89,8 @@ void drain(SenderCore& core) {
 // N receivers joined, Ready, pass 0 sent: the core awaits their answers to pass 0.
 class Session {
  public:
-  explicit Session(uint32_t n) : n_(n), core_(config(n), 0) {
+  // pass0_sent: pass 0 went out and its answers are awaited (else it is still running).
+  explicit Session(uint32_t n, bool pass0_sent = true) : n_(n), core_(config(n), 0) {
     for (uint32_t id = 1; id <= n; ++id) {
       core_.on_joined(id, "rx" + std::to_string(id), "10.1.0.1:5000", "", now_);
     }
@@ -97,7 +104,7 @@ class Session {
     }
     core_.on_tick(now_);
     drain(core_);
-    pass_sent();
+    if (pass0_sent) pass_sent();
   }
   // The multicast pass went out: PassEnds queued, answers awaited.
   void pass_sent() {
@@ -229,6 +236,93 @@ void BM_RepairStep(benchmark::State& state) {
   set_pct(state, plan_ns + pass_end_ns, kReportsPerSecond);
 }
 BENCHMARK(BM_RepairStep)->Arg(1000)->Arg(5000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+// A Progress report as a receiver makes one mid-pass: its incomplete blocks among the 64 below
+// its horizon (block kBlocks - 1), lowest first.
+control::Progress progress_of(uint32_t i) {
+  const control::Nak& nak = nak_pool()[i % kNakPool];
+  control::Progress p;
+  p.highest_sequence = 1u << 30;       // newer than every frame the benchmark's pass "sent"
+  p.data_frames = p.highest_sequence;  // everything delivered: eligible for interleaved repair
+  for (const control::NakRun& r : nak.runs) {
+    if (r.first_block + r.count > kBlocks - 64 && r.first_block < kBlocks - 1) p.runs.push_back(r);
+  }
+  return p;
+}
+
+// N receivers joined and Ready, pass 0 running; each has reported once (delivery measured).
+class PassSession : public Session {
+ public:
+  explicit PassSession(uint32_t n) : Session(n, false) {
+    for (uint32_t id = 1; id <= n; ++id) {
+      core_.on_message(id, control::Progress{1, 1, {}}, now_);  // the delivery baseline
+    }
+  }
+};
+
+void BM_ProgressDecode(benchmark::State& state) {
+  std::vector<std::vector<uint8_t>> wire(kNakPool);
+  size_t bytes = 0, runs = 0;
+  for (uint32_t i = 0; i < kNakPool; ++i) {
+    const control::Progress p = progress_of(i);
+    control::encode(p, wire[i]);
+    bytes += wire[i].size();
+    runs += p.runs.size();
+  }
+  size_t i = 0;
+  const double t0 = thread_cpu_ns();
+  for (auto _ : state) {
+    const auto& w = wire[i++ % wire.size()];
+    auto m = control::decode_body(std::span(w).subspan(control::kLengthPrefixSize));
+    benchmark::DoNotOptimize(m);
+  }
+  const double cpu = thread_cpu_ns() - t0;
+  state.counters["bytes_per_report"] = double(bytes) / kNakPool;
+  state.counters["runs_per_report"] = double(runs) / kNakPool;
+  state.counters["pct_core_at_budget"] =
+      cpu / double(std::max<benchmark::IterationCount>(1, state.iterations())) *
+      kProgressBudgetPerSecond / 1e9 * 100;
+}
+BENCHMARK(BM_ProgressDecode);
+
+void BM_ProgressReport(benchmark::State& state) {
+  const auto n = static_cast<uint32_t>(state.range(0));
+  PassSession s(n);
+  std::vector<control::Message> pool;
+  for (uint32_t i = 0; i < kNakPool; ++i) pool.emplace_back(progress_of(i));
+  uint32_t id = 0;
+  const double t0 = thread_cpu_ns();
+  for (auto _ : state) {
+    id = id % n + 1;
+    s.core_.on_message(id, pool[id % kNakPool], s.now_);
+  }
+  const double cpu = thread_cpu_ns() - t0;
+  state.counters["pct_core_at_budget"] =
+      cpu / double(std::max<benchmark::IterationCount>(1, state.iterations())) *
+      kProgressBudgetPerSecond / 1e9 * 100;
+}
+BENCHMARK(BM_ProgressReport)->Arg(1000)->Arg(5000)->Arg(10000);
+
+void BM_InterleaveStep(benchmark::State& state) {
+  const auto n = static_cast<uint32_t>(state.range(0));
+  PassSession s(n);
+  std::vector<control::Message> pool;
+  for (uint32_t i = 0; i < kNakPool; ++i) pool.emplace_back(progress_of(i));
+  const std::vector<uint32_t> sent(kBlocks, 1);  // every block's frames long sent
+  std::vector<RepairRange> out;
+  uint64_t symbols = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (uint32_t id = 1; id <= n; ++id) s.core_.on_message(id, pool[id % kNakPool], s.now_);
+    out.clear();
+    state.ResumeTiming();
+    s.core_.take_interleaved_repair(sent, out);
+    for (const auto& r : out) symbols += r.count;
+  }
+  state.counters["repair_symbols"] =
+      benchmark::Counter(double(symbols), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_InterleaveStep)->Arg(1000)->Arg(5000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace shoal::session
