@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/group_option.h"
+#include "cli/hosts_file.h"
 #include "cli/key_option.h"
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
@@ -22,7 +23,7 @@ Action add_send(CLI::App& app) {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
                 fec = "64+0", key_file, scope = "auto", slow = "unicast";
-    std::string events;
+    std::string events, hosts_file;
     AdmissionArgs admission;
   };
   auto a = std::make_shared<Args>();
@@ -75,6 +76,11 @@ Action add_send(CLI::App& app) {
                   "1 ms of data above")
       ->capture_default_str()
       ->check(checks::size_or_auto());
+  sub->add_option("--hosts", a->hosts_file,
+                  "file naming the receivers expected, one per line (receiver name, address or "
+                  "certificate name): start once all joined (or at --max-wait); one that never "
+                  "joined counts as failed in the summary, --json and exit status")
+      ->check(CLI::ExistingFile);
   sub->add_option("-n,--min-receivers", a->o.min_receivers,
                   "start as soon as this many receivers joined")
       ->capture_default_str()
@@ -176,6 +182,14 @@ Action add_send(CLI::App& app) {
         }
         o.max_wait_ns = *wait;
         if (!resolve_admission(a->admission, o.admission)) return 2;
+        if (!a->hosts_file.empty()) {
+          auto hosts = read_hosts_file(a->hosts_file);
+          if (!hosts) {
+            spdlog::error("--hosts: {}", hosts.error());
+            return 2;
+          }
+          o.hosts = std::move(*hosts);
+        }
         o.scope_strict = a->scope == "strict";
         o.slow_receiver = a->slow == "wait"   ? session::SlowPolicy::kWait
                           : a->slow == "drop" ? session::SlowPolicy::kDrop

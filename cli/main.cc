@@ -39,7 +39,13 @@ int main(int argc, char** argv) {
     if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
   }
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every mistake on the command line is a usage error: 2, the
+    // code every subcommand returns for bad input (CLI11's own codes would be 100 and up).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   spdlog::set_level(verbose ? spdlog::level::debug
                     : quiet ? spdlog::level::warn
                             : spdlog::level::info);

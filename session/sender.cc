@@ -158,6 +158,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
   cfg.max_wait_ns = opt_.max_wait_ns;
   cfg.answer_timeout_ns = opt_.answer_timeout_ns;
   cfg.max_passes = opt_.max_passes;
+  cfg.hosts = opt_.hosts;
   cfg.scope_strict = opt_.scope_strict;
   cfg.beacon_nonce = beacon_nonce_;
   cfg.group = opt_.group;

@@ -146,6 +146,7 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
   r.name = std::move(name);
   r.addr = std::move(addr);
   r.identity = std::move(identity);
+  match_host(r);
   // A receiver that failed (say, was restarted) and joins again replaces its old entry. The
   // index may name ids that no longer fail under this name: dropped here.
   if (auto f = failed_by_name_.find(r.name); f != failed_by_name_.end()) {
@@ -166,6 +167,30 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
                                         std::to_string(cfg_.min_receivers) + " wanted)"));
   emit("join", {{"receiver", r.name}, {"address", r.addr}, {"late", started_}});
   if (started_) push(action::SendSession{id});
+}
+
+void SenderCore::match_host(const ReceiverRecord& r) {
+  if (cfg_.hosts.empty()) return;
+  host_joined_.resize(cfg_.hosts.size());
+  // The address without its port ("198.18.0.101:40123", "[fd00::1]:40123").
+  std::string ip = r.addr.substr(0, r.addr.rfind(':'));
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  for (size_t i = 0; i < cfg_.hosts.size(); ++i) {
+    const std::string& h = cfg_.hosts[i];
+    if (host_joined_[i] || !(h == r.name || h == ip || (!r.identity.empty() && h == r.identity)))
+      continue;
+    host_joined_[i] = true;
+    ++hosts_joined_;
+    return;
+  }
+}
+
+std::vector<std::string> SenderCore::hosts_missing() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < cfg_.hosts.size(); ++i) {
+    if (i >= host_joined_.size() || !host_joined_[i]) out.push_back(cfg_.hosts[i]);
+  }
+  return out;
 }
 
 void SenderCore::on_closed(uint32_t id, const std::string& why, uint64_t /*now_ns*/) {
@@ -298,7 +323,10 @@ void SenderCore::step(uint64_t now_ns) {
   switch (phase_) {
     case Phase::kJoining: {
       const size_t joined = receivers_.size() - failed_count_;
-      if (joined >= cfg_.min_receivers || now_ns >= start_ns_ + cfg_.max_wait_ns) start(now_ns);
+      if ((joined >= cfg_.min_receivers && hosts_joined_ == cfg_.hosts.size()) ||
+          now_ns >= start_ns_ + cfg_.max_wait_ns) {
+        start(now_ns);
+      }
       break;
     }
     case Phase::kAwaitReady:
@@ -353,6 +381,10 @@ void SenderCore::start(uint64_t now_ns) {
     phase_ = Phase::kFinished;
     push(action::Finish{SendOutcome::kNobodyJoined});
     return;
+  }
+  for (const std::string& h : hosts_missing()) {
+    log(Level::kWarn,
+        "expected host " + h + " did not join within --max-wait: it counts as failed");
   }
   if (admitted < cfg_.min_receivers) {
     log(Level::kWarn, "--max-wait reached with " + std::to_string(admitted) + " of " +
@@ -513,7 +545,9 @@ void SenderCore::finish() {
     if (r.state == ReceiverState::kSuperseded) continue;
     (r.state == ReceiverState::kDone ? ok : failed)++;
   }
-  emit("end", {{"ok", ok}, {"failed", failed}, {"passes", passes_}});
+  const std::vector<std::string> missing = hosts_missing();
+  failed += missing.size();  // expected, never came: not delivered
+  emit("end", {{"ok", ok}, {"failed", failed}, {"passes", passes_}, {"hosts_missing", missing}});
   phase_ = Phase::kFinished;
   push(action::Finish{failed == 0 ? SendOutcome::kAllVerified : SendOutcome::kSomeFailed});
 }

@@ -134,6 +134,9 @@ struct SenderConfig {
   uint64_t unicast_budget_symbols = 256;
   SlowPolicy slow = SlowPolicy::kUnicast;
   uint64_t rate_bps = 0;  // the multicast rate at the start (--slow-receiver wait lowers it)
+  // --hosts: receivers expected by name, address or certificate name. The session starts once
+  // every one joined (and min_receivers), or at max_wait; one that never joined counts as failed.
+  std::vector<std::string> hosts;
 };
 
 // Multicast pass statistics reported by the driver (PassStats of data_pass.h).
@@ -254,10 +257,14 @@ class SenderCore {
   uint64_t repair_frames() const { return repair_frames_; }
   uint64_t interleaved_symbols() const { return interleaved_symbols_; }
   uint64_t data_start_ns() const { return t_data_; }  // 0 before the first pass
+  // --hosts entries no receiver has matched (so far; after the start: never joined).
+  std::vector<std::string> hosts_missing() const;
   uint64_t rate_bps() const { return rate_bps_; }
 
  private:
   ReceiverRecord* find(uint32_t id);
+  // Marks the first --hosts entry this receiver answers to (name, address or certificate name).
+  void match_host(const ReceiverRecord& r);
   // Every change of a receiver's state, asked or answered goes through these: they keep the
   // counts below (and the failed-name index) exact, so the waits are O(1) per tick.
   void set_state(ReceiverRecord& r, ReceiverState state);
@@ -317,6 +324,8 @@ class SenderCore {
   std::vector<uint8_t> interleave_need_;
   std::vector<uint32_t> interleave_touched_;
   uint64_t interleaved_symbols_ = 0;
+  std::vector<bool> host_joined_;  // per cfg_.hosts entry
+  size_t hosts_joined_ = 0;
 };
 
 }  // namespace shoal::session

@@ -308,6 +308,10 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
     const bool ok = r.state == ReceiverState::kDone;
     result.receivers.push_back({r.name, r.addr, ok, r.unicast, ok ? std::string() : r.reason});
   }
+  const std::vector<std::string> missing = core_->hosts_missing();
+  for (const std::string& h : missing) {
+    result.receivers.push_back({h, "", false, false, "expected (--hosts) but never joined"});
+  }
   if (outcome == SendOutcome::kNobodyJoined) return result;
   for (auto& [id, p] : peers_) {
     if (!p.conn) continue;
@@ -329,6 +333,7 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   t.frames_sent = core_->frames_sent();
   t.repair_frames = core_->repair_frames();
   t.interleaved_symbols = core_->interleaved_symbols();
+  t.hosts_missing = missing;
   t.symbol_size = static_cast<uint32_t>(layout_->symbol_size());
   t.data_start_ns = core_->data_start_ns();
   t.end_ns = monotonic_ns();

@@ -25,6 +25,8 @@ std::string printf_string(const char* format, ...) {
   return out;
 }
 
+constexpr const char* kNeverJoined = "expected (--hosts) but never joined";
+
 bool reported(const ReceiverRecord& r) {
   return r.state != ReceiverState::kSuperseded;
 }
@@ -82,6 +84,11 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     o["repair_bytes_unicast"] = uint64_t(double(r.unicast_symbols) * sym);
     j["receivers"].push_back(o);
   }
+  for (const std::string& h : t.hosts_missing) {
+    ++failed;
+    j["receivers"].push_back({{"name", h}, {"outcome", "failed"}, {"reason", kNeverJoined}});
+  }
+  j["hosts_missing"] = t.hosts_missing;
   j["ok"] = ok;
   j["failed"] = failed;
   return j;
@@ -103,6 +110,11 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
                          format_rate(row.goodput).c_str(), (unsigned long long)row.lost,
                          format_bytes(double(r.unicast_symbols) * sym).c_str(),
                          row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
+  }
+  for (const std::string& h : t.hosts_missing) {
+    ++failed;
+    out += printf_string("%-20s %-22s %-8s %-9s %10s %12s %10s %12s  %s\n", h.c_str(), "-",
+                         "FAILED", "-", "-", "-", "-", "-", kNeverJoined);
   }
   out += printf_string(
       "%zu of %zu receivers verified the object; %u pass(es), %s multicast repair (%s during "

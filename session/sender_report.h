@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "session/sender_core.h"
 
@@ -28,6 +29,7 @@ struct SendTotals {
   uint64_t data_start_ns = 0;               // when the first pass began
   uint64_t end_ns = 0;                      // when the report is made
   std::optional<nlohmann::json> rate_auto;  // --rate auto's summary
+  std::vector<std::string> hosts_missing;   // --hosts entries that never joined (failed)
 };
 
 // The --json summary: session totals and "receivers" (admitted, not superseded), "ok", "failed".

@@ -159,4 +159,22 @@ run_bg ttlwarn - 30 "$SHOAL" send "$WORK/object.bin" --group 224.3.3.3:$(free_po
 expect_rc ttlwarn 1
 expect_log ttlwarn "outside 239\.0\.0\.0/8.*--ttl is 4" "warns about the scope of the group"
 
+log "case: --hosts names a host that never joins; the one that joined is served, the send fails"
+printf '# the rollout\nrxh1\nghost-node  # never boots\n' >"$WORK/hosts"
+loop_sender hostsrun 1 "$WORK/object.bin" --key-file "$WORK/key" --hosts "$WORK/hosts"  # 8 s wait
+loop_receiver rxh1 "$WORK/rxh1.bin" --key-file "$WORK/key"
+expect_rc rxh1 0
+expect_same_sha "$WORK/object.bin" "$WORK/rxh1.bin"
+expect_rc hostsrun 1
+expect_log hostsrun "expected host ghost-node did not join" "names the host that never joined"
+expect_eq "sender JSON hosts_missing" "$(jq -c .hosts_missing "$WORK/hostsrun.json")" '["ghost-node"]'
+expect_eq "sender JSON ok" "$(jq .ok "$WORK/hostsrun.json")" 1
+expect_eq "sender JSON failed" "$(jq .failed "$WORK/hostsrun.json")" 1
+run_bg twowaits - 10 "$SHOAL" send "$WORK/object.bin" --max-wait 1s --max-wait 2s
+expect_rc twowaits 2  # a command-line mistake is a usage error, as every bad input is
+printf 'rxh1 rxh2\n' >"$WORK/badhosts"
+loop_sender badhosts 1 "$WORK/object.bin" --key-file "$WORK/key" --hosts "$WORK/badhosts"
+expect_rc badhosts 2
+expect_log badhosts "badhosts' line 1.*one name, address or certificate name per line" "names the line"
+
 e2e_finish

@@ -322,6 +322,45 @@ TEST(SenderCore, AReceiverFailsWhenRepairStopsHelpingItNotAtAPassCount) {
             "its log)");
 }
 
+TEST(SenderCore, ExpectedHostsStartTheSessionOnceAllJoinedByNameAddressOrCertificate) {
+  SenderConfig c = config(1);
+  c.hosts = {"rx1", "10.0.0.2", "node3.example"};
+  Session s(std::move(c));
+  s.join(1, 10 * kMs);                                              // by name
+  s.core.on_joined(2, "whatever", "10.0.0.2:41000", "", 11 * kMs);  // by address
+  s.core.on_tick(12 * kMs);
+  EXPECT_FALSE(s.core.started()) << "node3.example has not joined";
+  EXPECT_EQ(s.core.hosts_missing(), std::vector<std::string>{"node3.example"});
+  s.core.on_joined(3, "n3", "10.0.0.3:41000", "node3.example", 13 * kMs);  // by certificate
+  s.core.on_tick(13 * kMs);
+  EXPECT_TRUE(s.core.started());
+  EXPECT_TRUE(s.core.hosts_missing().empty());
+}
+
+TEST(SenderCore, AnExpectedHostThatNeverJoinedFailsTheSendAtTheDeadline) {
+  SenderConfig c = config(1);
+  c.hosts = {"rx1", "ghost"};
+  Session s(std::move(c));
+  s.join(1, 10 * kMs);
+  s.core.on_tick(10 * kMs);
+  EXPECT_FALSE(s.core.started());
+  s.core.on_tick(kMaxWait + 1);
+  auto a = s.drain();
+  ASSERT_TRUE(s.core.started());
+  EXPECT_TRUE(logged(a, "expected host ghost did not join within --max-wait"));
+  s.ready(1, kMaxWait + 2);
+  s.core.on_tick(kMaxWait + 2);
+  s.drain();
+  s.core.on_pass_sent({32, 0}, kMaxWait + 3);
+  s.drain();
+  s.done(1, kMaxWait + 4);
+  s.core.on_tick(kMaxWait + 4);
+  a = s.drain();
+  EXPECT_EQ(s.state(1), ReceiverState::kDone);
+  EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed) << "ghost was not delivered to";
+  EXPECT_EQ(s.core.hosts_missing(), std::vector<std::string>{"ghost"});
+}
+
 TEST(SenderCore, SilentReceiverFailsAtTheAnswerTimeout) {
   Session s(config(2));
   start_session(s, 2);

@@ -110,6 +110,19 @@ TEST_F(SenderReport, TableMarksFailuresAndCountsVerified) {
   EXPECT_NE(t.find("2 of 3 receivers verified the object; 2 pass(es)"), std::string::npos);
 }
 
+TEST_F(SenderReport, ExpectedHostsThatNeverJoinedAreFailedRows) {
+  totals.hosts_missing = {"node7"};
+  const std::string t = summary_table(totals, receivers);
+  EXPECT_NE(t.find("node7                -                      FAILED"), std::string::npos) << t;
+  EXPECT_NE(t.find("expected (--hosts) but never joined"), std::string::npos);
+  EXPECT_NE(t.find("2 of 4 receivers verified the object"), std::string::npos) << t;
+  const nlohmann::json j = summary_json(totals, receivers);
+  EXPECT_EQ(j["failed"], 2);
+  EXPECT_EQ(j["hosts_missing"], nlohmann::json::array({"node7"}));
+  EXPECT_EQ(j["receivers"].back()["name"], "node7");
+  EXPECT_EQ(j["receivers"].back()["outcome"], "failed");
+}
+
 TEST_F(SenderReport, MetricsListReceiversAndStates) {
   MetricsSnapshot s;
   s.object_bytes = 1'000'000;
