@@ -10,7 +10,9 @@
 #include <iterator>
 
 #include "engine/crc32c.h"
+#include "fec/layout.h"
 #include "object/manifest.h"
+#include "object/object_sink.h"
 
 namespace shoal::object {
 
@@ -90,6 +92,26 @@ Status save_resume_state(const std::string& path, const ResumeState& st) {
     return make_error("cannot write resume state '" + path + "': " + std::strerror(errno));
   }
   return {};
+}
+
+Result<uint32_t> recheck_resumed_blocks(ResumeState& state, BlockSink& sink,
+                                        const fec::BlockLayout& layout,
+                                        const std::vector<control::Digest>& block_hashes) {
+  if (state.block_count != layout.block_count() || block_hashes.size() != layout.block_count() ||
+      state.verified.size() * 8 < state.block_count) {
+    return make_error("internal: resume state of another block layout");
+  }
+  uint32_t forgotten = 0;
+  std::vector<uint8_t> block;
+  for (uint32_t b = 0; b < state.block_count; ++b) {
+    if (!state.has(b)) continue;
+    block.resize(layout.block_bytes(b));
+    if (Status r = sink.read(layout.block_offset(b), block); !r) return make_error(r.error());
+    if (sha256(block) == block_hashes[b]) continue;
+    state.clear(b);
+    ++forgotten;
+  }
+  return forgotten;
 }
 
 }  // namespace shoal::object

@@ -14,6 +14,7 @@
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
 #include "engine/transport_select.h"
+#include "fec/layout.h"
 #include "object/object_format.h"
 #include "object/resume_state.h"
 #include "probe/probe_autorate.h"
@@ -211,7 +212,6 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
                       "data beside it, or choose another --out");
       }
       resume = std::move(**loaded);
-      spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
     }
   }
   // O_DIRECT pays off when whole blocks are page-aligned (e.g. 8192-byte symbols); otherwise
@@ -221,6 +221,21 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
                                          resume.has_value(), direct);
   if (!sink) return refuse(sink.error());
   sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
+  if (resume) {
+    // The state may be stale (its data changed or went since): keep only blocks that still
+    // hash right, so it can never fail every later run.
+    auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
+    if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
+    auto forgotten = object::recheck_resumed_blocks(*resume, *sink_, *layout, o.block_hashes);
+    if (!forgotten) return refuse(forgotten.error());
+    if (*forgotten > 0) {
+      spdlog::warn(
+          "{} resumed blocks no longer match their hashes (the partial data changed since the "
+          "state was saved): receiving them again",
+          *forgotten);
+    }
+    spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
+  }
   size_t slot = size_t{2} * s.k * s.symbol_size;
   // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
   // spill blocks of the window being received and throw their repair symbols away.
