@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/fresh_file.h"
 #include "engine/crc32c.h"
 #include "fec/layout.h"
 #include "object/manifest.h"
@@ -83,10 +84,11 @@ Status save_resume_state(const std::string& path, const ResumeState& st) {
   v.insert(v.end(), st.verified.begin(), st.verified.end());
   put32(v, engine::crc32c(v));
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error("cannot write resume state '" + tmp + "': " + std::strerror(errno));
-  bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size()) && ::fsync(fd) == 0;
-  ::close(fd);
+  auto fd = create_fresh_file(tmp, O_WRONLY);
+  if (!fd) return make_error("cannot write resume state: " + fd.error());
+  bool ok = ::write(fd->get(), v.data(), v.size()) == static_cast<ssize_t>(v.size()) &&
+            ::fsync(fd->get()) == 0;
+  fd->reset();
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return make_error("cannot write resume state '" + path + "': " + std::strerror(errno));

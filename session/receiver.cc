@@ -466,7 +466,9 @@ Status check_local_options(const RecvOptions& options) {
     auto ifc = engine::resolve_iface(options.iface);
     if (!ifc) return make_error("--iface: " + ifc.error());
   }
-  if (!is_block_device(options.out)) {
+  auto device = object::names_block_device(options.out);
+  if (!device) return make_error(device.error());
+  if (!*device) {
     const std::filesystem::path dir = std::filesystem::path(options.out).parent_path();
     std::error_code ec;
     if (!dir.empty() && !std::filesystem::is_directory(dir, ec))

@@ -94,6 +94,26 @@ TEST(ResumeState, ObjectIdChangesWithTheObjectOrItsLayout) {
   EXPECT_NE(base, object_id(session(1000), hashes));
 }
 
+TEST(ResumeState, SavingReplacesASymlinkedTemporaryFileWithoutFollowingIt) {
+  TempDir d;
+  const std::filesystem::path victim = d.path / "victim";
+  std::ofstream(victim) << "precious";
+  const std::string p = (d.path / "x.state").string();
+  std::filesystem::create_symlink(victim, p + ".tmp");
+  ResumeState st;
+  st.block_count = 8;
+  st.verified.assign(1, 0x0F);
+  ASSERT_TRUE(save_resume_state(p, st).ok());
+  std::ifstream v(victim);
+  std::string text;
+  std::getline(v, text);
+  EXPECT_EQ(text, "precious");
+  auto back = load_resume_state(p);
+  ASSERT_TRUE(back.ok()) << back.error();
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->count(), 4u);
+}
+
 // Issue #15 item 3: a state whose data changed or went since it was saved forgets those blocks.
 class RecheckResumedBlocks : public ::testing::Test {
  protected:
