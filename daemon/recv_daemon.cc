@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/event_log.h"  // session_hex
 #include "common/fd.h"
+#include "common/printable.h"
 #include "common/units.h"
 
 extern char** environ;
@@ -138,8 +139,8 @@ void Daemon::on_heard(const announce::HeardAnnouncement& h) {
   const announce::Announcement& a = h.announcement;
   SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
   const std::string what = "session " + session_hex(a.session_id) + " '" +
-                           announce::printable_name(a.object_name) + "' (" +
-                           format_bytes(double(a.object_size)) + ") from " + h.sender;
+                           printable(a.object_name) + "' (" + format_bytes(double(a.object_size)) +
+                           ") from " + h.sender;
   switch (dec.kind) {
     case SessionTable::Kind::kIgnore:
       return;
@@ -197,7 +198,7 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
     sigfd_.reset();
     // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
     std::string tag;
-    for (char c : announce::printable_name(a.object_name))
+    for (char c : printable(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = exit_status(run_receiver(o));
@@ -287,8 +288,7 @@ void Daemon::on_exit(Child& c, int status) {
     reason = j.value("reason", "");
     sha256 = j.value("sha256", "");
   }
-  const std::string what =
-      "session " + session_hex(c.session_id) + " '" + announce::printable_name(c.name) + "'";
+  const std::string what = "session " + session_hex(c.session_id) + " '" + printable(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
     ++counts_["{event=\"session\",outcome=\"verified\"}"];
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/printable.h"
 #include "common/units.h"
 #include "control/connection.h"
 #include "control/endpoint.h"
@@ -265,9 +266,9 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   }
   spdlog::info(
       "session {:016x}: '{}' {} in {} blocks, group {}:{} on {}; data plane: {}; writing with {}",
-      s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
-      ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface, rx->why,
-      sink_->backend());
+      s.session_id, printable(s.object_name), format_bytes(static_cast<double>(s.object_size)),
+      s.block_count, ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface,
+      rx->why, sink_->backend());
   opt_.events.emit("start", {{"object", s.object_name},
                              {"bytes", s.object_size},
                              {"blocks", s.block_count},

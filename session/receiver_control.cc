@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/printable.h"
 #include "fec/layout.h"
 
 namespace shoal::session {
@@ -80,7 +81,7 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
       finished_ = true;  // the acknowledgement of Done
     } else {
       fail("sender ended the session: " +
-           (bye->reason.empty() ? std::string("no reason given") : bye->reason));
+           (bye->reason.empty() ? std::string("no reason given") : printable(bye->reason)));
     }
   } else {
     return Unexpected{};
