@@ -21,6 +21,7 @@
 #include "probe/probe_autorate.h"
 #include "probe/probe_receiver.h"
 #include "session/checkpointer.h"
+#include "session/open_block_budget.h"
 #include "session/receiver_control.h"
 #include "session/receiver_core.h"
 #include "session/receiver_report.h"
@@ -28,8 +29,6 @@
 namespace shoal::session {
 
 namespace {
-
-constexpr size_t kMinOpenBlocks = 64;
 
 std::string host_name() {
   char buf[256] = {};
@@ -187,6 +186,9 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
     spdlog::warn("the sender does not authenticate data frames (--no-frame-auth)");
   }
   key_ = *key;
+  // --max-memory is a hard limit: refused before anything touches the disk.
+  auto max_open = open_block_budget(opt_.max_memory, s.k, s.symbol_size, s.block_count);
+  if (!max_open) return refuse(max_open.error());
   // A packed object (tree, zstd) is received beside --out and unpacked at the end
   // (object/object_format.h); formats this build cannot read are refused here.
   auto target = object::received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir,
@@ -237,16 +239,12 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
     }
     spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
   }
-  size_t slot = size_t{2} * s.k * s.symbol_size;
-  // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
-  // spill blocks of the window being received and throw their repair symbols away.
-  size_t max_open = std::max<size_t>(kMinOpenBlocks, opt_.max_memory / std::max<size_t>(slot, 1));
   const SyncPolicy sync = opt_.sync == "none"       ? SyncPolicy::kNone
                           : opt_.sync == "periodic" ? SyncPolicy::kPeriodic
                                                     : SyncPolicy::kEnd;
   auto checkpointer = std::make_unique<Checkpointer>(
       *sink_, state_path, id, s.object_size, s.block_count, resume ? &*resume : nullptr, sync);
-  auto core = ReceiverCore::make(s, std::move(o.block_hashes), *sink_, max_open,
+  auto core = ReceiverCore::make(s, std::move(o.block_hashes), *sink_, *max_open,
                                  resume ? &*resume : nullptr,
                                  [c = checkpointer.get()](uint32_t b) { c->verified(b); });
   if (!core) return refuse(core.error());

@@ -138,6 +138,17 @@ expect_log nodir-rx "no-such-dir" "names the directory"
 expect_no_file "$WORK/no-such-dir"
 expect_rc nodir-tx 1
 
+log "case: --max-memory below what the session's blocks need (a hard limit: refused, never exceeded)"
+mkdir -p "$WORK/mem"
+loop_sender mem-tx 1 "$WORK/object.bin" --key-file "$WORK/key"
+loop_receiver mem-rx "$WORK/mem/object.bin" --key-file "$WORK/key" --max-memory 1M
+expect_rc_failed mem-rx
+expect_log mem-rx "--max-memory 1\.0 MiB is too small.*pass --max-memory [0-9]+M or more" \
+  "names the limit and the fix"
+expect_no_file "$WORK/mem/object.bin"
+expect_no_temp "$WORK/mem"
+expect_rc mem-tx 1
+
 log "case: security options that cannot work"
 loop_sender badallow 1 "$WORK/object.bin" --key-file "$WORK/key" --allow 198.18.0.300
 expect_rc badallow 2
