@@ -34,7 +34,8 @@ extern char** environ;
 
 namespace shoal::daemon {
 
-session::RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id,
+session::RecvOptions session_receive_options(const DaemonOptions& d,
+                                             const session::AnnouncedSession& announced,
                                              int key_index, const std::string& sender,
                                              const std::string& dest) {
   session::RecvOptions o = d.receiver;
@@ -45,7 +46,7 @@ session::RecvOptions session_receive_options(const DaemonOptions& d, uint64_t se
   // Unsigned: TLS alone when the daemon has certificates (o.tls, from the template). Without
   // authentication only when the daemon was told --insecure.
   o.insecure = !o.key && d.insecure;
-  o.expect_session_id = session_id;
+  o.announced = announced;  // the destination was chosen by its name: only that object goes there
   return o;
 }
 
@@ -178,7 +179,8 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
     return;
   }
   Fd rd(p[0]), wr(p[1]);
-  session::RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
+  session::RecvOptions o = session_receive_options(
+      opt_, {a.session_id, a.object_name, a.object_size}, key_index, sender, dest);
   o.json_path = "-";
   o.progress = false;
   std::fflush(nullptr);

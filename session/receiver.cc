@@ -67,7 +67,7 @@ std::string ipv4_text(uint32_t host_order) {
 class ReceiverRun {
  public:
   explicit ReceiverRun(const RecvOptions& o)
-      : opt_(o), control_(o.expect_session_id), progress_(o.progress) {}
+      : opt_(o), control_(o.announced), progress_(o.progress) {}
   RecvResult run();
 
  private:
