@@ -77,8 +77,11 @@ Result<bool> names_block_device(const std::string& out, struct stat* device) {
     return false;
   // A symlink to a device: udev's names (/dev/disk/by-id/...) are meant; one elsewhere may have
   // been planted where a file was to be written, so the device is never reached through it.
-  if (out.rfind("/dev/", 0) != 0) {
-    std::error_code ec;
+  // "Under /dev" is where the link really sits ("/dev/../tmp/x" is not).
+  std::error_code ec;
+  const std::string link_dir =
+      std::filesystem::canonical(std::filesystem::absolute(out, ec).parent_path(), ec).string();
+  if (ec || (link_dir != "/dev" && link_dir.rfind("/dev/", 0) != 0)) {
     const std::string real = std::filesystem::canonical(out, ec).string();
     return make_error("--out '" + out + "' is a symbolic link to the block device '" + real +
                       "': name the device itself (--out " + real +

@@ -77,6 +77,18 @@ TEST(ObjectSink, OutThroughASymlinkOutsideDevToABlockDeviceIsRefused) {
   EXPECT_FALSE(named.ok());
 }
 
+TEST(ObjectSink, ALinkThatOnlySpellsDevInItsPathIsNotUnderDev) {
+  const std::string device = any_block_device();
+  if (device.empty()) GTEST_SKIP() << "no block device under /dev";
+  TempDir d;
+  fs::create_symlink(device, d.path / "image.img");
+  const std::string out = "/dev/.." + (d.path / "image.img").string();  // lives in /tmp
+  auto named = names_block_device(out);
+  ASSERT_FALSE(named.ok()) << out << " taken for a udev link";
+  EXPECT_NE(named.error().find("symbolic link to the block device"), std::string::npos)
+      << named.error();
+}
+
 TEST(ObjectSink, ADeviceNamedDirectlyOrByAUdevLinkIsABlockDevice) {
   const std::string device = any_block_device();
   if (device.empty()) GTEST_SKIP() << "no block device under /dev";
@@ -87,6 +99,15 @@ TEST(ObjectSink, ADeviceNamedDirectlyOrByAUdevLinkIsABlockDevice) {
   auto file = names_block_device((d.path / "new-file").string());
   ASSERT_TRUE(file.ok()) << file.error();
   EXPECT_FALSE(*file);
+  // A link under /dev, as udev makes them (/dev/disk/by-id/...): needs root to create.
+  const fs::path link = "/dev/shoal-test-link-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::create_symlink(device, link, ec);
+  if (ec) GTEST_SKIP() << "cannot create " << link << ": " << ec.message();
+  auto linked = names_block_device(link.string());
+  fs::remove(link);
+  ASSERT_TRUE(linked.ok()) << linked.error();
+  EXPECT_TRUE(*linked);
 }
 
 }  // namespace
