@@ -25,14 +25,6 @@ Result<bool> accept_unsigned_announcements(size_t key_count, bool insecure, bool
   return key_count == 0;  // with a key, signed ones only, also with TLS: a key is never dropped
 }
 
-std::string printable_name(std::string_view name) {
-  std::string out(name.substr(0, 256));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
-
 HeardAnnouncement check_announcement(std::span<const uint8_t> datagram, const sockaddr_in& from,
                                      const AnnounceChecks& checks, AnnounceFilter& filter,
                                      uint64_t now_ms) {

@@ -67,9 +67,6 @@ HeardAnnouncement check_announcement(std::span<const uint8_t> datagram, const so
                                      const AnnounceChecks& checks, AnnounceFilter& filter,
                                      uint64_t now_ms);
 
-// For logs: a name from the network, at most 256 bytes, with control characters replaced by '?'.
-std::string printable_name(std::string_view name);
-
 // A UDP socket in the announce group, and the checks of what arrives on it. Not thread-safe.
 class AnnounceListener {
  public:

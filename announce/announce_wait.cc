@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/event_log.h"  // session_hex
+#include "common/printable.h"
 
 namespace shoal::announce {
 
@@ -36,7 +37,7 @@ AnnouncementChoice::Decision AnnouncementChoice::consider(const HeardAnnouncemen
       break;
   }
   const Announcement& a = h.announcement;
-  const std::string name = printable_name(a.object_name);
+  const std::string name = printable(a.object_name);
   if (!glob_.empty() && fnmatch(glob_.c_str(), a.object_name.c_str(), 0) != 0) {
     if (other_sessions_.insert(a.session_id).second) {
       other_names_.insert(name);

@@ -13,6 +13,7 @@
 #include "cli/tls_options.h"
 #include "cli/transport_options.h"
 #include "common/clock.h"
+#include "common/printable.h"
 #include "common/units.h"
 #include "session/receiver.h"
 
@@ -85,10 +86,12 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
     return 1;
   }
   spdlog::info("joining session {} '{}' ({}) announced by {}", session_hex(found->session_id),
-               announce::printable_name(found->object_name),
-               format_bytes(double(found->object_size)), found->sender);
+               printable(found->object_name), format_bytes(double(found->object_size)),
+               found->sender);
   o.sender = found->sender;
-  o.expect_session_id = found->session_id;  // the sender there must run this session
+  // The sender there must run this session, of this object (the --object filter chose it).
+  o.announced =
+      session::AnnouncedSession{found->session_id, found->object_name, found->object_size};
   const uint64_t spent = shoal::monotonic_ns() - t0;
   o.connect_timeout_ns = std::max(o.connect_timeout_ns > spent ? o.connect_timeout_ns - spent : 0,
                                   kAnnouncedConnectNs);

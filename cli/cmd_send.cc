@@ -119,7 +119,7 @@ Action add_send(CLI::App& app) {
       ->check(checks::fec_spec());
   sub->add_option("--symbol-size", a->o.symbol_size,
                   "payload bytes per frame, a multiple of 64 (1408 fits "
-                  "a 1500 MTU; 8960 for jumbo frames)")
+                  "a 1500 MTU, 8896 a 9000 MTU; checked against the interface's MTU)")
       ->capture_default_str();
   sub->add_option("--ttl", a->o.ttl,
                   "multicast TTL (1 = this L2 segment only; receivers it does not reach get "

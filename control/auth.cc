@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "common/fd.h"
+#include "common/printable.h"
 
 namespace shoal::control {
 namespace {
@@ -230,7 +231,8 @@ std::optional<Message> ClientHandshake::on_message(const Message& message) {
     return fail(std::string("protocol error: ") + type_name(message) +
                 (state_ == State::kIdle ? " before the Hello was sent" : " after the failure"));
   }
-  if (const Reject* r = std::get_if<Reject>(&message)) return fail(r->reason);
+  // Said by a peer that has proven nothing yet: escaped before anyone logs it.
+  if (const Reject* r = std::get_if<Reject>(&message)) return fail(printable(r->reason));
 
   if (state_ == State::kAwaitChallenge) {
     const Challenge* c = std::get_if<Challenge>(&message);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/printable.h"
 #include "control/endpoint.h"
 
 namespace shoal::control {
@@ -133,13 +134,15 @@ void JoinServer::State::handshake(Peer& p, const Message& m) {
   Message reply = p.hs->on_message(m);
   p.conn->send(reply);
   if (const auto* rej = std::get_if<Reject>(&reply)) {
-    spdlog::warn("refused {} ({}): {}", p.info.addr, p.hs->receiver_name(), rej->reason);
+    spdlog::warn("refused {} ({}): {}", p.info.addr, printable(p.hs->receiver_name()), rej->reason);
     p.stage = Stage::kRefused;
     p.conn->finish(rej->reason);
     return;
   }
   if (!p.hs->accepted()) return;
-  p.info.name = p.hs->receiver_name();
+  // The name is the peer's own choice and only ever shown (logs, reports, events): escaped once
+  // here, so no log line that names a receiver can be forged through it.
+  p.info.name = printable(p.hs->receiver_name());
   const TlsStream* t = p.conn->tls();
   p.info.channel = channel_key_of(p.hs->channel_key(), t ? t->channel_key() : std::optional<Key>());
   if (t) p.info.identity = t->peer_common_name();

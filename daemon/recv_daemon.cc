@@ -27,13 +27,15 @@
 #include "common/clock.h"
 #include "common/event_log.h"  // session_hex
 #include "common/fd.h"
+#include "common/printable.h"
 #include "common/units.h"
 
 extern char** environ;
 
 namespace shoal::daemon {
 
-session::RecvOptions session_receive_options(const DaemonOptions& d, uint64_t session_id,
+session::RecvOptions session_receive_options(const DaemonOptions& d,
+                                             const session::AnnouncedSession& announced,
                                              int key_index, const std::string& sender,
                                              const std::string& dest) {
   session::RecvOptions o = d.receiver;
@@ -44,7 +46,7 @@ session::RecvOptions session_receive_options(const DaemonOptions& d, uint64_t se
   // Unsigned: TLS alone when the daemon has certificates (o.tls, from the template). Without
   // authentication only when the daemon was told --insecure.
   o.insecure = !o.key && d.insecure;
-  o.expect_session_id = session_id;
+  o.announced = announced;  // the destination was chosen by its name: only that object goes there
   return o;
 }
 
@@ -138,8 +140,8 @@ void Daemon::on_heard(const announce::HeardAnnouncement& h) {
   const announce::Announcement& a = h.announcement;
   SessionTable::Decision dec = table_.consider(a.session_id, a.object_name);
   const std::string what = "session " + session_hex(a.session_id) + " '" +
-                           announce::printable_name(a.object_name) + "' (" +
-                           format_bytes(double(a.object_size)) + ") from " + h.sender;
+                           printable(a.object_name) + "' (" + format_bytes(double(a.object_size)) +
+                           ") from " + h.sender;
   switch (dec.kind) {
     case SessionTable::Kind::kIgnore:
       return;
@@ -177,7 +179,8 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
     return;
   }
   Fd rd(p[0]), wr(p[1]);
-  session::RecvOptions o = session_receive_options(opt_, a.session_id, key_index, sender, dest);
+  session::RecvOptions o = session_receive_options(
+      opt_, {a.session_id, a.object_name, a.object_size}, key_index, sender, dest);
   o.json_path = "-";
   o.progress = false;
   std::fflush(nullptr);
@@ -197,7 +200,7 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
     sigfd_.reset();
     // Log lines of this session carry its object name (escaped for spdlog's pattern syntax).
     std::string tag;
-    for (char c : announce::printable_name(a.object_name))
+    for (char c : printable(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
     spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = exit_status(run_receiver(o));
@@ -287,8 +290,7 @@ void Daemon::on_exit(Child& c, int status) {
     reason = j.value("reason", "");
     sha256 = j.value("sha256", "");
   }
-  const std::string what =
-      "session " + session_hex(c.session_id) + " '" + announce::printable_name(c.name) + "'";
+  const std::string what = "session " + session_hex(c.session_id) + " '" + printable(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
     ++counts_["{event=\"session\",outcome=\"verified\"}"];
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);

@@ -75,7 +75,10 @@ struct DaemonOptions {
 // announcement (key_index >= 0, an index into options.keys; out of range throws
 // std::out_of_range), else with TLS alone when the daemon has certificates, else without
 // authentication, but only when the daemon runs --insecure.
-session::RecvOptions session_receive_options(const DaemonOptions& options, uint64_t session_id,
+// `announced`: the session and object the announcement named; a Session of another object is
+// refused (the destination was chosen by the announced name).
+session::RecvOptions session_receive_options(const DaemonOptions& options,
+                                             const session::AnnouncedSession& announced,
                                              int key_index, const std::string& sender,
                                              const std::string& dest);
 

@@ -2,8 +2,8 @@
 
 #include <fnmatch.h>
 
-#include "announce/announce_listener.h"  // announce::printable_name
-#include "common/event_log.h"            // session_hex
+#include "common/event_log.h"  // session_hex
+#include "common/printable.h"
 
 namespace shoal::daemon {
 
@@ -43,8 +43,7 @@ SessionTable::Decision SessionTable::consider(uint64_t session_id, const std::st
     return Decision{Kind::kRefuse, "", std::move(why), true};
   };
   if (!safe_object_name(name))
-    return refuse("object name '" + announce::printable_name(name) +
-                  "' is not usable as a file name");
+    return refuse("object name '" + printable(name) + "' is not usable as a file name");
   auto dest = destination_for(rules_, name);
   if (!dest) return refuse("no --map rule matches object '" + name + "'");
   std::string busy;

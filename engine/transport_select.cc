@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "engine/frame_fit.h"
 #include "engine/udp_rx.h"
 #include "engine/udp_tx.h"
 #ifdef SHOAL_HAVE_DPDK
@@ -27,6 +28,8 @@ Result<OpenTransport> open_socket(const TransportOptions& o, std::string why) {
   OpenTransport t;
   why += (*tx)->gso_enabled() ? " (UDP GSO)" : " (no UDP GSO: one datagram per message)";
   t.why = std::move(why);
+  t.mtu = (*tx)->path_mtu();
+  t.mtu_of = "interface " + (*tx)->iface().name + " (the route to " + o.group + ")";
   t.tx = std::move(*tx);
   return t;
 }
@@ -61,6 +64,8 @@ Result<OpenTransport> open_dpdk(const TransportOptions& o) {
   if (!tx) return make_error("DPDK transmit queue: " + tx.error());
   OpenTransport t;
   t.why = describe(*port);
+  t.mtu = (*tx)->max_frame() + kIpv4UdpHeaderBytes;
+  t.mtu_of = "DPDK port " + port->name();
   t.keep = std::make_shared<EalAndPort>(*ep);
   t.tx = std::move(*tx);
   return t;

@@ -31,6 +31,8 @@ struct TransportOptions {
 struct OpenTransport {
   std::unique_ptr<TxBackend> tx;
   std::string why;             // one line: which transport and why
+  uint32_t mtu = 0;            // IPv4 MTU frames must fit (engine/frame_fit.h); 0: unknown
+  std::string mtu_of;          // where that MTU comes from, for messages ("eth0", "DPDK port 0")
   std::shared_ptr<void> keep;  // EAL and port, kept alive as long as the backend
 };
 

@@ -93,6 +93,7 @@ Result<std::unique_ptr<UdpTx>> UdpTx::open(const UdpTxOptions& options) {
   const uint32_t seg =
       static_cast<uint32_t>(mtu) > kIpUdpHeaders ? static_cast<uint32_t>(mtu) - kIpUdpHeaders : 0;
   tx->max_gso_segment_ = std::min(seg, kMaxUdpPayload);
+  tx->path_mtu_ = static_cast<uint32_t>(mtu);
 
   // Probe: setting the per-socket default segment size to 0 is a no-op where UDP_SEGMENT exists.
   if (!options.gso) {

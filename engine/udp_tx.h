@@ -61,6 +61,7 @@ class UdpTx final : public TxBackend {
   const NetIface& iface() const { return iface_; }
   const UdpTxStats& stats() const { return stats_; }
   uint32_t max_gso_segment() const { return max_gso_segment_; }  // largest frame GSO may carry
+  uint32_t path_mtu() const { return path_mtu_; }  // IPv4 MTU toward the group (route or device)
 
  private:
   UdpTx() = default;
@@ -71,6 +72,7 @@ class UdpTx final : public TxBackend {
   NetIface iface_;
   bool gso_ = false;
   uint32_t max_gso_segment_ = 0;
+  uint32_t path_mtu_ = 0;
   int max_burst_ = 0;
   UdpTxStats stats_;
 

@@ -11,7 +11,9 @@ namespace shoal::fec {
 inline constexpr unsigned kMaxSymbols = 255;
 // ISA-L's widest kernels (AVX-512) work in 64-byte lanes; symbols are whole lanes.
 inline constexpr size_t kSymbolAlign = 64;
-// Largest multiple of 64 that fits a 9000-byte jumbo frame with room for the headers.
+// Largest multiple of 64 the wire format carries (frame payloads of up to 9000 bytes). What a path
+// carries is less: on a 9000-byte MTU, 8896 (header, tag, IPv4 and UDP take 76 bytes); the sender
+// checks its symbol size against the interface's MTU at start (engine/frame_fit.h).
 inline constexpr size_t kMaxSymbolSize = 8960;
 
 inline constexpr bool is_valid_symbol_size(size_t len) {

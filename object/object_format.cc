@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/fresh_file.h"
 #include "common/units.h"
 #include "object/chunk_codec.h"
 #include "object/object_sink.h"
@@ -89,8 +90,9 @@ Status decompress_to_file(std::span<const uint8_t> packed, const ChunkIndex& ix,
   if (Status s = check_free_space(dir, ix.data_bytes(), "the decompressed object"); !s) return s;
   const std::string temp =
       (fs::path(dir) / ("." + fs::path(out).filename().string() + ".shoal-part")).string();
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error("cannot create '" + temp + "': " + std::strerror(errno));
+  auto created = create_fresh_file(temp, O_WRONLY);
+  if (!created) return make_error(created.error());
+  int fd = created->release();
   Status s = decode_chunks(packed, ix, [&](uint64_t offset, std::span<const uint8_t> bytes) {
     return write_sparse(fd, offset, bytes, temp);
   });

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fresh_file.h"
 #include "common/units.h"
 
 namespace shoal::object {
@@ -64,10 +65,36 @@ bool mounted(dev_t dev, std::string& where) {
 
 }  // namespace
 
+Result<bool> names_block_device(const std::string& out, struct stat* device) {
+  struct stat link {};
+  if (::lstat(out.c_str(), &link) != 0) return false;  // a new file
+  if (S_ISBLK(link.st_mode)) {
+    if (device != nullptr) *device = link;
+    return true;
+  }
+  struct stat target {};
+  if (!S_ISLNK(link.st_mode) || ::stat(out.c_str(), &target) != 0 || !S_ISBLK(target.st_mode))
+    return false;
+  // A symlink to a device: udev's names (/dev/disk/by-id/...) are meant; one elsewhere may have
+  // been planted where a file was to be written, so the device is never reached through it.
+  // "Under /dev" is where the link really sits ("/dev/../tmp/x" is not).
+  std::error_code ec;
+  const std::string link_dir =
+      std::filesystem::canonical(std::filesystem::absolute(out, ec).parent_path(), ec).string();
+  if (ec || (link_dir != "/dev" && link_dir.rfind("/dev/", 0) != 0)) {
+    const std::string real = std::filesystem::canonical(out, ec).string();
+    return make_error("--out '" + out + "' is a symbolic link to the block device '" + real +
+                      "': name the device itself (--out " + real +
+                      ") to write it, or remove the link to write a file");
+  }
+  if (device != nullptr) *device = target;
+  return true;
+}
+
 std::string ObjectSink::state_path(const std::string& final_path, const std::string& state_dir) {
   std::filesystem::path p(final_path);
-  struct stat st {};
-  if (::stat(final_path.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+  auto device = names_block_device(final_path);
+  if (device && *device) {
     return (std::filesystem::path(state_dir) / (p.filename().string() + ".shoal-state")).string();
   }
   std::filesystem::path dir =
@@ -84,7 +111,9 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
   s.final_ = final_path;
   s.size_ = size;
   struct stat st {};
-  if (::stat(final_path.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+  auto device = names_block_device(final_path, &st);
+  if (!device) return make_error(device.error());
+  if (*device) {
     s.kind_ = Kind::kBlockDevice;
     s.temp_ = final_path;
     std::string where;
@@ -95,6 +124,11 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
     s.fd_ = ::open(final_path.c_str(), O_RDWR | O_CLOEXEC);
     if (s.fd_ < 0)
       return make_error("cannot open block device '" + final_path + "': " + errno_text(errno));
+    struct stat opened {};
+    if (::fstat(s.fd_, &opened) != 0 || !S_ISBLK(opened.st_mode) || opened.st_rdev != st.st_rdev) {
+      return make_error("block device '" + final_path +
+                        "' changed while it was being opened: check what else renames it");
+    }
     uint64_t dev_size = 0;
     if (::ioctl(s.fd_, BLKGETSIZE64, &dev_size) != 0) {
       return make_error("cannot read the size of '" + final_path + "': " + errno_text(errno));
@@ -115,8 +149,22 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
     return make_error("output directory '" + dir.string() + "' does not exist");
   }
   s.temp_ = (dir / ("." + p.filename().string() + ".shoal-part")).string();
-  s.fd_ = ::open(s.temp_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (reuse ? 0 : O_TRUNC), 0644);
-  if (s.fd_ < 0) return make_error("cannot create '" + s.temp_ + "': " + errno_text(errno));
+  if (reuse) {
+    // The partial data of an earlier run: never through a symlink, and only a regular file.
+    s.fd_ = ::open(s.temp_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (s.fd_ < 0) {
+      return make_error("cannot open '" + s.temp_ + "': " + errno_text(errno) +
+                        (errno == ELOOP ? " (it is a symbolic link: remove it)" : ""));
+    }
+    struct stat part {};
+    if (::fstat(s.fd_, &part) != 0 || !S_ISREG(part.st_mode)) {
+      return make_error("'" + s.temp_ + "' is not a regular file: remove it");
+    }
+  } else {
+    auto fresh = create_fresh_file(s.temp_, O_RDWR);
+    if (!fresh) return make_error(fresh.error());
+    s.fd_ = fresh->release();
+  }
   if (size > 0) {
     int r = ::posix_fallocate(s.fd_, 0, static_cast<off_t>(size));
     if (r == ENOSPC) {

@@ -11,6 +11,8 @@
 #include <span>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "common/result.h"
 #include "engine/uring_writer.h"
 #include "object/manifest.h"
@@ -41,6 +43,11 @@ class BlockSink {
   // How writes are done ("io_uring", "pwrite", ...), for the log.
   virtual const char* backend() const = 0;
 };
+
+// Whether --out names a block device to write in place: the device itself, or a udev link to one
+// under /dev/. A symlink elsewhere that leads to a device is an error (it may have been planted
+// where a file was to be written). `device` (optional) receives the device's stat.
+Result<bool> names_block_device(const std::string& out, struct stat* device = nullptr);
 
 class ObjectSink final : public BlockSink {
  public:

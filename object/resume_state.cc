@@ -9,8 +9,11 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/fresh_file.h"
 #include "engine/crc32c.h"
+#include "fec/layout.h"
 #include "object/manifest.h"
+#include "object/object_sink.h"
 
 namespace shoal::object {
 
@@ -81,15 +84,36 @@ Status save_resume_state(const std::string& path, const ResumeState& st) {
   v.insert(v.end(), st.verified.begin(), st.verified.end());
   put32(v, engine::crc32c(v));
   const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error("cannot write resume state '" + tmp + "': " + std::strerror(errno));
-  bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size()) && ::fsync(fd) == 0;
-  ::close(fd);
+  auto fd = create_fresh_file(tmp, O_WRONLY);
+  if (!fd) return make_error("cannot write resume state: " + fd.error());
+  bool ok = ::write(fd->get(), v.data(), v.size()) == static_cast<ssize_t>(v.size()) &&
+            ::fsync(fd->get()) == 0;
+  fd->reset();
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return make_error("cannot write resume state '" + path + "': " + std::strerror(errno));
   }
   return {};
+}
+
+Result<uint32_t> recheck_resumed_blocks(ResumeState& state, BlockSink& sink,
+                                        const fec::BlockLayout& layout,
+                                        const std::vector<control::Digest>& block_hashes) {
+  if (state.block_count != layout.block_count() || block_hashes.size() != layout.block_count() ||
+      state.verified.size() * 8 < state.block_count) {
+    return make_error("internal: resume state of another block layout");
+  }
+  uint32_t forgotten = 0;
+  std::vector<uint8_t> block;
+  for (uint32_t b = 0; b < state.block_count; ++b) {
+    if (!state.has(b)) continue;
+    block.resize(layout.block_bytes(b));
+    if (Status r = sink.read(layout.block_offset(b), block); !r) return make_error(r.error());
+    if (sha256(block) == block_hashes[b]) continue;
+    state.clear(b);
+    ++forgotten;
+  }
+  return forgotten;
 }
 
 }  // namespace shoal::object

@@ -12,7 +12,13 @@
 #include "common/result.h"
 #include "control/messages.h"
 
+namespace shoal::fec {
+struct BlockLayout;
+}
+
 namespace shoal::object {
+
+class BlockSink;
 
 // Identifies an object and its block layout: a state file applies only to the same id.
 control::Digest object_id(const control::Session& session,
@@ -28,6 +34,9 @@ struct ResumeState {
   void set(uint32_t b) {
     verified[b >> 3] = static_cast<uint8_t>(verified[b >> 3] | (1u << (b & 7)));
   }
+  void clear(uint32_t b) {
+    verified[b >> 3] = static_cast<uint8_t>(verified[b >> 3] & ~(1u << (b & 7)));
+  }
   uint32_t count() const;
 };
 
@@ -35,5 +44,13 @@ struct ResumeState {
 // corrupt.
 Result<std::optional<ResumeState>> load_resume_state(const std::string& path);
 Status save_resume_state(const std::string& path, const ResumeState& state);
+
+// Reads back every block `state` names from `sink` and forgets those whose SHA-256 no longer
+// matches `block_hashes`: the partial data was changed, truncated or replaced since the state
+// was saved. A stale state then costs those blocks again instead of a whole-object mismatch on
+// every later run. Returns how many blocks were forgotten; an error only when reading fails.
+Result<uint32_t> recheck_resumed_blocks(ResumeState& state, BlockSink& sink,
+                                        const fec::BlockLayout& layout,
+                                        const std::vector<control::Digest>& block_hashes);
 
 }  // namespace shoal::object

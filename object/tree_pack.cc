@@ -208,6 +208,19 @@ std::string tree_part_path(const std::string& dest) {
 
 namespace {
 
+// Opens directory `name` (under `parent`) to empty it, never following a symlink put there
+// since it was looked at, and makes it 0700 through that descriptor so its entries can go. A
+// received tree may hold directories we may not read: those get their mode without following
+// a symlink first.
+int open_dir_for_removal(int parent, const char* name) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::openat(parent, name, kFlags);
+  if (fd < 0 && errno == EACCES && ::fchmodat(parent, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+    fd = ::openat(parent, name, kFlags);
+  if (fd >= 0) ::fchmod(fd, 0700);
+  return fd;
+}
+
 // Children of the directory open as `dfd`, removed; the directory itself is left.
 void remove_children(int dfd) {
   int dup = ::dup(dfd);
@@ -227,8 +240,7 @@ void remove_children(int dfd) {
     struct stat st {};
     if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      ::fchmodat(dfd, n.c_str(), 0700, 0);
-      int child = ::openat(dfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int child = open_dir_for_removal(dfd, n.c_str());
       if (child >= 0) {
         remove_children(child);
         ::close(child);
@@ -344,8 +356,7 @@ void remove_tree(const std::string& path) {
     ::unlink(path.c_str());
     return;
   }
-  ::chmod(path.c_str(), 0700);
-  int dfd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int dfd = open_dir_for_removal(AT_FDCWD, path.c_str());
   if (dfd >= 0) {
     remove_children(dfd);
     ::close(dfd);

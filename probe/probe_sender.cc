@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "control/endpoint.h"
+#include "engine/frame_fit.h"
 #include "engine/net_iface.h"
 #include "engine/realtime.h"
 #include "engine/wire.h"
@@ -168,6 +169,16 @@ ProbeOutcome::Kind ProbeRun::start() {
   auto ifc =
       opt_.iface.empty() ? engine::iface_routing_to(*group) : engine::resolve_iface(opt_.iface);
   const uint32_t mtu = ifc ? ifc->mtu : 1500;
+  // The search frames stand for data frames of `shoal send --symbol-size` (tagged, by default):
+  // a size send would refuse on this interface is refused here too, before anything is measured.
+  // With --ttl 0 nothing leaves this host, so no link's MTU applies.
+  if (Status fit = engine::check_symbol_size_fits_mtu(
+          opt_.symbol_size, /*tagged=*/true, ifc && opt_.ttl > 0 ? ifc->mtu : 0,
+          "interface " + (ifc ? ifc->name : opt_.iface));
+      !fit) {
+    spdlog::error("{}", fit.error());
+    return Kind::kBadInput;
+  }
   max_frame_ = std::clamp<uint32_t>(
       mtu > 28 ? mtu - 28 : 0, engine::kHeaderSize + static_cast<uint32_t>(kProbePayloadMin),
       static_cast<uint32_t>(engine::kHeaderSize + engine::kMaxPayload));

@@ -86,23 +86,33 @@ void Checkpointer::stop() {
 Status Checkpointer::commit(ReceiverCore& core) {
   if (Status c = core.check_complete(); !c) return c;
   stop();
+  // Whatever happens now, no state is saved again: a mismatch means the partial data is bad,
+  // and a committed object (perhaps failing to unpack later) has no partial data left.
+  committed_ = true;
   if (Status v = core.verify_object(); !v) {
-    if (!state_path_.empty()) ::unlink(state_path_.c_str());  // never resume from bad data
+    remove_state();  // never resume from bad data
     return v;
   }
   Status c = sink_.commit(sync_end_);
-  if (c && !state_path_.empty()) ::unlink(state_path_.c_str());
+  if (c) remove_state();
   return c;
 }
 
 void Checkpointer::abandon() {
   stop();
-  if (!state_path_.empty() && (checkpointed_ || state_dirty_) && checkpoint().ok()) {
+  if (!committed_ && !state_path_.empty() && (checkpointed_ || state_dirty_) && checkpoint().ok()) {
     sink_.keep();
     kept_ = true;
     return;
   }
+  // The state goes first: a state naming blocks of a removed part file would make the next run
+  // take zeros for verified data.
+  remove_state();
   sink_.abandon();
+}
+
+void Checkpointer::remove_state() {
+  if (!state_path_.empty()) ::unlink(state_path_.c_str());
 }
 
 }  // namespace shoal::session

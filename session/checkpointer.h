@@ -7,7 +7,8 @@
 // names durable blocks. --sync periodic without a state path flushes on the same beat.
 // commit() verifies the whole object through the core and commits the sink (fdatasync before
 // the rename unless --sync none); abandon() keeps the partial data and its state for a resume
-// when anything was checkpointed, removes it otherwise.
+// when anything was checkpointed, removes both otherwise (the state first). After commit() no
+// state is ever saved again: after a mismatch the data is bad, after a commit it is gone.
 //
 // Thread-safety: verified() may race the checkpoint thread (it takes the lock); everything else
 // is for the receive loop's thread. The sink must outlive the checkpointer.
@@ -48,7 +49,8 @@ class Checkpointer {
   // Every block in, whole-object SHA-256 right: commits the sink and removes the state file. A
   // mismatch removes the state file (never resume from bad data) and fails.
   Status commit(ReceiverCore& core);
-  // Gives up (see the header comment). kept() says whether partial data was kept.
+  // Gives up (see the header comment). kept() says whether partial data was kept. Also after a
+  // failed or successful commit() (e.g. the unpacking failed): then nothing is kept.
   void abandon();
   bool kept() const { return kept_; }
 
@@ -56,6 +58,7 @@ class Checkpointer {
   void loop();
   void stop();
   Status checkpoint();
+  void remove_state();
 
   object::BlockSink& sink_;
   std::string state_path_;
@@ -63,6 +66,7 @@ class Checkpointer {
   bool periodic_flush_;
   bool sync_end_;
   bool kept_ = false;
+  bool committed_ = false;  // commit() was called: never save a state again
   std::mutex mu_;
   std::condition_variable cv_;
   object::ResumeState state_;  // guarded by mu_

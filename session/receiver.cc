@@ -8,17 +8,20 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/printable.h"
 #include "common/units.h"
 #include "control/connection.h"
 #include "control/endpoint.h"
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
 #include "engine/transport_select.h"
+#include "fec/layout.h"
 #include "object/object_format.h"
 #include "object/resume_state.h"
 #include "probe/probe_autorate.h"
 #include "probe/probe_receiver.h"
 #include "session/checkpointer.h"
+#include "session/open_block_budget.h"
 #include "session/receiver_control.h"
 #include "session/receiver_core.h"
 #include "session/receiver_report.h"
@@ -26,8 +29,6 @@
 namespace shoal::session {
 
 namespace {
-
-constexpr size_t kMinOpenBlocks = 64;
 
 std::string host_name() {
   char buf[256] = {};
@@ -66,7 +67,7 @@ std::string ipv4_text(uint32_t host_order) {
 class ReceiverRun {
  public:
   explicit ReceiverRun(const RecvOptions& o)
-      : opt_(o), control_(o.expect_session_id), progress_(o.progress) {}
+      : opt_(o), control_(o.announced), progress_(o.progress) {}
   RecvResult run();
 
  private:
@@ -185,6 +186,9 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
     spdlog::warn("the sender does not authenticate data frames (--no-frame-auth)");
   }
   key_ = *key;
+  // --max-memory is a hard limit: refused before anything touches the disk.
+  auto max_open = open_block_budget(opt_.max_memory, s.k, s.symbol_size, s.block_count);
+  if (!max_open) return refuse(max_open.error());
   // A packed object (tree, zstd) is received beside --out and unpacked at the end
   // (object/object_format.h); formats this build cannot read are refused here.
   auto target = object::received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir,
@@ -211,7 +215,6 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
                       "data beside it, or choose another --out");
       }
       resume = std::move(**loaded);
-      spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
     }
   }
   // O_DIRECT pays off when whole blocks are page-aligned (e.g. 8192-byte symbols); otherwise
@@ -221,16 +224,27 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
                                          resume.has_value(), direct);
   if (!sink) return refuse(sink.error());
   sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
-  size_t slot = size_t{2} * s.k * s.symbol_size;
-  // At least two interleaving windows (the sender interleaves 32 blocks): fewer slots would
-  // spill blocks of the window being received and throw their repair symbols away.
-  size_t max_open = std::max<size_t>(kMinOpenBlocks, opt_.max_memory / std::max<size_t>(slot, 1));
+  if (resume) {
+    // The state may be stale (its data changed or went since): keep only blocks that still
+    // hash right, so it can never fail every later run.
+    auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
+    if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
+    auto forgotten = object::recheck_resumed_blocks(*resume, *sink_, *layout, o.block_hashes);
+    if (!forgotten) return refuse(forgotten.error());
+    if (*forgotten > 0) {
+      spdlog::warn(
+          "{} resumed blocks no longer match their hashes (the partial data changed since the "
+          "state was saved): receiving them again",
+          *forgotten);
+    }
+    spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
+  }
   const SyncPolicy sync = opt_.sync == "none"       ? SyncPolicy::kNone
                           : opt_.sync == "periodic" ? SyncPolicy::kPeriodic
                                                     : SyncPolicy::kEnd;
   auto checkpointer = std::make_unique<Checkpointer>(
       *sink_, state_path, id, s.object_size, s.block_count, resume ? &*resume : nullptr, sync);
-  auto core = ReceiverCore::make(s, std::move(o.block_hashes), *sink_, max_open,
+  auto core = ReceiverCore::make(s, std::move(o.block_hashes), *sink_, *max_open,
                                  resume ? &*resume : nullptr,
                                  [c = checkpointer.get()](uint32_t b) { c->verified(b); });
   if (!core) return refuse(core.error());
@@ -250,9 +264,9 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   }
   spdlog::info(
       "session {:016x}: '{}' {} in {} blocks, group {}:{} on {}; data plane: {}; writing with {}",
-      s.session_id, s.object_name, format_bytes(static_cast<double>(s.object_size)), s.block_count,
-      ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface, rx->why,
-      sink_->backend());
+      s.session_id, printable(s.object_name), format_bytes(static_cast<double>(s.object_size)),
+      s.block_count, ro.group, s.port, opt_.iface.empty() ? "default interface" : opt_.iface,
+      rx->why, sink_->backend());
   opt_.events.emit("start", {{"object", s.object_name},
                              {"bytes", s.object_size},
                              {"blocks", s.block_count},
@@ -454,7 +468,9 @@ Status check_local_options(const RecvOptions& options) {
     auto ifc = engine::resolve_iface(options.iface);
     if (!ifc) return make_error("--iface: " + ifc.error());
   }
-  if (!is_block_device(options.out)) {
+  auto device = object::names_block_device(options.out);
+  if (!device) return make_error(device.error());
+  if (!*device) {
     const std::filesystem::path dir = std::filesystem::path(options.out).parent_path();
     std::error_code ec;
     if (!dir.empty() && !std::filesystem::is_directory(dir, ec))

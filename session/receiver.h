@@ -10,6 +10,7 @@
 #include "control/auth.h"
 #include "control/tls.h"
 #include "engine/transport_select.h"
+#include "session/receiver_control.h"
 
 namespace shoal::session {
 
@@ -34,8 +35,9 @@ struct RecvOptions {
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
 
-  // Refuse any other session (shoal recvd: the one that was announced).
-  std::optional<uint64_t> expect_session_id;
+  // Refuse any other session, and one of another object (shoal recvd, recv --announce: the one
+  // that was announced).
+  std::optional<AnnouncedSession> announced;
   // --events: JSON Lines as the session goes (opened by the caller; closed = none).
   EventLog events;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/printable.h"
 #include "fec/layout.h"
 
 namespace shoal::session {
@@ -25,8 +26,19 @@ void ReceiverControl::fail(std::string reason) {
 }
 
 void ReceiverControl::on_session(const control::Session& s) {
-  if (expect_session_id_ && s.session_id != *expect_session_id_) {
-    return fail("the sender runs another session than the one announced");  // shoal recvd
+  if (announced_ && s.session_id != announced_->session_id) {
+    return fail("the sender runs another session than the one announced");
+  }
+  // The destination was chosen by the announced name: a session of another object (a forged
+  // announcement copying a real session's id and sender) must not be written there.
+  if (announced_ &&
+      (s.object_name != announced_->object_name || s.object_size != announced_->object_size)) {
+    return fail(
+        "the sender's session describes '" + printable(s.object_name) + "' (" +
+        std::to_string(s.object_size) + " bytes), but its announcement named '" +
+        printable(announced_->object_name) + "' (" + std::to_string(announced_->object_size) +
+        " bytes): refused, nothing written (a forged announcement, or the sender changed "
+        "its object: check who sends announcements to the group; sign them with --key-file)");
   }
   // The block count must follow from the layout before anything is sized by it: a broken or
   // hostile sender could otherwise make this receiver reserve memory for 2^32 hashes.
@@ -80,7 +92,7 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
       finished_ = true;  // the acknowledgement of Done
     } else {
       fail("sender ended the session: " +
-           (bye->reason.empty() ? std::string("no reason given") : bye->reason));
+           (bye->reason.empty() ? std::string("no reason given") : printable(bye->reason)));
     }
   } else {
     return Unexpected{};

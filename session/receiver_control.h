@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -43,6 +44,14 @@ inline constexpr uint64_t kBeaconWaitNs = 3'000'000'000;   // Ready without a be
 inline constexpr uint64_t kDoneAckWaitNs = 5'000'000'000;  // for the sender's Bye after Done
 // At most this many runs in one Progress report (~2.3 KB).
 inline constexpr size_t kProgressMaxRuns = 256;
+
+// What an announcement promised (shoal recvd, recv --announce chose the destination and the
+// hook's object name from it): the Session the sender then describes must be that very object.
+struct AnnouncedSession {
+  uint64_t session_id = 0;
+  std::string object_name;
+  uint64_t object_size = 0;
+};
 
 class ReceiverControl {
  public:
@@ -82,9 +91,10 @@ class ReceiverControl {
     uint64_t data_frames = 0;       // authentic multicast data frames received so far
   };
 
-  // expect_session_id: refuse any other session (shoal recvd: the announced one).
-  explicit ReceiverControl(std::optional<uint64_t> expect_session_id = std::nullopt)
-      : expect_session_id_(expect_session_id) {}
+  // announced: refuse any other session, and a session that describes another object than the
+  // announcement did (shoal recvd, recv --announce).
+  explicit ReceiverControl(std::optional<AnnouncedSession> announced = std::nullopt)
+      : announced_(std::move(announced)) {}
 
   // A message from the sender after the join, received at now_ns.
   Reaction on_message(const control::Message& message, uint64_t now_ns);
@@ -121,7 +131,7 @@ class ReceiverControl {
  private:
   void on_session(const control::Session& s);
 
-  std::optional<uint64_t> expect_session_id_;
+  std::optional<AnnouncedSession> announced_;
   std::optional<control::Session> session_;
   std::vector<control::Digest> hashes_;
   bool opened_ = false;  // OpenSession was handed out

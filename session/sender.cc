@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/units.h"
 #include "control/endpoint.h"
+#include "engine/frame_fit.h"
 #include "engine/net_iface.h"
 #include "engine/wire.h"
 #include "object/manifest_cache.h"
@@ -101,6 +102,14 @@ std::optional<SendOutcome> SenderDriver::setup() {
     return kBadInput;
   }
   spdlog::info("data plane: {}", tx->why);
+  // A data frame larger than the MTU is fragmented: refused here rather than lost at receivers.
+  // With --ttl 0 frames never leave this host (loopback), so no link's MTU applies.
+  if (Status fit = engine::check_symbol_size_fits_mtu(opt_.symbol_size, opt_.frame_auth,
+                                                      opt_.ttl > 0 ? tx->mtu : 0, tx->mtu_of);
+      !fit) {
+    spdlog::error("{}", fit.error());
+    return kBadInput;
+  }
   tx_ = std::move(tx->tx);
 
   if (!opt_.metrics.empty()) {

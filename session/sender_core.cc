@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/printable.h"
 #include "session/pass_schedule.h"
 
 namespace shoal::session {
@@ -294,7 +295,7 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
     // Acknowledged at once: the receiver may go while the session goes on for the others.
     push(action::AckDone{r.id});
   } else {
-    fail(r, d.reason);
+    fail(r, printable(d.reason));  // the receiver's words, logged
   }
 }
 

@@ -15,7 +15,13 @@ namespace shoal::session {
 
 namespace {
 
-constexpr std::string_view kLabel = "shoal-v1 keygrant";
+// v2: the seal also covers the object's name and size, the layout and the group (issue #15).
+constexpr std::string_view kLabel = "shoal-v2 keygrant";
+
+template <typename T>
+void put_be(std::vector<uint8_t>& v, T x) {
+  for (int i = int{sizeof(T)} - 1; i >= 0; --i) v.push_back(static_cast<uint8_t>(x >> (8 * i)));
+}
 
 struct CtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
@@ -25,7 +31,7 @@ std::vector<uint8_t> grant_aad(const control::Session& s,
                                std::span<const control::Digest> block_hashes,
                                control::FrameSuite suite, control::KeyWrap wrap) {
   std::vector<uint8_t> aad(kLabel.begin(), kLabel.end());
-  for (int i = 7; i >= 0; --i) aad.push_back(static_cast<uint8_t>(s.session_id >> (8 * i)));
+  put_be(aad, s.session_id);
   aad.insert(aad.end(), s.object_sha256.begin(), s.object_sha256.end());
   object::Sha256 h;
   for (const control::Digest& d : block_hashes) h.update(d);
@@ -34,6 +40,17 @@ std::vector<uint8_t> grant_aad(const control::Session& s,
   aad.push_back(static_cast<uint8_t>(suite));
   aad.push_back(static_cast<uint8_t>(wrap));
   aad.push_back(s.object_format);  // tree / zstd: how the verified bytes are to be used
+  // What the object is called and how it is cut and sent: the name picks a receiver's
+  // destination (recvd --map, recv --announce --object), the rest must not be changed on the way.
+  put_be(aad, s.object_size);
+  put_be(aad, s.symbol_size);
+  aad.push_back(s.k);
+  put_be(aad, s.block_count);
+  put_be(aad, s.group_ipv4);
+  put_be(aad, s.port);
+  put_be(aad, static_cast<uint16_t>(s.object_name.size()));
+  aad.insert(aad.end(), s.object_name.begin(), s.object_name.end());
+  put_be(aad, s.progress_interval_ms);  // 0 would silence repair during the pass
   return aad;
 }
 

@@ -4,12 +4,15 @@
 // KeyGrant after the manifest, sealed with AES-256-GCM under that connection's channel key (from
 // the PSK handshake and/or TLS). The seal's additional data binds the key to what the receiver
 // will accept as the object:
-//   AAD = "shoal-v1 keygrant" || session_id (u64 BE) || object_sha256 ||
-//         SHA-256(block hash 0 || block hash 1 || ...) || suite || wrap || object_format
-// so an attacker on the TCP path can neither learn the key nor change the session description or
-// the manifest without the receiver noticing. Without a channel key (--insecure, no TLS) the key
-// travels in the clear: frames are then authenticated only against hosts that do not see the
-// control connection.
+//   AAD = "shoal-v2 keygrant" || session_id (u64 BE) || object_sha256 ||
+//         SHA-256(block hash 0 || block hash 1 || ...) || suite || wrap || object_format ||
+//         object_size (u64) || symbol_size (u16) || k (u8) || block_count (u32) ||
+//         group_ipv4 (u32) || port (u16) || len(object_name) (u16) || object_name
+// (integers big-endian) so an attacker on the TCP path can neither learn the key nor change the
+// object's name, size, layout, group or hashes without the receiver noticing. (Rate, TTL and
+// proactive repair are not covered: changing them costs time, never data.) Without a channel key
+// (--insecure, no TLS) the key travels in the clear: frames are then authenticated only against
+// hosts that do not see the control connection.
 #pragma once
 
 #include <optional>

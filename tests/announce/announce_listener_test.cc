@@ -168,12 +168,5 @@ TEST(CheckAnnouncement, UnsignedOrForeignOrBrokenIsRejectedNamingTheSource) {
   EXPECT_EQ(t.key_index, -1);
 }
 
-TEST(PrintableName, ReplacesControlCharactersAndBoundsTheLength) {
-  EXPECT_EQ(printable_name("a\nb\x7f"
-                           "c"),
-            "a?b?c");
-  EXPECT_EQ(printable_name(std::string(300, 'x')).size(), 256u);
-}
-
 }  // namespace
 }  // namespace shoal::announce

@@ -189,6 +189,14 @@ TEST(Handshake, SameKeyJoinsBothSides) {
   EXPECT_EQ(client.receiver_id(), 77u);
 }
 
+TEST(Handshake, ARejectTextIsEscapedBeforeAnyoneLogsIt) {
+  ClientHandshake client(key_of(1), "node-1", pattern32(30));
+  (void)client.start();
+  EXPECT_FALSE(client.on_message(Reject{"no\n12:00:00 [info] verified and written\x1b[2J"}));
+  ASSERT_TRUE(client.failed());
+  EXPECT_EQ(client.failure_reason(), "no\\x0a12:00:00 [info] verified and written\\x1b[2J");
+}
+
 // RFC 5869 appendix A.1 (SHA-256): the first 32 bytes of the output keying material.
 TEST(ChannelKey, HkdfMatchesTheRfcTestVector) {
   std::vector<uint8_t> ikm(22, 0x0b);

@@ -157,6 +157,14 @@ TEST_F(JoinServerTest, PskReceiverJoinsAndItsMessagesAreForwarded) {
   EXPECT_EQ(server_->closing(), 0u);
 }
 
+TEST_F(JoinServerTest, AReceiverNameIsEscapedBeforeItIsShown) {
+  start(psk(1));
+  auto c = join(testing::pattern32(1), "rx-a\n[error] receiver rx-b failed");
+  ASSERT_TRUE(poll_until([&] { return c->hs->joined() && !joined_.empty(); }));
+  ASSERT_EQ(joined_names_.size(), 1u);
+  EXPECT_EQ(joined_names_[0], "rx-a\\x0a[error] receiver rx-b failed");
+}
+
 TEST_F(JoinServerTest, WrongKeyIsRefusedAndNeverJoined) {
   start(psk(1));
   // A receiver with another key answers the Challenge with its own proof (a real ClientHandshake

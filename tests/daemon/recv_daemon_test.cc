@@ -120,7 +120,8 @@ DaemonOptions daemon_with(size_t keys, bool tls) {
 
 TEST(SessionReceiveOptions, SignedJoinsWithTheSigningKeyAndKeepsTls) {
   const DaemonOptions d = daemon_with(2, true);
-  session::RecvOptions o = session_receive_options(d, 42, 1, "198.18.0.1:9100", "/srv/node.img");
+  session::RecvOptions o =
+      session_receive_options(d, {42, "node.img", 1000}, 1, "198.18.0.1:9100", "/srv/node.img");
   ASSERT_TRUE(o.key.has_value());
   EXPECT_EQ(*o.key, d.keys[1]);
   EXPECT_FALSE(o.insecure);
@@ -129,26 +130,29 @@ TEST(SessionReceiveOptions, SignedJoinsWithTheSigningKeyAndKeepsTls) {
   EXPECT_EQ(o.tls.ca, "/etc/shoal/ca.pem");
   EXPECT_EQ(o.sender, "198.18.0.1:9100");
   EXPECT_EQ(o.out, "/srv/node.img");
-  EXPECT_EQ(o.expect_session_id.value_or(0), 42u);
+  ASSERT_TRUE(o.announced.has_value());
+  EXPECT_EQ(o.announced->session_id, 42u);
+  EXPECT_EQ(o.announced->object_name, "node.img");  // the Session must describe this object
+  EXPECT_EQ(o.announced->object_size, 1000u);
   EXPECT_EQ(o.iface, "eth1");  // the rest comes from the template
   EXPECT_EQ(o.name, "node07");
 }
 
 TEST(SessionReceiveOptions, UnsignedJoinsWithTlsAloneOrWithoutAuthentication) {
   session::RecvOptions tls =
-      session_receive_options(daemon_with(0, true), 42, -1, "198.18.0.1:9100", "/x");
+      session_receive_options(daemon_with(0, true), {42, "x", 1}, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(tls.key.has_value());
   EXPECT_FALSE(tls.insecure);  // TLS authenticates the sender
   EXPECT_TRUE(tls.tls.enabled());
   session::RecvOptions none =
-      session_receive_options(daemon_with(0, false), 42, -1, "198.18.0.1:9100", "/x");
+      session_receive_options(daemon_with(0, false), {42, "x", 1}, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(none.key.has_value());
   EXPECT_TRUE(none.insecure);
   EXPECT_FALSE(none.tls.enabled());
   // Never without authentication unless the daemon runs --insecure: a keyed daemon's session
   // without a key (its policy refuses unsigned announcements) would fail, not run open.
   session::RecvOptions keyed =
-      session_receive_options(daemon_with(1, false), 42, -1, "198.18.0.1:9100", "/x");
+      session_receive_options(daemon_with(1, false), {42, "x", 1}, -1, "198.18.0.1:9100", "/x");
   EXPECT_FALSE(keyed.insecure);
 }
 

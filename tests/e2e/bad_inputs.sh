@@ -138,6 +138,17 @@ expect_log nodir-rx "no-such-dir" "names the directory"
 expect_no_file "$WORK/no-such-dir"
 expect_rc nodir-tx 1
 
+log "case: --max-memory below what the session's blocks need (a hard limit: refused, never exceeded)"
+mkdir -p "$WORK/mem"
+loop_sender mem-tx 1 "$WORK/object.bin" --key-file "$WORK/key"
+loop_receiver mem-rx "$WORK/mem/object.bin" --key-file "$WORK/key" --max-memory 1M
+expect_rc_failed mem-rx
+expect_log mem-rx "--max-memory 1\.0 MiB is too small.*pass --max-memory [0-9]+M or more" \
+  "names the limit and the fix"
+expect_no_file "$WORK/mem/object.bin"
+expect_no_temp "$WORK/mem"
+expect_rc mem-tx 1
+
 log "case: security options that cannot work"
 loop_sender badallow 1 "$WORK/object.bin" --key-file "$WORK/key" --allow 198.18.0.300
 expect_rc badallow 2
@@ -152,10 +163,11 @@ loop_sender badtls 1 "$WORK/object.bin" --tls-cert "$WORK/no.pem" --tls-key "$WO
 expect_rc badtls 2
 expect_log badtls "--tls-cert '.*no\.pem'" "names the certificate file"
 # A group outside 239.0.0.0/8 with a TTL above 1 may leave the organisation: warned (the run itself
-# ends when nobody joins).
+# ends when nobody joins). The frames would leave by this host's default route, so the symbol size
+# must fit its MTU, whatever that is (1024-byte symbols fit any MTU from 1100 bytes).
 PORT=$(free_port)
 run_bg ttlwarn - 30 "$SHOAL" send "$WORK/object.bin" --group 224.3.3.3:$(free_port) --ttl 4 --loopback \
-  --listen "127.0.0.1:$PORT" --max-wait 1s --no-progress --key-file "$WORK/key"
+  --listen "127.0.0.1:$PORT" --max-wait 1s --no-progress --key-file "$WORK/key" --symbol-size 1024
 expect_rc ttlwarn 1
 expect_log ttlwarn "outside 239\.0\.0\.0/8.*--ttl is 4" "warns about the scope of the group"
 

@@ -84,12 +84,37 @@ TEST(ReceiverControl, AGoodSequenceOpensTheSessionOnce) {
   expect_failed(c, "sender sent the session key out of order");
 }
 
+// What an announcement named: session 0xabc of "img" (session() describes 3 x 4 x 1024 bytes).
+AnnouncedSession announced(uint64_t id = 0xabc, std::string name = "img",
+                           uint64_t size = 3 * 4 * 1024) {
+  return {id, std::move(name), size};
+}
+
+control::Session session_of(std::string name) {
+  control::Session s = session();
+  s.object_name = std::move(name);
+  return s;
+}
+
 TEST(ReceiverControl, TheAnnouncedSessionIsTheOnlyOneTaken) {
-  Control c(0xabc);
-  open(c);
-  Control other(0xdef);
-  other.on_message(session(), kT0);
+  Control c(announced());
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(session_of("img"), kT0)));
+  EXPECT_FALSE(c.finished());
+  Control other(announced(0xdef));
+  other.on_message(session_of("img"), kT0);
   expect_failed(other, "the sender runs another session than the one announced");
+}
+
+// Issue #15 item 1: a forged announcement copies a real session's id and sender under another
+// name (the daemon maps that name to another destination): the Session's object must match.
+TEST(ReceiverControl, ASessionOfAnotherObjectThanAnnouncedIsRefused) {
+  Control renamed(announced(0xabc, "boot-disk"));
+  renamed.on_message(session_of("img"), kT0);
+  expect_failed(renamed, "describes 'img' (12288 bytes), but its announcement named 'boot-disk'");
+  EXPECT_FALSE(renamed.has_session());
+  Control resized(announced(0xabc, "img", 999));
+  resized.on_message(session_of("img"), kT0);
+  expect_failed(resized, "its announcement named 'img' (999 bytes)");
 }
 
 TEST(ReceiverControl, AnImpossibleSessionIsRefusedBeforeAnythingIsSized) {

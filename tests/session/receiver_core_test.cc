@@ -194,6 +194,7 @@ class MemorySink final : public object::BlockSink {
   Status poll() override { return {}; }
   Status flush() override {
     ++flushes;
+    if (fail_flush) return make_error("No space left on device");
     return {};
   }
   Status commit(bool sync) override {
@@ -201,12 +202,18 @@ class MemorySink final : public object::BlockSink {
     synced = sync;
     return {};
   }
-  void abandon() override { abandoned = true; }
+  void abandon() override {
+    abandoned = true;
+    state_left_at_abandon = !watch_state.empty() && std::filesystem::exists(watch_state);
+  }
   void keep() override { kept = true; }
   const char* backend() const override { return "memory"; }
 
   std::vector<uint8_t> bytes;
   bool fail_writes = false;
+  bool fail_flush = false;
+  std::string watch_state;  // abandon() notes whether this file still existed then
+  bool state_left_at_abandon = false;
   int writes = 0, reads = 0, flushes = 0;
   bool committed = false, synced = false, abandoned = false, kept = false;
 };
@@ -430,6 +437,68 @@ TEST_F(ReceiverCoreMemoryTest, ProgressNamesIncompleteBlocksBelowTheNewestBlockS
   EXPECT_EQ(p->runs[0], (control::NakRun{0, 1, kK - 1}));
   for (uint8_t e = 1; e < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
   EXPECT_FALSE(core->make_progress(16)) << "block 0 is complete";
+}
+
+// Issue #15 item 3: a resume state never outlives its data, and never names bad data.
+class CheckpointerStateTest : public ReceiverCoreMemoryTest {
+ protected:
+  void TearDown() override { std::filesystem::remove(state_); }
+  // A core whose verified blocks go to `ckpt`.
+  std::unique_ptr<ReceiverCore> make_core_for(Checkpointer& ckpt) {
+    auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, nullptr,
+                                   [&ckpt](uint32_t b) { ckpt.verified(b); });
+    EXPECT_TRUE(core.ok()) << core.error();
+    if (!core.ok()) return nullptr;
+    EXPECT_TRUE((*core)->protect(key_).ok());
+    return std::move(*core);
+  }
+  const std::string state_ =
+      (std::filesystem::temp_directory_path() / ("shoal-ckpt-state-" + std::to_string(::getpid())))
+          .string();
+};
+
+TEST_F(CheckpointerStateTest, NoStateIsSavedAfterAWholeObjectMismatch) {
+  session_.object_sha256[0] ^= 0x01;
+  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  auto core = make_core_for(ckpt);
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  ASSERT_FALSE(ckpt.commit(*core).ok());
+  ckpt.abandon();                                 // the receive failed: the driver gives up
+  EXPECT_FALSE(std::filesystem::exists(state_));  // a state here would fail every later run
+  EXPECT_FALSE(ckpt.kept());
+  EXPECT_TRUE(sink_.abandoned);
+}
+
+TEST_F(CheckpointerStateTest, NoStateIsSavedWhenTheCommittedObjectFailsLater) {
+  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  auto core = make_core_for(ckpt);
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  ASSERT_TRUE(ckpt.commit(*core).ok());
+  ckpt.abandon();  // e.g. the tree did not unpack: the part file was already renamed away
+  EXPECT_FALSE(std::filesystem::exists(state_));
+  EXPECT_FALSE(ckpt.kept());
+}
+
+TEST_F(CheckpointerStateTest, AFailedLastCheckpointRemovesTheStateBeforeThePartialData) {
+  std::ofstream(state_) << "from an earlier run";
+  sink_.watch_state = state_;
+  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
+                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  auto core = make_core_for(ckpt);
+  ASSERT_TRUE(core);
+  receive_block(*core, 0);
+  sink_.fail_flush = true;  // the disk is full: the last checkpoint cannot be made
+  ckpt.abandon();
+  EXPECT_FALSE(ckpt.kept());
+  EXPECT_TRUE(sink_.abandoned);
+  EXPECT_FALSE(sink_.state_left_at_abandon);  // removed before the part file
+  EXPECT_FALSE(std::filesystem::exists(state_));
 }
 
 }  // namespace

@@ -20,6 +20,12 @@ struct Fixture {
     session.session_id = 0xfeedfacecafebeefULL;
     session.object_sha256 = key_of(40);
     session.block_count = 3;
+    session.object_name = "node.img";
+    session.object_size = 3 * 4 * 1024;
+    session.symbol_size = 1024;
+    session.k = 4;
+    session.group_ipv4 = 0xEF010203;
+    session.port = 9000;
     hashes = {key_of(1), key_of(2), key_of(3)};
   }
 };
@@ -63,6 +69,24 @@ TEST(SessionKeys, AnyChangeToKeySessionOrManifestIsDetected) {
     control::Session s = f.session;
     s.object_format ^= 1;
     EXPECT_FALSE(open_key_grant(g, key_of(9), s, f.hashes).ok()) << "object format";
+  }
+  // Issue #15 item 1: the name picks a receiver's destination; size, layout and group are the
+  // session description docs/security.md says is protected.
+  const std::vector<std::pair<const char*, void (*)(control::Session&)>> alterations = {
+      {"object name", [](control::Session& s) { s.object_name = "boot-disk"; }},
+      {"object name (longer)", [](control::Session& s) { s.object_name += "x"; }},
+      {"object size", [](control::Session& s) { s.object_size += 1; }},
+      {"symbol size", [](control::Session& s) { s.symbol_size += 64; }},
+      {"k", [](control::Session& s) { s.k += 1; }},
+      {"block count", [](control::Session& s) { s.block_count += 1; }},
+      {"group", [](control::Session& s) { s.group_ipv4 ^= 1; }},
+      {"port", [](control::Session& s) { s.port ^= 1; }},
+      {"progress interval", [](control::Session& s) { s.progress_interval_ms ^= 1; }},
+  };
+  for (const auto& [what, alter] : alterations) {
+    control::Session s = f.session;
+    alter(s);
+    EXPECT_FALSE(open_key_grant(g, key_of(9), s, f.hashes).ok()) << what;
   }
   {
     auto h = f.hashes;
