@@ -117,10 +117,11 @@ Action add_send(CLI::App& app) {
                   "sent with the first pass (more repair follows only as loss needs)")
       ->capture_default_str()
       ->check(checks::fec_spec());
-  sub->add_option("--symbol-size", a->o.symbol_size,
-                  "payload bytes per frame, a multiple of 64 (1408 fits "
-                  "a 1500 MTU, 8896 a 9000 MTU; checked against the interface's MTU)")
-      ->capture_default_str();
+  auto* symbol_size = sub->add_option("--symbol-size", a->o.symbol_size,
+                                      "payload bytes per frame, a multiple of 64 (1408 fits a "
+                                      "1500 MTU, 8896 a 9000 MTU; checked against the "
+                                      "interface's MTU; by default smaller if the MTU is)")
+                          ->capture_default_str();
   sub->add_option("--ttl", a->o.ttl,
                   "multicast TTL (1 = this L2 segment only; receivers it does not reach get "
                   "unicast, see --scope)")
@@ -155,8 +156,9 @@ Action add_send(CLI::App& app) {
                 "progress line on stderr (default: when a terminal)");
   a->o.progress = isatty(2);
   return {
-      sub, [a] {
+      sub, [a, symbol_size] {
         session::SendOptions o = a->o;
+        o.symbol_size_given = symbol_size->count() > 0;
         while (o.path.size() > 1 && o.path.back() == '/') o.path.pop_back();  // "dir/" names dir
         if (!take_group(a->group, o.group, o.port)) return 2;
         auto rate = probe::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);

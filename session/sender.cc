@@ -40,19 +40,23 @@ std::optional<SendOutcome> SenderDriver::setup() {
     return kBadInput;
   }
   server_ = std::move(*server);
-  if (!opt_.rate_auto.empty()) {  // --rate auto[:FILE]: the controller sets the rate
+  // --rate auto[:FILE]: the controller sets the rate (made again if the symbol size changes).
+  auto make_auto_rate = [&]() -> bool {
+    if (opt_.rate_auto.empty()) return true;
     auto ar = probe::AutoRate::make(opt_.rate_auto,
                                     uint32_t(engine::kHeaderSize + opt_.symbol_size +
                                              (opt_.frame_auth ? engine::kFrameTagSize : 0)),
                                     opt_.k, opt_.proactive);
     if (!ar) {
       spdlog::error("--rate: {}", ar.error());
-      return kBadInput;
+      return false;
     }
     auto_rate_.emplace(std::move(*ar));
     opt_.rate_bps = auto_rate_->start_bps();
-    spdlog::info("{}", auto_rate_->describe());
-  }
+    return true;
+  };
+  if (!make_auto_rate()) return kBadInput;
+  if (auto_rate_) spdlog::info("{}", auto_rate_->describe());
   if (opt_.encrypt && !opt_.frame_auth) {
     spdlog::error("--encrypt needs authenticated frames: drop --no-frame-auth");
     return kBadInput;
@@ -82,18 +86,23 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   source_.emplace(std::move(*src));
   const uint64_t object_size = source_->size();
-  auto layout = fec::BlockLayout::make(object_size, opt_.symbol_size, opt_.k);
-  if (!layout) {
-    spdlog::error("{}", layout.error());
-    return kBadInput;
-  }
-  layout_.emplace(*layout);
-  auto syms = SymbolSource::make(source_->bytes(), *layout_);
-  if (!syms) {
-    spdlog::error("{}", syms.error());
-    return kBadInput;
-  }
-  symbols_.emplace(std::move(*syms));
+  // The object cut into blocks of --symbol-size symbols (again if the MTU asks for smaller ones).
+  auto lay_out = [&]() -> bool {
+    auto layout = fec::BlockLayout::make(object_size, opt_.symbol_size, opt_.k);
+    if (!layout) {
+      spdlog::error("{}", layout.error());
+      return false;
+    }
+    layout_.emplace(*layout);
+    auto syms = SymbolSource::make(source_->bytes(), *layout_);
+    if (!syms) {
+      spdlog::error("{}", syms.error());
+      return false;
+    }
+    symbols_.emplace(std::move(*syms));
+    return true;
+  };
+  if (!lay_out()) return kBadInput;
 
   auto tx = engine::open_transport(
       {opt_.transport, opt_.group, opt_.port, opt_.iface, opt_.ttl, opt_.loopback});
@@ -103,9 +112,21 @@ std::optional<SendOutcome> SenderDriver::setup() {
   }
   spdlog::info("data plane: {}", tx->why);
   // A data frame larger than the MTU is fragmented: refused here rather than lost at receivers.
-  // With --ttl 0 frames never leave this host (loopback), so no link's MTU applies.
-  if (Status fit = engine::check_symbol_size_fits_mtu(opt_.symbol_size, opt_.frame_auth,
-                                                      opt_.ttl > 0 ? tx->mtu : 0, tx->mtu_of);
+  // With --ttl 0 frames never leave this host (loopback), so no link's MTU applies. Without
+  // --symbol-size, the largest symbol that fits is taken instead (an MTU below 1500: tunnels,
+  // overlays, some clouds).
+  const uint32_t mtu = opt_.ttl > 0 ? tx->mtu : 0;
+  if (const uint32_t fits = engine::largest_symbol_size_for_mtu(mtu, opt_.frame_auth);
+      mtu != 0 && !opt_.symbol_size_given && fits != 0 && fits < opt_.symbol_size) {
+    spdlog::info(
+        "symbol size {} B: data frames of {} B would exceed the {}-byte MTU of {} "
+        "(--symbol-size chooses)",
+        fits, opt_.symbol_size, mtu, tx->mtu_of);
+    opt_.symbol_size = fits;
+    if (!lay_out() || !make_auto_rate()) return kBadInput;
+  }
+  if (Status fit =
+          engine::check_symbol_size_fits_mtu(opt_.symbol_size, opt_.frame_auth, mtu, tx->mtu_of);
       !fit) {
     spdlog::error("{}", fit.error());
     return kBadInput;

@@ -40,6 +40,7 @@ struct SendOptions {
   unsigned k = 64;                      // source symbols per block
   unsigned proactive = 0;               // repair rows sent with the first pass
   uint32_t symbol_size = 1408;
+  bool symbol_size_given = false;  // else a smaller one is chosen when 1408 exceeds the MTU
   int ttl = 1;
   bool loopback = false;  // IP_MULTICAST_LOOP (receivers on the sender's host)
   unsigned max_passes = 100;

@@ -3,6 +3,7 @@
 # and by `shoal probe`, with the arithmetic and the largest size that fits (issue #15 item 8). A
 # data frame is a 32-byte header + symbol + 16-byte tag, plus 28 bytes of IPv4 and UDP headers:
 # on a 1500 MTU the largest symbol is 1408, on a 9000 MTU 8896 (8960 makes 9036-byte packets).
+# Without --symbol-size, a sender on a smaller MTU takes the largest symbol that fits.
 source "$(dirname "$0")/lib.sh"
 e2e_init jmb "$@"
 need_root_netns
@@ -42,4 +43,15 @@ run_bg probe tx 30 "$SHOAL" probe --group "$BED_GROUP:$BED_PORT" --iface v0 --li
   --key-file "$WORK/key" --min-receivers 1 --max-wait 1s --symbol-size 8960
 expect_rc probe 2
 expect_log probe "use --symbol-size 8896 or less" "names the largest size that fits"
+
+ip -n "$BED-tx" link set v0 mtu 1400 || fail "cannot lower the sender's MTU"
+log "case: no --symbol-size on a 1400 MTU: the sender takes the largest that fits, and delivers"
+mkdir -p "$WORK/rx1"
+bed_receiver rx1 1 "$WORK/rx1/object.bin"
+bed_sender auto 1 "$WORK/object.bin" 100M
+expect_rc auto 0
+expect_log auto "symbol size 1280 B: data frames of 1408 B would exceed the 1400-byte MTU" \
+  "says which size it took and why"
+expect_rc rx1 0
+expect_same_sha "$WORK/object.bin" "$WORK/rx1/object.bin"
 e2e_finish
