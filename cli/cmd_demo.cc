@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/event_log.h"
 #include "common/units.h"
 #include "control/auth.h"
 #include "object/manifest.h"
@@ -94,16 +95,6 @@ bool make_image(const std::string& path, uint64_t size) {
     left -= n;
   }
   return bool(f);
-}
-
-std::string hex(const object::Digest& d) {
-  static const char* x = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s += x[b >> 4];
-    s += x[b & 15];
-  }
-  return s;
 }
 
 }  // namespace
@@ -300,7 +291,7 @@ Action add_demo(CLI::App& app) {
           }
         }
         std::printf("shoal demo: %u of %u copies verified, sha256 %s, sender exit status %d\n",
-                    good, a->receivers, hex(want).c_str(), sender_status);
+                    good, a->receivers, to_hex(want).c_str(), sender_status);
         status = (good == a->receivers && sender_status == 0) ? 0 : 1;
         teardown();
         return status;

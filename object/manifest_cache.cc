@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/byte_codec.h"
+#include "common/event_log.h"
 #include "common/fd.h"
 
 namespace shoal::object {
@@ -39,16 +40,6 @@ void put_key(ByteWriter& w, const FileIdentity& id, const fec::BlockLayout& layo
   w.u32(layout.symbol_size());
   w.u32(layout.k());
   w.u32(layout.block_count());
-}
-
-std::string hex(std::span<const uint8_t> b) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (uint8_t c : b) {
-    s += digits[c >> 4];
-    s += digits[c & 15];
-  }
-  return s;
 }
 
 Status write_all(int fd, std::span<const uint8_t> data) {
@@ -101,7 +92,7 @@ std::string ManifestCache::path_of(const FileIdentity& id, const fec::BlockLayou
   ByteWriter w(key);
   put_key(w, id, layout);
   const Digest d = sha256(key);
-  return dir_ + "/" + hex(std::span(d).first(16)) + ".manifest";
+  return dir_ + "/" + to_hex(std::span(d).first(16)) + ".manifest";
 }
 
 std::optional<Manifest> ManifestCache::load(const FileIdentity& id,

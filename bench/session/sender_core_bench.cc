@@ -129,6 +129,18 @@ double thread_cpu_ns() {
   return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
 }
 
+// Decodes the encoded reports in turn, one per iteration: this thread's CPU time for them.
+double decode_all(benchmark::State& state, const std::vector<std::vector<uint8_t>>& wire) {
+  size_t i = 0;
+  const double t0 = thread_cpu_ns();
+  for (auto _ : state) {
+    const auto& w = wire[i++ % wire.size()];
+    auto m = control::decode_body(std::span(w).subspan(control::kLengthPrefixSize));
+    benchmark::DoNotOptimize(m);
+  }
+  return thread_cpu_ns() - t0;
+}
+
 // cpu_ns of work over the run, `per_second` iterations a second: that share of one core, in %.
 void set_pct(benchmark::State& state, double cpu_ns, double per_second) {
   const auto iterations = std::max<benchmark::IterationCount>(1, state.iterations());
@@ -160,14 +172,7 @@ void BM_NakDecode(benchmark::State& state) {
     bytes += wire[i].size();
     runs += pool[i].runs.size();
   }
-  size_t i = 0;
-  const double t0 = thread_cpu_ns();
-  for (auto _ : state) {
-    const auto& w = wire[i++ % wire.size()];
-    auto m = control::decode_body(std::span(w).subspan(control::kLengthPrefixSize));
-    benchmark::DoNotOptimize(m);
-  }
-  const double cpu = thread_cpu_ns() - t0;
+  const double cpu = decode_all(state, wire);
   state.counters["bytes_per_report"] = double(bytes) / double(pool.size());
   state.counters["runs_per_report"] = double(runs) / double(pool.size());
   // Independent of N: the share of one core per receiver reporting 10 times a second.
@@ -269,14 +274,7 @@ void BM_ProgressDecode(benchmark::State& state) {
     bytes += wire[i].size();
     runs += p.runs.size();
   }
-  size_t i = 0;
-  const double t0 = thread_cpu_ns();
-  for (auto _ : state) {
-    const auto& w = wire[i++ % wire.size()];
-    auto m = control::decode_body(std::span(w).subspan(control::kLengthPrefixSize));
-    benchmark::DoNotOptimize(m);
-  }
-  const double cpu = thread_cpu_ns() - t0;
+  const double cpu = decode_all(state, wire);
   state.counters["bytes_per_report"] = double(bytes) / kNakPool;
   state.counters["runs_per_report"] = double(runs) / kNakPool;
   state.counters["pct_core_at_budget"] =
