@@ -1,6 +1,10 @@
 // shoal: reliable multicast delivery of one object to many receivers.
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
@@ -9,7 +13,8 @@
 int main(int argc, char** argv) {
   // Logs go to stderr so stdout stays clean for summaries and JSON.
   spdlog::set_default_logger(spdlog::stderr_color_mt("shoal"));
-  spdlog::set_pattern("%H:%M:%S.%e %^%l%$ %v");
+  // Dated: a rollout's logs outlive the day they were written.
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
 
   CLI::App app{"shoal " SHOAL_VERSION
                " - send one object (a file, disk image or block device) to many machines at once\n"
@@ -21,8 +26,10 @@ int main(int argc, char** argv) {
 #endif
   app.require_subcommand(1);
   bool verbose = false, quiet = false;
+  std::string log_file;
   app.add_flag("-v,--verbose", verbose, "more log output");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
+  app.add_option("--log", log_file, "also append the log to FILE");
 
   const shoal::cli::Command commands[] = {
       shoal::cli::add_send(app),  shoal::cli::add_recv(app), shoal::cli::add_keygen(app),
@@ -30,11 +37,12 @@ int main(int argc, char** argv) {
       shoal::cli::add_probe(app),
   };
 
-  // --config FILE on the subcommands with many options (cli/config_file.h); -v and -q after the
-  // subcommand too (`shoal send -v ...`), as people type them.
+  // --config FILE on the subcommands with many options (cli/config_file.h); -v, -q and --log
+  // after the subcommand too (`shoal send -v ...`), as people type them.
   for (const auto& c : commands) {
     c.sub->add_flag("-v,--verbose", verbose, "more log output");
     c.sub->add_flag("-q,--quiet", quiet, "only warnings and errors");
+    c.sub->add_option("--log", log_file, "also append the log to FILE");
     const std::string& n = c.sub->get_name();
     if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
   }
@@ -45,6 +53,17 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every mistake on the command line is a usage error: 2, the
     // code every subcommand returns for bad input (CLI11's own codes would be 100 and up).
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!log_file.empty()) {
+    try {
+      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
+      sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+      spdlog::default_logger()->sinks().push_back(std::move(sink));
+    } catch (const spdlog::spdlog_ex& e) {
+      std::fprintf(stderr, "--log: cannot open '%s' for appending: %s\n", log_file.c_str(),
+                   e.what());
+      return 2;
+    }
   }
   spdlog::set_level(verbose ? spdlog::level::debug
                     : quiet ? spdlog::level::warn

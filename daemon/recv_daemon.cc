@@ -202,7 +202,7 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
     std::string tag;
     for (char c : printable(a.object_name))
       tag += (c == '%') ? std::string("%%") : std::string(1, c);
-    spdlog::set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [" + tag + "] %v");
     const int rc = exit_status(run_receiver(o));
     std::cout.flush();
     std::fflush(nullptr);

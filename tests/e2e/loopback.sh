@@ -44,9 +44,12 @@ round() {
 # the third hashes it again -- its copies still verify, so no stale hash was used.
 round first
 expect "first send hashed the object (no cache line)" bash -c "! grep -q 'from the cache' '$WORK/first-tx.log'"
-round again -v   # -v after the subcommand, as people type it
+round again -v --log "$WORK/again-file.log"  # -v and --log after the subcommand, as people type them
 expect_log again-tx "from the cache" "second send took the manifest from the cache"
 expect_log again-tx "debug pass 0:" "send ... -v logs at debug level"
+expect "--log FILE has the log, each line dated" \
+  grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} info receiver rx1 joined' \
+  "$WORK/again-file.log"
 mtime=$(stat -c %y "$WORK/object.bin")
 make_object "$WORK/object.bin" 32
 touch -d "$mtime" "$WORK/object.bin"
