@@ -13,15 +13,9 @@ namespace {
 using Level = action::Log::Level;
 
 // Into `out`, reusing its capacity: a receiver answers every pass, its NAK about the same size.
-void assign_runs(std::vector<NeedRun>& out, const control::Nak& nak) {
-  out.clear();
-  out.reserve(nak.runs.size());
-  for (const auto& r : nak.runs) out.push_back({r.first_block, r.count, r.missing});
-}
-
 std::vector<NeedRun> runs_of(const control::Nak& nak) {
   std::vector<NeedRun> out;
-  assign_runs(out, nak);
+  assign_need_runs(out, nak.runs);
   return out;
 }
 
@@ -40,6 +34,12 @@ std::optional<uint32_t> addressee(const SenderAction& a) {
 }
 
 }  // namespace
+
+void assign_need_runs(std::vector<NeedRun>& out, std::span<const control::NakRun> runs) {
+  out.clear();
+  out.reserve(runs.size());
+  for (const auto& r : runs) out.push_back({r.first_block, r.count, r.missing});
+}
 
 SenderCore::SenderCore(SenderConfig config, uint64_t start_ns)
     : cfg_(std::move(config)),
@@ -267,12 +267,12 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
     return;
   }
   if (nak.pass == control::kInitialPass) {
-    assign_runs(r.needs, nak);
+    assign_need_runs(r.needs, nak.runs);
     r.initial = true;
     return;
   }
   if (!r.asked || nak.pass + 1 != passes_) return;  // an answer to an older pass
-  assign_runs(r.needs, nak);
+  assign_need_runs(r.needs, nak.runs);
   const uint64_t received =
       nak.frames_received - std::min(nak.frames_rejected, nak.frames_received);
   r.pass_frames_received = received - std::min(received, r.frames_received);

@@ -75,6 +75,8 @@ inline constexpr uint32_t kProgressMinIntervalMs = 25;
 // Session.progress_interval_ms for a session starting with `receivers`: 25 ms up to 100
 // receivers, then receivers / 4 ms (1,000: 250 ms; 10,000: 2.5 s), at most 60 s.
 uint16_t progress_interval_ms(size_t receivers);
+// A Nak's or a Progress's runs as the planner's NeedRuns, into `out` (its capacity kept).
+void assign_need_runs(std::vector<NeedRun>& out, std::span<const control::NakRun> runs);
 // A delivery ratio is measured over at least this many sequence numbers.
 inline constexpr uint32_t kDeliverySample = 256;
 // --slow-receiver wait never lowers the rate below this.

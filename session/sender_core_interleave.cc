@@ -25,9 +25,7 @@ void SenderCore::on_progress(ReceiverRecord& r, const control::Progress& p) {
     r.delivery_base_sequence = p.highest_sequence;
     r.delivery_base_frames = p.data_frames;
   }
-  r.progress.clear();
-  for (const control::NakRun& run : p.runs)
-    r.progress.push_back({run.first_block, run.count, run.missing});
+  assign_need_runs(r.progress, p.runs);
   r.progress_sequence = p.highest_sequence;
   if (!r.progress_fresh) progress_ids_.push_back(r.id);
   r.progress_fresh = true;
