@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -28,9 +29,12 @@ constexpr uint64_t kSessionId = 0x5eed0001;
 class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
  protected:
   void SetUp() override {
+    // A parameterised test's name is "Name/N": flatten it, or the "/N" becomes a subdirectory and
+    // TearDown removes only that, leaving the parent behind in /tmp.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '-');
     dir_ = std::filesystem::temp_directory_path() /
-           ("shoal-core-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("shoal-core-test-" + std::to_string(::getpid()) + "-" + name);
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     object_.resize(size_t{kBlocks} * kK * kSym);
