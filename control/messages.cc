@@ -46,7 +46,6 @@ void put(Writer& w, const Session& m) {
   w.u8(m.proactive_repair);
   w.u64(m.object_size);
   w.u32(m.block_count);
-  w.bytes(m.object_sha256);
   w.str(m.object_name, kMaxNameLength);
   w.u8(m.object_format);
   w.u16(m.progress_interval_ms);
@@ -60,6 +59,11 @@ void put(Writer& w, const Manifest& m) {
   w.u32(m.first_block);
   w.u32(static_cast<uint32_t>(m.block_hashes.size()));
   for (const Digest& d : m.block_hashes) w.bytes(d);
+  w.bytes(m.tag);
+}
+void put(Writer& w, const ManifestEnd& m) {
+  w.bytes(m.object_sha256);
+  w.bytes(m.tag);
 }
 void put(Writer& w, const Ready& m) {
   w.u64(m.beacon_echo);
@@ -187,7 +191,6 @@ Result<Message> get_session(Reader& r) {
   m.proactive_repair = r.u8("proactive_repair");
   m.object_size = r.u64("object_size");
   m.block_count = r.u32("block_count");
-  r.array(m.object_sha256, "object_sha256");
   m.object_name = r.str("object_name", kMaxNameLength);
   m.object_format = r.u8("object_format");
   m.progress_interval_ms = r.u16("progress_interval_ms");
@@ -199,9 +202,16 @@ Result<Message> get_manifest(Reader& r) {
   uint32_t n = r.count("hash count", kDigestSize, kMaxManifestHashes);
   m.block_hashes.resize(n);
   for (Digest& d : m.block_hashes) r.array(d, "block hash");
+  r.array(m.tag, "tag");
   if (!r.failed() && n != 0 && uint64_t{m.first_block} + n - 1 > UINT32_MAX) {
     r.fail("blocks run past block number 2^32-1");
   }
+  return r.finish(std::move(m));
+}
+Result<Message> get_manifest_end(Reader& r) {
+  ManifestEnd m;
+  r.array(m.object_sha256, "object_sha256");
+  r.array(m.tag, "tag");
   return r.finish(std::move(m));
 }
 Result<Message> get_ready(Reader& r) {
@@ -364,6 +374,8 @@ const char* type_name(MessageType type) {
       return "Feedback";
     case MessageType::kProgress:
       return "Progress";
+    case MessageType::kManifestEnd:
+      return "ManifestEnd";
   }
   return "unknown";
 }
@@ -440,6 +452,8 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_feedback(r);
     case MessageType::kProgress:
       return get_progress(r);
+    case MessageType::kManifestEnd:
+      return get_manifest_end(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

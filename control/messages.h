@@ -62,6 +62,7 @@ enum class MessageType : uint8_t {
   kProbe = 15,
   kFeedback = 16,
   kProgress = 17,
+  kManifestEnd = 18,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -120,7 +121,6 @@ struct Session {
   uint8_t proactive_repair = 0;
   uint64_t object_size = 0;
   uint32_t block_count = 0;
-  Digest object_sha256{};
   std::string object_name;
   // How the object's bytes are to be read (kObjectFormat* bits; 0 = the bytes are the object).
   // Wire: u8 after object_name. The decoder accepts any bits; a receiver refuses bits it does
@@ -135,12 +135,28 @@ struct Session {
 inline constexpr uint8_t kObjectFormatTree = 0x01;  // a packed directory tree (tree_pack.h)
 inline constexpr uint8_t kObjectFormatZstd = 0x02;  // chunked zstd with holes (chunk_codec.h)
 
-// S->R: SHA-256 of blocks first_block .. first_block + block_hashes.size() - 1.
+// A manifest message's authenticator (session/manifest_seal.h; zero without a channel key).
+inline constexpr size_t kManifestTagSize = 16;
+using ManifestTag = std::array<uint8_t, kManifestTagSize>;
+
+// S->R: SHA-256 of blocks first_block .. first_block + block_hashes.size() - 1. Sent after the
+// KeyGrant, in block order, ahead of the data they cover (the sender hashes while it sends).
 struct Manifest {
   static constexpr MessageType kType = MessageType::kManifest;
   uint32_t first_block = 0;
   std::vector<Digest> block_hashes;
+  ManifestTag tag{};
   bool operator==(const Manifest&) const = default;
+};
+
+// S->R: every block hash was sent. object_sha256 is the plain SHA-256 of the whole object (as
+// sent), computed in the same read as the block hashes: what users and hooks compare against.
+// Receivers verify blocks, never re-read the object for it. Precedes any PassEnd.
+struct ManifestEnd {
+  static constexpr MessageType kType = MessageType::kManifestEnd;
+  Digest object_sha256{};
+  ManifestTag tag{};
+  bool operator==(const ManifestEnd&) const = default;
 };
 
 // R->S: joined the group, ready for data. beacon_echo repeats the nonce of the sender's beacon
@@ -283,11 +299,13 @@ struct Progress {
   bool operator==(const Progress&) const = default;
 };
 
-using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
-                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress>;
+using Message =
+    std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready, PassEnd, Nak,
+                 Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress, ManifestEnd>;
 
 // Largest arrays that fit one message.
-inline constexpr size_t kMaxManifestHashes = (kMaxMessageSize - 2 - 4 - 4) / kDigestSize;
+inline constexpr size_t kMaxManifestHashes =
+    (kMaxMessageSize - 2 - 4 - 4 - kManifestTagSize) / kDigestSize;
 inline constexpr size_t kNakRunWireSize = 9;
 inline constexpr size_t kMaxNakRuns = (kMaxMessageSize - 2 - 4 - 4 - 16) / kNakRunWireSize;
 inline constexpr size_t kMaxProgressRuns = (kMaxMessageSize - 2 - 4 - 8 - 4) / kNakRunWireSize;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 
 #include "common/fresh_file.h"
 #include "engine/crc32c.h"
@@ -34,16 +35,17 @@ uint64_t get(const uint8_t* p, int n) {
 }
 }  // namespace
 
-control::Digest object_id(const control::Session& s, const std::vector<control::Digest>& hashes) {
+control::Digest object_id(const control::Session& s) {
   Sha256 h;
   std::vector<uint8_t> head;
+  const std::string_view label = "shoal-v3 resume";
+  head.assign(label.begin(), label.end());
   put64(head, s.object_size);
   put32(head, s.symbol_size);
   put32(head, s.k);
   put32(head, s.block_count);
+  head.push_back(s.object_format);
   h.update(head);
-  h.update(s.object_sha256);
-  for (const auto& d : hashes) h.update(d);
   return h.finish();
 }
 
@@ -94,26 +96,6 @@ Status save_resume_state(const std::string& path, const ResumeState& st) {
     return make_error("cannot write resume state '" + path + "': " + std::strerror(errno));
   }
   return {};
-}
-
-Result<uint32_t> recheck_resumed_blocks(ResumeState& state, BlockSink& sink,
-                                        const fec::BlockLayout& layout,
-                                        const std::vector<control::Digest>& block_hashes) {
-  if (state.block_count != layout.block_count() || block_hashes.size() != layout.block_count() ||
-      state.verified.size() * 8 < state.block_count) {
-    return make_error("internal: resume state of another block layout");
-  }
-  uint32_t forgotten = 0;
-  std::vector<uint8_t> block;
-  for (uint32_t b = 0; b < state.block_count; ++b) {
-    if (!state.has(b)) continue;
-    block.resize(layout.block_bytes(b));
-    if (Status r = sink.read(layout.block_offset(b), block); !r) return make_error(r.error());
-    if (sha256(block) == block_hashes[b]) continue;
-    state.clear(b);
-    ++forgotten;
-  }
-  return forgotten;
 }
 
 }  // namespace shoal::object

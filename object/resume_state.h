@@ -20,9 +20,11 @@ namespace shoal::object {
 
 class BlockSink;
 
-// Identifies an object and its block layout: a state file applies only to the same id.
-control::Digest object_id(const control::Session& session,
-                          const std::vector<control::Digest>& block_hashes);
+// Identifies an object's size, block layout and format: a state file applies only to the same
+// id. Content is not part of it (the block hashes stream in after the session starts): each
+// resumed block is checked against its hash when that arrives (ReceiverCore), so partial data
+// of another object under the same layout costs only the blocks that differ.
+control::Digest object_id(const control::Session& session);
 
 struct ResumeState {
   control::Digest id{};
@@ -44,13 +46,5 @@ struct ResumeState {
 // corrupt.
 Result<std::optional<ResumeState>> load_resume_state(const std::string& path);
 Status save_resume_state(const std::string& path, const ResumeState& state);
-
-// Reads back every block `state` names from `sink` and forgets those whose SHA-256 no longer
-// matches `block_hashes`: the partial data was changed, truncated or replaced since the state
-// was saved. A stale state then costs those blocks again instead of a whole-object mismatch on
-// every later run. Returns how many blocks were forgotten; an error only when reading fails.
-Result<uint32_t> recheck_resumed_blocks(ResumeState& state, BlockSink& sink,
-                                        const fec::BlockLayout& layout,
-                                        const std::vector<control::Digest>& block_hashes);
 
 }  // namespace shoal::object

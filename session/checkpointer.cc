@@ -86,13 +86,9 @@ void Checkpointer::stop() {
 Status Checkpointer::commit(ReceiverCore& core) {
   if (Status c = core.check_complete(); !c) return c;
   stop();
-  // Whatever happens now, no state is saved again: a mismatch means the partial data is bad,
-  // and a committed object (perhaps failing to unpack later) has no partial data left.
+  // Whatever happens now, no state is saved again: a committed object (perhaps failing to
+  // unpack later) has no partial data left.
   committed_ = true;
-  if (Status v = core.verify_object(); !v) {
-    remove_state();  // never resume from bad data
-    return v;
-  }
   Status c = sink_.commit(sync_end_);
   if (c) remove_state();
   return c;

@@ -5,10 +5,11 @@
 // With a state path, verified blocks are checkpointed there about once a second by a background
 // thread: the sink is flushed (fdatasync) first, then the bitmap saved, so the state only ever
 // names durable blocks. --sync periodic without a state path flushes on the same beat.
-// commit() verifies the whole object through the core and commits the sink (fdatasync before
-// the rename unless --sync none); abandon() keeps the partial data and its state for a resume
-// when anything was checkpointed, removes both otherwise (the state first). After commit() no
-// state is ever saved again: after a mismatch the data is bad, after a commit it is gone.
+// commit() checks with the core that every block was verified and written, and commits the sink
+// (fdatasync before the rename unless --sync none); nothing is read back: each block was checked
+// against its hash before it was written. abandon() keeps the partial data and its state for a
+// resume when anything was checkpointed, removes both otherwise (the state first). After
+// commit() no state is ever saved again: after a commit the partial data is gone.
 //
 // Thread-safety: verified() may race the checkpoint thread (it takes the lock); everything else
 // is for the receive loop's thread. The sink must outlive the checkpointer.
@@ -46,8 +47,7 @@ class Checkpointer {
 
   // ReceiverCore's VerifiedFn: block `block` was verified and handed to the sink.
   void verified(uint32_t block);
-  // Every block in, whole-object SHA-256 right: commits the sink and removes the state file. A
-  // mismatch removes the state file (never resume from bad data) and fails.
+  // Every block in: commits the sink and removes the state file.
   Status commit(ReceiverCore& core);
   // Gives up (see the header comment). kept() says whether partial data was kept. Also after a
   // failed or successful commit() (e.g. the unpacking failed): then nothing is kept.

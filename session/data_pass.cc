@@ -18,12 +18,13 @@ engine::PacedSender::Options pace_options() {
 
 DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
                    engine::FrameBuilder& frames, uint32_t window_blocks, Service service,
-                   Interleave interleave)
+                   Interleave interleave, Published published)
     : symbols_(symbols),
       builder_(frames),
       window_(std::max<uint32_t>(window_blocks, 1)),
       service_(std::move(service)),
       interleave_(std::move(interleave)),
+      published_(std::move(published)),
       sent_sequence_(symbols.layout().block_count(), 0),
       sender_(tx, pacer, engine::system_pace_hooks([this](int timeout_ms) {
                 if (live_stats_) {
@@ -45,6 +46,11 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
   Status s;
   for (size_t at = 0; at < ranges.size() && s; at += window_) {
     auto window = ranges.subspan(at, std::min<size_t>(window_, ranges.size() - at));
+    if (published_) {
+      uint32_t last = 0;
+      for (const RepairRange& r : window) last = std::max(last, r.block);
+      while (!published_(last)) service_(1);
+    }
     if (interleave_ && at > 0) {
       window_ranges_.assign(window.begin(), window.end());
       interleave_(window_ranges_);

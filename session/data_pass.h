@@ -34,10 +34,13 @@ class DataPass {
   // Before each window: ranges to send along with it (repair during the pass; SenderCore's
   // take_interleaved_repair). Appends to the vector it is given.
   using Interleave = std::function<void(std::vector<RepairRange>& extra)>;
+  // May the data of blocks up to `block` go out yet? (Their hashes must lead them: the sender
+  // hashes while it sends.) While not, the pass serves the control plane and asks again.
+  using Published = std::function<bool(uint32_t block)>;
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
            engine::FrameBuilder& frames, uint32_t window_blocks, Service service,
-           Interleave interleave = {});
+           Interleave interleave = {}, Published published = {});
   DataPass(const DataPass&) = delete;  // its pacing hooks point back at it
   DataPass& operator=(const DataPass&) = delete;
 
@@ -57,6 +60,7 @@ class DataPass {
   uint32_t window_;
   Service service_;
   Interleave interleave_;
+  Published published_;
   std::vector<RepairRange> window_ranges_;  // a window's ranges and its interleaved repair
   std::vector<uint32_t> sent_sequence_;
   // The running pass's stats, brought up to date before each service call (the control plane

@@ -21,6 +21,7 @@
 #include "probe/probe_autorate.h"
 #include "probe/probe_receiver.h"
 #include "session/checkpointer.h"
+#include "session/manifest_seal.h"
 #include "session/open_block_budget.h"
 #include "session/receiver_control.h"
 #include "session/receiver_core.h"
@@ -101,6 +102,7 @@ class ReceiverRun {
   std::optional<control::ClientHandshake> hs_;
   std::string received_path_;  // --out, or where a packed object waits to be unpacked
   std::optional<DataKey> key_;
+  std::optional<ManifestSeal> seal_;  // the streamed manifest's tags (channel key)
   // The sink outlives what writes into it: the checkpointer's thread and the core.
   std::unique_ptr<object::ObjectSink> sink_;
   std::unique_ptr<Checkpointer> checkpointer_;
@@ -129,6 +131,24 @@ void ReceiverRun::on_message(const control::Message& m) {
   auto reaction = control_.on_message(m, monotonic_ns());
   if (auto* open = std::get_if<ReceiverControl::OpenSession>(&reaction)) {
     open_session(std::move(*open));
+  } else if (std::holds_alternative<ReceiverControl::TakeManifest>(reaction)) {
+    if (!core_) return;
+    const auto& mf = std::get<control::Manifest>(m);
+    if (!seal_->verify(mf)) {
+      return control_.fail("block hashes from the sender do not verify (blocks " +
+                           std::to_string(mf.first_block) + "+" +
+                           std::to_string(mf.block_hashes.size()) +
+                           "): the manifest was altered on the way, or the channel keys differ");
+    }
+    if (Status st = core_->add_hashes(mf.first_block, mf.block_hashes); !st)
+      control_.fail(st.error());
+  } else if (std::holds_alternative<ReceiverControl::TakeManifestEnd>(reaction)) {
+    if (!core_) return;
+    if (!seal_->verify(std::get<control::ManifestEnd>(m), core_->block_count())) {
+      return control_.fail(
+          "the end of the sender's manifest does not verify: the object's SHA-256 was altered "
+          "on the way, or the channel keys differ");
+    }
   } else if (std::holds_alternative<ReceiverControl::TakeRepair>(reaction)) {
     if (!core_) return;
     Status st = core_->on_repair(std::get<control::Repair>(m));
@@ -176,16 +196,16 @@ void ReceiverRun::refuse(const std::string& why) {
 
 void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   const control::Session& s = o.session;
-  auto key = open_key_grant(
-      o.grant,
+  const std::optional<control::Key> channel =
       control::channel_key_of(hs_->channel_key(), conn_->tls() ? conn_->tls()->channel_key()
-                                                               : std::optional<control::Key>()),
-      s, o.block_hashes);
+                                                               : std::optional<control::Key>());
+  auto key = open_key_grant(o.grant, channel, s);
   if (!key) return control_.fail(key.error());
   if (key->suite == control::FrameSuite::kNone) {
     spdlog::warn("the sender does not authenticate data frames (--no-frame-auth)");
   }
   key_ = *key;
+  seal_.emplace(channel, s.session_id);  // checks the manifest messages that follow
   // --max-memory is a hard limit: refused before anything touches the disk.
   auto max_open = open_block_budget(opt_.max_memory, s.k, s.symbol_size, s.block_count);
   if (!max_open) return refuse(max_open.error());
@@ -195,8 +215,9 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
                                              opt_.force);
   if (!target) return refuse(target.error());
   received_path_ = *target;
-  // Resume: reuse partial data only when its state names this very object.
-  const control::Digest id = object::object_id(s, o.block_hashes);
+  // Resume: reuse partial data only when its state names this object's layout (each block is
+  // checked against its hash when that arrives).
+  const control::Digest id = object::object_id(s);
   std::string state_path;
   std::optional<object::ResumeState> resume;
   if (opt_.resume) {
@@ -225,27 +246,17 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   if (!sink) return refuse(sink.error());
   sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
   if (resume) {
-    // The state may be stale (its data changed or went since): keep only blocks that still
-    // hash right, so it can never fail every later run.
-    auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
-    if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
-    auto forgotten = object::recheck_resumed_blocks(*resume, *sink_, *layout, o.block_hashes);
-    if (!forgotten) return refuse(forgotten.error());
-    if (*forgotten > 0) {
-      spdlog::warn(
-          "{} resumed blocks no longer match their hashes (the partial data changed since the "
-          "state was saved): receiving them again",
-          *forgotten);
-    }
-    spdlog::info("resuming: {} of {} blocks already verified", resume->count(), s.block_count);
+    spdlog::info(
+        "resuming: {} of {} blocks verified in an earlier run (each is checked against its hash "
+        "as the manifest arrives)",
+        resume->count(), s.block_count);
   }
   const SyncPolicy sync = opt_.sync == "none"       ? SyncPolicy::kNone
                           : opt_.sync == "periodic" ? SyncPolicy::kPeriodic
                                                     : SyncPolicy::kEnd;
   auto checkpointer = std::make_unique<Checkpointer>(
       *sink_, state_path, id, s.object_size, s.block_count, resume ? &*resume : nullptr, sync);
-  auto core = ReceiverCore::make(s, std::move(o.block_hashes), *sink_, *max_open,
-                                 resume ? &*resume : nullptr,
+  auto core = ReceiverCore::make(s, *sink_, *max_open, resume ? &*resume : nullptr,
                                  [c = checkpointer.get()](uint32_t b) { c->verified(b); });
   if (!core) return refuse(core.error());
   checkpointer_ = std::move(checkpointer);
@@ -429,6 +440,7 @@ RecvResult ReceiverRun::finish() {
   summary.reason = control_.reason();
   summary.out = opt_.out;
   summary.session = control_.has_session() ? &control_.session() : nullptr;
+  summary.sha256 = control_.object_sha256();
   summary.core = core_.get();
   summary.passes = control_.passes();
   auto seconds = [&] { return double((done_ns_ ? done_ns_ : monotonic_ns()) - start_ns_) / 1e9; };
@@ -454,8 +466,7 @@ RecvResult ReceiverRun::finish() {
         double(kDoneAckWaitNs) / 1e9);
   }
   spdlog::info("verified and written to {}", opt_.out);
-  opt_.events.emit("done",
-                   {{"out", opt_.out}, {"sha256", to_hex(control_.session().object_sha256)}});
+  opt_.events.emit("done", {{"out", opt_.out}, {"sha256", to_hex(*control_.object_sha256())}});
   summary.seconds = seconds();
   write_receiver_json(opt_.json_path, summary);
   return {true, false, ""};

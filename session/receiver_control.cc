@@ -50,8 +50,7 @@ void ReceiverControl::on_session(const control::Session& s) {
   }
   if (session_) return fail("sender started a second session on one connection");
   session_ = s;
-  hashes_.clear();
-  hashes_.reserve(s.block_count);
+  hashes_ = 0;
 }
 
 ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m, uint64_t now_ns) {
@@ -65,22 +64,36 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
   if (const auto* s = std::get_if<control::Session>(&m)) {
     on_session(*s);
   } else if (const auto* mf = std::get_if<control::Manifest>(&m)) {
-    if (!session_ || mf->first_block != hashes_.size() ||
-        hashes_.size() + mf->block_hashes.size() > session_->block_count) {
+    if (!opened_ || object_sha256_ || mf->first_block != hashes_ || mf->block_hashes.empty() ||
+        uint64_t{hashes_} + mf->block_hashes.size() > session_->block_count) {
       fail("sender sent a manifest out of order");
       return {};
     }
-    hashes_.insert(hashes_.end(), mf->block_hashes.begin(), mf->block_hashes.end());
+    hashes_ += static_cast<uint32_t>(mf->block_hashes.size());
+    return TakeManifest{};
+  } else if (const auto* me = std::get_if<control::ManifestEnd>(&m)) {
+    if (!opened_ || object_sha256_ || hashes_ != session_->block_count) {
+      fail("sender ended its manifest out of order (" + std::to_string(hashes_) + " of " +
+           std::to_string(session_ ? session_->block_count : 0) + " block hashes)");
+      return {};
+    }
+    object_sha256_ = me->object_sha256;
+    return TakeManifestEnd{};
   } else if (const auto* g = std::get_if<control::KeyGrant>(&m)) {
-    if (!session_ || hashes_.size() != session_->block_count || opened_) {
+    if (!session_ || opened_) {
       fail("sender sent the session key out of order");
       return {};
     }
     opened_ = true;
-    return OpenSession{*session_, std::move(hashes_), *g};
+    return OpenSession{*session_, *g};
   } else if (const auto* pe = std::get_if<control::PassEnd>(&m)) {
     if (!opened_) {
       fail("sender ended a pass before the session was set up");
+      return {};
+    }
+    if (!object_sha256_) {
+      fail("sender ended a pass before its whole manifest (" + std::to_string(hashes_) + " of " +
+           std::to_string(session_->block_count) + " block hashes)");
       return {};
     }
     pending_pass_ = pe->pass;

@@ -5,9 +5,12 @@
 //
 // The session, in order:
 //   Session        checked (the announced one, a layout that holds together, only one)
-//   Manifest...    block hashes in order until every block has one
 //   KeyGrant       -> OpenSession: the driver opens the key, the sink, the core and the group,
 //                     then calls session_started(now) (or fail() saying why not)
+//   Manifest...    block hashes in order, while data flows -> TakeManifest (the driver checks
+//                     the tag and hands them to the core)
+//   ManifestEnd    after the last hash, before any PassEnd -> TakeManifestEnd (tag checked by
+//                     the driver); its object SHA-256 is what the receiver reports
 //   Ready          when the sender's beacon was heard, or kBeaconWaitNs after the start
 //                     (echo 0: multicast does not reach this receiver) -> SendReady
 //   (data flows)   every Session.progress_interval_ms (none if 0) while new data frames arrive
@@ -60,13 +63,15 @@ class ReceiverControl {
   // What a message asks of the driver.
   struct OpenSession {  // the session is described: open it with these
     control::Session session;
-    std::vector<control::Digest> block_hashes;
     control::KeyGrant grant;
   };
-  struct TakeRepair {};    // hand the Repair to the core (if it was created)
-  struct ForwardProbe {};  // `shoal probe`: hand the Probe to the probe receiver
-  struct Unexpected {};    // a message with no place after the join: log and ignore it
-  using Reaction = std::variant<std::monostate, OpenSession, TakeRepair, ForwardProbe, Unexpected>;
+  struct TakeManifest {};     // check the Manifest's tag, hand its hashes to the core
+  struct TakeManifestEnd {};  // check the ManifestEnd's tag
+  struct TakeRepair {};       // hand the Repair to the core (if it was created)
+  struct ForwardProbe {};     // `shoal probe`: hand the Probe to the probe receiver
+  struct Unexpected {};       // a message with no place after the join: log and ignore it
+  using Reaction = std::variant<std::monostate, OpenSession, TakeManifest, TakeManifestEnd,
+                                TakeRepair, ForwardProbe, Unexpected>;
 
   // What a tick asks of the driver.
   struct SendReady {  // the initial NAK (kInitialPass), then Ready{beacon_echo}
@@ -120,6 +125,8 @@ class ReceiverControl {
   // A Session was accepted; its description (valid when has_session()).
   bool has_session() const { return session_.has_value(); }
   const control::Session& session() const { return *session_; }
+  // The object's SHA-256 from the ManifestEnd (nullopt before it).
+  const std::optional<control::Digest>& object_sha256() const { return object_sha256_; }
   // A PassEnd waits for the socket to drain (the driver polls the clock more often).
   bool draining() const { return pending_pass_.has_value(); }
   bool done_sent() const { return done_sent_; }
@@ -133,8 +140,9 @@ class ReceiverControl {
 
   std::optional<AnnouncedSession> announced_;
   std::optional<control::Session> session_;
-  std::vector<control::Digest> hashes_;
-  bool opened_ = false;  // OpenSession was handed out
+  uint32_t hashes_ = 0;                           // block hashes received so far (in order)
+  std::optional<control::Digest> object_sha256_;  // from the ManifestEnd
+  bool opened_ = false;                           // OpenSession was handed out
   bool awaiting_beacon_ = false;
   uint64_t start_ns_ = 0;
   std::optional<uint32_t> pending_pass_;

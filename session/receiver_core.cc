@@ -7,48 +7,83 @@
 
 namespace shoal::session {
 
-namespace {
-constexpr uint32_t kNoBlock = 0xFFFFFFFF;
-}  // namespace
-
-Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(
-    const control::Session& s, std::vector<control::Digest> hashes, object::BlockSink& sink,
-    size_t max_open_blocks, const object::ResumeState* resume, VerifiedFn on_verified) {
+Result<std::unique_ptr<ReceiverCore>> ReceiverCore::make(const control::Session& s,
+                                                         object::BlockSink& sink,
+                                                         size_t max_open_blocks,
+                                                         const object::ResumeState* resume,
+                                                         VerifiedFn on_verified) {
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return make_error("sender sent an unusable session layout: " + layout.error());
-  if (layout->block_count() != s.block_count || hashes.size() != s.block_count) {
-    return make_error("sender's manifest does not match its layout (" +
-                      std::to_string(hashes.size()) + " block hashes for " +
-                      std::to_string(layout->block_count()) + " blocks)");
+  if (layout->block_count() != s.block_count) {
+    return make_error("sender's session does not match its layout (" +
+                      std::to_string(s.block_count) + " blocks announced, " +
+                      std::to_string(layout->block_count()) + " in the layout)");
   }
-  std::unique_ptr<ReceiverCore> core(
-      new ReceiverCore(s, std::move(hashes), sink, *layout, std::move(on_verified)));
+  std::unique_ptr<ReceiverCore> core(new ReceiverCore(s, sink, *layout, std::move(on_verified)));
   auto a = engine::BlockAssembler::make(*layout, max_open_blocks, core.get());
   if (!a) return make_error(a.error());
   core->assembler_ = std::move(*a);
   if (resume != nullptr) {
     if (resume->block_count != s.block_count || resume->verified.size() * 8 < s.block_count)
       return make_error("internal: resume state of another block count");
-    for (uint32_t b = 0; b < s.block_count; ++b) {
-      if (!resume->has(b)) continue;
-      core->assembler_->mark_done(b);
-      ++core->resumed_;
-    }
-    // Catch the whole-object hash up over the blocks already on disk.
-    Status h = core->hash_in_order(kNoBlock, {});
-    if (!h) return make_error(h.error());
+    core->resume_pending_.assign(s.block_count, false);
+    for (uint32_t b = 0; b < s.block_count; ++b) core->resume_pending_[b] = resume->has(b);
   }
   return core;
 }
 
-ReceiverCore::ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
-                           object::BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified)
+ReceiverCore::ReceiverCore(const control::Session& s, object::BlockSink& sink,
+                           fec::BlockLayout layout, VerifiedFn on_verified)
     : session_id_(s.session_id),
       layout_(layout),
-      block_sha256_(std::move(hashes)),
-      object_sha256_(s.object_sha256),
+      block_sha256_(layout.block_count()),
       sink_(sink),
       on_verified_(std::move(on_verified)) {}
+
+Status ReceiverCore::add_hashes(uint32_t first, std::span<const control::Digest> hashes) {
+  if (first != known_ || hashes.size() > layout_.block_count() - known_) {
+    return make_error("sender sent block hashes out of order (blocks " + std::to_string(first) +
+                      "+" + std::to_string(hashes.size()) + ", expected " + std::to_string(known_) +
+                      " of " + std::to_string(layout_.block_count()) + ")");
+  }
+  std::copy(hashes.begin(), hashes.end(), block_sha256_.begin() + first);
+  known_ += static_cast<uint32_t>(hashes.size());
+  // Parked blocks now covered: verified and written (the list stays short: parked blocks hold
+  // assembler slots).
+  for (size_t i = 0; i < parked_.size();) {
+    const uint32_t b = parked_[i];
+    if (b >= known_) {
+      ++i;
+      continue;
+    }
+    parked_[i] = parked_.back();
+    parked_.pop_back();
+    if (Status w = verify_and_write(b); !w) return w;
+  }
+  if (!resume_pending_.empty()) {
+    for (uint32_t b = first; b < known_; ++b) {
+      if (!resume_pending_[b]) continue;
+      resume_pending_[b] = false;
+      if (Status r = recheck_resumed(b); !r) return r;
+    }
+  }
+  return {};
+}
+
+// A resumed block is done only if what the file holds still hashes right; otherwise it is
+// received again like any other (the state may be stale: the data changed since it was saved).
+Status ReceiverCore::recheck_resumed(uint32_t b) {
+  if (assembler_->done(b) || assembler_->missing(b) == 0) return {};  // received meanwhile
+  readback_.resize(layout_.block_bytes(b));
+  if (Status r = sink_.read(layout_.block_offset(b), readback_); !r) return r;
+  if (object::sha256(readback_) != block_sha256_[b]) {
+    ++stats_.resume_mismatches;
+    return {};
+  }
+  assembler_->mark_done(b);
+  ++resumed_;
+  return {};
+}
 
 Status ReceiverCore::on_datagram(std::span<const uint8_t> datagram) {
   ++stats_.frames_received;
@@ -170,6 +205,15 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
     ++stats_.symbols_multicast_repair;
   if (ev != Event::kComplete) return {};
 
+  if (block >= known_) {  // decoded ahead of its hash: it waits in its slot
+    parked_.push_back(block);
+    ++stats_.blocks_parked;
+    return {};
+  }
+  return verify_and_write(block);
+}
+
+Status ReceiverCore::verify_and_write(uint32_t block) {
   auto data = assembler_->block_data(block);
   if (object::sha256(data) != block_sha256_[block]) {
     // A forged or corrupted symbol slipped past the CRC: drop the whole block, ask for it again.
@@ -180,45 +224,13 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
   Status w = sink_.write(layout_.block_offset(block), data);
   if (!w) return w;
   stats_.bytes_written += data.size();
-  Status h = hash_in_order(block, data);
   assembler_->mark_done(block);
   if (on_verified_) on_verified_(block);
-  return h;
-}
-
-Status ReceiverCore::hash_in_order(uint32_t fresh, std::span<const uint8_t> data) {
-  // The block just written is hashed from memory; blocks that were written ahead of a gap (or
-  // come from a resumed run) are read back from the file once the gap fills.
-  while (hashed_blocks_ < layout_.block_count()) {
-    const uint32_t b = hashed_blocks_;
-    if (b == fresh && !data.empty()) {
-      whole_.update(data);
-    } else if (assembler_->done(b)) {
-      readback_.resize(layout_.block_bytes(b));
-      Status r = sink_.read(layout_.block_offset(b), readback_);
-      if (!r) return r;
-      whole_.update(readback_);
-    } else {
-      break;
-    }
-    ++hashed_blocks_;
-  }
   return {};
 }
 
 Status ReceiverCore::check_complete() const {
-  if (!complete() || hashed_blocks_ != layout_.block_count()) {
-    return make_error("internal: commit before every block was written");
-  }
-  return {};
-}
-
-Status ReceiverCore::verify_object() {
-  if (whole_.finish() != object_sha256_) {
-    return make_error(
-        "whole-object SHA-256 mismatch: the object was not kept (the partial data or the sender's "
-        "manifest is inconsistent; the next run starts over)");
-  }
+  if (!complete()) return make_error("internal: commit before every block was written");
   return {};
 }
 

@@ -1,8 +1,10 @@
-// ReceiverCore: the receiver's data logic without I/O of its own. Frames and repair symbols in;
-// blocks assembled, verified and written through an injected object::BlockSink
-// (object/object_sink.h); NAKs and the whole-object check out. The driver (receiver.cc) owns the
-// sockets, the clock, the sink and its durability (session/checkpointer.h), which learns of each
-// verified block through a callback. Not thread-safe: one per receive loop.
+// ReceiverCore: the receiver's data logic without I/O of its own. Frames, repair symbols and
+// block hashes (streamed by the sender while data flows) in; blocks assembled, verified against
+// their hashes and written through an injected object::BlockSink (object/object_sink.h); NAKs
+// out. A block decoded before its hash arrived waits in its slot (parked) until it does. Every
+// byte is verified once, in its block: the end of a session reads nothing back. The driver
+// (receiver.cc) owns the sockets, the clock, the sink and its durability (session/checkpointer.h),
+// which learns of each verified block through a callback. Not thread-safe: one per receive loop.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +39,9 @@ struct ReceiverStats {
   uint64_t symbols_unicast_repair = 0;    // symbols taken from unicast repair
   uint64_t block_hash_failures = 0;
   uint64_t no_room_drops = 0;
-  uint64_t spills = 0;  // incomplete blocks moved out of memory (bounded memory)
+  uint64_t spills = 0;             // incomplete blocks moved out of memory (bounded memory)
+  uint64_t blocks_parked = 0;      // decoded before their hash arrived (verified once it did)
+  uint32_t resume_mismatches = 0;  // resumed blocks whose data no longer matched their hash
   uint64_t bytes_written = 0;
   // Datagrams thrown away as malformed, unauthenticated or replayed.
   uint64_t dropped() const { return frames_rejected + frames_unauthenticated + frames_replayed; }
@@ -48,16 +52,20 @@ class ReceiverCore : private engine::SpillStore {
   // Called with each block once it is verified and handed to the sink.
   using VerifiedFn = std::function<void(uint32_t block)>;
 
-  // Validates the session description against the manifest. `sink` (created by the caller: it
-  // can fail on disk space before the receiver says Ready) must outlive the core; it also holds
-  // incomplete blocks spilled out of memory. `resume`: blocks already verified and durable from
-  // an earlier run, taken as done (the whole-object hash catches up by reading them back); the
-  // caller has checked that it belongs to this object.
+  // Checks the session's layout. `sink` (created by the caller: it can fail on disk space before
+  // the receiver says Ready) must outlive the core; it also holds incomplete blocks spilled out
+  // of memory. `resume`: blocks verified and durable in an earlier run of this object's layout;
+  // each is read back and checked when its hash arrives, and taken as done only if it matches.
   static Result<std::unique_ptr<ReceiverCore>> make(const control::Session& session,
-                                                    std::vector<control::Digest> block_hashes,
                                                     object::BlockSink& sink, size_t max_open_blocks,
                                                     const object::ResumeState* resume = nullptr,
                                                     VerifiedFn on_verified = {});
+
+  // Hashes of blocks first .. first + hashes.size() - 1, in order (first == hashes_known()).
+  // Parked blocks they cover are verified and written; resumed blocks they cover are checked.
+  // Errors: out of order, beyond the object, or a fatal local fault (disk).
+  Status add_hashes(uint32_t first, std::span<const control::Digest> hashes);
+  uint32_t hashes_known() const { return known_; }
 
   // One datagram from the group. Returns an error only for a fatal local fault (disk write failed).
   Status on_datagram(std::span<const uint8_t> datagram);
@@ -78,9 +86,7 @@ class ReceiverCore : private engine::SpillStore {
   std::optional<control::Progress> make_progress(size_t max_runs);
   // Every block verified and handed to the sink? ("internal: ..." error otherwise.)
   Status check_complete() const;
-  // The whole-object SHA-256 (hashed in order as blocks landed) against the session's. Once.
-  Status verify_object();
-  // Blocks taken as done from the resume state.
+  // Blocks taken as done from the resume state (checked against their hashes).
   uint32_t resumed_blocks() const { return resumed_; }
 
   const ReceiverStats& stats() const { return stats_; }
@@ -92,12 +98,15 @@ class ReceiverCore : private engine::SpillStore {
   uint64_t session_id() const { return session_id_; }
 
  private:
-  ReceiverCore(const control::Session& s, std::vector<control::Digest> hashes,
-               object::BlockSink& sink, fec::BlockLayout layout, VerifiedFn on_verified);
+  ReceiverCore(const control::Session& s, object::BlockSink& sink, fec::BlockLayout layout,
+               VerifiedFn on_verified);
+  // Verifies a decoded block against its (known) hash; writes it, or resets it to be received
+  // again.
+  Status verify_and_write(uint32_t block);
+  Status recheck_resumed(uint32_t block);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status on_frame(std::span<const uint8_t> datagram, bool unicast);
   Status dropped(uint64_t& counter, bool unicast);
-  Status hash_in_order(uint32_t written, std::span<const uint8_t> data);
   // SpillStore: incomplete blocks evicted from memory park their source symbols in the output
   // file at their final offsets (overwritten by the verified block later).
   Status save(uint64_t offset, std::span<const uint8_t> data) override {
@@ -107,8 +116,10 @@ class ReceiverCore : private engine::SpillStore {
 
   uint64_t session_id_;
   fec::BlockLayout layout_;
-  std::vector<control::Digest> block_sha256_;
-  control::Digest object_sha256_;
+  std::vector<control::Digest> block_sha256_;  // 0 .. known_ - 1 arrived
+  uint32_t known_ = 0;
+  std::vector<uint32_t> parked_;      // decoded, awaiting their hash (in their slots)
+  std::vector<bool> resume_pending_;  // resumed blocks not checked yet (their hash not in)
   object::BlockSink& sink_;
   VerifiedFn on_verified_;
   std::unique_ptr<engine::BlockAssembler> assembler_;
@@ -118,12 +129,8 @@ class ReceiverCore : private engine::SpillStore {
   std::optional<engine::FrameCrypto> crypto_;
   uint8_t want_flags_ = 0;  // AUTH / ENCRYPTED bits every frame of the session must carry
   engine::ReplayWindow replay_;
-  std::vector<uint8_t> plain_;  // decrypted payload of the frame being handled
-  // The whole-object hash advances over blocks in order while they land, so the final check
-  // costs nothing; a block written ahead of a gap is read back from the file once the gap fills.
-  object::Sha256 whole_;
-  uint32_t hashed_blocks_ = 0;
-  std::vector<uint8_t> readback_;
+  std::vector<uint8_t> plain_;     // decrypted payload of the frame being handled
+  std::vector<uint8_t> readback_;  // a resumed block being checked
 
   uint32_t resumed_ = 0;
   // make_progress: blocks below lowest_open_ are all done; data frames have named blocks up to

@@ -29,8 +29,9 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
   j["outcome"] = s.outcome;
   if (!s.reason.empty()) j["reason"] = s.reason;
   j["out"] = s.out;
-  // The object's SHA-256 as the sender stated it (verified when the outcome is done).
-  if (s.session) j["sha256"] = to_hex(s.session->object_sha256);
+  // The object's SHA-256 as the sender stated it, after the last block hash. Done means every
+  // block matched its hash, so the object is the one the sender hashed: this is its SHA-256.
+  if (s.sha256) j["sha256"] = to_hex(*s.sha256);
   if (s.core) {
     const ReceiverStats& st = s.core->stats();
     j["bytes"] = s.core->object_size();
@@ -42,6 +43,9 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
     j["frames_replayed"] = st.frames_replayed;
     j["block_hash_failures"] = st.block_hash_failures;
     j["blocks_spilled"] = st.spills;
+    j["blocks_parked"] = st.blocks_parked;
+    j["blocks_resumed"] = s.core->resumed_blocks();
+    j["resume_mismatches"] = st.resume_mismatches;
     j["repair_symbols_multicast"] = st.symbols_multicast_repair;
     j["repair_symbols_unicast"] = st.symbols_unicast_repair;
     j["passes"] = s.passes;

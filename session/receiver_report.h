@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "control/messages.h"
@@ -28,6 +29,7 @@ struct ReceiverSummary {
   std::string reason;                         // why it failed ("" when done)
   std::string out;                            // --out
   const control::Session* session = nullptr;  // null: none was described
+  std::optional<control::Digest> sha256;      // the object's, from the sender's ManifestEnd
   const ReceiverCore* core = nullptr;         // null: the session never opened
   uint32_t passes = 0;
   double seconds = 0;  // from the session's start to Done (or to now)

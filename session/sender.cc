@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <future>
 
 #include "common/clock.h"
 #include "common/units.h"
@@ -233,21 +232,20 @@ void SenderDriver::start_manifest(bool cacheable) {
     if (auto m = cache->load(*source_->identity(), *layout_)) {
       spdlog::info("manifest of '{}' from the cache in {} (unchanged since it was hashed)",
                    source_->path(), cache->dir());
-      std::promise<object::Manifest> ready;
-      ready.set_value(std::move(*m));
-      manifest_job_ = ready.get_future();
+      manifest_ = object::ManifestStream::known(std::move(*m));
       return;
     }
   }
-  manifest_job_ = std::async(std::launch::async, [this, cache = std::move(cache)] {
-    object::Manifest m = object::build_manifest(source_->bytes(), *layout_);
-    if (cache) {
-      if (Status s = cache->store(*source_->identity(), *layout_, m); !s) {
+  object::ManifestStream::OnComplete store;
+  if (cache) {
+    store = [cache = std::move(*cache), id = *source_->identity(),
+             layout = *layout_](const object::Manifest& m) {
+      if (Status s = cache.store(id, layout, m); !s) {
         spdlog::warn("manifest cache: {} (the next send hashes the object again)", s.error());
       }
-    }
-    return m;
-  });
+    };
+  }
+  manifest_ = object::ManifestStream::hash(source_->bytes(), *layout_, std::move(store));
 }
 
 SendResult SenderDriver::run() {

@@ -28,6 +28,7 @@ void SenderDriver::on_joined(const control::JoinedPeer& j) {
   p.conn = j.conn;
   p.addr = j.addr;
   p.channel = j.channel;
+  p.seal.emplace(j.channel, session_id_);
   core_->on_joined(j.id, j.name, j.addr, j.identity, monotonic_ns());
   drain();
 }
@@ -92,6 +93,7 @@ void SenderDriver::drain() {
     } else if (const auto* pe = std::get_if<action::SendPassEnd>(&a)) {
       auto it = peers_.find(pe->id);
       if (it != peers_.end() && it->second.conn) {
+        send_manifest(it->second, true);  // every hash before the pass's end
         it->second.conn->send(control::PassEnd{pe->pass, pe->frames_sent});
       }
     } else if (auto* f = std::get_if<action::StartUnicastFeed>(&a)) {
@@ -125,11 +127,8 @@ void SenderDriver::drain() {
   draining_ = false;
 }
 
-// The session starts: the session description needs the manifest hashed meanwhile.
+// The session starts; the manifest follows each Session while the workers hash.
 void SenderDriver::begin(size_t receivers) {
-  object::Manifest manifest = manifest_job_.get();
-  session_msg_.object_sha256 = manifest.object_sha256;
-  manifest_msgs_ = control::split_manifest(manifest.block_sha256);
   session_msg_.progress_interval_ms = progress_interval_ms(receivers);
   opt_.events.emit("start", {{"object", session_msg_.object_name},
                              {"bytes", source_->size()},
@@ -154,7 +153,8 @@ void SenderDriver::begin_data() {
       *symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks, [this](int ms) { service(ms); },
       [this](std::vector<RepairRange>& extra) {
         core_->take_interleaved_repair(pass_->sent_sequence(), extra);
-      });
+      },
+      [this](uint32_t block) { return published(block); });
 }
 
 void SenderDriver::run_pass(action::StartPass a) {
@@ -260,6 +260,7 @@ void SenderDriver::housekeeping() {
   last_housekeeping_ns_ = now;
   if (metrics_) metrics_->expire(now);
   server_->expire(now);
+  send_manifest_all();
   for (auto& [id, p] : peers_) feed_unicast(p);
   if (core_->started() && core_->awaiting_ready() && now - last_beacon_ns_ >= kBeaconEveryNs) {
     send_beacon();
@@ -336,6 +337,12 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   t.hosts_missing = missing;
   t.symbol_size = static_cast<uint32_t>(layout_->symbol_size());
   t.data_start_ns = core_->data_start_ns();
+  t.first_frame_ns = first_frame_ns_;
+  t.start_ns = t_start_;
+  if (manifest_->complete()) {
+    t.object_sha256 = manifest_->object_sha256();
+    t.hash_seconds = manifest_->hash_seconds();
+  }
   t.end_ns = monotonic_ns();
   if (auto_rate_) t.rate_auto = auto_rate_->summary();
   const nlohmann::json j = summary_json(t, core_->receivers());

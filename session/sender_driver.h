@@ -5,7 +5,6 @@
 // Internal to session/: run_sender (sender.h) is the entry point.
 #pragma once
 
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -22,9 +21,11 @@
 #include "engine/pacer.h"
 #include "engine/transport_select.h"
 #include "object/manifest.h"
+#include "object/manifest_stream.h"
 #include "object/object_source.h"
 #include "probe/probe_autorate.h"
 #include "session/data_pass.h"
+#include "session/manifest_seal.h"
 #include "session/sender.h"
 #include "session/sender_core.h"
 #include "session/session_keys.h"
@@ -45,6 +46,12 @@ class SenderDriver {
     control::Connection* conn = nullptr;  // null once released
     std::string addr;
     std::optional<control::Key> channel;  // protects the data key in its KeyGrant
+    std::optional<ManifestSeal> seal;     // tags its manifest messages (from the channel key)
+    // The manifest streamed to it: the next chunk (kManifestChunk blocks) to send, and whether
+    // the ManifestEnd went out. Starts with the Session.
+    bool session_sent = false;
+    uint32_t manifest_chunk = 0;
+    bool manifest_end_sent = false;
     // Unicast stream: symbol ranges still to send (source rows, or repair rows encoded here),
     // the next one's position.
     std::vector<RepairRange> feed;
@@ -55,8 +62,8 @@ class SenderDriver {
 
   // sender.cc: options, object, transport, listener, keys; the core. nullopt = ready to run.
   std::optional<SendOutcome> setup();
-  // The manifest: from the cache for a plain regular file sent unchanged before, else hashed in
-  // a worker while receivers connect (it is needed only at the session's start) and cached.
+  // The manifest: from the cache for a plain regular file sent unchanged before, else hashed by
+  // workers while the session runs (object/manifest_stream.h) and then cached.
   void start_manifest(bool cacheable);
   // sender_driver.cc
   SendOutcome serve();
@@ -71,6 +78,13 @@ class SenderDriver {
   void run_pass(action::StartPass pass);
   // sender_stream.cc: what goes to one receiver over its control connection.
   void send_session(Peer& p);
+  // Sends the peer the manifest messages that are hashed, while its connection queues less than
+  // kManifestQueueBytes; flush: all of it and the ManifestEnd, whatever the queue (waiting for
+  // the hashing to finish). Before any PassEnd.
+  void send_manifest(Peer& p, bool flush);
+  void send_manifest_all();
+  // Data of `block` may go out: its hash is computed and on its way to every receiver.
+  bool published(uint32_t block);
   void start_feed(Peer& p, std::vector<RepairRange> items, uint32_t pass);
   // Sends one feed item; false when the receiver failed (reported through local_failure).
   bool send_feed_item(Peer& p, const RepairRange& item);
@@ -100,10 +114,12 @@ class SenderDriver {
   std::optional<SendOutcome> outcome_;
   uint64_t session_id_ = 0;
   control::Session session_msg_;
-  std::vector<control::Manifest> manifest_msgs_;
   std::optional<object::ObjectSource> source_;
   std::optional<fec::BlockLayout> layout_;
-  std::future<object::Manifest> manifest_job_;  // declared after what it reads: destroyed first
+  // Declared after what its workers read (the object): destroyed, and so stopped, first.
+  std::unique_ptr<object::ManifestStream> manifest_;
+  std::vector<control::Digest> chunk_digests_;  // per manifest chunk sent so far (ManifestSeal)
+  uint64_t first_frame_ns_ = 0;                 // when the first data frame was allowed out
   std::optional<SymbolSource> symbols_;
   std::optional<DataKey> data_key_;
   std::optional<engine::FrameBuilder> builder_;

@@ -1,8 +1,11 @@
 #include "session/sender_report.h"
 
+#include "common/event_log.h"
+
 #include <cstdarg>
 #include <cstdio>
 
+#include "common/event_log.h"
 #include "common/units.h"
 #include "control/metrics_server.h"
 
@@ -61,6 +64,11 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
   j["repair_bytes_multicast"] = uint64_t(double(t.repair_frames) * sym);
   j["repair_bytes_interleaved"] = uint64_t(double(t.interleaved_symbols) * sym);
   j["seconds"] = double(t.end_ns - t.data_start_ns) / 1e9;
+  // Session start-up: from `shoal send` to the first data frame (the manifest no longer holds
+  // it back), and the object's plain SHA-256 as the receivers' hooks see it.
+  if (t.first_frame_ns) j["first_frame_s"] = double(t.first_frame_ns - t.start_ns) / 1e9;
+  if (t.object_sha256) j["sha256"] = to_hex(*t.object_sha256);
+  j["hash_seconds"] = t.hash_seconds;
   if (t.rate_auto) j["rate_auto"] = *t.rate_auto;
   size_t ok = 0, failed = 0;
   for (const auto& [id, r] : receivers) {

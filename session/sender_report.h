@@ -3,6 +3,7 @@
 // on --metrics. No I/O: the driver prints or serves what these return.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,7 +27,11 @@ struct SendTotals {
   uint64_t repair_frames = 0;        // multicast repair frames
   uint64_t interleaved_symbols = 0;  // of them: sent during passes for receivers' reports
   uint32_t symbol_size = 0;
-  uint64_t data_start_ns = 0;               // when the first pass began
+  uint64_t start_ns = 0;        // when `shoal send` started
+  uint64_t first_frame_ns = 0;  // when the first data frame went out (0: none)
+  uint64_t data_start_ns = 0;   // when the first pass began
+  std::optional<std::array<uint8_t, 32>> object_sha256;  // once hashed (streaming)
+  double hash_seconds = 0;                  // the manifest's hashing (0: from the cache)
   uint64_t end_ns = 0;                      // when the report is made
   std::optional<nlohmann::json> rate_auto;  // --rate auto's summary
   std::vector<std::string> hosts_missing;   // --hosts entries that never joined (failed)

@@ -10,17 +10,66 @@ namespace shoal::session {
 
 namespace {
 constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
+// Block hashes per Manifest message (16 KiB): the first data waits for the first message's
+// blocks to be hashed (~45 MB at 64 x 1408), and every receiver's tag covers one digest of it.
+constexpr uint32_t kManifestChunk = 512;
+// Manifest queued per connection at most (~130 k blocks ahead): bounded memory per receiver for
+// any object size; the rest follows as TCP drains it.
+constexpr size_t kManifestQueueBytes = size_t{4} << 20;
 }  // namespace
 
 void SenderDriver::send_session(Peer& p) {
   p.conn->send(session_msg_);
-  for (const auto& mm : manifest_msgs_) p.conn->send(mm);
-  std::vector<control::Digest> hashes;
-  hashes.reserve(session_msg_.block_count);
-  for (const auto& mm : manifest_msgs_) {
-    hashes.insert(hashes.end(), mm.block_hashes.begin(), mm.block_hashes.end());
+  p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_));
+  p.session_sent = true;
+  p.manifest_chunk = 0;
+  p.manifest_end_sent = false;
+  send_manifest(p, false);
+}
+
+void SenderDriver::send_manifest(Peer& p, bool flush) {
+  if (!p.conn || !p.conn->is_open() || !p.session_sent || p.manifest_end_sent) return;
+  const uint32_t n = manifest_->block_count();
+  const uint32_t chunks = (n + kManifestChunk - 1) / kManifestChunk;
+  if (flush && !manifest_->complete()) manifest_->wait_complete();
+  while (flush || p.conn->pending_output() < kManifestQueueBytes) {
+    if (p.manifest_chunk == chunks) {
+      if (!manifest_->complete()) return;
+      p.conn->send(control::ManifestEnd{manifest_->object_sha256(),
+                                        p.seal->end_tag(n, manifest_->object_sha256())});
+      p.manifest_end_sent = true;
+      return;
+    }
+    const uint32_t first = p.manifest_chunk * kManifestChunk;
+    const uint32_t count = std::min(kManifestChunk, n - first);
+    if (manifest_->ready() < first + count) return;
+    const std::span<const control::Digest> hashes = manifest_->hashes(first, count);
+    if (chunk_digests_.size() == p.manifest_chunk) {
+      chunk_digests_.push_back(ManifestSeal::digest_of(hashes));
+    }
+    control::Manifest m;
+    m.first_block = first;
+    m.block_hashes.assign(hashes.begin(), hashes.end());
+    m.tag = p.seal->tag(first, count, chunk_digests_[p.manifest_chunk]);
+    p.conn->send(m);
+    ++p.manifest_chunk;
   }
-  p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_, hashes));
+}
+
+void SenderDriver::send_manifest_all() {
+  for (auto& [id, p] : peers_) send_manifest(p, false);
+}
+
+// A block's data waits until the message carrying its hash is complete and queued to every
+// receiver whose queue has room: a receiver that is behind on its manifest holds a decoded block
+// until the hash comes (ReceiverCore parks it), never the others.
+bool SenderDriver::published(uint32_t block) {
+  const uint32_t n = manifest_->block_count();
+  const uint32_t need = std::min(n, (block / kManifestChunk + 1) * kManifestChunk);
+  if (manifest_->ready() < need) return false;
+  send_manifest_all();
+  if (first_frame_ns_ == 0) first_frame_ns_ = monotonic_ns();
+  return true;
 }
 
 void SenderDriver::start_feed(Peer& p, std::vector<RepairRange> items, uint32_t pass) {
@@ -37,11 +86,18 @@ void SenderDriver::feed_unicast(Peer& p) {
   const ReceiverRecord* r = core_->receiver(p.id);
   if (!r || !r->unicast || !r->active() || !p.conn || !p.conn->is_open()) return;
   while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_next < p.feed.size()) {
+    // Its hash goes first on the same connection (else the next housekeeping tries again).
+    const uint32_t block = p.feed[p.feed_next].block;
+    if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) {
+      send_manifest(p, false);
+      if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) return;
+    }
     if (!send_feed_item(p, p.feed[p.feed_next])) return;
     ++p.feed_next;
   }
   if (p.feed_next >= p.feed.size() && p.feed_pass_end) {
     p.feed_pass_end = false;
+    send_manifest(p, true);  // every hash before the pass's end
     p.conn->send(control::PassEnd{p.feed_pass, 0});
   }
 }

@@ -9,14 +9,14 @@
 #include <string_view>
 #include <vector>
 
-#include "object/manifest.h"
-
 namespace shoal::session {
 
 namespace {
 
 // v2: the seal also covers the object's name and size, the layout and the group (issue #15).
-constexpr std::string_view kLabel = "shoal-v2 keygrant";
+// v3: the block hashes and the object digest left the seal: they stream after the grant
+// (issue #14), each message tagged (session/manifest_seal.h).
+constexpr std::string_view kLabel = "shoal-v3 keygrant";
 
 template <typename T>
 void put_be(std::vector<uint8_t>& v, T x) {
@@ -27,16 +27,10 @@ struct CtxFree {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 
-std::vector<uint8_t> grant_aad(const control::Session& s,
-                               std::span<const control::Digest> block_hashes,
-                               control::FrameSuite suite, control::KeyWrap wrap) {
+std::vector<uint8_t> grant_aad(const control::Session& s, control::FrameSuite suite,
+                               control::KeyWrap wrap) {
   std::vector<uint8_t> aad(kLabel.begin(), kLabel.end());
   put_be(aad, s.session_id);
-  aad.insert(aad.end(), s.object_sha256.begin(), s.object_sha256.end());
-  object::Sha256 h;
-  for (const control::Digest& d : block_hashes) h.update(d);
-  const control::Digest manifest = h.finish();
-  aad.insert(aad.end(), manifest.begin(), manifest.end());
   aad.push_back(static_cast<uint8_t>(suite));
   aad.push_back(static_cast<uint8_t>(wrap));
   aad.push_back(s.object_format);  // tree / zstd: how the verified bytes are to be used
@@ -78,8 +72,7 @@ engine::FrameProtection protection_of(control::FrameSuite suite) {
 }
 
 control::KeyGrant seal_key_grant(const DataKey& key, const std::optional<control::Key>& channel,
-                                 const control::Session& session,
-                                 std::span<const control::Digest> block_hashes) {
+                                 const control::Session& session) {
   control::KeyGrant g;
   g.suite = key.suite;
   if (!channel) {
@@ -91,7 +84,7 @@ control::KeyGrant seal_key_grant(const DataKey& key, const std::optional<control
   if (RAND_bytes(g.iv.data(), static_cast<int>(g.iv.size())) != 1) {
     throw std::runtime_error("OpenSSL RAND_bytes failed");
   }
-  const std::vector<uint8_t> aad = grant_aad(session, block_hashes, g.suite, g.wrap);
+  const std::vector<uint8_t> aad = grant_aad(session, g.suite, g.wrap);
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx(EVP_CIPHER_CTX_new());
   int n = 0;
   uint8_t rest[16];
@@ -111,8 +104,7 @@ control::KeyGrant seal_key_grant(const DataKey& key, const std::optional<control
 
 Result<DataKey> open_key_grant(const control::KeyGrant& grant,
                                const std::optional<control::Key>& channel,
-                               const control::Session& session,
-                               std::span<const control::Digest> block_hashes) {
+                               const control::Session& session) {
   DataKey k;
   k.suite = grant.suite;
   if (grant.wrap == control::KeyWrap::kClear) {
@@ -129,7 +121,7 @@ Result<DataKey> open_key_grant(const control::KeyGrant& grant,
         "sender sealed the data key for an authenticated channel, but this receiver joined "
         "without a key: use the sender's --key-file (or TLS)");
   }
-  const std::vector<uint8_t> aad = grant_aad(session, block_hashes, grant.suite, grant.wrap);
+  const std::vector<uint8_t> aad = grant_aad(session, grant.suite, grant.wrap);
   std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx(EVP_CIPHER_CTX_new());
   control::Digest tag;
   std::memcpy(tag.data(), grant.tag.data(), grant.tag.size());
@@ -145,8 +137,8 @@ Result<DataKey> open_key_grant(const control::KeyGrant& grant,
                           tag.data()) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), rest, &n) != 1) {
     return make_error(
-        "the session key from the sender does not verify: the session description or manifest "
-        "was altered on the way, or the channel keys differ");
+        "the session key from the sender does not verify: the session description was altered "
+        "on the way, or the channel keys differ");
   }
   return k;
 }

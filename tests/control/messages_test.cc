@@ -119,7 +119,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 18, 99, 255}) {
+  for (int t : {0, 19, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);

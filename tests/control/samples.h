@@ -46,13 +46,22 @@ inline std::vector<Message> sample_messages() {
   s.proactive_repair = 3;
   s.object_size = 21'474'836'480ULL;
   s.block_count = 239'675;
-  s.object_sha256 = pattern32(9);
   s.object_name = "ubuntu-24.04.img";
   s.progress_interval_ms = 250;
   s.object_format = kObjectFormatTree | kObjectFormatZstd;
   out.push_back(s);
-  out.push_back(Manifest{7, {pattern32(10), pattern32(11), pattern32(12)}});
-  out.push_back(Manifest{0, {}});
+  {
+    Manifest m{7, {pattern32(10), pattern32(11), pattern32(12)}, {}};
+    for (size_t i = 0; i < m.tag.size(); ++i) m.tag[i] = static_cast<uint8_t>(0xa0 + i);
+    out.push_back(m);
+  }
+  out.push_back(Manifest{0, {}, {}});
+  {
+    ManifestEnd e;
+    e.object_sha256 = pattern32(9);
+    for (size_t i = 0; i < e.tag.size(); ++i) e.tag[i] = static_cast<uint8_t>(0x50 + i);
+    out.push_back(e);
+  }
   out.push_back(Ready{});
   out.push_back(Ready{0x1122334455667788ULL});
   out.push_back(PassEnd{2, 123456789});

@@ -37,7 +37,7 @@ def main() -> int:
     if case == "impossible":
         name = b"huge.img"
         session = struct.pack(">QIHBQHBBQI", 0x1234, 0xEF010203, 9000, 1, 10**8, 1408, 64, 0,
-                              1 << 20, 0xFFFFFFFF) + b"\0" * 32 + struct.pack(">H", len(name)) + name + b"\0" \
+                              1 << 20, 0xFFFFFFFF) + struct.pack(">H", len(name)) + name + b"\0" \
             + struct.pack(">H", 25)  # object_format, progress_interval_ms
         c.sendall(frame(6, session))
     else:

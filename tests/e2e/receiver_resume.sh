@@ -33,7 +33,11 @@ expect "resume state written" test -f "$WORK/rx1/.object.bin.shoal-state"
 
 bed_receiver rx1b 1 "$WORK/rx1/object.bin"
 expect_rc rx1b 0
-expect_log rx1b "resuming: [1-9][0-9]* of [0-9]+ blocks already verified" "resumed from its checkpoint"
+expect_log rx1b "resuming: [1-9][0-9]* of [0-9]+ blocks verified in an earlier run" "resumed from its checkpoint"
+# Each resumed block is checked against its hash as the manifest streams in, and kept when it matches.
+expect "resumed blocks checked and kept ($(json "$WORK/rx1b.json" .blocks_resumed))" \
+  test "$(json "$WORK/rx1b.json" .blocks_resumed)" -gt 0
+expect_eq "resumed blocks whose data had changed" "$(json "$WORK/rx1b.json" .resume_mismatches)" 0
 expect_same_sha "$WORK/object.bin" "$WORK/rx1/object.bin"
 expect_no_temp "$WORK/rx1"
 written=$(json "$WORK/rx1b.json" .bytes_written)

@@ -41,15 +41,25 @@ void expect_failed(const Control& c, const std::string& text) {
   EXPECT_NE(c.reason().find(text), std::string::npos) << c.reason();
 }
 
-// Session, manifest in two chunks, KeyGrant: the OpenSession reaction, with everything in it.
+control::ManifestEnd manifest_end() {
+  control::ManifestEnd e;
+  e.object_sha256[0] = 0x5a;
+  return e;
+}
+
+// Session, KeyGrant (the OpenSession reaction, with everything in it), then the manifest in two
+// chunks and its end, each handed to the driver.
 Control::OpenSession open(Control& c, uint32_t blocks = 3) {
   EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(session(blocks), kT0)));
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(manifest(0, 2), kT0)));
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(manifest(2, blocks - 2), kT0)));
   control::KeyGrant g;
   g.iv[0] = 7;
   auto r = c.on_message(g, kT0);
   EXPECT_TRUE(std::holds_alternative<Control::OpenSession>(r));
+  EXPECT_TRUE(std::holds_alternative<Control::TakeManifest>(c.on_message(manifest(0, 2), kT0)));
+  EXPECT_TRUE(
+      std::holds_alternative<Control::TakeManifest>(c.on_message(manifest(2, blocks - 2), kT0)));
+  EXPECT_FALSE(c.object_sha256().has_value()) << "known only at the manifest's end";
+  EXPECT_TRUE(std::holds_alternative<Control::TakeManifestEnd>(c.on_message(manifest_end(), kT0)));
   EXPECT_FALSE(c.finished());
   if (!std::holds_alternative<Control::OpenSession>(r)) return {};
   return std::get<Control::OpenSession>(std::move(r));
@@ -75,9 +85,9 @@ TEST(ReceiverControl, AGoodSequenceOpensTheSessionOnce) {
   Control c;
   const Control::OpenSession o = open(c);
   EXPECT_EQ(o.session, session());
-  ASSERT_EQ(o.block_hashes.size(), 3u);
-  for (uint8_t b = 0; b < 3; ++b) EXPECT_EQ(o.block_hashes[b][0], b);
   EXPECT_EQ(o.grant.iv[0], 7);
+  ASSERT_TRUE(c.object_sha256().has_value());
+  EXPECT_EQ((*c.object_sha256())[0], 0x5a);
   EXPECT_TRUE(c.has_session());
   // A second KeyGrant does not open it again.
   EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(control::KeyGrant{}, kT0)));
@@ -139,37 +149,71 @@ TEST(ReceiverControl, ASecondSessionOnOneConnectionFails) {
   expect_failed(c, "sender started a second session on one connection");
 }
 
+// Session and KeyGrant opened, nothing of the manifest yet.
+void opened(Control& c) {
+  c.on_message(session(), kT0);
+  ASSERT_TRUE(std::holds_alternative<Control::OpenSession>(c.on_message(control::KeyGrant{}, kT0)));
+}
+
 TEST(ReceiverControl, AManifestOutOfOrderFails) {
   Control before;  // before the Session
   before.on_message(manifest(0, 1), kT0);
   expect_failed(before, "sender sent a manifest out of order");
+  Control unkeyed;  // before the KeyGrant
+  unkeyed.on_message(session(), kT0);
+  unkeyed.on_message(manifest(0, 1), kT0);
+  expect_failed(unkeyed, "sender sent a manifest out of order");
   Control gap;  // a chunk skipped
-  gap.on_message(session(), kT0);
+  opened(gap);
   gap.on_message(manifest(1, 1), kT0);
   expect_failed(gap, "sender sent a manifest out of order");
   Control extra;  // more hashes than blocks
-  extra.on_message(session(), kT0);
+  opened(extra);
   extra.on_message(manifest(0, 4), kT0);
   expect_failed(extra, "sender sent a manifest out of order");
+  Control empty;  // a message of no hashes
+  opened(empty);
+  empty.on_message(manifest(0, 0), kT0);
+  expect_failed(empty, "sender sent a manifest out of order");
+  Control after;  // past its end
+  opened(after);
+  after.on_message(manifest(0, 3), kT0);
+  after.on_message(manifest_end(), kT0);
+  EXPECT_FALSE(after.finished());
+  after.on_message(manifest(3, 0), kT0);
+  expect_failed(after, "sender sent a manifest out of order");
+}
+
+TEST(ReceiverControl, AManifestEndBeforeEveryHashFails) {
+  Control c;
+  opened(c);
+  c.on_message(manifest(0, 2), kT0);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(manifest_end(), kT0)));
+  expect_failed(c, "sender ended its manifest out of order (2 of 3 block hashes)");
+  EXPECT_FALSE(c.object_sha256().has_value());
 }
 
 TEST(ReceiverControl, TheKeyOutOfOrderFails) {
   Control before;  // before the Session
   before.on_message(control::KeyGrant{}, kT0);
   expect_failed(before, "sender sent the session key out of order");
-  Control early;  // before the whole manifest
-  early.on_message(session(), kT0);
-  early.on_message(manifest(0, 2), kT0);
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(early.on_message(control::KeyGrant{}, kT0)));
-  expect_failed(early, "sender sent the session key out of order");
 }
 
 TEST(ReceiverControl, APassEndBeforeTheSessionFails) {
   Control c;
   c.on_message(session(), kT0);
-  c.on_message(manifest(0, 3), kT0);
   c.on_message(control::PassEnd{0, 100}, kT0);
   expect_failed(c, "sender ended a pass before the session was set up");
+}
+
+// The sender sends every hash and the ManifestEnd before any PassEnd: a pass cannot be answered
+// (nor the object committed) without them.
+TEST(ReceiverControl, APassEndBeforeTheWholeManifestFails) {
+  Control c;
+  opened(c);
+  c.on_message(manifest(0, 3), kT0);
+  c.on_message(control::PassEnd{0, 100}, kT0);
+  expect_failed(c, "sender ended a pass before its whole manifest (3 of 3 block hashes)");
 }
 
 TEST(ReceiverControl, TheFirstReasonWins) {
@@ -278,8 +322,9 @@ TEST(ReceiverControl, NoProgressWhenTheSessionAsksForNone) {
   control::Session s = session();
   s.progress_interval_ms = 0;
   c.on_message(s, kT0);
-  c.on_message(manifest(0, 3), kT0);
   ASSERT_TRUE(std::holds_alternative<Control::OpenSession>(c.on_message(control::KeyGrant{}, kT0)));
+  c.on_message(manifest(0, 3), kT0);
+  c.on_message(manifest_end(), kT0);
   c.session_started(kT0);
   auto a = c.next_action(at(kT0 + kMs, false, 42));
   ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));

@@ -48,17 +48,17 @@ class ReceiverCoreTest : public ::testing::TestWithParam<control::FrameSuite> {
     session_.k = kK;
     session_.object_size = object_.size();
     session_.block_count = kBlocks;
-    session_.object_sha256 = m.object_sha256;
     session_.object_name = "object.bin";
     auto sink = object::ObjectSink::create(final_path(), object_.size(), false, false);
     ASSERT_TRUE(sink.ok()) << sink.error();
     sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
     checkpointer_ =
-        std::make_unique<Checkpointer>(*sink_, "", object::object_id(session_, m.block_sha256),
+        std::make_unique<Checkpointer>(*sink_, "", object::object_id(session_),
                                        session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
-    auto core = ReceiverCore::make(session_, m.block_sha256, *sink_, 16);
+    auto core = ReceiverCore::make(session_, *sink_, 16);
     ASSERT_TRUE(core.ok()) << core.error();
     core_ = std::move(*core);
+    ASSERT_TRUE(core_->add_hashes(0, m.block_sha256).ok());
     key_ = make_data_key(GetParam());
     ASSERT_TRUE(core_->protect(key_).ok());
     sender_.emplace(builder(key_, kSessionId));
@@ -222,7 +222,7 @@ class MemorySink final : public object::BlockSink {
   bool committed = false, synced = false, abandoned = false, kept = false;
 };
 
-// The core over an in-memory sink: frames in, blocks and the whole object checked, bytes out.
+// The core over an in-memory sink: frames and hashes in, blocks checked, bytes out.
 class ReceiverCoreMemoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -237,20 +237,27 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
     session_.k = kK;
     session_.object_size = object_.size();
     session_.block_count = kBlocks;
-    session_.object_sha256 = manifest_.object_sha256;
     key_ = make_data_key(control::FrameSuite::kGmac);
     auto crypto = engine::FrameCrypto::create(key_.key, protection_of(key_.suite));
     ASSERT_TRUE(crypto.ok());
     sender_.emplace(kSessionId, std::move(*crypto));
   }
 
-  std::unique_ptr<ReceiverCore> make_core(const object::ResumeState* resume = nullptr) {
-    auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, resume,
+  // with_hashes: the whole manifest handed over at once (else the test streams it).
+  std::unique_ptr<ReceiverCore> make_core(const object::ResumeState* resume = nullptr,
+                                          bool with_hashes = true) {
+    auto core = ReceiverCore::make(session_, sink_, 16, resume,
                                    [this](uint32_t b) { verified_.push_back(b); });
     EXPECT_TRUE(core.ok()) << core.error();
     if (!core.ok()) return nullptr;
     EXPECT_TRUE((*core)->protect(key_).ok());
+    if (with_hashes) {
+      EXPECT_TRUE((*core)->add_hashes(0, manifest_.block_sha256).ok());
+    }
     return std::move(*core);
+  }
+  std::span<const control::Digest> hashes(uint32_t first, uint32_t count) const {
+    return std::span<const control::Digest>(manifest_.block_sha256).subspan(first, count);
   }
 
   std::vector<uint8_t> frame(uint32_t block, uint8_t esi) {
@@ -280,7 +287,7 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
 TEST_F(ReceiverCoreMemoryTest, FramesMakeTheWholeObjectInTheSink) {
   auto core = make_core();
   ASSERT_TRUE(core);
-  // The last block first: the whole-object hash must read block 1 back once block 0 lands.
+  // The last block first: written at its offset, nothing read back at the end.
   receive_block(*core, 1);
   EXPECT_EQ(core->blocks_done(), 1u);
   EXPECT_FALSE(core->check_complete().ok());
@@ -289,24 +296,54 @@ TEST_F(ReceiverCoreMemoryTest, FramesMakeTheWholeObjectInTheSink) {
   EXPECT_TRUE(core->check_complete().ok());
   EXPECT_EQ(verified_, (std::vector<uint32_t>{1, 0}));
   EXPECT_EQ(sink_.bytes, object_);
-  EXPECT_EQ(sink_.reads, 1);  // block 1, read back for the hash
+  EXPECT_EQ(sink_.reads, 0);  // issue #14 item 3: every byte was verified in its block
   EXPECT_EQ(core->stats().bytes_written, object_.size());
-  const Status v = core->verify_object();
-  EXPECT_TRUE(v.ok()) << v.error();
   // Nothing is missing any more: the NAK names no block.
   EXPECT_TRUE(core->make_nak(0).runs.empty());
 }
 
-TEST_F(ReceiverCoreMemoryTest, AnObjectHashMismatchIsRefused) {
-  session_.object_sha256[0] ^= 0x01;  // the sender's description disagrees with its blocks
-  auto core = make_core();
+// Issue #14: hashes stream in while data flows. A block decoded before its hash waits in its
+// slot (not written, not asked for again) and is verified and written once the hash arrives.
+TEST_F(ReceiverCoreMemoryTest, ABlockDecodedBeforeItsHashIsParkedUntilTheHashArrives) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  receive_block(*core, 1);
+  EXPECT_EQ(core->stats().blocks_parked, 1u);
+  EXPECT_EQ(core->blocks_done(), 0u);
+  EXPECT_EQ(sink_.writes, 0);
+  EXPECT_EQ(core->block_count() - core->make_nak(0).runs[0].count, 1u)
+      << "a parked block is not asked for again";
+  ASSERT_TRUE(core->add_hashes(0, hashes(0, 1)).ok());
+  EXPECT_EQ(core->blocks_done(), 0u) << "block 1's hash is still to come";
+  ASSERT_TRUE(core->add_hashes(1, hashes(1, 1)).ok());
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{1}));
+  receive_block(*core, 0);
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(sink_.bytes, object_);
+}
+
+TEST_F(ReceiverCoreMemoryTest, AParkedBlockFailingItsHashIsAskedForAgain) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
   ASSERT_TRUE(core);
   receive_block(*core, 0);
-  receive_block(*core, 1);
-  ASSERT_TRUE(core->check_complete().ok());
-  const Status v = core->verify_object();
-  ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.error().find("whole-object SHA-256 mismatch"), std::string::npos) << v.error();
+  std::vector<control::Digest> wrong(hashes(0, 1).begin(), hashes(0, 1).end());
+  wrong[0][3] ^= 0x01;
+  ASSERT_TRUE(core->add_hashes(0, wrong).ok());
+  EXPECT_EQ(core->stats().block_hash_failures, 1u);
+  EXPECT_EQ(core->blocks_done(), 0u);
+  EXPECT_EQ(sink_.writes, 0);
+  EXPECT_EQ(core->make_nak(0).runs[0].first_block, 0u);
+}
+
+TEST_F(ReceiverCoreMemoryTest, HashesOutOfOrderOrBeyondTheObjectAreRefused) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  EXPECT_FALSE(core->add_hashes(1, hashes(1, 1)).ok()) << "a gap";
+  ASSERT_TRUE(core->add_hashes(0, hashes(0, 2)).ok());
+  const Status beyond = core->add_hashes(2, hashes(0, 1));
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_NE(beyond.error().find("out of order"), std::string::npos) << beyond.error();
 }
 
 TEST_F(ReceiverCoreMemoryTest, ABlockFailingItsHashIsNotWrittenAndIsAskedForAgain) {
@@ -334,23 +371,58 @@ TEST_F(ReceiverCoreMemoryTest, AFailedSinkWriteIsFatal) {
   EXPECT_NE(s.error().find("disk full"), std::string::npos) << s.error();
 }
 
-TEST_F(ReceiverCoreMemoryTest, ResumedBlocksAreDoneAndHashedFromTheSink) {
+// A resume state names blocks of an earlier run: each is read back and checked when its hash
+// arrives (the state may be stale: issue #15 item 3), and taken as done only if it matches.
+object::ResumeState resume_all(const control::Session& s) {
   object::ResumeState resume;
-  resume.id = object::object_id(session_, manifest_.block_sha256);
-  resume.object_size = session_.object_size;
+  resume.id = object::object_id(s);
+  resume.object_size = s.object_size;
   resume.block_count = kBlocks;
   resume.verified.assign(1, 0);
-  resume.set(0);
-  std::copy_n(object_.begin(), size_t{kK} * kSym, sink_.bytes.begin());  // block 0 from before
+  for (uint32_t b = 0; b < kBlocks; ++b) resume.set(b);
+  return resume;
+}
+
+TEST_F(ReceiverCoreMemoryTest, ResumedBlocksAreDoneOnceTheirHashConfirmsTheData) {
+  const object::ResumeState resume = resume_all(session_);
+  sink_.bytes = object_;  // both blocks from before
+  auto core = make_core(&resume, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  EXPECT_EQ(core->blocks_done(), 0u) << "nothing is taken before its hash is in";
+  ASSERT_TRUE(core->add_hashes(0, hashes(0, 1)).ok());
+  EXPECT_EQ(core->resumed_blocks(), 1u);
+  EXPECT_EQ(sink_.reads, 1);
+  ASSERT_TRUE(core->add_hashes(1, hashes(1, 1)).ok());
+  EXPECT_EQ(core->resumed_blocks(), 2u);
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_TRUE(verified_.empty()) << "nothing had to be received";
+  EXPECT_EQ(sink_.writes, 0);
+}
+
+TEST_F(ReceiverCoreMemoryTest, AResumedBlockWhoseDataChangedIsReceivedAgain) {
+  const object::ResumeState resume = resume_all(session_);
+  sink_.bytes = object_;
+  sink_.bytes[size_t{kK} * kSym + 7] ^= 0x01;  // block 1 changed since the state was saved
   auto core = make_core(&resume);
   ASSERT_TRUE(core);
   EXPECT_EQ(core->resumed_blocks(), 1u);
-  EXPECT_EQ(core->blocks_done(), 1u);
-  EXPECT_EQ(sink_.reads, 1);  // block 0 read back into the whole-object hash
+  EXPECT_EQ(core->stats().resume_mismatches, 1u);
+  EXPECT_EQ(core->make_nak(0).runs[0].first_block, 1u);
   receive_block(*core, 1);
   ASSERT_TRUE(core->check_complete().ok());
   EXPECT_EQ(verified_, (std::vector<uint32_t>{1}));
-  EXPECT_TRUE(core->verify_object().ok());
+  EXPECT_EQ(sink_.bytes, object_);
+}
+
+TEST_F(ReceiverCoreMemoryTest, ResumedBlocksWhosePartialDataIsGoneAreReceivedAgain) {
+  const object::ResumeState resume = resume_all(session_);  // the part file is fresh: zeros
+  auto core = make_core(&resume);
+  ASSERT_TRUE(core);
+  EXPECT_EQ(core->resumed_blocks(), 0u);
+  EXPECT_EQ(core->stats().resume_mismatches, kBlocks);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  ASSERT_TRUE(core->check_complete().ok());
   EXPECT_EQ(sink_.bytes, object_);
 }
 
@@ -360,12 +432,13 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerKeepsCheckpointedDataWhenAbandoned) {
       (std::filesystem::temp_directory_path() / ("shoal-ckpt-commit-" + std::to_string(::getpid())))
           .string();
   std::filesystem::remove(state);
-  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kNone);
-  auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, nullptr,
-                                 [&](uint32_t b) { ckpt.verified(b); });
+  Checkpointer ckpt(sink_, state, object::object_id(session_), session_.object_size, kBlocks,
+                    nullptr, SyncPolicy::kNone);
+  auto core =
+      ReceiverCore::make(session_, sink_, 16, nullptr, [&](uint32_t b) { ckpt.verified(b); });
   ASSERT_TRUE(core.ok()) << core.error();
   ASSERT_TRUE((*core)->protect(key_).ok());
+  ASSERT_TRUE((*core)->add_hashes(0, manifest_.block_sha256).ok());
   receive_block(**core, 0);
   ckpt.abandon();  // gives up after one block: the state names it, the data is kept
   EXPECT_TRUE(ckpt.kept());
@@ -385,8 +458,8 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerCommitsWithTheSyncPolicyAndRemovesThe
       (std::filesystem::temp_directory_path() / ("shoal-ckpt-sync-" + std::to_string(::getpid())))
           .string();
   std::ofstream(state) << "stale";
-  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kNone);
+  Checkpointer ckpt(sink_, state, object::object_id(session_), session_.object_size, kBlocks,
+                    nullptr, SyncPolicy::kNone);
   auto core = make_core();
   ASSERT_TRUE(core);
   receive_block(*core, 0);
@@ -398,28 +471,9 @@ TEST_F(ReceiverCoreMemoryTest, CheckpointerCommitsWithTheSyncPolicyAndRemovesThe
   EXPECT_FALSE(std::filesystem::exists(state));
 }
 
-TEST_F(ReceiverCoreMemoryTest, CheckpointerRefusesAMismatchAndRemovesTheState) {
-  session_.object_sha256[0] ^= 0x01;
-  const std::string state =
-      (std::filesystem::temp_directory_path() / ("shoal-ckpt-bad-" + std::to_string(::getpid())))
-          .string();
-  std::ofstream(state) << "stale";
-  Checkpointer ckpt(sink_, state, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
-  auto core = make_core();
-  ASSERT_TRUE(core);
-  receive_block(*core, 0);
-  receive_block(*core, 1);
-  const Status c = ckpt.commit(*core);
-  ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().find("whole-object SHA-256 mismatch"), std::string::npos) << c.error();
-  EXPECT_FALSE(sink_.committed);
-  EXPECT_FALSE(std::filesystem::exists(state));  // never resume from bad data
-}
-
 TEST_F(ReceiverCoreMemoryTest, CheckpointerWithNothingVerifiedRemovesThePartialData) {
-  Checkpointer ckpt(sink_, "", object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  Checkpointer ckpt(sink_, "", object::object_id(session_), session_.object_size, kBlocks, nullptr,
+                    SyncPolicy::kEnd);
   ckpt.abandon();
   EXPECT_FALSE(ckpt.kept());
   EXPECT_TRUE(sink_.abandoned);
@@ -449,11 +503,12 @@ class CheckpointerStateTest : public ReceiverCoreMemoryTest {
   void TearDown() override { std::filesystem::remove(state_); }
   // A core whose verified blocks go to `ckpt`.
   std::unique_ptr<ReceiverCore> make_core_for(Checkpointer& ckpt) {
-    auto core = ReceiverCore::make(session_, manifest_.block_sha256, sink_, 16, nullptr,
-                                   [&ckpt](uint32_t b) { ckpt.verified(b); });
+    auto core =
+        ReceiverCore::make(session_, sink_, 16, nullptr, [&ckpt](uint32_t b) { ckpt.verified(b); });
     EXPECT_TRUE(core.ok()) << core.error();
     if (!core.ok()) return nullptr;
     EXPECT_TRUE((*core)->protect(key_).ok());
+    EXPECT_TRUE((*core)->add_hashes(0, manifest_.block_sha256).ok());
     return std::move(*core);
   }
   const std::string state_ =
@@ -461,24 +516,9 @@ class CheckpointerStateTest : public ReceiverCoreMemoryTest {
           .string();
 };
 
-TEST_F(CheckpointerStateTest, NoStateIsSavedAfterAWholeObjectMismatch) {
-  session_.object_sha256[0] ^= 0x01;
-  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
-  auto core = make_core_for(ckpt);
-  ASSERT_TRUE(core);
-  receive_block(*core, 0);
-  receive_block(*core, 1);
-  ASSERT_FALSE(ckpt.commit(*core).ok());
-  ckpt.abandon();                                 // the receive failed: the driver gives up
-  EXPECT_FALSE(std::filesystem::exists(state_));  // a state here would fail every later run
-  EXPECT_FALSE(ckpt.kept());
-  EXPECT_TRUE(sink_.abandoned);
-}
-
 TEST_F(CheckpointerStateTest, NoStateIsSavedWhenTheCommittedObjectFailsLater) {
-  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  Checkpointer ckpt(sink_, state_, object::object_id(session_), session_.object_size, kBlocks,
+                    nullptr, SyncPolicy::kEnd);
   auto core = make_core_for(ckpt);
   ASSERT_TRUE(core);
   receive_block(*core, 0);
@@ -492,8 +532,8 @@ TEST_F(CheckpointerStateTest, NoStateIsSavedWhenTheCommittedObjectFailsLater) {
 TEST_F(CheckpointerStateTest, AFailedLastCheckpointRemovesTheStateBeforeThePartialData) {
   std::ofstream(state_) << "from an earlier run";
   sink_.watch_state = state_;
-  Checkpointer ckpt(sink_, state_, object::object_id(session_, manifest_.block_sha256),
-                    session_.object_size, kBlocks, nullptr, SyncPolicy::kEnd);
+  Checkpointer ckpt(sink_, state_, object::object_id(session_), session_.object_size, kBlocks,
+                    nullptr, SyncPolicy::kEnd);
   auto core = make_core_for(ckpt);
   ASSERT_TRUE(core);
   receive_block(*core, 0);

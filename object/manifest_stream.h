@@ -1,0 +1,71 @@
+// The sender's manifest while the session runs: block hashes published one by one as a worker
+// reads the object in block order, so the first data frame waits for the first blocks, not for
+// the whole object (a 20 GiB image hashes in ~13 s on one core). A second worker computes the
+// whole object's plain SHA-256 (reported to users; not needed to verify) over the same pages.
+// From the manifest cache everything is known at once.
+//
+// Thread-safety: the workers write; any one other thread reads. ready() has acquire semantics:
+// the hashes of blocks below it are complete and never change.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "fec/layout.h"
+#include "object/manifest.h"
+
+namespace shoal::object {
+
+class ManifestStream {
+ public:
+  // Runs in a worker once everything is hashed (e.g. to store it in the cache); not when the
+  // stream is destroyed before that.
+  using OnComplete = std::function<void(const Manifest&)>;
+
+  // Hashes `object` (which must outlive the stream) in two workers.
+  static std::unique_ptr<ManifestStream> hash(std::span<const uint8_t> object,
+                                              const fec::BlockLayout& layout,
+                                              OnComplete on_complete = {});
+  // Everything already known (a cached manifest).
+  static std::unique_ptr<ManifestStream> known(Manifest m);
+
+  ~ManifestStream();  // stops the workers (between blocks) and joins them
+  ManifestStream(const ManifestStream&) = delete;
+  ManifestStream& operator=(const ManifestStream&) = delete;
+
+  uint32_t block_count() const { return static_cast<uint32_t>(m_.block_sha256.size()); }
+  // Blocks 0 .. ready() - 1 have their hash.
+  uint32_t ready() const { return ready_.load(std::memory_order_acquire); }
+  // Every block hash and the object's SHA-256 are known.
+  bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Blocks the caller until complete().
+  void wait_complete() const;
+  // Hashes of blocks first .. first + count - 1, all below ready().
+  std::span<const Digest> hashes(uint32_t first, uint32_t count) const {
+    return std::span<const Digest>(m_.block_sha256).subspan(first, count);
+  }
+  // Valid once complete().
+  const Digest& object_sha256() const { return m_.object_sha256; }
+  // Seconds the workers took (0 for a known manifest); valid once complete().
+  double hash_seconds() const { return hash_seconds_; }
+
+ private:
+  ManifestStream() = default;
+  void finish_one();
+
+  Manifest m_;
+  std::atomic<uint32_t> ready_{0};
+  std::atomic<bool> complete_{false};
+  std::atomic<int> running_{0};  // workers not finished
+  OnComplete on_complete_;
+  uint64_t t0_ns_ = 0;
+  double hash_seconds_ = 0;
+  std::jthread blocks_, whole_;  // last: joined first, while everything above is alive
+};
+
+}  // namespace shoal::object
