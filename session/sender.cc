@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/event_log.h"
 #include "common/units.h"
 #include "control/endpoint.h"
 #include "engine/frame_fit.h"
@@ -236,16 +237,17 @@ void SenderDriver::start_manifest(bool cacheable) {
       return;
     }
   }
-  object::ManifestStream::OnComplete store;
-  if (cache) {
-    store = [cache = std::move(*cache), id = *source_->identity(),
-             layout = *layout_](const object::Manifest& m) {
-      if (Status s = cache.store(id, layout, m); !s) {
-        spdlog::warn("manifest cache: {} (the next send hashes the object again)", s.error());
-      }
-    };
-  }
-  manifest_ = object::ManifestStream::hash(source_->bytes(), *layout_, std::move(store));
+  const uint64_t t0 = monotonic_ns();
+  auto done = [cache = std::move(cache), id = source_->identity(), layout = *layout_,
+               t0](const object::Manifest& m) {
+    spdlog::info("manifest: {} blocks hashed in {:.2f}s; object sha256 {}", m.block_sha256.size(),
+                 double(monotonic_ns() - t0) / 1e9, to_hex(m.object_sha256));
+    if (!cache) return;
+    if (Status s = cache->store(*id, layout, m); !s) {
+      spdlog::warn("manifest cache: {} (the next send hashes the object again)", s.error());
+    }
+  };
+  manifest_ = object::ManifestStream::hash(source_->bytes(), *layout_, std::move(done));
 }
 
 SendResult SenderDriver::run() {

@@ -1,5 +1,7 @@
 // The driver's data over control connections: the session description, the unicast stream of a
 // receiver multicast does not reach, and the unicast share of a repair step.
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 #include "common/clock.h"
@@ -68,7 +70,12 @@ bool SenderDriver::published(uint32_t block) {
   const uint32_t need = std::min(n, (block / kManifestChunk + 1) * kManifestChunk);
   if (manifest_->ready() < need) return false;
   send_manifest_all();
-  if (first_frame_ns_ == 0) first_frame_ns_ = monotonic_ns();
+  if (first_frame_ns_ == 0) {
+    first_frame_ns_ = monotonic_ns();
+    spdlog::info("first data frame {:.3f}s after start ({} of {} block hashes ready{})",
+                 double(first_frame_ns_ - t_start_) / 1e9, manifest_->ready(), n,
+                 manifest_->complete() ? "" : "; hashing the rest while sending");
+  }
   return true;
 }
 
