@@ -212,12 +212,16 @@ Action add_send(CLI::App& app) {
           return 2;
         }
         o.events = *events;
-        // Exit status: 0 every receiver verified the object, 2 bad input, 1 anything else.
-        switch (session::run_sender(o).outcome) {
+        // Exit status (docs/usage.md, "Exit status"): 0 every receiver verified the object,
+        // 2 bad input, 128 + the signal when SIGINT/SIGTERM aborted the session, 1 otherwise.
+        const session::SendResult r = session::run_sender(o);
+        switch (r.outcome) {
           case session::SendOutcome::kAllVerified:
             return 0;
           case session::SendOutcome::kBadInput:
             return 2;
+          case session::SendOutcome::kAborted:
+            return 128 + r.stop_signal;
           case session::SendOutcome::kSomeFailed:
           case session::SendOutcome::kNobodyJoined:
           case session::SendOutcome::kError:

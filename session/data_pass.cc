@@ -44,12 +44,13 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
   frames_base_ = stats.frames - sender_.frames_sent();
   bytes_base_ = stats.bytes - sender_.bytes_sent();
   Status s;
-  for (size_t at = 0; at < ranges.size() && s; at += window_) {
+  for (size_t at = 0; at < ranges.size() && s && !stop_; at += window_) {
     auto window = ranges.subspan(at, std::min<size_t>(window_, ranges.size() - at));
     if (published_) {
       uint32_t last = 0;
       for (const RepairRange& r : window) last = std::max(last, r.block);
-      while (!published_(last)) service_(1);
+      while (!stop_ && !published_(last)) service_(1);
+      if (stop_) break;
     }
     if (interleave_ && at > 0) {
       window_ranges_.assign(window.begin(), window.end());

@@ -46,6 +46,8 @@ class DataPass {
 
   // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
   Status run(std::span<const RepairRange> ranges, PassStats& stats);
+  // Ends the running pass after its current window (the sender is stopping).
+  void stop() { stop_ = true; }
   // Per block: 1 + the sequence number of the newest frame sent for it (0: none yet).
   std::span<const uint32_t> sent_sequence() const { return sent_sequence_; }
 
@@ -61,6 +63,7 @@ class DataPass {
   Service service_;
   Interleave interleave_;
   Published published_;
+  bool stop_ = false;
   std::vector<RepairRange> window_ranges_;  // a window's ranges and its interleaved repair
   std::vector<uint32_t> sent_sequence_;
   // The running pass's stats, brought up to date before each service call (the control plane

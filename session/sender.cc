@@ -4,11 +4,13 @@
 
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 
 #include <filesystem>
 
 #include "common/clock.h"
 #include "common/event_log.h"
+#include "common/stop_signals.h"
 #include "common/units.h"
 #include "control/endpoint.h"
 #include "engine/frame_fit.h"
@@ -28,6 +30,18 @@ std::optional<SendOutcome> SenderDriver::setup() {
     return SendOutcome::kError;
   }
   loop_ = std::move(*loop);
+  // Before any thread starts (hashing workers, DPDK lcores): they inherit the blocked mask, so
+  // SIGINT/SIGTERM reach this loop (on_stop_signal) and the session ends in order.
+  if (auto stop = StopSignals::create(); stop) {
+    stop_signals_.emplace(std::move(*stop));
+    if (Status a = loop_->add(stop_signals_->fd(), EPOLLIN, [this](uint32_t) { on_stop_signal(); });
+        !a) {
+      spdlog::error("{}", a.error());
+      return SendOutcome::kError;
+    }
+  } else {
+    spdlog::warn("{} (Ctrl-C will end the sender without telling receivers)", stop.error());
+  }
   // The front door first: TLS files, authentication, --allow and --listen are checked here.
   control::JoinServer::Callbacks jcb;
   jcb.on_joined = [this](const control::JoinedPeer& j) { on_joined(j); };

@@ -74,6 +74,7 @@ struct SendResult {
   };
   SendOutcome outcome = SendOutcome::kError;
   std::vector<Receiver> receivers;
+  int stop_signal = 0;  // with kAborted: SIGINT or SIGTERM
 };
 
 // Runs one session to its end (log lines, --events, --json and the summary table as it goes).

@@ -484,6 +484,24 @@ void SenderCore::on_pass_failed(const std::string& error, uint64_t /*now_ns*/) {
   end_passes();
 }
 
+void SenderCore::abort(const std::string& reason, uint64_t /*now_ns*/) {
+  if (phase_ == Phase::kFinished) return;
+  aborted_ = true;
+  log(Level::kWarn, "aborting the session: " + reason);
+  for (auto& [id, r] : receivers_) {
+    if (r.state == ReceiverState::kDone || r.state == ReceiverState::kFailed ||
+        r.state == ReceiverState::kSuperseded) {
+      continue;
+    }
+    set_state(r, ReceiverState::kFailed);
+    r.reason = "aborted: " + reason;
+    emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
+    std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
+    push(action::FailReceiver{r.id, r.reason, control::ByeCode::kAborted});
+  }
+  finish();
+}
+
 void SenderCore::after_answers() {
   if (passes_ > 0) classify_slow(passes_ - 1);
   std::vector<ReceiverNeeds>& needs = needs_;
@@ -548,9 +566,15 @@ void SenderCore::finish() {
   }
   const std::vector<std::string> missing = hosts_missing();
   failed += missing.size();  // expected, never came: not delivered
-  emit("end", {{"ok", ok}, {"failed", failed}, {"passes", passes_}, {"hosts_missing", missing}});
+  emit("end", {{"ok", ok},
+               {"failed", failed},
+               {"passes", passes_},
+               {"hosts_missing", missing},
+               {"aborted", aborted_}});
   phase_ = Phase::kFinished;
-  push(action::Finish{failed == 0 ? SendOutcome::kAllVerified : SendOutcome::kSomeFailed});
+  push(action::Finish{aborted_      ? SendOutcome::kAborted
+                      : failed == 0 ? SendOutcome::kAllVerified
+                                    : SendOutcome::kSomeFailed});
 }
 
 }  // namespace shoal::session

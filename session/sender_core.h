@@ -50,7 +50,7 @@
 namespace shoal::session {
 
 // How a send ended (SendResult, Finish).
-enum class SendOutcome { kAllVerified, kSomeFailed, kNobodyJoined, kBadInput, kError };
+enum class SendOutcome { kAllVerified, kSomeFailed, kNobodyJoined, kBadInput, kError, kAborted };
 
 enum class ReceiverState { kJoined, kReady, kDone, kFailed, kSuperseded };
 
@@ -196,9 +196,10 @@ struct AckDone {
 struct SetRate {
   uint64_t bps;
 };
-struct FailReceiver {  // Bye kFailedReceiver, then finish the connection
+struct FailReceiver {  // Bye `code` (kFailedReceiver, or kAborted), then finish the connection
   uint32_t id;
   std::string reason;
+  control::ByeCode code = control::ByeCode::kFailedReceiver;
 };
 struct Finish {
   SendOutcome outcome;
@@ -232,6 +233,11 @@ class SenderCore {
   void on_pass_sent(const PassTotals& stats, uint64_t now_ns);
   void on_pass_failed(const std::string& error, uint64_t now_ns);
   void on_tick(uint64_t now_ns);
+  // The operator stopped the sender (SIGINT/SIGTERM): every receiver not done yet is told the
+  // session was aborted (Bye kAborted: it keeps its partial data for a resume) and counted as
+  // failed with `reason`; the session finishes with SendOutcome::kAborted.
+  void abort(const std::string& reason, uint64_t now_ns);
+  bool aborted() const { return aborted_; }
 
   // Between windows of a multicast pass: appends fresh repair rows for what receivers reported
   // lacking (see "Repair during a pass" above). sent_sequence[b]: 1 + the sequence number of the
@@ -299,6 +305,7 @@ class SenderCore {
   uint64_t start_ns_;
   Phase phase_ = Phase::kJoining;
   bool started_ = false;
+  bool aborted_ = false;
   std::map<uint32_t, ReceiverRecord> receivers_;
   // Receivers ... in kJoined (awaiting_ready), in kFailed, and active, asked and not answered.
   size_t joined_count_ = 0, failed_count_ = 0, unanswered_count_ = 0;

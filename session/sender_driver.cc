@@ -117,7 +117,7 @@ void SenderDriver::drain() {
     } else if (const auto* fr = std::get_if<action::FailReceiver>(&a)) {
       auto it = peers_.find(fr->id);
       if (it != peers_.end() && it->second.conn) {
-        it->second.conn->send(control::Bye{control::ByeCode::kFailedReceiver, fr->reason});
+        it->second.conn->send(control::Bye{fr->code, fr->reason});
         release(fr->id, fr->reason);  // its slot is free for a receiver that joins again
       }
     } else if (const auto* fin = std::get_if<action::Finish>(&a)) {
@@ -158,6 +158,7 @@ void SenderDriver::begin_data() {
 }
 
 void SenderDriver::run_pass(action::StartPass a) {
+  if (core_->finished()) return;  // aborted before the pass began
   PassStats ps;
   const uint64_t t_pass = monotonic_ns();
   pass_stats_ = &ps;
@@ -174,6 +175,7 @@ void SenderDriver::run_pass(action::StartPass a) {
     }
   }
   pass_stats_ = nullptr;
+  if (core_->finished()) return;  // aborted during the pass
   {
     double secs = double(monotonic_ns() - t_pass) / 1e9;
     spdlog::debug("pass {}: {} frames ({} repair, {} interleaved) in {:.3f}s = {}", a.pass,
@@ -251,6 +253,19 @@ void SenderDriver::send_beacon() {
   last_beacon_ns_ = monotonic_ns();
 }
 
+void SenderDriver::on_stop_signal() {
+  const int sig = stop_signals_->take();
+  if (sig == 0 || stop_signal_ != 0) return;
+  stop_signal_ = sig;
+  stop_signals_->restore();  // a second Ctrl-C ends the program at once
+  spdlog::warn("{}: aborting the session; receivers keep their partial data for a resume",
+               stop_signal_name(sig));
+  core_->abort(std::string("the sender was stopped (") + stop_signal_name(sig) + ")",
+               monotonic_ns());
+  if (pass_) pass_->stop();  // the running pass ends after its window
+  drain();
+}
+
 // Timers of the control plane, run from service(): joins that take too long, beacons for
 // receivers that have not confirmed the group yet, unicast streams.
 void SenderDriver::housekeeping() {
@@ -303,7 +318,7 @@ std::string SenderDriver::render_metrics() const {
 }
 
 SendResult SenderDriver::finish(SendOutcome outcome) {
-  SendResult result{outcome, {}};
+  SendResult result{outcome, {}, stop_signal_};
   for (const auto& [id, r] : core_->receivers()) {
     if (r.state == ReceiverState::kSuperseded) continue;
     const bool ok = r.state == ReceiverState::kDone;
@@ -344,6 +359,7 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
     t.hash_seconds = manifest_->hash_seconds();
   }
   t.end_ns = monotonic_ns();
+  t.stop_signal = stop_signal_;
   if (auto_rate_) t.rate_auto = auto_rate_->summary();
   const nlohmann::json j = summary_json(t, core_->receivers());
   // The table is for people: it goes to stderr when stdout carries the JSON.

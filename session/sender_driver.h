@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "announce/announce.h"
+#include "common/stop_signals.h"
 #include "control/auth.h"
 #include "control/connection.h"
 #include "control/event_loop.h"
@@ -95,6 +96,8 @@ class SenderDriver {
                                       const uint8_t* payload);
   void local_failure(uint32_t id, std::string reason);
   void housekeeping();
+  // SIGINT/SIGTERM: receivers are told the session was aborted, the report is still written.
+  void on_stop_signal();
   void send_beacon();
   void service(int timeout_ms);
   int poll_timeout_ms() const;
@@ -105,6 +108,8 @@ class SenderDriver {
   SendOptions opt_;
   uint64_t t_start_ = 0;
   std::unique_ptr<control::EventLoop> loop_;
+  std::optional<StopSignals> stop_signals_;
+  int stop_signal_ = 0;  // the signal that stopped the session (0: none)
   std::unique_ptr<control::JoinServer> server_;
   std::map<uint32_t, Peer> peers_;  // joined receivers
   std::optional<SenderCore> core_;

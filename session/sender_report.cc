@@ -1,6 +1,7 @@
 #include "session/sender_report.h"
 
 #include "common/event_log.h"
+#include "common/stop_signals.h"
 
 #include <cstdarg>
 #include <cstdio>
@@ -69,6 +70,8 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
   if (t.first_frame_ns) j["first_frame_s"] = double(t.first_frame_ns - t.start_ns) / 1e9;
   if (t.object_sha256) j["sha256"] = to_hex(*t.object_sha256);
   j["hash_seconds"] = t.hash_seconds;
+  j["aborted"] = t.stop_signal != 0;
+  if (t.stop_signal != 0) j["signal"] = stop_signal_name(t.stop_signal);
   if (t.rate_auto) j["rate_auto"] = *t.rate_auto;
   size_t ok = 0, failed = 0;
   for (const auto& [id, r] : receivers) {
@@ -129,6 +132,10 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
       "passes)\n",
       ok, ok + failed, t.passes, format_bytes(double(t.repair_frames) * sym).c_str(),
       format_bytes(double(t.interleaved_symbols) * sym).c_str());
+  if (t.stop_signal != 0) {
+    out += printf_string("aborted by %s: receivers that were not done keep their partial data\n",
+                         stop_signal_name(t.stop_signal));
+  }
   return out;
 }
 

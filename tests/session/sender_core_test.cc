@@ -266,6 +266,44 @@ TEST(SenderCore, ConnectionLostFailsOnlyThatReceiver) {
   EXPECT_EQ(events.back().fields["failed"], 1);
 }
 
+// Issue #17 item 4: SIGINT/SIGTERM on the sender. Receivers not done are told the session was
+// aborted (Bye kAborted: they keep their partial data), a receiver already done keeps its
+// outcome, and the session finishes as kAborted.
+TEST(SenderCore, AbortTellsEveryReceiverNotDoneAndFinishesAborted) {
+  Session s(config(3));
+  start_session(s, 3);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  s.drain();
+  s.done(1, 21 * kMs);
+  s.drain();
+  s.core.abort("the sender was stopped (SIGINT)", 22 * kMs);
+  auto a = s.drain();
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 2u);
+  for (const auto& f : fails) {
+    EXPECT_NE(f.id, 1u) << "a receiver that is done is not aborted";
+    EXPECT_EQ(f.code, control::ByeCode::kAborted);
+    EXPECT_EQ(f.reason, "aborted: the sender was stopped (SIGINT)");
+  }
+  EXPECT_EQ(s.state(1), ReceiverState::kDone);
+  EXPECT_EQ(s.state(2), ReceiverState::kFailed);
+  EXPECT_EQ(finished_with(a), SendOutcome::kAborted);
+  EXPECT_TRUE(s.core.aborted());
+  EXPECT_TRUE(s.core.finished());
+  s.core.abort("again", 23 * kMs);  // once only
+  EXPECT_TRUE(s.drain().empty());
+}
+
+TEST(SenderCore, AbortWhileWaitingForReceiversFinishesAborted) {
+  Session s(config(3));
+  s.join(1, 1 * kMs);
+  s.drain();
+  s.core.abort("the sender was stopped (SIGTERM)", 2 * kMs);
+  auto a = s.drain();
+  EXPECT_EQ(all_of<action::FailReceiver>(a).size(), 1u);
+  EXPECT_EQ(finished_with(a), SendOutcome::kAborted);
+}
+
 TEST(SenderCore, PassLimitFailsWhatIsStillMissing) {
   SenderConfig c = config(1);
   c.max_passes = 3;
