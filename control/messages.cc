@@ -475,34 +475,9 @@ std::vector<Manifest> split_manifest(std::span<const Digest> block_hashes, uint3
 
 NakBuild build_nak(uint32_t pass, std::span<const uint32_t> missing, uint64_t frames_received,
                    uint64_t frames_rejected, size_t max_runs) {
-  max_runs = std::clamp<size_t>(max_runs, 1, kMaxNakRuns);
-  NakBuild out;
-  out.nak.pass = pass;
-  out.nak.frames_received = frames_received;
-  out.nak.frames_rejected = frames_rejected;
-  auto capped = [](uint32_t v) {
-    return static_cast<uint8_t>(std::min<uint32_t>(v, kMissingWholeBlock));
-  };
-  // Block numbers are u32 on the wire; an array longer than that cannot be described.
-  const size_t blocks = std::min<size_t>(missing.size(), size_t{UINT32_MAX} + 1);
-  size_t b = 0;
-  while (b < blocks) {
-    if (missing[b] == 0) {
-      ++b;
-      continue;
-    }
-    if (out.nak.runs.size() == max_runs) {
-      out.truncated = true;
-      out.next_block = static_cast<uint32_t>(b);
-      return out;
-    }
-    const uint8_t m = capped(missing[b]);
-    size_t end = b + 1;
-    while (end < blocks && missing[end] != 0 && capped(missing[end]) == m) ++end;
-    out.nak.runs.push_back({static_cast<uint32_t>(b), static_cast<uint32_t>(end - b), m});
-    b = end;
-  }
-  return out;
+  return build_nak_from(
+      pass, missing.size(), [&](uint32_t b) { return missing[b]; }, frames_received,
+      frames_rejected, max_runs);
 }
 
 // --- FrameSplitter ---

@@ -341,6 +341,46 @@ struct NakBuild {
 NakBuild build_nak(uint32_t pass, std::span<const uint32_t> missing, uint64_t frames_received,
                    uint64_t frames_rejected, size_t max_runs = kMaxNakRuns);
 
+// The same from missing_of(b) for b < blocks, without an array of every block's count (a
+// receiver of millions of blocks asks its assembler block by block).
+template <typename MissingOf>
+NakBuild build_nak_from(uint32_t pass, size_t blocks, MissingOf&& missing_of,
+                        uint64_t frames_received, uint64_t frames_rejected,
+                        size_t max_runs = kMaxNakRuns) {
+  max_runs = max_runs < 1 ? 1 : max_runs > kMaxNakRuns ? kMaxNakRuns : max_runs;
+  NakBuild out;
+  out.nak.pass = pass;
+  out.nak.frames_received = frames_received;
+  out.nak.frames_rejected = frames_rejected;
+  auto capped = [](uint32_t v) {
+    return static_cast<uint8_t>(v < kMissingWholeBlock ? v : kMissingWholeBlock);
+  };
+  // Block numbers are u32 on the wire; more blocks than that cannot be described.
+  if (blocks > size_t{UINT32_MAX} + 1) blocks = size_t{UINT32_MAX} + 1;
+  size_t b = 0;
+  while (b < blocks) {
+    const uint32_t first = missing_of(static_cast<uint32_t>(b));
+    if (first == 0) {
+      ++b;
+      continue;
+    }
+    if (out.nak.runs.size() == max_runs) {
+      out.truncated = true;
+      out.next_block = static_cast<uint32_t>(b);
+      return out;
+    }
+    const uint8_t m = capped(first);
+    size_t end = b + 1;
+    for (; end < blocks; ++end) {
+      const uint32_t v = missing_of(static_cast<uint32_t>(end));
+      if (v == 0 || capped(v) != m) break;
+    }
+    out.nak.runs.push_back({static_cast<uint32_t>(b), static_cast<uint32_t>(end - b), m});
+    b = end;
+  }
+  return out;
+}
+
 // Cuts a TCP byte stream into message bodies (version + type + body, without the length prefix).
 // Usage: feed() bytes (or prepare()+commit() to read straight into the buffer), then call next()
 // until it returns no frame. A frame's span stays valid until the next feed/prepare/next call.

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace shoal::engine {
 
@@ -37,8 +38,11 @@ BlockAssembler::BlockAssembler(const fec::BlockLayout& layout, size_t max_open_b
     : layout_(layout),
       max_slots_(max_open_blocks),
       slot_bytes_(size_t{2} * layout.k() * layout.symbol_size()),
-      state_(layout.block_count(), kEmpty),
-      spill_(spill) {}
+      state_(static_cast<uint32_t*>(std::calloc(std::max<size_t>(layout.block_count(), 1), 4))),
+      spill_(spill) {
+  static_assert(kEmpty == ~uint32_t{0}, "kEmpty is stored as zero");
+  if (!state_) throw std::bad_alloc();
+}
 
 Result<uint32_t> BlockAssembler::open_slot() {
   if (!free_slots_.empty()) {
@@ -62,17 +66,17 @@ Result<uint32_t> BlockAssembler::open_slot() {
 
 BlockAssembler::Event BlockAssembler::add(uint32_t block, uint8_t esi,
                                           std::span<const uint8_t> payload) {
-  if (block >= state_.size() || esi >= fec::kMaxSymbols ||
+  if (block >= layout_.block_count() || esi >= fec::kMaxSymbols ||
       payload.size() != layout_.symbol_size()) {
     return Event::kInvalid;
   }
-  uint32_t st = state_[block];
+  uint32_t st = state(block);
   if (st == kDone) return Event::kAlreadyDone;
   if (st == kEmpty) {
     auto slot = open_slot();
     if (!slot) return Event::kNoRoom;
     st = *slot;
-    state_[block] = st;
+    set_state(block, st);
     Slot& s = slots_[st];
     std::memset(s.seen, 0, sizeof s.seen);
     s.have = s.repairs = 0;
@@ -128,20 +132,20 @@ bool BlockAssembler::decode(uint32_t block, Slot& s) {
 }
 
 std::span<const uint8_t> BlockAssembler::block_data(uint32_t block) const {
-  uint32_t st = state_[block];
+  uint32_t st = state(block);
   if (st == kEmpty || st == kDone || !slots_[st].complete) return {};
   return {slots_[st].mem.get(), static_cast<size_t>(layout_.block_bytes(block))};
 }
 
 void BlockAssembler::mark_done(uint32_t block) {
-  uint32_t st = state_[block];
+  uint32_t st = state(block);
   if (st == kDone) return;
   spilled_.erase(block);
   if (st != kEmpty) {
     free_slots_.push_back(st);
     --open_;
   }
-  state_[block] = kDone;
+  set_state(block, kDone);
   ++blocks_done_;
 }
 
@@ -150,13 +154,13 @@ bool BlockAssembler::evict_one() {
   while (!open_order_.empty()) {
     uint32_t b = open_order_.front();
     open_order_.pop_front();
-    uint32_t st = state_[b];
+    uint32_t st = state(b);
     if (st == kEmpty || st == kDone || slots_[st].complete) continue;  // stale entry
     Slot& s = slots_[st];
     if (!spill(b, s)) return false;
     free_slots_.push_back(st);
     --open_;
-    state_[b] = kEmpty;
+    set_state(b, kEmpty);
     return true;
   }
   return false;
@@ -227,15 +231,15 @@ bool BlockAssembler::reload(uint32_t block, Slot& s) {
 
 void BlockAssembler::reset(uint32_t block) {
   spilled_.erase(block);
-  uint32_t st = state_[block];
+  uint32_t st = state(block);
   if (st == kEmpty || st == kDone) return;
   free_slots_.push_back(st);
   --open_;
-  state_[block] = kEmpty;
+  set_state(block, kEmpty);
 }
 
 uint8_t BlockAssembler::missing(uint32_t block) const {
-  uint32_t st = state_[block];
+  uint32_t st = state(block);
   unsigned k = layout_.block_k(block);
   if (st == kDone) return 0;
   if (st == kEmpty) {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <span>
@@ -58,7 +59,7 @@ class BlockAssembler {
   // The block failed verification: forget every symbol of it so it is received again.
   void reset(uint32_t block);
 
-  bool done(uint32_t block) const { return state_[block] == kDone; }
+  bool done(uint32_t block) const { return state(block) == kDone; }
   // Symbols still needed before the block can be decoded (0 when complete or done).
   uint8_t missing(uint32_t block) const;
   uint32_t blocks_done() const { return blocks_done_; }
@@ -95,7 +96,15 @@ class BlockAssembler {
   fec::BlockLayout layout_;
   size_t max_slots_;
   size_t slot_bytes_;
-  std::vector<uint32_t> state_;  // per block: slot index, kEmpty or kDone
+  // Per block: slot index, kEmpty or kDone, stored inverted in calloc'd memory so that kEmpty
+  // is the zero the kernel maps on first touch: opening a session of millions of blocks writes
+  // nothing up front.
+  struct Free {
+    void operator()(uint32_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint32_t[], Free> state_;
+  uint32_t state(uint32_t block) const { return ~state_[block]; }
+  void set_state(uint32_t block, uint32_t v) { state_[block] = ~v; }
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
   size_t open_ = 0;

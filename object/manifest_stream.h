@@ -38,7 +38,7 @@ class ManifestStream {
   ManifestStream(const ManifestStream&) = delete;
   ManifestStream& operator=(const ManifestStream&) = delete;
 
-  uint32_t block_count() const { return static_cast<uint32_t>(m_.block_sha256.size()); }
+  uint32_t block_count() const { return blocks_count_; }
   // Blocks 0 .. ready() - 1 have their hash.
   uint32_t ready() const { return ready_.load(std::memory_order_acquire); }
   // Every block hash and the object's SHA-256 are known.
@@ -47,10 +47,10 @@ class ManifestStream {
   void wait_complete() const;
   // Hashes of blocks first .. first + count - 1, all below ready().
   std::span<const Digest> hashes(uint32_t first, uint32_t count) const {
-    return std::span<const Digest>(m_.block_sha256).subspan(first, count);
+    return {hashes_.get() + first, count};
   }
   // Valid once complete().
-  const Digest& object_sha256() const { return m_.object_sha256; }
+  const Digest& object_sha256() const { return object_sha256_; }
   // Seconds the workers took (0 for a known manifest); valid once complete().
   double hash_seconds() const { return hash_seconds_; }
 
@@ -58,7 +58,11 @@ class ManifestStream {
   ManifestStream() = default;
   void finish_one();
 
-  Manifest m_;
+  // Uninitialised (new T[n]): pages are touched as blocks are hashed, so a session of millions of
+  // blocks starts at once.
+  std::unique_ptr<Digest[]> hashes_;
+  uint32_t blocks_count_ = 0;
+  Digest object_sha256_{};
   std::atomic<uint32_t> ready_{0};
   std::atomic<bool> complete_{false};
   std::atomic<int> running_{0};  // workers not finished

@@ -1,6 +1,7 @@
 #include "session/data_pass.h"
 
 #include <algorithm>
+#include <new>
 #include <string>
 
 namespace shoal::session {
@@ -25,7 +26,8 @@ DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::P
       service_(std::move(service)),
       interleave_(std::move(interleave)),
       published_(std::move(published)),
-      sent_sequence_(symbols.layout().block_count(), 0),
+      blocks_(symbols.layout().block_count()),
+      sent_sequence_(static_cast<uint32_t*>(std::calloc(std::max<size_t>(blocks_, 1), 4))),
       sender_(tx, pacer, engine::system_pace_hooks([this](int timeout_ms) {
                 if (live_stats_) {
                   live_stats_->frames = frames_base_ + sender_.frames_sent();
@@ -37,7 +39,9 @@ DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::P
       headers_(size_t{kBurst} * engine::kHeaderSize),
       tags_(size_t{kBurst} * engine::kFrameTagSize),
       cipher_(frames.encrypting() ? size_t{kBurst} * symbols.layout().symbol_size() : 0),
-      frames_(kBurst) {}
+      frames_(kBurst) {
+  if (!sent_sequence_) throw std::bad_alloc();
+}
 
 Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
   live_stats_ = &stats;

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -49,7 +51,7 @@ class DataPass {
   // Ends the running pass after its current window (the sender is stopping).
   void stop() { stop_ = true; }
   // Per block: 1 + the sequence number of the newest frame sent for it (0: none yet).
-  std::span<const uint32_t> sent_sequence() const { return sent_sequence_; }
+  std::span<const uint32_t> sent_sequence() const { return {sent_sequence_.get(), blocks_}; }
 
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
@@ -65,7 +67,13 @@ class DataPass {
   Published published_;
   bool stop_ = false;
   std::vector<RepairRange> window_ranges_;  // a window's ranges and its interleaved repair
-  std::vector<uint32_t> sent_sequence_;
+  // calloc'd: zero pages the kernel maps as blocks are first sent, not 4 bytes x every block
+  // written before the first frame (millions of blocks).
+  struct Free {
+    void operator()(uint32_t* p) const { std::free(p); }
+  };
+  size_t blocks_;
+  std::unique_ptr<uint32_t[], Free> sent_sequence_;
   // The running pass's stats, brought up to date before each service call (the control plane
   // reports them): frames/bytes = base + what sender_ sent (modular arithmetic).
   PassStats* live_stats_ = nullptr;

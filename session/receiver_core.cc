@@ -36,7 +36,7 @@ ReceiverCore::ReceiverCore(const control::Session& s, object::BlockSink& sink,
                            fec::BlockLayout layout, VerifiedFn on_verified)
     : session_id_(s.session_id),
       layout_(layout),
-      block_sha256_(layout.block_count()),
+      block_sha256_(new control::Digest[layout.block_count()]),
       sink_(sink),
       on_verified_(std::move(on_verified)) {}
 
@@ -46,7 +46,7 @@ Status ReceiverCore::add_hashes(uint32_t first, std::span<const control::Digest>
                       "+" + std::to_string(hashes.size()) + ", expected " + std::to_string(known_) +
                       " of " + std::to_string(layout_.block_count()) + ")");
   }
-  std::copy(hashes.begin(), hashes.end(), block_sha256_.begin() + first);
+  std::copy(hashes.begin(), hashes.end(), block_sha256_.get() + first);
   known_ += static_cast<uint32_t>(hashes.size());
   // Parked blocks now covered: verified and written (the list stays short: parked blocks hold
   // assembler slots).
@@ -235,9 +235,10 @@ Status ReceiverCore::check_complete() const {
 }
 
 control::Nak ReceiverCore::make_nak(uint32_t pass) const {
-  std::vector<uint32_t> missing(layout_.block_count());
-  for (uint32_t b = 0; b < layout_.block_count(); ++b) missing[b] = assembler_->missing(b);
-  return control::build_nak(pass, missing, stats_.frames_received, stats_.dropped()).nak;
+  return control::build_nak_from(
+             pass, layout_.block_count(), [this](uint32_t b) { return assembler_->missing(b); },
+             stats_.frames_received, stats_.dropped())
+      .nak;
 }
 
 std::optional<control::Progress> ReceiverCore::make_progress(size_t max_runs) {

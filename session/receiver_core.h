@@ -116,7 +116,9 @@ class ReceiverCore : private engine::SpillStore {
 
   uint64_t session_id_;
   fec::BlockLayout layout_;
-  std::vector<control::Digest> block_sha256_;  // 0 .. known_ - 1 arrived
+  // 0 .. known_ - 1 arrived. Left uninitialised (new T[n], not a vector): its pages are touched
+  // only as hashes arrive, so a session of millions of blocks opens at once (32 B per block).
+  std::unique_ptr<control::Digest[]> block_sha256_;
   uint32_t known_ = 0;
   std::vector<uint32_t> parked_;      // decoded, awaiting their hash (in their slots)
   std::vector<bool> resume_pending_;  // resumed blocks not checked yet (their hash not in)

@@ -208,9 +208,10 @@ std::optional<SendOutcome> SenderDriver::setup() {
   cfg.group = opt_.group;
   cfg.ttl = opt_.ttl;
   cfg.listen = opt_.listen;
-  cfg.block_k.resize(layout_->block_count());
-  for (uint32_t b = 0; b < layout_->block_count(); ++b) {
-    cfg.block_k[b] = static_cast<uint8_t>(layout_->block_k(b));
+  // Every block has k symbols but perhaps the last (fec/layout.h): no call per block.
+  cfg.block_k.assign(layout_->block_count(), static_cast<uint8_t>(layout_->k()));
+  if (!cfg.block_k.empty()) {
+    cfg.block_k.back() = static_cast<uint8_t>(layout_->block_k(layout_->block_count() - 1));
   }
   cfg.proactive = static_cast<uint8_t>(opt_.proactive);
   cfg.unicast_budget_symbols = opt_.unicast_budget_symbols;

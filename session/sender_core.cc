@@ -49,9 +49,8 @@ SenderCore::SenderCore(SenderConfig config, uint64_t start_ns)
   planner_.unicast_budget_symbols = cfg_.unicast_budget_symbols;
   for (uint8_t k : cfg_.block_k) source_symbols_ += k;
   max_k_ = cfg_.block_k.empty() ? 0 : *std::max_element(cfg_.block_k.begin(), cfg_.block_k.end());
-  short_blocks_before_.assign(cfg_.block_k.size() + 1, 0);
   for (size_t b = 0; b < cfg_.block_k.size(); ++b) {
-    short_blocks_before_[b + 1] = short_blocks_before_[b] + (cfg_.block_k[b] < max_k_ ? 1 : 0);
+    if (cfg_.block_k[b] < max_k_) short_blocks_.push_back(static_cast<uint32_t>(b));
   }
 }
 
@@ -312,6 +311,9 @@ void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns
 }
 
 void SenderCore::on_tick(uint64_t now_ns) {
+  // The whole-object pass is laid out while receivers open the session and answer Ready (one
+  // range per block: millions for a large object), not after the last Ready.
+  if (phase_ == Phase::kAwaitReady && !full_pass_planned_) plan_full_pass();
   // One decision can enable the next (everyone is Ready at once): step until nothing changes.
   for (;;) {
     const Phase before = phase_;
@@ -399,10 +401,15 @@ void SenderCore::start(uint64_t now_ns) {
   ready_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
 }
 
+void SenderCore::plan_full_pass() {
+  ranges_ = full_pass_ranges(rows_, cfg_.proactive);
+  full_pass_planned_ = true;
+}
+
 void SenderCore::begin_passes(uint64_t now_ns) {
   // Passes: the whole object, then fresh repair rows for what is still missing.
   const auto blocks = static_cast<uint32_t>(cfg_.block_k.size());
-  ranges_ = full_pass_ranges(rows_, cfg_.proactive);
+  if (!full_pass_planned_) plan_full_pass();
   // Skip blocks that no receiver lacks (receivers resuming from an earlier run).
   std::vector<uint8_t> wanted(blocks, 0);
   bool all_reported = true;
@@ -411,14 +418,15 @@ void SenderCore::begin_passes(uint64_t now_ns) {
     if (!r.multicast()) continue;
     ++multicast;
     all_reported &= r.initial;
-    for (const auto& run : r.needs) {
-      for (uint64_t b = run.first_block;
-           b < std::min<uint64_t>(uint64_t{run.first_block} + run.count, wanted.size()); ++b) {
-        wanted[b] = 1;
-      }
+    for (const auto& run : r.needs) {  // runs, a memset each: millions of blocks stay cheap
+      const uint64_t first = std::min<uint64_t>(run.first_block, blocks);
+      const uint64_t end = std::min<uint64_t>(uint64_t{run.first_block} + run.count, blocks);
+      std::fill(wanted.begin() + static_cast<ptrdiff_t>(first),
+                wanted.begin() + static_cast<ptrdiff_t>(end), uint8_t{1});
     }
   }
-  if (all_reported) {
+  // Nothing to skip when some receiver lacks every block (a first send): no pass over the ranges.
+  if (all_reported && std::find(wanted.begin(), wanted.end(), uint8_t{0}) != wanted.end()) {
     std::erase_if(ranges_, [&](const RepairRange& rr) { return !wanted[rr.block]; });
     if (ranges_.size() < blocks && multicast > 0) {
       log(Level::kInfo, "receivers already hold " + std::to_string(blocks - ranges_.size()) +
@@ -440,7 +448,8 @@ void SenderCore::next_pass() {
     return;
   }
   phase_ = Phase::kPassing;
-  push(action::StartPass{n, ranges_});
+  push(action::StartPass{n, std::move(ranges_)});  // the pass owns them now (no copy)
+  ranges_.clear();
 }
 
 void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {

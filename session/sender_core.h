@@ -297,6 +297,7 @@ class SenderCore {
   bool stalled(ReceiverRecord& r);
   void end_passes();
   void finish();
+  void plan_full_pass();
   void log(action::Log::Level level, std::string text);
   void emit(std::string name, nlohmann::json fields);
   void push(SenderAction a) { actions_.push_back(std::move(a)); }
@@ -306,6 +307,7 @@ class SenderCore {
   Phase phase_ = Phase::kJoining;
   bool started_ = false;
   bool aborted_ = false;
+  bool full_pass_planned_ = false;  // ranges_ holds pass 0 (plan_full_pass)
   std::map<uint32_t, ReceiverRecord> receivers_;
   // Receivers ... in kJoined (awaiting_ready), in kFailed, and active, asked and not answered.
   size_t joined_count_ = 0, failed_count_ = 0, unanswered_count_ = 0;
@@ -323,8 +325,9 @@ class SenderCore {
   uint32_t passes_ = 0;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, t_data_ = 0;
   uint64_t source_symbols_ = 0;  // of the whole object
-  // lacked_symbols per run, not per block: blocks [0, b) with a k below the largest, max_k_.
-  std::vector<uint32_t> short_blocks_before_;
+  // lacked_symbols per run, not per block: the blocks whose k is below the largest, max_k_, in
+  // order (usually none, or the last block alone).
+  std::vector<uint32_t> short_blocks_;
   uint8_t max_k_ = 0;
   uint64_t rate_bps_ = 0;
   // Interleaved repair: receivers with a fresh Progress; rows wanted per block (touched blocks

@@ -29,7 +29,9 @@ uint64_t SenderCore::lacked_symbols(const std::vector<NeedRun>& needs) const {
     if (run.first_block >= blocks) continue;
     const auto end =
         static_cast<uint32_t>(std::min<uint64_t>(uint64_t{run.first_block} + run.count, blocks));
-    if (short_blocks_before_[end] == short_blocks_before_[run.first_block]) {
+    const auto shorter =
+        std::lower_bound(short_blocks_.begin(), short_blocks_.end(), run.first_block);
+    if (shorter == short_blocks_.end() || *shorter >= end) {
       // Every block of the run has k = max_k_ (the usual case: all but perhaps the last block).
       lacked += uint64_t{std::min(run.missing, max_k_)} * (end - run.first_block);
       continue;
