@@ -1,8 +1,11 @@
 #include "object/chunk_codec.h"
 
+#include <unistd.h>
+
 #include <zstd.h>
 
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
@@ -45,7 +48,8 @@ uint64_t ChunkIndex::data_bytes() const {
 }
 
 Result<CompressStats> compress_chunks(std::span<const uint8_t> content, int fd,
-                                      const std::string& label, int level, uint32_t chunk_size) {
+                                      const std::string& label, int level, uint32_t chunk_size,
+                                      int source_fd) {
   if (chunk_size < kMinChunkSize || chunk_size > kMaxChunkSize ||
       !std::has_single_bit(chunk_size)) {
     return make_error("chunk size " + std::to_string(chunk_size) + " is not a power of two in " +
@@ -68,12 +72,19 @@ Result<CompressStats> compress_chunks(std::span<const uint8_t> content, int fd,
   st.original_bytes = content.size();
   st.chunks = count;
   uint64_t at = index.size();  // stored chunks follow the index
+  uint64_t next_data = 0;      // the source holds no data in [start, next_data) (SEEK_DATA)
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t start = i * chunk_size;
     const auto chunk =
         content.subspan(start, std::min<uint64_t>(chunk_size, content.size() - start));
+    if (source_fd >= 0 && start >= next_data) {
+      const off_t d = ::lseek(source_fd, static_cast<off_t>(start), SEEK_DATA);
+      // ENXIO: no data after `start`; any other failure: no hole information, read everything.
+      next_data = d >= 0 ? static_cast<uint64_t>(d) : errno == ENXIO ? UINT64_MAX : start;
+      if (d < 0 && errno != ENXIO) source_fd = -1;
+    }
     ChunkEntry e;
-    if (all_zero(chunk)) {
+    if ((source_fd >= 0 && next_data >= start + chunk.size()) || all_zero(chunk)) {
       ++st.holes;  // kind 0, offset 0, length 0
     } else {
       size_t n = ZSTD_compress2(cctx.get(), frame.data(), frame.size(), chunk.data(), chunk.size());

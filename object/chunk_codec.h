@@ -59,10 +59,12 @@ struct CompressStats {
 };
 
 // Compresses `content` into `fd`, which must be an empty regular file (written from offset 0 with
-// pwrite). `level` is a zstd level (1..19). `label` names the output in errors.
+// pwrite). `level` is a zstd level (1..19). `label` names the output in errors. `source_fd`, when
+// given, is the file `content` maps: chunks inside its holes (lseek SEEK_DATA) become holes
+// without being read, so a sparse terabyte packs in a second, not in a read of every byte.
 Result<CompressStats> compress_chunks(std::span<const uint8_t> content, int fd,
                                       const std::string& label, int level = kDefaultZstdLevel,
-                                      uint32_t chunk_size = kDefaultChunkSize);
+                                      uint32_t chunk_size = kDefaultChunkSize, int source_fd = -1);
 
 // Parses and checks the header and index at the start of `object` (the whole packed object):
 // magic, version 1, flags and reserved fields 0, chunk_size a power of two in

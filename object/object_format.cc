@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/fd.h"
 #include "common/fresh_file.h"
 #include "common/units.h"
 #include "object/chunk_codec.h"
@@ -192,7 +193,10 @@ Result<ObjectSource> open_object(const std::string& path, const std::string& com
   auto z = SpoolFile::create(dir);
   if (!z) return make_error(z.error());
   const uint64_t t0 = monotonic_ns();
-  auto st = compress_chunks(content->bytes(), z->fd(), z->label(), *level);
+  // Holes of a sparse source are found without reading them (a packed tree has none).
+  Fd holes(packed_tree ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto st = compress_chunks(content->bytes(), z->fd(), z->label(), *level, kDefaultChunkSize,
+                            holes.get());
   if (!st) return make_error(st.error());
   spdlog::info(
       "compressed {} to {} (zstd level {}, {} chunks of {}, {} holes, {} stored raw) in {:.1f}s",

@@ -505,7 +505,8 @@ void SenderCore::abort(const std::string& reason, uint64_t /*now_ns*/) {
     set_state(r, ReceiverState::kFailed);
     r.reason = "aborted: " + reason;
     emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
-    std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
+    const uint32_t rid = r.id;  // (clang before 16 cannot capture a structured binding)
+    std::erase_if(actions_, [rid](const SenderAction& a) { return addressee(a) == rid; });
     push(action::FailReceiver{r.id, r.reason, control::ByeCode::kAborted});
   }
   finish();
