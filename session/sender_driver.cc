@@ -94,7 +94,7 @@ void SenderDriver::drain() {
       auto it = peers_.find(pe->id);
       if (it != peers_.end() && it->second.conn) {
         send_manifest(it->second, true);  // every hash before the pass's end
-        it->second.conn->send(control::PassEnd{pe->pass, pe->frames_sent});
+        if (it->second.conn) it->second.conn->send(control::PassEnd{pe->pass, pe->frames_sent});
       }
     } else if (auto* f = std::get_if<action::StartUnicastFeed>(&a)) {
       if (auto it = peers_.find(f->id); it != peers_.end()) {

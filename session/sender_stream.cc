@@ -20,9 +20,13 @@ constexpr uint32_t kManifestChunk = 512;
 constexpr size_t kManifestQueueBytes = size_t{4} << 20;
 }  // namespace
 
+// A send that fails closes the connection at once, and on_closed() sets p.conn to null: every
+// send below is followed by a check of p.conn before the next use.
 void SenderDriver::send_session(Peer& p) {
   p.conn->send(session_msg_);
+  if (!p.conn) return;
   p.conn->send(seal_key_grant(*data_key_, p.channel, session_msg_));
+  if (!p.conn) return;
   p.session_sent = true;
   p.manifest_chunk = 0;
   p.manifest_end_sent = false;
@@ -34,7 +38,7 @@ void SenderDriver::send_manifest(Peer& p, bool flush) {
   const uint32_t n = manifest_->block_count();
   const uint32_t chunks = (n + kManifestChunk - 1) / kManifestChunk;
   if (flush && !manifest_->complete()) manifest_->wait_complete();
-  while (flush || p.conn->pending_output() < kManifestQueueBytes) {
+  while (p.conn && (flush || p.conn->pending_output() < kManifestQueueBytes)) {
     if (p.manifest_chunk == chunks) {
       if (!manifest_->complete()) return;
       p.conn->send(control::ManifestEnd{manifest_->object_sha256(),
@@ -97,6 +101,7 @@ void SenderDriver::feed_unicast(Peer& p) {
     const uint32_t block = p.feed[p.feed_next].block;
     if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) {
       send_manifest(p, false);
+      if (!p.conn) return;
       if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) return;
     }
     if (!send_feed_item(p, p.feed[p.feed_next])) return;
@@ -105,7 +110,7 @@ void SenderDriver::feed_unicast(Peer& p) {
   if (p.feed_next >= p.feed.size() && p.feed_pass_end) {
     p.feed_pass_end = false;
     send_manifest(p, true);  // every hash before the pass's end
-    p.conn->send(control::PassEnd{p.feed_pass, 0});
+    if (p.conn) p.conn->send(control::PassEnd{p.feed_pass, 0});
   }
 }
 
