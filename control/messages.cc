@@ -65,6 +65,17 @@ void put(Writer& w, const ManifestEnd& m) {
   w.bytes(m.object_sha256);
   w.bytes(m.tag);
 }
+void put(Writer& w, const Horizon& m) {
+  w.u32(m.next_sequence);
+}
+void put(Writer& w, const Fetch& m) {
+  if (m.blocks.empty() || m.blocks.size() > kMaxFetchBlocks) {
+    throw std::length_error("Fetch of " + std::to_string(m.blocks.size()) + " blocks (1.." +
+                            std::to_string(kMaxFetchBlocks) + ")");
+  }
+  w.u32(static_cast<uint32_t>(m.blocks.size()));
+  for (const uint32_t b : m.blocks) w.u32(b);
+}
 void put(Writer& w, const Ready& m) {
   w.u64(m.beacon_echo);
 }
@@ -212,6 +223,19 @@ Result<Message> get_manifest_end(Reader& r) {
   ManifestEnd m;
   r.array(m.object_sha256, "object_sha256");
   r.array(m.tag, "tag");
+  return r.finish(std::move(m));
+}
+Result<Message> get_horizon(Reader& r) {
+  Horizon m;
+  m.next_sequence = r.u32("next_sequence");
+  return r.finish(std::move(m));
+}
+Result<Message> get_fetch(Reader& r) {
+  Fetch m;
+  const uint32_t n = r.count("block count", 4, kMaxFetchBlocks);
+  if (!r.failed() && n == 0) r.fail("asks for no block");
+  m.blocks.resize(n);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) m.blocks[i] = r.u32("block");
   return r.finish(std::move(m));
 }
 Result<Message> get_ready(Reader& r) {
@@ -376,6 +400,10 @@ const char* type_name(MessageType type) {
       return "Progress";
     case MessageType::kManifestEnd:
       return "ManifestEnd";
+    case MessageType::kHorizon:
+      return "Horizon";
+    case MessageType::kFetch:
+      return "Fetch";
   }
   return "unknown";
 }
@@ -454,6 +482,10 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_progress(r);
     case MessageType::kManifestEnd:
       return get_manifest_end(r);
+    case MessageType::kHorizon:
+      return get_horizon(r);
+    case MessageType::kFetch:
+      return get_fetch(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

@@ -63,6 +63,8 @@ enum class MessageType : uint8_t {
   kFeedback = 16,
   kProgress = 17,
   kManifestEnd = 18,
+  kHorizon = 19,
+  kFetch = 20,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -299,9 +301,29 @@ struct Progress {
   bool operator==(const Progress&) const = default;
 };
 
-using Message =
-    std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready, PassEnd, Nak,
-                 Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress, ManifestEnd>;
+// S->R over the receiver's own connection (never the group): every frame sequence number the
+// sender has used is below next_sequence. Group members hold the data key and can tag frames, so
+// only this bounds how far a tagged frame may move a receiver's replay window
+// (engine/replay_window.h). Sent in answer to each Progress and before each PassEnd.
+struct Horizon {
+  static constexpr MessageType kType = MessageType::kHorizon;
+  uint32_t next_sequence = 0;
+  bool operator==(const Horizon&) const = default;
+};
+
+// R->S: these blocks failed verification repeatedly from the group (forged or corrupted symbols):
+// send their source symbols over this connection. The receiver then takes symbols for them only
+// from here, and keeps at most kMaxFetchBlocks asked for and not yet verified.
+inline constexpr size_t kMaxFetchBlocks = 16;
+struct Fetch {
+  static constexpr MessageType kType = MessageType::kFetch;
+  std::vector<uint32_t> blocks;
+  bool operator==(const Fetch&) const = default;
+};
+
+using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
+                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress,
+                             ManifestEnd, Horizon, Fetch>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes =

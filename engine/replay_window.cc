@@ -17,6 +17,7 @@ void ReplayWindow::clear(uint32_t sequence) noexcept {
 }
 
 ReplayWindow::Verdict ReplayWindow::check(uint32_t sequence) noexcept {
+  if (sequence > ceiling()) return Verdict::kAhead;
   if (!any_) {
     any_ = true;
     newest_ = sequence;

@@ -153,6 +153,8 @@ void ReceiverRun::on_message(const control::Message& m) {
     if (!core_) return;
     Status st = core_->on_repair(std::get<control::Repair>(m));
     if (!st) control_.fail(st.error());
+  } else if (std::holds_alternative<ReceiverControl::TakeHorizon>(reaction)) {
+    if (core_) core_->set_horizon(std::get<control::Horizon>(m).next_sequence);
   } else if (std::holds_alternative<ReceiverControl::ForwardProbe>(reaction)) {
     if (!probe_) probe_ = std::make_unique<probe::ProbeReceiver>(data_plane(), *loop_, *conn_);
     if (Status s = probe_->on_message(std::get<control::Probe>(m)); !s)
@@ -379,6 +381,7 @@ void ReceiverRun::tick() {
     const ReceiverStats& st = core_->stats();
     if (auto fb = feedback_.poll(now, st.data_frames, st.highest_sequence, st.dropped()))
       conn_->send(*fb);
+    if (auto f = core_->take_fetch()) conn_->send(*f);
     if (Status w = sink_->poll(); !w) refuse(w.error());
   }
   progress_.update(core_.get(), control_.passes(), start_ns_, monotonic_ns(), false);

@@ -100,6 +100,8 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
     pass_end_ns_ = now_ns;
   } else if (std::get_if<control::Repair>(&m)) {
     if (opened_) return TakeRepair{};
+  } else if (std::get_if<control::Horizon>(&m)) {
+    if (opened_) return TakeHorizon{};
   } else if (const auto* bye = std::get_if<control::Bye>(&m)) {
     if (outcome_ == Outcome::kDone) {
       finished_ = true;  // the acknowledgement of Done

@@ -16,6 +16,7 @@
 //   (data flows)   every Session.progress_interval_ms (none if 0) while new data frames arrive
 //                     and blocks are still incomplete, between Ready and the next PassEnd
 //                     -> SendProgress
+//   Horizon        any time after the KeyGrant -> TakeHorizon (bounds the replay window)
 //   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
 //                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
 //   Done           the driver commits, sends Done and calls on_done_sent(); a verified Done
@@ -68,10 +69,11 @@ class ReceiverControl {
   struct TakeManifest {};     // check the Manifest's tag, hand its hashes to the core
   struct TakeManifestEnd {};  // check the ManifestEnd's tag
   struct TakeRepair {};       // hand the Repair to the core (if it was created)
+  struct TakeHorizon {};      // hand the sender's Horizon to the core's replay window
   struct ForwardProbe {};     // `shoal probe`: hand the Probe to the probe receiver
   struct Unexpected {};       // a message with no place after the join: log and ignore it
   using Reaction = std::variant<std::monostate, OpenSession, TakeManifest, TakeManifestEnd,
-                                TakeRepair, ForwardProbe, Unexpected>;
+                                TakeRepair, TakeHorizon, ForwardProbe, Unexpected>;
 
   // What a tick asks of the driver.
   struct SendReady {  // the initial NAK (kInitialPass), then Ready{beacon_echo}

@@ -141,10 +141,19 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
     if (plain) payload = {plain, payload.size()};
     // Replays: only multicast frames (TCP does not replay, and unicast frames take sequence
     // numbers from the same counter as the passes, far from any window edge).
-    if (!unicast && h.type == engine::kFrameData &&
-        replay_.check(h.sequence) != engine::ReplayWindow::Verdict::kNew) {
-      ++stats_.frames_replayed;
-      return {};
+    if (!unicast && h.type == engine::kFrameData) {
+      using V = engine::ReplayWindow::Verdict;
+      switch (replay_.check(h.sequence)) {
+        case V::kNew:
+          break;
+        case V::kAhead:  // taken on its tag: a replay of it is a duplicate symbol, no more
+          ++stats_.frames_ahead;
+          break;
+        case V::kDuplicate:
+        case V::kTooOld:
+          ++stats_.frames_replayed;
+          return {};
+      }
     }
   }
   if (h.type == engine::kFrameBeacon) {
@@ -162,7 +171,11 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
   if (!unicast) {
     heard_ = true;
     ++stats_.data_frames;
-    if (h.sequence > stats_.highest_sequence) stats_.highest_sequence = h.sequence;
+    // Reported to the sender: an insider's number past the horizon must not pass for it.
+    const uint32_t seq =
+        crypto_ ? static_cast<uint32_t>(std::min<uint64_t>(h.sequence, replay_.ceiling()))
+                : h.sequence;
+    if (seq > stats_.highest_sequence) stats_.highest_sequence = seq;
     horizon_ = std::max(horizon_, h.block);
   }
   return add_symbol(h.block, h.esi, payload, unicast);
@@ -179,6 +192,10 @@ Status ReceiverCore::on_repair(const control::Repair& r) {
 Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload,
                                 bool unicast) {
   using Event = engine::BlockAssembler::Event;
+  if (!unicast && !fetched_.empty() && fetched_.contains(block)) {
+    ++stats_.frames_useless;  // this block comes over the connection only now
+    return {};
+  }
   Event ev = assembler_->add(block, esi, payload);
   switch (ev) {
     case Event::kDuplicate:
@@ -216,10 +233,31 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
 Status ReceiverCore::verify_and_write(uint32_t block) {
   auto data = assembler_->block_data(block);
   if (object::sha256(data) != block_sha256_[block]) {
-    // A forged or corrupted symbol slipped past the CRC: drop the whole block, ask for it again.
+    // A forged or corrupted symbol slipped past the tag or the CRC: drop the whole block and
+    // take it again; after repeated failures, only from the sender's own connection (an insider
+    // can tag symbols for the group, never for that connection).
     ++stats_.block_hash_failures;
+    if (!fetched_.empty() && fetched_.contains(block)) {
+      return make_error("block " + std::to_string(block) +
+                        " failed verification even as the sender sent it over this receiver's "
+                        "own connection: the object changed at the sender while it was sent, or "
+                        "the sender reads corrupt data; send it again");
+    }
+    if (++hash_failures_[block] >= kFetchAfterFailures) {
+      hash_failures_.erase(block);
+      fetched_.emplace(block, false);
+      fetch_wanted_.push_back(block);
+      ++stats_.blocks_fetched;
+    }
     assembler_->reset(block);
     return {};
+  }
+  if (auto f = fetched_.find(block); f != fetched_.end()) {
+    if (f->second)
+      --fetch_asked_;
+    else
+      std::erase(fetch_wanted_, block);  // came over the connection before it was asked for
+    fetched_.erase(f);
   }
   Status w = sink_.write(layout_.block_offset(block), data);
   if (!w) return w;
@@ -227,6 +265,19 @@ Status ReceiverCore::verify_and_write(uint32_t block) {
   assembler_->mark_done(block);
   if (on_verified_) on_verified_(block);
   return {};
+}
+
+std::optional<control::Fetch> ReceiverCore::take_fetch() {
+  if (fetch_wanted_.empty() || fetch_asked_ >= control::kMaxFetchBlocks) return std::nullopt;
+  control::Fetch f;
+  while (!fetch_wanted_.empty() && fetch_asked_ < control::kMaxFetchBlocks) {
+    const uint32_t b = fetch_wanted_.front();
+    fetch_wanted_.pop_front();
+    fetched_[b] = true;
+    ++fetch_asked_;
+    f.blocks.push_back(b);
+  }
+  return f;
 }
 
 Status ReceiverCore::check_complete() const {

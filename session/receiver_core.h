@@ -8,11 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "control/messages.h"
@@ -27,17 +29,19 @@
 namespace shoal::session {
 
 struct ReceiverStats {
-  uint64_t frames_received = 0;           // every datagram seen on the group port
-  uint64_t frames_rejected = 0;           // failed parsing or CRC
-  uint64_t frames_unauthenticated = 0;    // tag missing or wrong (forged, or another key)
-  uint64_t frames_replayed = 0;           // authentic, but seen before or older than the window
-  uint64_t data_frames = 0;               // authentic multicast data frames of this session
-  uint32_t highest_sequence = 0;          // highest data-frame sequence seen
-  uint64_t frames_foreign = 0;            // valid frames of another session / wrong shape
-  uint64_t frames_useless = 0;            // duplicates and symbols for finished blocks
+  uint64_t frames_received = 0;         // every datagram seen on the group port
+  uint64_t frames_rejected = 0;         // failed parsing or CRC
+  uint64_t frames_unauthenticated = 0;  // tag missing or wrong (forged, or another key)
+  uint64_t frames_replayed = 0;         // authentic, but seen before or older than the window
+  uint64_t frames_ahead = 0;      // authentic, numbered past the sender's horizon (an insider's?)
+  uint64_t data_frames = 0;       // authentic multicast data frames of this session
+  uint32_t highest_sequence = 0;  // highest data-frame sequence seen
+  uint64_t frames_foreign = 0;    // valid frames of another session / wrong shape
+  uint64_t frames_useless = 0;    // duplicates and symbols for finished blocks
   uint64_t symbols_multicast_repair = 0;  // repair symbols taken from multicast
   uint64_t symbols_unicast_repair = 0;    // symbols taken from unicast repair
   uint64_t block_hash_failures = 0;
+  uint32_t blocks_fetched = 0;  // failed from the group repeatedly: fetched over the connection
   uint64_t no_room_drops = 0;
   uint64_t spills = 0;             // incomplete blocks moved out of memory (bounded memory)
   uint64_t blocks_parked = 0;      // decoded before their hash arrived (verified once it did)
@@ -74,6 +78,14 @@ class ReceiverCore : private engine::SpillStore {
   // From the KeyGrant: frames must carry this key's tag (none with FrameSuite::kNone); call
   // before the first datagram.
   Status protect(const DataKey& key);
+  // From a control::Horizon over the sender's connection: every sequence number below was used.
+  void set_horizon(uint32_t next_sequence) { replay_.set_horizon(next_sequence); }
+  // Blocks to ask the sender for over the connection (control::Fetch): each failed
+  // verification kFetchAfterFailures times from the group (an insider's forged symbols, most
+  // likely), and is from then on taken only from the connection. At most kMaxFetchBlocks are
+  // asked for and not yet verified; nullopt when there is nothing to ask now.
+  std::optional<control::Fetch> take_fetch();
+  static constexpr uint8_t kFetchAfterFailures = 2;
   // The nonce of the last authentic beacon heard (0 = none yet), echoed in Ready.
   uint64_t beacon_nonce() const { return beacon_nonce_; }
 
@@ -135,6 +147,13 @@ class ReceiverCore : private engine::SpillStore {
   std::vector<uint8_t> readback_;  // a resumed block being checked
 
   uint32_t resumed_ = 0;
+  // Blocks that failed verification from the group, and how often; blocks taken only from the
+  // connection from then on (until verified), and those of them not asked for yet. Few: only
+  // a fault or an insider makes a block fail.
+  std::unordered_map<uint32_t, uint8_t> hash_failures_;
+  std::unordered_map<uint32_t, bool> fetched_;  // block -> asked for already
+  std::deque<uint32_t> fetch_wanted_;
+  size_t fetch_asked_ = 0;
   // make_progress: blocks below lowest_open_ are all done; data frames have named blocks up to
   // horizon_ - 1 (0: none yet).
   uint32_t lowest_open_ = 0, horizon_ = 0;

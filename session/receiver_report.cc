@@ -41,7 +41,9 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
     j["frames_foreign"] = st.frames_foreign;
     j["frames_unauthenticated"] = st.frames_unauthenticated;
     j["frames_replayed"] = st.frames_replayed;
+    j["frames_ahead"] = st.frames_ahead;
     j["block_hash_failures"] = st.block_hash_failures;
+    j["blocks_fetched"] = st.blocks_fetched;
     j["blocks_spilled"] = st.spills;
     j["blocks_parked"] = st.blocks_parked;
     j["blocks_resumed"] = s.core->resumed_blocks();

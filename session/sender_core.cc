@@ -27,6 +27,7 @@ bool unanswered(const ReceiverRecord& r) {
 std::optional<uint32_t> addressee(const SenderAction& a) {
   if (const auto* s = std::get_if<action::SendSession>(&a)) return s->id;
   if (const auto* s = std::get_if<action::SendPassEnd>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::SendHorizon>(&a)) return s->id;
   if (const auto* s = std::get_if<action::SendUnicastRepair>(&a)) return s->id;
   if (const auto* s = std::get_if<action::StartUnicastFeed>(&a)) return s->id;
   if (const auto* s = std::get_if<action::AckDone>(&a)) return s->id;
@@ -216,6 +217,9 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
     on_done(*r, *d, now_ns);
   } else if (const auto* p = std::get_if<control::Progress>(&m)) {
     on_progress(*r, *p);
+    if (r->active()) push(action::SendHorizon{r->id});
+  } else if (const auto* f = std::get_if<control::Fetch>(&m)) {
+    on_fetch(*r, *f);
   } else if (std::holds_alternative<control::Feedback>(m)) {
     // The driver's rate controller takes it.
   } else {
@@ -279,6 +283,29 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
   r.frames_received = received;
   r.frames_sent = frames_sent_;
   set_answered(r);
+}
+
+// Blocks that failed verification from the group at this receiver, repeatedly: their source
+// symbols over its own connection (an insider forging symbols reaches the group, not this).
+// Each Fetch holds at most kMaxFetchBlocks, and the receiver keeps that many outstanding; one
+// that asks for more than its connection takes fails alone (the connection's queue limit).
+void SenderCore::on_fetch(ReceiverRecord& r, const control::Fetch& f) {
+  if (r.state != ReceiverState::kReady) return;  // done meanwhile, or not started
+  action::SendUnicastRepair u{r.id, {}};
+  for (const uint32_t b : f.blocks) {
+    if (b >= cfg_.block_k.size()) {
+      fail(r, "protocol error: Fetch of block " + std::to_string(b) + " beyond the object");
+      return;
+    }
+    u.ranges.push_back({b, 0, cfg_.block_k[b]});
+  }
+  if (r.blocks_fetched == 0) {
+    log(Level::kWarn, "receiver " + r.name +
+                          " fetches blocks over its connection: they failed verification from "
+                          "the group repeatedly (corrupt or forged symbols: an insider?)");
+  }
+  r.blocks_fetched += f.blocks.size();
+  push(std::move(u));
 }
 
 void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {

@@ -11,7 +11,7 @@
 //    Ready wait, the answer wait and the end of the session are decided there, as the old
 //    sequential loop decided them after each poll. next_deadline_ns() says when a tick is due.
 //  - Drain next_action() after every call into the core, in order. A receiver that fails drops
-//    the actions still queued for it (SendSession, SendPassEnd, SendUnicastRepair,
+//    the actions still queued for it (SendSession, SendHorizon, SendPassEnd, SendUnicastRepair,
 //    StartUnicastFeed, AckDone), so nothing is sent to it after its FailReceiver.
 //  - Slow receivers: after the answers to a multicast pass, a receiver that lacks more than
 //    kSlowShare of the object's source symbols AND more than kSlowFactor times what the
@@ -102,6 +102,7 @@ struct ReceiverRecord {
   control::Done done;
   std::string reason;  // why it failed, or why it is served by unicast
   uint64_t unicast_symbols = 0;
+  uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
@@ -171,9 +172,15 @@ struct StartPass {
   uint32_t pass;
   std::vector<RepairRange> ranges;
 };
-struct SendUnicastRepair {  // fresh repair rows over the control connection
+// Rows over the control connection: fresh repair rows, or (for a Fetch) source symbols.
+struct SendUnicastRepair {
   uint32_t id;
   std::vector<RepairRange> ranges;
+};
+// control::Horizon with the frame sequence reached (the driver knows it): bounds how far a
+// tagged frame may move the receiver's replay window.
+struct SendHorizon {
+  uint32_t id;
 };
 struct SendPassEnd {
   uint32_t id;
@@ -206,10 +213,11 @@ struct Finish {
 };
 }  // namespace action
 
-using SenderAction = std::variant<action::Log, action::Emit, action::Begin, action::BeginData,
-                                  action::SendSession, action::StartPass, action::SendUnicastRepair,
-                                  action::SendPassEnd, action::StartUnicastFeed, action::AckDone,
-                                  action::SetRate, action::FailReceiver, action::Finish>;
+using SenderAction =
+    std::variant<action::Log, action::Emit, action::Begin, action::BeginData, action::SendSession,
+                 action::StartPass, action::SendUnicastRepair, action::SendHorizon,
+                 action::SendPassEnd, action::StartUnicastFeed, action::AckDone, action::SetRate,
+                 action::FailReceiver, action::Finish>;
 
 class SenderCore {
  public:
@@ -221,8 +229,8 @@ class SenderCore {
   // Events.
   void on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
                  uint64_t now_ns);
-  // Ready, Nak, Done; Feedback is ignored (the driver gives it to the rate controller); any other
-  // message fails the receiver.
+  // Ready, Nak, Done, Progress (answered with a Horizon), Fetch; Feedback is ignored (the driver
+  // gives it to the rate controller); any other message fails the receiver.
   void on_message(uint32_t id, const control::Message& message, uint64_t now_ns);
   void on_closed(uint32_t id, const std::string& why, uint64_t now_ns);
   void on_local_failure(uint32_t id, std::string reason, uint64_t now_ns);
@@ -283,6 +291,7 @@ class SenderCore {
   void on_nak(ReceiverRecord& r, const control::Nak& nak);
   void on_done(ReceiverRecord& r, const control::Done& done, uint64_t now_ns);
   void on_progress(ReceiverRecord& r, const control::Progress& p);
+  void on_fetch(ReceiverRecord& r, const control::Fetch& f);
   void step(uint64_t now_ns);
   void start(uint64_t now_ns);
   void begin_passes(uint64_t now_ns);

@@ -90,10 +90,14 @@ void SenderDriver::drain() {
       pending_pass_ = std::move(*sp);  // run from serve(), outside any callback
     } else if (const auto* u = std::get_if<action::SendUnicastRepair>(&a)) {
       send_unicast(u->id, u->ranges);
+    } else if (const auto* h = std::get_if<action::SendHorizon>(&a)) {
+      if (auto it = peers_.find(h->id); it != peers_.end() && it->second.conn)
+        it->second.conn->send(horizon());
     } else if (const auto* pe = std::get_if<action::SendPassEnd>(&a)) {
       auto it = peers_.find(pe->id);
       if (it != peers_.end() && it->second.conn) {
         send_manifest(it->second, true);  // every hash before the pass's end
+        if (it->second.conn) it->second.conn->send(horizon());
         if (it->second.conn) it->second.conn->send(control::PassEnd{pe->pass, pe->frames_sent});
       }
     } else if (auto* f = std::get_if<action::StartUnicastFeed>(&a)) {

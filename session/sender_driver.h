@@ -5,6 +5,8 @@
 // Internal to session/: run_sender (sender.h) is the entry point.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +85,10 @@ class SenderDriver {
   // kManifestQueueBytes; flush: all of it and the ManifestEnd, whatever the queue (waiting for
   // the hashing to finish). Before any PassEnd.
   void send_manifest(Peer& p, bool flush);
+  // Every frame sequence number used so far is below this (multicast and unicast alike).
+  control::Horizon horizon() const {
+    return {static_cast<uint32_t>(std::min<uint64_t>(builder_->frames(), UINT32_MAX))};
+  }
   void send_manifest_all();
   // Data of `block` may go out: its hash is computed and on its way to every receiver.
   bool published(uint32_t block);

@@ -93,6 +93,7 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     o["symbols_lost"] = row.lost;
     o["repair_bytes_multicast"] = uint64_t(double(t.repair_frames) * sym);
     o["repair_bytes_unicast"] = uint64_t(double(r.unicast_symbols) * sym);
+    o["blocks_fetched"] = r.blocks_fetched;
     j["receivers"].push_back(o);
   }
   for (const std::string& h : t.hosts_missing) {

@@ -144,7 +144,9 @@ bool SenderDriver::send_feed_item(Peer& p, const RepairRange& item) {
       return false;
     }
     if (!p.conn->send(*rep)) {
-      local_failure(p.id, "control connection closed during the unicast stream");
+      local_failure(p.id,
+                    "control connection cannot take unicast data (closed, or the receiver is too "
+                    "slow to drain it)");
       return false;
     }
     core_->on_unicast_sent(p.id, 1);
@@ -175,37 +177,13 @@ Result<control::Repair> SenderDriver::make_repair(uint32_t block, uint8_t k, uin
   return r;
 }
 
-// Fresh repair rows of the planner's unicast share, encoded and sent over the control connection.
+// Rows over the control connection at once: the planner's unicast share (fresh repair rows), or
+// a Fetch (source symbols of blocks that failed from the group at that receiver).
 void SenderDriver::send_unicast(uint32_t id, const std::vector<RepairRange>& ranges) {
   auto it = peers_.find(id);
   if (it == peers_.end() || !it->second.conn) return;
-  Peer& p = it->second;
-  const size_t sym = symbols_->layout().symbol_size();
-  std::vector<uint8_t> buf(size_t{fec::kMaxSymbols} * sym);
-  uint8_t* outs[fec::kMaxSymbols];
   for (const RepairRange& range : ranges) {
-    const unsigned k = symbols_->layout().block_k(range.block);
-    for (unsigned i = 0; i < range.count; ++i) outs[i] = buf.data() + i * sym;
-    Status s = symbols_->encode(range.block, range.first_esi, range.count, outs);
-    if (!s) {
-      local_failure(id, "cannot encode unicast repair: " + s.error());
-      return;
-    }
-    for (unsigned i = 0; i < range.count; ++i) {
-      unsigned esi = range.first_esi + i;
-      if (esi < k) continue;  // planner rows are repair rows; kept for safety
-      auto r =
-          make_repair(range.block, static_cast<uint8_t>(k), static_cast<uint8_t>(esi), outs[i]);
-      if (!r) {
-        local_failure(id, r.error());
-        return;
-      }
-      if (!p.conn->send(*r)) {
-        local_failure(id, "control connection cannot take repair data (receiver too slow)");
-        return;
-      }
-      core_->on_unicast_sent(id, 1);
-    }
+    if (!it->second.conn || !send_feed_item(it->second, range)) return;
   }
 }
 

@@ -79,6 +79,11 @@ TEST(Messages, WireLayoutIsBigEndianInFieldOrder) {
   EXPECT_EQ(framed(Progress{7, 8, {{2, 3, 4}}}),
             (std::vector<uint8_t>{0, 0, 0, 27, 1, 17, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0,
                                   0, 8, 0, 0,  0, 1,  0, 0, 0, 2, 0, 0, 0, 3, 4}));
+  EXPECT_EQ(framed(Horizon{0x01020304}),
+            (std::vector<uint8_t>{0, 0, 0, 6, 1, 19, 0x01, 0x02, 0x03, 0x04}));
+  EXPECT_EQ(
+      framed(Fetch{{5, 0x0a0b0c0d}}),
+      (std::vector<uint8_t>{0, 0, 0, 14, 1, 20, 0, 0, 0, 2, 0, 0, 0, 5, 0x0a, 0x0b, 0x0c, 0x0d}));
   EXPECT_EQ(framed(Nak{1, {{2, 3, 4}}, 5, 6}),
             (std::vector<uint8_t>{0, 0, 0, 35, 1, 10, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
                                   0, 3, 4, 0,  0, 0,  0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 6}));
@@ -119,7 +124,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 19, 99, 255}) {
+  for (int t : {0, 21, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);
@@ -184,6 +189,10 @@ TEST(Messages, EncoderRefusesOversizedArrays) {
   Progress progress;
   progress.runs.resize(kMaxProgressRuns + 1, NakRun{0, 1, 1});
   EXPECT_THROW(encode(progress, out), std::length_error);
+  Fetch fetch;
+  EXPECT_THROW(encode(fetch, out), std::length_error);  // asks for nothing
+  fetch.blocks.resize(kMaxFetchBlocks + 1);
+  EXPECT_THROW(encode(fetch, out), std::length_error);
   progress.runs.resize(kMaxProgressRuns);
   out.clear();
   encode(progress, out);
@@ -209,6 +218,17 @@ TEST(Messages, ReservedFieldsAndEnumerationsAreChecked) {
   Result<Message> b = decode_body(bye);
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.error().find("unknown code 3"), std::string::npos) << b.error();
+
+  // A Fetch asks for 1..kMaxFetchBlocks blocks.
+  std::vector<uint8_t> fetch = {1, 20, 0, 0, 0, 0};
+  Result<Message> none = decode_body(fetch);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("asks for no block"), std::string::npos) << none.error();
+  fetch[5] = kMaxFetchBlocks + 1;
+  fetch.resize(fetch.size() + 4 * (kMaxFetchBlocks + 1));
+  Result<Message> many = decode_body(fetch);
+  ASSERT_FALSE(many.ok());
+  EXPECT_NE(many.error().find("block count"), std::string::npos) << many.error();
 }
 
 TEST(Messages, ArrayCountsBeyondTheBytesPresentAreRejected) {

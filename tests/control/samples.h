@@ -65,6 +65,9 @@ inline std::vector<Message> sample_messages() {
   out.push_back(Ready{});
   out.push_back(Ready{0x1122334455667788ULL});
   out.push_back(PassEnd{2, 123456789});
+  out.push_back(Horizon{0xfffffff0u});
+  out.push_back(Fetch{{7}});
+  out.push_back(Fetch{{0, 9, 4'000'000'000u}});
   out.push_back(Nak{3, {{0, 2, 1}, {5, 1, 255}, {9, 100, 7}}, 1000, 3});
   out.push_back(Nak{1, {}, 0, 0});
   out.push_back(Repair{42, 200, repair_payload()});

@@ -11,9 +11,15 @@
 # the forger sends valid frames of the real session with random payloads, aimed at blocks near the end
 # of the object so they arrive before the real symbols. Without tags only the per-block SHA-256 can
 # catch those: every receiver must count block hash failures, get those blocks again and still verify.
+#
+# With "insider" (test e2e_insider_poison, issue #15 item 2): the same, but the forger poisons the same
+# four blocks for the whole session, as a group member holding the data key could. Every pass would
+# fail them again; each receiver must instead fetch them over its own connection (blocks_fetched > 0
+# in its JSON and in the sender's) and verify, and the sender must exit 0.
 source "$(dirname "$0")/lib.sh"
 MODE=${3:-forge}
-[[ $MODE == forge || $MODE == poison ]] || { echo "$0: mode must be forge or poison, got '$MODE'" >&2; exit 2; }
+[[ $MODE == forge || $MODE == poison || $MODE == insider ]] ||
+  { echo "$0: mode must be forge, poison or insider, got '$MODE'" >&2; exit 2; }
 e2e_init "$MODE" "$@"
 need_root_netns
 need_cmd jq python3
@@ -43,7 +49,7 @@ for k in $(seq 1 $N); do
   mkdir -p "$WORK/rx$k"
   bed_receiver "rx$k" "$k" "$WORK/rx$k/object.bin"
 done
-if [ "$MODE" = poison ]; then
+if [ "$MODE" != forge ]; then
   bed_sender tx $N "$WORK/object.bin" 50M --no-frame-auth   # slow: the injection overlaps the pass
 else
   bed_sender tx $N "$WORK/object.bin" 50M
@@ -56,16 +62,19 @@ if wait_log rx1 "session [0-9a-f]{16}:" 60; then
 fi
 [ -n "$session" ] || fail "rx1 never logged its session id"
 "$TESTBED" wait-joined "$BED" "$BED_GROUP" $N 10 || fail "receivers did not all join $BED_GROUP"
-if [ "$MODE" = poison ]; then
+if [ "$MODE" != forge ]; then
   # Aim at the 32 full blocks before the last (possibly short) one: pass 0 sends them last, about 5 s
   # in at 50 Mbit/s, long after these frames. The layout comes from the sender's start-up line
   # "... (32.0 MiB, B blocks of KxS B) ...".
   layout=$(grep -oE "[0-9]+ blocks of [0-9]+x[0-9]+ B" "$WORK/tx.log" | head -n1)
   read -r blocks k sym <<<"$(sed -E 's/([0-9]+) blocks of ([0-9]+)x([0-9]+) B/\1 \2 \3/' <<<"$layout")"
   [ -n "${sym:-}" ] && [ "$blocks" -gt 40 ] || fail "cannot read the block layout from the sender's log ('$layout')"
+  # poison: 300 frames over 32 blocks, once. insider: four blocks, all along (~500 frames a second
+  # for up to 60 s; the test ends it with the session).
+  if [ "$MODE" = poison ]; then aim=(--blocks 32 --count 300); else aim=(--blocks 4 --count 30000); fi
   run_bg forge tx 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
-    --source 198.18.0.1 --session "$session" --poison --first-block $((${blocks:-373} - 33)) --blocks 32 \
-    --k "${k:-64}" --symbol-size "${sym:-1408}" --count 300
+    --source 198.18.0.1 --session "$session" --poison --first-block $((${blocks:-373} - 33)) "${aim[@]}" \
+    --k "${k:-64}" --symbol-size "${sym:-1408}"
 else
   run_bg rec-now rx1 60 python3 "$(dirname "$0")/forge_frames.py" --group "$BED_GROUP" --port "$BED_PORT" \
     --source 198.18.0.101 --capture "$WORK/now.frames" --count 200
@@ -77,6 +86,10 @@ else
     --source 198.18.0.1 --replay "$WORK/old.frames" --replay "$WORK/now.frames"
   expect_rc replay 0
   cat "$WORK/replay.log"
+fi
+if [ "$MODE" = insider ]; then
+  expect_rc tx 0  # the session ends while the forger still sends
+  kill_tree "${E2E_PID[forge]}" TERM
 fi
 cat "$WORK/forge.log"
 if kill -0 "${E2E_PID[rx1]}" 2>/dev/null; then
@@ -95,9 +108,14 @@ for k in $(seq 1 $N); do
   foreign=$(json "$WORK/rx$k.json" .frames_foreign)
   log "rx$k: frames_rejected $rejected, frames_foreign $foreign, block_hash_failures" \
     "$(json "$WORK/rx$k.json" .block_hash_failures)"
-  if [ "$MODE" = poison ]; then
+  if [ "$MODE" != forge ]; then
     hashfail=$(json "$WORK/rx$k.json" .block_hash_failures)
     expect "rx$k caught poisoned blocks (block_hash_failures = $hashfail > 0)" test "${hashfail:-0}" -gt 0
+    if [ "$MODE" = insider ]; then
+      fetched=$(json "$WORK/rx$k.json" .blocks_fetched)
+      expect "rx$k fetched the poisoned blocks over its connection (blocks_fetched = $fetched > 0)" \
+        test "${fetched:-0}" -gt 0
+    fi
   else
     unauth=$(json "$WORK/rx$k.json" .frames_unauthenticated)
     replayed=$(json "$WORK/rx$k.json" .frames_replayed)
@@ -115,4 +133,8 @@ for k in $(seq 1 $N); do
       "$(json "$WORK/rx$k.json" .block_hash_failures)" 0
   fi
 done
+if [ "$MODE" = insider ]; then
+  served=$(jq '[.receivers[].blocks_fetched] | add' "$WORK/tx.json")
+  expect "the sender served fetched blocks ($served > 0)" test "${served:-0}" -gt 0
+fi
 e2e_finish

@@ -246,6 +246,14 @@ TEST(ReceiverControl, RepairIsTakenOnlyOnceTheSessionIsOpen) {
   EXPECT_FALSE(c.finished());
 }
 
+TEST(ReceiverControl, AHorizonIsTakenOnlyOnceTheSessionIsOpen) {
+  Control c;
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(c.on_message(control::Horizon{9}, kT0)));
+  open(c);
+  EXPECT_TRUE(std::holds_alternative<Control::TakeHorizon>(c.on_message(control::Horizon{9}, kT0)));
+  EXPECT_FALSE(c.finished());
+}
+
 TEST(ReceiverControl, ReadyFollowsTheBeacon) {
   Control c;
   open(c);

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "engine/frame_builder.h"
+#include "engine/replay_window.h"
 #include "object/manifest.h"
 #include "session/checkpointer.h"
 
@@ -271,6 +272,31 @@ class ReceiverCoreMemoryTest : public ::testing::Test {
     return f;
   }
 
+  // What an insider can send: a frame tagged with the group's data key, numbered `sequence`,
+  // carrying symbol `esi` of `block` -- its true content, or that with a byte flipped.
+  std::vector<uint8_t> insider_frame(uint32_t block, uint8_t esi, uint32_t sequence, bool corrupt) {
+    engine::FrameHeader h;
+    h.type = engine::kFrameData;
+    h.flags = engine::protection_flags(protection_of(key_.suite));
+    h.k = kK;
+    h.esi = esi;
+    h.tag_len = engine::kFrameTagSize;
+    h.session = kSessionId;
+    h.block = block;
+    h.payload_len = kSym;
+    h.sequence = sequence;
+    std::vector<uint8_t> f(engine::kHeaderSize + kSym + engine::kFrameTagSize);
+    uint8_t* body = f.data() + engine::kHeaderSize;
+    std::copy_n(object_.data() + (size_t{block} * kK + esi) * kSym, kSym, body);
+    if (corrupt) body[5] ^= 0x40;
+    auto crypto = engine::FrameCrypto::create(key_.key, protection_of(key_.suite));
+    EXPECT_TRUE(crypto.ok());
+    engine::encode_header_fields(h, f.data());
+    EXPECT_TRUE(crypto->seal(f.data(), {body, kSym}, body, body + kSym));
+    engine::store_crc(f.data(), {body, kSym}, {body + kSym, engine::kFrameTagSize});
+    return f;
+  }
+
   void receive_block(ReceiverCore& core, uint32_t block) {
     for (uint8_t e = 0; e < kK; ++e) ASSERT_TRUE(core.on_datagram(frame(block, e)).ok());
   }
@@ -495,6 +521,83 @@ TEST_F(ReceiverCoreMemoryTest, ProgressNamesIncompleteBlocksBelowTheNewestBlockS
   EXPECT_EQ(p->runs[0], (control::NakRun{0, 1, kK - 1}));
   for (uint8_t e = 1; e < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
   EXPECT_FALSE(core->make_progress(16)) << "block 0 is complete";
+}
+
+// Issue #15 item 2: every group member holds the data key. One tagged frame numbered 0xFFFFFFFF
+// used to move the replay window past every genuine frame, so the receiver took nothing more
+// from the group.
+TEST_F(ReceiverCoreMemoryTest, AnInsidersFrameNumberedFarAheadDoesNotStallTheGenuineOnes) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  ASSERT_TRUE(core->on_datagram(insider_frame(1, 0, 0xffffffffu, false)).ok());
+  EXPECT_EQ(core->stats().frames_ahead, 1u);
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  EXPECT_EQ(core->stats().frames_replayed, 0u);
+  ASSERT_TRUE(core->complete());
+  EXPECT_EQ(sink_.bytes, object_);
+  // What the receiver reports to the sender stays within what the sender said it sent.
+  EXPECT_LE(core->stats().highest_sequence, engine::ReplayWindow::kLead);
+  // Once the sender's horizon passes them, frames move the window again: replays are caught.
+  core->set_horizon(1u << 20);
+  ASSERT_TRUE(core->on_datagram(insider_frame(1, 1, 1u << 20, false)).ok());
+  ASSERT_TRUE(core->on_datagram(insider_frame(1, 1, 1u << 20, false)).ok());
+  EXPECT_EQ(core->stats().frames_replayed, 1u);
+}
+
+// Forged symbols make a block fail its hash; after kFetchAfterFailures failures it comes only
+// over the receiver's own connection, where no insider can reach.
+TEST_F(ReceiverCoreMemoryTest, ABlockPoisonedRepeatedlyIsFetchedOverTheConnectionOnly) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  uint32_t seq = 100;
+  for (unsigned round = 0; round < ReceiverCore::kFetchAfterFailures; ++round) {
+    EXPECT_FALSE(core->take_fetch()) << "not after " << round << " failures";
+    ASSERT_TRUE(core->on_datagram(insider_frame(0, 0, seq++, true)).ok());
+    for (uint8_t e = 1; e < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
+  }
+  EXPECT_EQ(core->stats().block_hash_failures, ReceiverCore::kFetchAfterFailures);
+  EXPECT_EQ(core->stats().blocks_fetched, 1u);
+  const auto fetch = core->take_fetch();
+  ASSERT_TRUE(fetch);
+  EXPECT_EQ(fetch->blocks, (std::vector<uint32_t>{0}));
+  EXPECT_FALSE(core->take_fetch()) << "asked once";
+  // From the group, even genuine symbols are not taken for it any more.
+  receive_block(*core, 0);
+  EXPECT_EQ(core->blocks_done(), 0u);
+  // Over the connection: verified and written.
+  for (uint8_t e = 0; e < kK; ++e) {
+    const auto f = frame(0, e);
+    ASSERT_TRUE(core->on_repair(control::Repair{0, e, f}).ok());
+  }
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{0}));
+  // Other blocks still come from the group.
+  receive_block(*core, 1);
+  ASSERT_TRUE(core->complete());
+  EXPECT_EQ(sink_.bytes, object_);
+}
+
+TEST_F(ReceiverCoreMemoryTest, AFetchedBlockFailingOverTheConnectionEndsTheSession) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  for (unsigned round = 0; round < ReceiverCore::kFetchAfterFailures; ++round) {
+    ASSERT_TRUE(core->on_datagram(insider_frame(1, 2, 50 + round, true)).ok());
+    for (const uint8_t e : {uint8_t{0}, uint8_t{1}, uint8_t{3}})
+      ASSERT_TRUE(core->on_datagram(frame(1, e)).ok());
+  }
+  ASSERT_TRUE(core->take_fetch());
+  // The sender's own symbols do not match its manifest: its data changed while it sent.
+  Status s;
+  for (uint8_t e = 0; e < kK && s.ok(); ++e) {
+    const auto f = insider_frame(1, e, 900 + e, e == 3);
+    s = core->on_repair(control::Repair{1, e, f});
+  }
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().find("block 1 failed verification even as the sender sent it"),
+            std::string::npos)
+      << s.error();
+  EXPECT_TRUE(verified_.empty());
 }
 
 // Issue #15 item 3: a resume state never outlives its data, and never names bad data.

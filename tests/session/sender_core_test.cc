@@ -582,6 +582,44 @@ TEST(SenderCore, UnexpectedMessageIsAProtocolError) {
   EXPECT_EQ(fails[0].reason, "protocol error: unexpected Hello");
 }
 
+// Issue #15 item 2: an insider can forge symbols for the group, never for another receiver's own
+// connection. A Progress is answered with the sender's horizon (bounding the replay window); a
+// Fetch with the blocks' source symbols over that receiver's connection.
+TEST(SenderCore, AProgressReportIsAnsweredWithAHorizon) {
+  Session s(config(1));
+  start_session(s, 1);
+  s.core.on_message(1, control::Progress{40, 40, {{2, 1, 1}}}, 12 * kMs);
+  auto h = all_of<action::SendHorizon>(s.drain());
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].id, 1u);
+}
+
+TEST(SenderCore, AFetchIsAnsweredWithTheBlocksSourceSymbolsOverTheConnection) {
+  Session s(config(2));
+  start_session(s, 2);
+  s.core.on_message(2, control::Fetch{{3, 6}}, 12 * kMs);
+  auto a = s.drain();
+  auto u = all_of<action::SendUnicastRepair>(a);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].id, 2u);
+  EXPECT_EQ(strs(u[0].ranges), (std::vector<std::string>{"3:0+4", "6:0+4"}));
+  EXPECT_TRUE(logged(a, "receiver rx2 fetches blocks over its connection"));
+  EXPECT_EQ(s.core.receiver(2)->blocks_fetched, 2u);
+  EXPECT_EQ(s.state(2), ReceiverState::kReady);
+}
+
+TEST(SenderCore, AFetchBeyondTheObjectIsAProtocolError) {
+  Session s(config(2));
+  start_session(s, 2);
+  s.core.on_message(1, control::Fetch{{kBlocks}}, 12 * kMs);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::SendUnicastRepair>(a).empty());
+  auto fails = all_of<action::FailReceiver>(a);
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_NE(fails[0].reason.find("Fetch of block"), std::string::npos) << fails[0].reason;
+  EXPECT_EQ(s.state(2), ReceiverState::kReady) << "the others go on";
+}
+
 // --- slow receivers (--slow-receiver) and acknowledged Done ---
 
 // rx3 lacks 26 of the 32 source symbols (81%): blocks 0-4 whole, 3 of block 5, 2 of 6, 1 of 7.
