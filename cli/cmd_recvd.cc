@@ -69,6 +69,14 @@ Action add_recvd(CLI::App& app) {
       ->check(CLI::Range(1u, 64u));
   sub->add_option("--metrics", a->d.metrics,
                   "serve Prometheus metrics at this address, e.g. 127.0.0.1:9102 (GET /metrics)");
+  sub->add_option("--events", a->d.events,
+                  "daemon events as they happen, one JSON object per line (- = stdout): "
+                  "session_start, session_end (outcome, bytes, sha256 or reason), "
+                  "session_refused, hook");
+  sub->add_option("--status", a->d.status,
+                  "keep a JSON status document in this file, rewritten on every change: sessions "
+                  "running, totals by outcome, bytes received, last success and failure");
+  sub->add_option("--json", a->d.json, "write the same status document here at exit (- = stdout)");
   sub->add_option("--hook", a->d.hook,
                   "program run after each verified object as `HOOK PATH SHA256` (environment: "
                   "SHOAL_PATH, SHOAL_SHA256, SHOAL_OBJECT, SHOAL_SIZE, SHOAL_SESSION, "

@@ -13,8 +13,13 @@ uint64_t now_ns(clockid_t clock) {
   return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
 }
 
-std::string utc_now() {
-  const uint64_t ns = now_ns(CLOCK_REALTIME);
+}  // namespace
+
+uint64_t unix_now_ns() {
+  return now_ns(CLOCK_REALTIME);
+}
+
+std::string utc_iso8601(uint64_t ns) {
   const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
   tm t{};
   gmtime_r(&secs, &t);
@@ -22,6 +27,11 @@ std::string utc_now() {
   const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
   std::snprintf(buf + n, sizeof buf - n, ".%03uZ", unsigned(ns / 1'000'000 % 1000));
   return buf;
+}
+
+namespace {
+std::string utc_now() {
+  return utc_iso8601(unix_now_ns());
 }
 }  // namespace
 

@@ -38,6 +38,11 @@ class EventLog {
   uint64_t t0_ns_ = 0;
 };
 
+// Wall-clock time: nanoseconds since the Unix epoch, and as UTC ISO 8601 with milliseconds
+// ("2026-12-06T06:30:00.123Z"), as events carry it.
+uint64_t unix_now_ns();
+std::string utc_iso8601(uint64_t unix_ns);
+
 // 16 lowercase hex digits, as session ids appear in logs and events.
 std::string session_hex(uint64_t id);
 

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -29,6 +30,7 @@
 #include "common/fd.h"
 #include "common/printable.h"
 #include "common/units.h"
+#include "daemon/recvd_status.h"
 
 extern char** environ;
 
@@ -70,7 +72,8 @@ struct Child {
 
 class Daemon {
  public:
-  explicit Daemon(const DaemonOptions& o) : opt_(o), table_(o.rules, o.max_sessions) {}
+  explicit Daemon(const DaemonOptions& o)
+      : opt_(o), table_(o.rules, o.max_sessions), status_(getpid(), o.announce, unix_now_ns()) {}
   int run();
 
  private:
@@ -79,13 +82,16 @@ class Daemon {
                      const std::string& sender);
   void start_hook(const Child& session, const std::string& sha256);
   void reap();
-  void on_exit(Child& c, int status);
+  void on_exit(pid_t pid, Child& c, int status);
   void drain(Child& c);
   void begin_stop();
   void enforce_deadlines();
   void warn_once(const std::string& what);
   [[noreturn]] void child_setup_failed(const char* what);
   void reset_child_signals();
+  // After every change: the --events record (if any) and the --status file.
+  void publish(const char* event = nullptr, nlohmann::json fields = {});
+  Status write_status(const std::string& path) const;
 
   DaemonOptions opt_;
   SessionTable table_;
@@ -98,23 +104,34 @@ class Daemon {
   // --metrics: a loop of its own for the scrape endpoint, nested in run()'s poll.
   std::unique_ptr<control::EventLoop> metrics_loop_;
   std::unique_ptr<control::MetricsServer> metrics_;
-  std::map<std::string, uint64_t> counts_;  // metric name + labels -> count
-  std::string render_metrics() const;
+  RecvdStatus status_;
+  EventLog events_;
 };
 
-std::string Daemon::render_metrics() const {
-  std::string out =
-      "# HELP shoal_recvd_events_total announcements, sessions and hooks by outcome\n"
-      "# TYPE shoal_recvd_events_total counter\n";
-  for (const auto& [key, n] : counts_)
-    out += "shoal_recvd_events_total" + key + " " + std::to_string(n) + "\n";
-  size_t sessions = 0;
-  for (const auto& [pid, c] : children_) sessions += c.hook ? 0 : 1;
-  out +=
-      "# HELP shoal_recvd_sessions_running sessions being received now\n"
-      "# TYPE shoal_recvd_sessions_running gauge\n";
-  out += control::metric_line("shoal_recvd_sessions_running", double(sessions));
-  return out;
+// Written to a temporary file beside it and renamed: a reader never sees half a document.
+Status Daemon::write_status(const std::string& path) const {
+  if (path == "-") {
+    std::cout << status_.status(unix_now_ns()).dump() << std::endl;
+    return {};
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << status_.status(unix_now_ns()).dump(2) << "\n";
+    if (!out.flush()) return make_error("cannot write '" + tmp + "': " + strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = strerror(errno);
+    ::unlink(tmp.c_str());
+    return make_error("cannot rename '" + tmp + "' to '" + path + "': " + why);
+  }
+  return {};
+}
+
+void Daemon::publish(const char* event, nlohmann::json fields) {
+  if (event) events_.emit(event, std::move(fields));
+  if (opt_.status.empty()) return;
+  if (Status s = write_status(opt_.status); !s) warn_once("--status: " + s.error());
 }
 
 void Daemon::warn_once(const std::string& what) {
@@ -125,14 +142,16 @@ void Daemon::warn_once(const std::string& what) {
 void Daemon::on_heard(const announce::HeardAnnouncement& h) {
   switch (h.kind) {
     case announce::HeardAnnouncement::Kind::kRejected:
-      ++counts_["{event=\"announcement\",outcome=\"rejected\"}"];
+      status_.on_announcement("rejected");
       warn_once(h.problem);
+      publish();
       return;
     case announce::HeardAnnouncement::Kind::kDuplicate:
       return;
     case announce::HeardAnnouncement::Kind::kStale:
-      ++counts_["{event=\"announcement\",outcome=\"stale\"}"];
+      status_.on_announcement("stale");
       warn_once(h.problem);
+      publish();
       return;
     case announce::HeardAnnouncement::Kind::kFresh:
       break;
@@ -146,14 +165,17 @@ void Daemon::on_heard(const announce::HeardAnnouncement& h) {
     case SessionTable::Kind::kIgnore:
       return;
     case SessionTable::Kind::kRefuse:
-      ++counts_["{event=\"session\",outcome=\"refused\"}"];
+      status_.on_refused();
       spdlog::info("{}: not accepted: {}", what, dec.reason);
+      publish("session_refused", {{"session_id", session_hex(a.session_id)},
+                                  {"object", a.object_name},
+                                  {"sender", h.sender},
+                                  {"reason", dec.reason}});
       return;
     case SessionTable::Kind::kBusy:
       if (dec.first) spdlog::info("{}: waiting: {}", what, dec.reason);
       return;
     case SessionTable::Kind::kStart:
-      ++counts_["{event=\"session\",outcome=\"started\"}"];
       spdlog::info("{}: accepted, receiving into {}", what, dec.dest);
       start_session(a, h.key_index, dec.dest, h.sender);
       return;
@@ -217,6 +239,9 @@ void Daemon::start_session(const announce::Announcement& a, int key_index, const
   c.out = std::move(rd);
   ::fcntl(c.out.get(), F_SETFL, O_NONBLOCK);
   children_.emplace(pid, std::move(c));
+  publish("session_start",
+          status_.on_session_started(
+              pid, {a.session_id, a.object_name, dest, sender, a.object_size}, unix_now_ns()));
 }
 
 void Daemon::start_hook(const Child& s, const std::string& sha256) {
@@ -266,39 +291,44 @@ void Daemon::drain(Child& c) {
   }
 }
 
-void Daemon::on_exit(Child& c, int status) {
+void Daemon::on_exit(pid_t pid, Child& c, int status) {
   const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                             : "signal " + std::to_string(WTERMSIG(status));
   if (c.hook) {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      ++counts_["{event=\"hook\",outcome=\"ok\"}"];
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok)
       spdlog::info("hook for {} done", c.dest);
-    } else {
-      ++counts_["{event=\"hook\",outcome=\"failed\"}"];
+    else
       spdlog::warn("hook for {} failed ({})", c.dest, how);
-    }
+    publish("hook", status_.on_hook_ended(c.dest, ok));
     return;
   }
   drain(c);
   table_.finished(c.session_id);
-  std::string outcome, reason, sha256;
+  std::string outcome;
+  RecvdSessionEnd end;
   std::istringstream lines(c.json);
   for (std::string line; std::getline(lines, line);) {  // the result is the last JSON line
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (!j.is_object()) continue;
     outcome = j.value("outcome", "");
-    reason = j.value("reason", "");
-    sha256 = j.value("sha256", "");
+    end.reason = j.value("reason", "");
+    end.sha256 = j.value("sha256", "");
+    end.bytes_written = j.value("bytes_written", uint64_t{0});
   }
+  const std::string& sha256 = end.sha256;
+  const std::string& reason = end.reason;
   const std::string what = "session " + session_hex(c.session_id) + " '" + printable(c.name) + "'";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && outcome == "done" && sha256.size() == 64) {
-    ++counts_["{event=\"session\",outcome=\"verified\"}"];
+    end.outcome = RecvdSessionEnd::Outcome::kVerified;
     spdlog::info("{}: verified and written to {} (sha256 {})", what, c.dest, sha256);
+    publish("session_end", status_.on_session_ended(pid, end, unix_now_ns()));
     if (!opt_.hook.empty()) start_hook(c, sha256);
     return;
   }
-  ++counts_[c.termed ? "{event=\"session\",outcome=\"abandoned\"}"
-                     : "{event=\"session\",outcome=\"failed\"}"];
+  end.outcome = c.termed ? RecvdSessionEnd::Outcome::kAbandoned : RecvdSessionEnd::Outcome::kFailed;
+  if (end.reason.empty()) end.reason = how;
+  publish("session_end", status_.on_session_ended(pid, end, unix_now_ns()));
   if (c.termed) {
     spdlog::info("{}: abandoned on stop ({}); partial data, if any, is kept beside {} for a resume",
                  what, how, c.dest);
@@ -314,7 +344,7 @@ void Daemon::reap() {
     if (pid <= 0) return;
     auto it = children_.find(pid);
     if (it == children_.end()) continue;
-    on_exit(it->second, status);
+    on_exit(pid, it->second, status);
     children_.erase(it);
   }
 }
@@ -327,6 +357,8 @@ void Daemon::begin_stop() {
   }
   stopping_ = true;
   listener_.reset();
+  status_.on_stopping();
+  publish();
   size_t sessions = 0;
   for (auto& [pid, c] : children_) {
     if (c.hook) continue;
@@ -376,6 +408,19 @@ int Daemon::run() {
     spdlog::error("--hook {}: not an executable file ({})", opt_.hook, strerror(errno));
     return 2;
   }
+  auto events = EventLog::open(opt_.events);
+  if (!events) {
+    spdlog::error("{}", events.error());
+    return 2;
+  }
+  events_ = std::move(*events);
+  for (const auto& [flag, path] : {std::pair{"--status", &opt_.status}, {"--json", &opt_.json}}) {
+    if (path->empty() || *path == "-") continue;
+    if (Status s = write_status(*path); !s) {  // a path that cannot be written fails at start
+      spdlog::error("{}: {} (give a writable file)", flag, s.error());
+      return 2;
+    }
+  }
   if (opt_.insecure)
     spdlog::warn("--insecure: unsigned announcements are accepted and joined without a key");
   else if (tls && opt_.keys.empty())
@@ -407,7 +452,7 @@ int Daemon::run() {
     }
     metrics_loop_ = std::move(*loop);
     auto m = control::MetricsServer::create(*metrics_loop_, opt_.metrics,
-                                            [this] { return render_metrics(); });
+                                            [this] { return status_.metrics(); });
     if (!m) {
       spdlog::error("{}", m.error());
       return 2;
@@ -447,6 +492,12 @@ int Daemon::run() {
     }
   }
   spdlog::info("stopped");
+  if (!opt_.json.empty()) {
+    if (Status s = write_status(opt_.json); !s) {
+      spdlog::error("--json: {}", s.error());
+      return 1;
+    }
+  }
   return 0;
 }
 

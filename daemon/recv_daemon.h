@@ -36,6 +36,8 @@
 // first with another address. Add a key on both ends where that matters (docs/security.md).
 // --insecure accepts unsigned announcements and joins without any authentication.
 //
+// Monitoring: --metrics (Prometheus), --events, --status and --json (daemon/recvd_status.h).
+//
 // SIGTERM or SIGINT: stop listening, stop running sessions (their partial data stays for a resume,
 // never under the final name), let running hooks finish (up to --hook-timeout), exit 0.
 #pragma once
@@ -68,6 +70,9 @@ struct DaemonOptions {
   // session's control connection), ... Its key and insecure are set per session.
   session::RecvOptions receiver;
   std::string metrics;  // Prometheus endpoint address ("" = none)
+  // Monitoring (daemon/recvd_status.h): --events (JSON lines, "-" = stdout), --status (the
+  // status document, rewritten atomically on every change), --json (the same, at exit).
+  std::string events, status, json;
 };
 
 // The receive options of one accepted session: the daemon's template with the announced `sender`

@@ -189,4 +189,10 @@ loop_sender badhosts 1 "$WORK/object.bin" --key-file "$WORK/key" --hosts "$WORK/
 expect_rc badhosts 2
 expect_log badhosts "badhosts' line 1.*one name, address or certificate name per line" "names the line"
 
+log "case: recvd --status in a directory that does not exist"
+run_bg badstatus - 20 "$SHOAL" recvd --insecure --map "*=$WORK/" --announce "$GROUP:$(free_port)" \
+  --status "$WORK/no-such-dir/status.json"
+expect_rc badstatus 2
+expect_log badstatus "--status: .*no-such-dir/status\.json" "names the option and the path"
+
 e2e_finish
