@@ -1,6 +1,8 @@
 // shoal: reliable multicast delivery of one object to many receivers.
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <syslog.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -25,11 +27,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "shoal " SHOAL_VERSION " (DPDK transport: no)");
 #endif
   app.require_subcommand(1);
-  bool verbose = false, quiet = false;
+  bool verbose = false, quiet = false, syslog = false;
   std::string log_file;
   app.add_flag("-v,--verbose", verbose, "more log output");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors");
   app.add_option("--log", log_file, "also append the log to FILE");
+  app.add_flag("--syslog", syslog, "also send the log to syslog (ident shoal, facility daemon)");
 
   const shoal::cli::Command commands[] = {
       shoal::cli::add_send(app),  shoal::cli::add_recv(app), shoal::cli::add_keygen(app),
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
     c.sub->add_flag("-v,--verbose", verbose, "more log output");
     c.sub->add_flag("-q,--quiet", quiet, "only warnings and errors");
     c.sub->add_option("--log", log_file, "also append the log to FILE");
+    c.sub->add_flag("--syslog", syslog, "also send the log to syslog (ident shoal, facility daemon)");
     const std::string& n = c.sub->get_name();
     if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
   }
@@ -64,6 +68,11 @@ int main(int argc, char** argv) {
                    e.what());
       return 2;
     }
+  }
+  if (syslog) {
+    // The message alone: syslog adds the time, host, ident, pid and the level as priority.
+    spdlog::default_logger()->sinks().push_back(
+        std::make_shared<spdlog::sinks::syslog_sink_mt>("shoal", LOG_PID, LOG_DAEMON, false));
   }
   spdlog::set_level(verbose ? spdlog::level::debug
                     : quiet ? spdlog::level::warn
