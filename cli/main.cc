@@ -2,8 +2,8 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
-#include <syslog.h>
 #include <spdlog/spdlog.h>
+#include <syslog.h>
 
 #include <cstdio>
 #include <memory>
@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     c.sub->add_flag("-v,--verbose", verbose, "more log output");
     c.sub->add_flag("-q,--quiet", quiet, "only warnings and errors");
     c.sub->add_option("--log", log_file, "also append the log to FILE");
-    c.sub->add_flag("--syslog", syslog, "also send the log to syslog (ident shoal, facility daemon)");
+    c.sub->add_flag("--syslog", syslog,
+                    "also send the log to syslog (ident shoal, facility daemon)");
     const std::string& n = c.sub->get_name();
     if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
   }

@@ -60,7 +60,7 @@ class RecvdStatus {
   std::string announce_;
   uint64_t started_ns_;
   bool stopping_ = false;
-  std::map<int, Running> running_;  // by child pid
+  std::map<int, Running> running_;          // by child pid
   std::map<std::string, uint64_t> counts_;  // "event/outcome" -> count
   uint64_t bytes_received_ = 0;
   uint64_t last_success_ns_ = 0, last_failure_ns_ = 0;

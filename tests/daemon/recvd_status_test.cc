@@ -30,9 +30,9 @@ TEST(RecvdStatus, EveryOutcomeIsListedAtZeroBeforeAnything) {
   RecvdStatus st(42, "239.255.0.2:9001", kT0);
   const std::string m = st.metrics();
   for (const char* o : {"started", "verified", "failed", "abandoned", "refused"}) {
-    EXPECT_EQ(sample(m, std::string("shoal_recvd_events_total{event=\"session\",outcome=\"") + o +
-                            "\"}"),
-              "0")
+    EXPECT_EQ(
+        sample(m, std::string("shoal_recvd_events_total{event=\"session\",outcome=\"") + o + "\"}"),
+        "0")
         << o;
   }
   EXPECT_EQ(sample(m, "shoal_recvd_last_success_timestamp_seconds"), "0");
