@@ -23,7 +23,7 @@ Action add_send(CLI::App& app) {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
                 fec = "64+0", key_file, scope = "auto", slow = "unicast";
-    std::string events, hosts_file;
+    std::string events, hosts_file, until;
     AdmissionArgs admission;
   };
   auto a = std::make_shared<Args>();
@@ -88,6 +88,11 @@ Action add_send(CLI::App& app) {
   sub->add_option("-w,--max-wait", a->max_wait,
                   "start after this long with whoever joined (e.g. 30s, 2m)")
       ->capture_default_str()
+      ->check(checks::duration());
+  sub->add_option("--until", a->until,
+                  "keep the session joinable this long after the start (e.g. 10m): "
+                  "announcements go on, receivers that join late get what they lack, those "
+                  "done are not disturbed; for machines that boot over a while")
       ->check(checks::duration());
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
   sub->add_flag("--insecure", a->o.insecure,
@@ -183,6 +188,14 @@ Action add_send(CLI::App& app) {
           return 2;
         }
         o.max_wait_ns = *wait;
+        if (!a->until.empty()) {
+          auto until = parse_duration_ns(a->until);
+          if (!until || *until == 0) {
+            spdlog::error("--until: {}", until ? "must be longer than 0" : until.error());
+            return 2;
+          }
+          o.until_ns = *until;
+        }
         if (!resolve_admission(a->admission, o.admission)) return 2;
         if (!a->hosts_file.empty()) {
           auto hosts = read_hosts_file(a->hosts_file);

@@ -200,6 +200,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
   SenderConfig cfg;
   cfg.min_receivers = opt_.min_receivers;
   cfg.max_wait_ns = opt_.max_wait_ns;
+  if (opt_.until_ns != 0) cfg.until_ns = t_start_ + opt_.until_ns;
   cfg.answer_timeout_ns = opt_.answer_timeout_ns;
   cfg.max_passes = opt_.max_passes;
   cfg.hosts = opt_.hosts;
@@ -219,6 +220,9 @@ std::optional<SendOutcome> SenderDriver::setup() {
   cfg.rate_bps = opt_.rate_bps;
   core_.emplace(std::move(cfg), t_start_);
 
+  if (opt_.until_ns != 0) {
+    spdlog::info("--until: the session stays joinable for {:.0f}s", double(opt_.until_ns) / 1e9);
+  }
   spdlog::info(
       "sending '{}' ({}, {} blocks of {}x{} B) to {}:{} via {} at {}; waiting for {} receiver(s), "
       "up to {:.0f}s, on {}",

@@ -30,6 +30,7 @@ struct SendOptions {
   uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (engine::default_burst_bytes)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
+  uint64_t until_ns = 0;  // --until: joinable this long after the start (0 = no)
   std::optional<control::Key> key;
   bool insecure = false;
   control::TlsFiles tls;      // TLS 1.3 on control connections (mutual certificates)

@@ -115,11 +115,22 @@ void SenderCore::set_answered(ReceiverRecord& r) {
 uint64_t SenderCore::next_deadline_ns() const {
   switch (phase_) {
     case Phase::kJoining:
+      // --until and nobody yet: the wait lasts until then.
+      if (joinable(start_ns_ + cfg_.max_wait_ns) && receivers_.size() == failed_count_)
+        return cfg_.until_ns;
       return start_ns_ + cfg_.max_wait_ns;
     case Phase::kAwaitReady:
       return ready_deadline_ns_;
     case Phase::kAwaitAnswers:
       return answer_deadline_ns_;
+    case Phase::kLinger: {
+      uint64_t next = cfg_.until_ns;
+      for (const auto& [id, r] : receivers_) {
+        if (r.state == ReceiverState::kJoined)
+          next = std::min(next, r.joined_ns + cfg_.answer_timeout_ns);
+      }
+      return next;
+    }
     default:
       return 0;
   }
@@ -139,7 +150,7 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
 }
 
 void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
-                           uint64_t /*now_ns*/) {
+                           uint64_t now_ns) {
   auto [it, added] = receivers_.try_emplace(id);
   ReceiverRecord& r = it->second;
   joined_count_ += added;  // a new record starts kJoined
@@ -147,6 +158,7 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
   r.name = std::move(name);
   r.addr = std::move(addr);
   r.identity = std::move(identity);
+  r.joined_ns = now_ns;
   match_host(r);
   // A receiver that failed (say, was restarted) and joins again replaces its old entry. The
   // index may name ids that no longer fail under this name: dropped here.
@@ -167,6 +179,10 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
                                   : " (" + std::to_string(receivers_.size()) + " of " +
                                         std::to_string(cfg_.min_receivers) + " wanted)"));
   emit("join", {{"receiver", r.name}, {"address", r.addr}, {"late", started_}});
+  if (cfg_.until_ns != 0 && now_ns >= cfg_.until_ns) {
+    fail(r, "joined after --until closed the session to new receivers");
+    return;
+  }
   if (started_) push(action::SendSession{id});
 }
 
@@ -327,7 +343,9 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
 
 void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns) {
   ReceiverRecord* r = find(id);
-  if (phase_ != Phase::kUnicastDrain || !r || !r->unicast || !r->active()) return;
+  if ((phase_ != Phase::kUnicastDrain && phase_ != Phase::kLinger) || !r || !r->unicast ||
+      !r->active())
+    return;
   if (pending != r->last_pending || r->progress_ns == 0) {
     r->last_pending = pending;
     r->progress_ns = now_ns;
@@ -353,8 +371,10 @@ void SenderCore::step(uint64_t now_ns) {
   switch (phase_) {
     case Phase::kJoining: {
       const size_t joined = receivers_.size() - failed_count_;
-      if ((joined >= cfg_.min_receivers && hosts_joined_ == cfg_.hosts.size()) ||
-          now_ns >= start_ns_ + cfg_.max_wait_ns) {
+      // --until: with nobody yet, --max-wait does not end the wait (machines boot late).
+      const bool waited =
+          now_ns >= start_ns_ + cfg_.max_wait_ns && (joined > 0 || !joinable(now_ns));
+      if ((joined >= cfg_.min_receivers && hosts_joined_ == cfg_.hosts.size()) || waited) {
         start(now_ns);
       }
       break;
@@ -386,9 +406,21 @@ void SenderCore::step(uint64_t now_ns) {
     case Phase::kUnicastDrain: {
       bool streaming = false;
       for (const auto& [id, r] : receivers_) streaming |= r.unicast && r.active();
-      if (!streaming) finish();
+      if (streaming) break;
+      if (joinable(now_ns)) {
+        phase_ = Phase::kLinger;
+        log(Level::kInfo,
+            "every receiver so far is done; the session stays joinable for " +
+                std::to_string((cfg_.until_ns - now_ns + 999'999'999) / 1'000'000'000) +
+                "s more (--until)");
+      } else {
+        finish();
+      }
       break;
     }
+    case Phase::kLinger:
+      linger(now_ns);
+      break;
     case Phase::kPassing:
     case Phase::kFinished:
       break;
@@ -428,6 +460,30 @@ void SenderCore::start(uint64_t now_ns) {
   ready_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
 }
 
+// --until, everyone before is done: a late joiner that said Ready starts a new cycle (a pass over
+// what the Ready ones lack), once no other joiner is still on its way to Ready (so joiners that
+// come together share it). One that never says Ready fails on its own.
+void SenderCore::linger(uint64_t now_ns) {
+  bool ready = false, joining = false, active = false;
+  for (auto& [id, r] : receivers_) {
+    if (r.state == ReceiverState::kJoined && now_ns >= r.joined_ns + cfg_.answer_timeout_ns)
+      fail(r, "did not confirm it joined the multicast group");
+    ready |= r.multicast() && r.state == ReceiverState::kReady;
+    joining |= r.state == ReceiverState::kJoined;
+    active |= r.active();
+  }
+  if (ready && !joining) {
+    ++cycles_;
+    cycle_first_pass_ = passes_;
+    log(Level::kInfo,
+        "a late receiver is ready: cycle " + std::to_string(cycles_ + 1) + " sends what it lacks");
+    full_pass_planned_ = false;
+    begin_passes(now_ns);
+    return;
+  }
+  if (!active && !joinable(now_ns)) finish();
+}
+
 void SenderCore::plan_full_pass() {
   ranges_ = full_pass_ranges(rows_, cfg_.proactive);
   full_pass_planned_ = true;
@@ -461,8 +517,11 @@ void SenderCore::begin_passes(uint64_t now_ns) {
                             " blocks: the first pass sends only the rest");
     }
   }
-  push(action::BeginData{});
-  t_data_ = now_ns;
+  if (!data_begun_) {  // the first cycle sets up the data plane; later ones reuse it
+    push(action::BeginData{});
+    data_begun_ = true;
+    t_data_ = now_ns;
+  }
   next_pass();
 }
 
@@ -470,7 +529,7 @@ void SenderCore::next_pass() {
   const uint32_t n = passes_;
   const bool any = std::any_of(receivers_.begin(), receivers_.end(),
                                [](const auto& kv) { return kv.second.multicast(); });
-  if (n >= cfg_.max_passes || !any) {
+  if (n - cycle_first_pass_ >= cfg_.max_passes || !any) {
     end_passes();
     return;
   }
@@ -505,7 +564,8 @@ void SenderCore::on_pass_sent(const PassTotals& stats, uint64_t now_ns) {
   }
   passes_ = n + 1;
   for (auto& [id, r] : receivers_) {
-    if (!r.multicast()) continue;
+    // A late joiner not Ready yet has no part in this pass: its initial NAK and Ready come first.
+    if (!r.multicast() || r.state != ReceiverState::kReady) continue;
     set_asked(r, true, false);
     push(action::SendPassEnd{id, n, frames_sent_});
   }
@@ -544,7 +604,7 @@ void SenderCore::after_answers() {
   std::vector<ReceiverNeeds>& needs = needs_;
   needs.clear();
   for (auto& [id, r] : receivers_) {
-    if (!r.multicast()) continue;
+    if (!r.multicast() || r.state != ReceiverState::kReady) continue;  // not Ready: no needs yet
     if (stalled(r)) continue;
     needs.push_back({r.id, r.needs});
   }
@@ -584,6 +644,11 @@ bool SenderCore::stalled(ReceiverRecord& r) {
 void SenderCore::end_passes() {
   for (auto& [id, r] : receivers_) {
     if (!r.multicast()) continue;
+    if (r.state == ReceiverState::kJoined) {  // a late joiner, not Ready yet
+      if (cfg_.until_ns != 0) continue;       // --until: a new cycle serves it (linger)
+      fail(r, "joined as the session was ending (send --until keeps a session joinable)");
+      continue;
+    }
     uint64_t blocks = 0;
     for (const auto& run : r.needs) blocks += run.count;
     fail(r, "still missing " + std::to_string(blocks) + " block(s) after " +

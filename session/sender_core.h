@@ -107,6 +107,7 @@ struct ReceiverRecord {
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
   uint64_t done_ns = 0;
+  uint64_t joined_ns = 0;               // when it joined (a late joiner must say Ready in time)
   uint64_t lacked_before = UINT64_MAX;  // symbols lacked at its previous answer
   uint32_t stalled_passes = 0;          // answers in a row that lacked no less than before
   // Its last Progress report (unconsumed while progress_fresh) and its delivery ratio, measured
@@ -140,6 +141,13 @@ struct SenderConfig {
   // --hosts: receivers expected by name, address or certificate name. The session starts once
   // every one joined (and min_receivers), or at max_wait; one that never joined counts as failed.
   std::vector<std::string> hosts;
+  // --until: the session stays joinable until this instant (0 = it closes when its receivers are
+  // done). Announcements go on; a receiver that joins late gets what it lacks from the repair step
+  // under way, or, once everyone before it is done, from a new cycle (a pass over what it lacks);
+  // receivers already done are not disturbed. Before the first receiver the join wait lasts until
+  // then too (--max-wait then only ends a wait that has receivers). A receiver joining after it is
+  // refused.
+  uint64_t until_ns = 0;
 };
 
 // Multicast pass statistics reported by the driver (PassStats of data_pass.h).
@@ -221,7 +229,16 @@ using SenderAction =
 
 class SenderCore {
  public:
-  enum class Phase { kJoining, kAwaitReady, kPassing, kAwaitAnswers, kUnicastDrain, kFinished };
+  // kLinger (--until only): every receiver so far is done or failed; waiting for late ones.
+  enum class Phase {
+    kJoining,
+    kAwaitReady,
+    kPassing,
+    kAwaitAnswers,
+    kUnicastDrain,
+    kLinger,
+    kFinished
+  };
 
   // start_ns: when the sender started (the join deadline is start_ns + max_wait_ns).
   SenderCore(SenderConfig config, uint64_t start_ns);
@@ -259,6 +276,11 @@ class SenderCore {
   Phase phase() const { return phase_; }
   bool started() const { return started_; }
   bool finished() const { return phase_ == Phase::kFinished; }
+  // --until: receivers may still join (the driver keeps announcing).
+  bool joinable(uint64_t now_ns) const {
+    return cfg_.until_ns != 0 && now_ns < cfg_.until_ns && phase_ != Phase::kFinished;
+  }
+  uint32_t cycles() const { return cycles_; }  // passes over the whole object's wanted blocks
   // A receiver has the session but has not said Ready: the driver beacons on the group.
   bool awaiting_ready() const;
   // The next time on_tick has something to decide (0 = none).
@@ -295,6 +317,7 @@ class SenderCore {
   void step(uint64_t now_ns);
   void start(uint64_t now_ns);
   void begin_passes(uint64_t now_ns);
+  void linger(uint64_t now_ns);
   void next_pass();
   void after_answers();
   // Slow receivers after pass `pass` (see the contract above).
@@ -332,6 +355,9 @@ class SenderCore {
   PlannerScratch planner_scratch_;
   std::vector<ReceiverNeeds> needs_;  // the last repair step's input (capacity kept)
   uint32_t passes_ = 0;
+  uint32_t cycle_first_pass_ = 0;  // --max-passes counts from here (a new cycle starts afresh)
+  uint32_t cycles_ = 0;
+  bool data_begun_ = false;
   uint64_t frames_sent_ = 0, repair_frames_ = 0, t_data_ = 0;
   uint64_t source_symbols_ = 0;  // of the whole object
   // lacked_symbols per run, not per block: the blocks whose k is below the largest, max_k_, in

@@ -206,11 +206,13 @@ SendOutcome SenderDriver::serve() {
       run_pass(std::move(pass));
       continue;
     }
-    if (core_->phase() == SenderCore::Phase::kJoining && announcer_) {
-      announcer_->tick(monotonic_ns());
+    if (announcer_ &&
+        (core_->phase() == SenderCore::Phase::kJoining || core_->joinable(monotonic_ns()))) {
+      announcer_->tick(monotonic_ns());  // --until: machines that boot late still hear it
     }
     service(poll_timeout_ms());
-    if (core_->phase() == SenderCore::Phase::kUnicastDrain) {
+    if (core_->phase() == SenderCore::Phase::kUnicastDrain ||
+        core_->phase() == SenderCore::Phase::kLinger) {
       // Unicast receivers finish at the pace TCP gets to each; one that stops taking data fails.
       const uint64_t now = monotonic_ns();
       for (auto& [id, p] : peers_) {

@@ -514,6 +514,123 @@ TEST(SenderCore, LateJoinerGetsTheSessionAtOnce) {
   EXPECT_TRUE(s.core.awaiting_ready());
 }
 
+// --until (#17 item 1): machines that boot late still get the object from the same send.
+SenderConfig until_config(uint64_t until_ns) {
+  SenderConfig c = config(1);
+  c.until_ns = until_ns;
+  return c;
+}
+
+TEST(SenderCore, UntilKeepsTheSessionOpenAndACycleServesALateJoinerAlone) {
+  Session s(until_config(5000 * kMs));
+  start_session(s, 1);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  s.drain();
+  s.done(1, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  auto a = s.drain();
+  EXPECT_FALSE(finished_with(a)) << "everyone so far is done, but --until is not over";
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kLinger);
+  EXPECT_TRUE(s.core.joinable(21 * kMs));
+  EXPECT_TRUE(logged(a, "the session stays joinable for 5s more (--until)"));
+
+  // A machine boots late: it joins, says what it lacks (everything) and Ready.
+  s.join(2, 3000 * kMs);
+  a = s.drain();
+  ASSERT_EQ(all_of<action::SendSession>(a).size(), 1u);
+  s.core.on_tick(3001 * kMs);
+  EXPECT_TRUE(all_of<action::StartPass>(s.drain()).empty()) << "not before it is Ready";
+  s.nak(2, control::kInitialPass, {{0, kBlocks, control::kMissingWholeBlock}}, 3002 * kMs);
+  s.ready(2, 3002 * kMs);
+  s.core.on_tick(3002 * kMs);
+  a = s.drain();
+  EXPECT_TRUE(all_of<action::BeginData>(a).empty()) << "the data plane is set up once";
+  auto passes = all_of<action::StartPass>(a);
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0].pass, 1u);
+  EXPECT_EQ(passes[0].ranges.size(), kBlocks);
+  EXPECT_EQ(s.core.cycles(), 1u);
+  s.core.on_pass_sent({32, 0}, 3100 * kMs);
+  auto ends = all_of<action::SendPassEnd>(s.drain());
+  ASSERT_EQ(ends.size(), 1u) << "the receiver that is done is not disturbed";
+  EXPECT_EQ(ends[0].id, 2u);
+  s.done(2, 3101 * kMs);
+  s.core.on_tick(3101 * kMs);
+  EXPECT_FALSE(finished_with(s.drain()));
+  s.core.on_tick(5000 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kAllVerified);
+  EXPECT_EQ(s.state(1), ReceiverState::kDone);
+  EXPECT_EQ(s.state(2), ReceiverState::kDone);
+}
+
+// A machine that joins while the last pass of a cycle ends (not Ready yet) has no part in it:
+// no PassEnd, no failure for "missing" data; with --until the next cycle serves it.
+TEST(SenderCore, AJoinerNotReadyAtAPassEndWaitsForTheNextCycleUnderUntil) {
+  for (const bool until : {true, false}) {
+    Session s(until ? until_config(5000 * kMs) : config(1));
+    start_session(s, 1);
+    s.join(2, 15 * kMs);  // during pass 0
+    s.core.on_pass_sent({32, 0}, 20 * kMs);
+    auto ends = all_of<action::SendPassEnd>(s.drain());
+    ASSERT_EQ(ends.size(), 1u) << "until " << until;
+    EXPECT_EQ(ends[0].id, 1u);
+    s.done(1, 21 * kMs);
+    s.core.on_tick(21 * kMs);
+    auto a = s.drain();
+    if (!until) {
+      auto fails = all_of<action::FailReceiver>(a);
+      ASSERT_EQ(fails.size(), 1u);
+      EXPECT_EQ(fails[0].reason,
+                "joined as the session was ending (send --until keeps a session joinable)");
+      EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed);
+      continue;
+    }
+    EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
+    EXPECT_EQ(s.core.phase(), SenderCore::Phase::kLinger);
+    s.nak(2, control::kInitialPass, {{0, kBlocks, control::kMissingWholeBlock}}, 30 * kMs);
+    s.ready(2, 30 * kMs);
+    s.core.on_tick(30 * kMs);
+    auto passes = all_of<action::StartPass>(s.drain());
+    ASSERT_EQ(passes.size(), 1u);
+    EXPECT_EQ(passes[0].ranges.size(), kBlocks);
+  }
+}
+
+TEST(SenderCore, UntilWaitsPastMaxWaitForTheFirstReceiver) {
+  Session s(until_config(10 * kMaxWait));
+  s.core.on_tick(kMaxWait + kMs);
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kJoining);
+  EXPECT_FALSE(finished_with(s.drain())) << "not 'nobody joined' while it is joinable";
+  EXPECT_EQ(s.core.next_deadline_ns(), 10 * kMaxWait);
+  s.join(1, 3 * kMaxWait);
+  s.core.on_tick(3 * kMaxWait);
+  EXPECT_EQ(all_of<action::Begin>(s.drain()).size(), 1u);
+  // Without anyone by --until, it ends as before.
+  Session nobody(until_config(2 * kMaxWait));
+  nobody.core.on_tick(2 * kMaxWait);
+  EXPECT_EQ(finished_with(nobody.drain()), SendOutcome::kNobodyJoined);
+}
+
+TEST(SenderCore, UntilRefusesLateJoinersAfterItAndFailsOnesThatNeverGetReady) {
+  Session s(until_config(1000 * kMs));
+  start_session(s, 1);
+  s.core.on_pass_sent({32, 0}, 20 * kMs);
+  s.drain();
+  s.done(1, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  s.join(2, 500 * kMs);  // never says Ready
+  s.core.on_tick(500 * kMs + kAnswerTimeout);
+  auto fails = all_of<action::FailReceiver>(s.drain());
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].reason, "did not confirm it joined the multicast group");
+  s.join(3, 1000 * kMs);
+  fails = all_of<action::FailReceiver>(s.drain());
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].reason, "joined after --until closed the session to new receivers");
+  s.core.on_tick(1000 * kMs);
+  EXPECT_EQ(finished_with(s.drain()), SendOutcome::kSomeFailed);
+}
+
 TEST(SenderCore, ResumingReceiversGetOnlyWhatTheyLack) {
   Session s(config(2));
   s.join(1, kMs);
