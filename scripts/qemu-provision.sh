@@ -7,7 +7,7 @@
 #
 # usage: qemu-provision.sh run [--shoal BIN] [--guest-shoal BIN] [--kernel DIR|VMLINUZ] [--size MIB]
 #                              [--rate RATE] [--timeout SECS] [--accel tcg|kvm] [--mode announce|sender]
-#                              [--work DIR]
+#                              [--until SECS] [--work DIR]
 #          --shoal         the shoal binary, sender and guest (default: build-static/cli/shoal when it
 #                          exists, else build/cli/shoal); shared libraries it needs go into the initramfs
 #          --guest-shoal   another binary for the guest (it must speak the sender's protocol version)
@@ -19,6 +19,10 @@
 #          --accel         tcg (software emulation, the default) or kvm
 #          --mode          announce (the default): the sender announces, the guest's command line has
 #                          shoal.object=image.* and no address; sender: shoal.sender=198.18.0.1:9100
+#          --until SECS    a late guest (send --until): the sender keeps the session joinable SECS seconds;
+#                          a receiver in the host namespace gets the image first, and only once it is done
+#                          does the guest boot, join the still-announced session and get it in a new cycle;
+#                          the sender must then end by itself, every receiver verified
 #          --work DIR      keep every file here (image, disk, initramfs, logs) instead of a temp dir
 #        qemu-provision.sh fetch-kernel [DIR]   download Debian's cloud kernel package (apt-get download,
 #                          not installed) and extract it into DIR (default $SHOAL_KERNEL_CACHE, else
@@ -111,7 +115,7 @@ bg() {
 
 run() {
   local shoal=$HERE/../build-static/cli/shoal guest="" kernel="" size=32 rate=200M tmo=240 accel=tcg
-  local mode=announce
+  local mode=announce until=""
   [ -x "$shoal" ] || shoal=$HERE/../build/cli/shoal
   KEEP=""
   while (($#)); do
@@ -124,12 +128,14 @@ run() {
       --timeout) tmo=${2:?}; shift 2 ;;
       --accel) accel=${2:?}; shift 2 ;;
       --mode) mode=${2:?}; shift 2 ;;
+      --until) until=${2:?}; shift 2 ;;
       --work) KEEP=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
   [[ $size =~ ^[0-9]+$ ]] && ((size >= 1 && size <= 4096)) || die "--size must be 1..4096 MiB"
   [[ $tmo =~ ^[0-9]+$ ]] || die "--timeout must be seconds"
+  [[ -z $until || $until =~ ^[0-9]+$ ]] || die "--until must be seconds"
   # How the guest finds the session: by the sender's announcement, or told the sender's address.
   local announce=() guest_args
   case $mode in
@@ -186,9 +192,19 @@ run() {
   touch "$W/udhcpd.leases"
   bg dhcp $((tmo + 60)) ip netns exec "$NS" /bin/busybox udhcpd -f "$W/udhcpd.conf"
 
-  bg send $((tmo + 30)) ip netns exec "$NS" "$shoal" send "$W/image.img" --group "$GROUP" --iface br0 \
-    --listen "$CONTROL" --rate "$rate" --min-receivers 1 --max-wait "${tmo}s" --key-file "$W/key" \
-    --json "$W/send.json" --no-progress "${announce[@]}"
+  local late=()
+  [ -n "$until" ] && late=(--until "${until}s" --loopback)   # loopback: the namespace's own receiver
+  bg send $((tmo + ${until:-0} + 30)) ip netns exec "$NS" "$shoal" send "$W/image.img" --group "$GROUP" \
+    --iface br0 --listen "$CONTROL" --rate "$rate" --min-receivers 1 --max-wait "${tmo}s" \
+    --key-file "$W/key" --json "$W/send.json" --no-progress "${announce[@]}" "${late[@]}"
+  local erc=0
+  if [ -n "$until" ]; then
+    # The first machine: a receiver beside the sender. The guest boots only once it is done.
+    bg early 120 ip netns exec "$NS" "$shoal" recv --sender "$CONTROL" --iface br0 --key-file "$W/key" \
+      --out "$W/early.img" --name early --json "$W/early.json"
+    wait "$PID_early" || erc=$?
+    echo "qemu-provision: the first receiver exited $erc; now the late guest boots"
+  fi
 
   # The guest: no default devices, serial console to a file, virtio disk and NIC; power-off ends qemu.
   local t0=$SECONDS
@@ -201,8 +217,9 @@ run() {
   local qrc=0 src=0
   wait "$PID_qemu" || qrc=$?
   local secs=$((SECONDS - t0))
-  # A guest that ended without the image leaves the sender waiting for it: give it 30 s, then stop it.
-  for _ in $(seq 1 300); do kill -0 "$PID_send" 2>/dev/null || break; sleep 0.1; done
+  # A guest that ended without the image leaves the sender waiting for it: give it 30 s (and what is
+  # left of --until), then stop it.
+  for _ in $(seq 1 $((300 + ${until:-0} * 10))); do kill -0 "$PID_send" 2>/dev/null || break; sleep 0.1; done
   kill -TERM "$PID_send" 2>/dev/null || true
   wait "$PID_send" || src=$?
 
@@ -215,6 +232,10 @@ run() {
   [ "$line" = "SHOAL-PROVISION: DONE sha256=$want bytes=$((size << 20))" ] ||
     { echo "qemu-provision: the guest did not report the image's sha256 $want"; fails=1; }
   [ "$src" = 0 ] || { echo "qemu-provision: shoal send exited $src"; fails=1; }
+  if [ -n "$until" ]; then
+    [ "$erc" = 0 ] || { echo "qemu-provision: the first receiver exited $erc"; fails=1; }
+    cmp -s "$W/early.img" "$W/image.img" || { echo "qemu-provision: the first receiver's copy differs"; fails=1; }
+  fi
   got=$(head -c "$((size << 20))" "$W/disk.img" | sha256sum | cut -d' ' -f1)
   [ "$got" = "$want" ] || { echo "qemu-provision: disk's first $size MiB: sha256 $got, image $want"; fails=1; }
   cmp -s -n $((16 << 20)) <(tail -c +$(((size << 20) + 1)) "$W/disk.img") /dev/zero ||
