@@ -132,7 +132,8 @@ Action add_recv(CLI::App& app) {
       ->check(checks::duration());
   sub->add_option("-o,--out", a->o.out,
                   "where to write the object (written to a temporary name, renamed "
-                  "only once verified)")
+                  "only once verified); - = stdout, in order (through a spool file in --spool "
+                  "or $TMPDIR; raw objects only)")
       ->required();
   sub->add_option("-i,--iface", a->o.iface,
                   "interface to join the group on (default: routing decides)");
@@ -160,7 +161,8 @@ Action add_recv(CLI::App& app) {
                 "when the sender sends a tree");
   sub->add_option("--spool", a->o.spool,
                   "directory for a tree or compressed object until it is unpacked (default: "
-                  "beside --out; --state-dir for a block device)");
+                  "beside --out; --state-dir for a block device), and with --out - for blocks "
+                  "waiting for earlier ones or for the reader (default: $TMPDIR)");
   sub->add_flag("--zero-holes", a->o.zero_holes,
                 "compressed image onto a block device: write zeros where the image has holes "
                 "(default: skip them, the device keeps what it held there)");
@@ -192,6 +194,10 @@ Action add_recv(CLI::App& app) {
             }
             o.max_memory = *mem;
             if (!load_key(a->key_file, o.insecure, o.key, o.tls.enabled())) return 2;
+            if (o.out == "-" && a->events == "-") {
+              spdlog::error("--out - writes the object to stdout: give --events a file, not -");
+              return 2;
+            }
             auto events = EventLog::open(a->events);
             if (!events) {
               spdlog::error("{}", events.error());

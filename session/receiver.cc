@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 
 #include "common/clock.h"
@@ -17,6 +18,7 @@
 #include "engine/transport_select.h"
 #include "fec/layout.h"
 #include "object/object_format.h"
+#include "object/pipe_sink.h"
 #include "object/resume_state.h"
 #include "probe/probe_autorate.h"
 #include "probe/probe_receiver.h"
@@ -79,6 +81,8 @@ class ReceiverRun {
   void on_message(const control::Message& m);
   void on_closed(const std::string& why);
   void open_session(ReceiverControl::OpenSession o);
+  void open_pipe(const control::Session& s, size_t max_open);
+  void join_group(const control::Session& s);
   void refuse(const std::string& why);
   void on_udp();
   void tick();
@@ -104,7 +108,8 @@ class ReceiverRun {
   std::optional<DataKey> key_;
   std::optional<ManifestSeal> seal_;  // the streamed manifest's tags (channel key)
   // The sink outlives what writes into it: the checkpointer's thread and the core.
-  std::unique_ptr<object::ObjectSink> sink_;
+  std::unique_ptr<object::BlockSink> sink_;
+  object::PipeSink* pipe_ = nullptr;  // --out -: sink_, streaming to stdout
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<ReceiverCore> core_;
   std::unique_ptr<engine::RxBackend> rx_;
@@ -211,6 +216,7 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   // --max-memory is a hard limit: refused before anything touches the disk.
   auto max_open = open_block_budget(opt_.max_memory, s.k, s.symbol_size, s.block_count);
   if (!max_open) return refuse(max_open.error());
+  if (opt_.out == "-") return open_pipe(s, *max_open);
   // A packed object (tree, zstd) is received beside --out and unpacked at the end
   // (object/object_format.h); formats this build cannot read are refused here.
   auto target = object::received_object_path(opt_.out, s.object_format, opt_.spool, opt_.state_dir,
@@ -263,6 +269,40 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   if (!core) return refuse(core.error());
   checkpointer_ = std::move(checkpointer);
   core_ = std::move(*core);
+  join_group(s);
+}
+
+// --out -: the object goes to stdout in order, through a spool (object/pipe_sink.h); raw objects
+// only, nothing resumable.
+void ReceiverRun::open_pipe(const control::Session& s, size_t max_open) {
+  if (s.object_format != 0) {
+    return refuse(
+        "--out - takes the object's bytes as they are, but the sender packs or compresses it "
+        "(send a directory or --compress only to a file: give --out PATH)");
+  }
+  auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
+  if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
+  auto pipe = object::PipeSink::create(STDOUT_FILENO, s.object_size, opt_.spool);
+  if (!pipe) return refuse(pipe.error());
+  std::signal(SIGPIPE, SIG_IGN);  // a reader that goes away is an error we report, not a kill
+  pipe_ = pipe->get();
+  sink_ = std::move(*pipe);
+  received_path_ = "-";
+  auto checkpointer = std::make_unique<Checkpointer>(
+      *sink_, "", object::object_id(s), s.object_size, s.block_count, nullptr, SyncPolicy::kNone);
+  auto core = ReceiverCore::make(s, *sink_, max_open, nullptr,
+                                 [c = checkpointer.get(), p = pipe_, l = *layout](uint32_t b) {
+                                   c->verified(b);
+                                   p->verified(l.block_offset(b), l.block_bytes(b));
+                                 });
+  if (!core) return refuse(core.error());
+  checkpointer_ = std::move(checkpointer);
+  core_ = std::move(*core);
+  join_group(s);
+}
+
+// The key, the group, the log line: the session is open and waits for Ready.
+void ReceiverRun::join_group(const control::Session& s) {
   if (Status p = core_->protect(*key_); !p) return refuse(p.error());
   engine::RxTransportOptions ro = data_plane();
   ro.group = ipv4_text(s.group_ipv4);
@@ -468,7 +508,19 @@ RecvResult ReceiverRun::finish() {
         "first); the object is verified and in place",
         double(kDoneAckWaitNs) / 1e9);
   }
-  spdlog::info("verified and written to {}", opt_.out);
+  if (pipe_) {
+    // Done was said once every block was verified and spooled; the pipe may still be taking it.
+    if (Status d = pipe_->drain(); !d) {
+      spdlog::error("receive failed: {}", d.error());
+      opt_.events.emit("fail", {{"reason", d.error()}});
+      summary.outcome = "failed";
+      summary.reason = d.error();
+      summary.seconds = seconds();
+      write_receiver_json(opt_.json_path, summary);
+      return {false, false, d.error()};
+    }
+  }
+  spdlog::info("verified and written to {}", pipe_ ? "stdout" : opt_.out);
   opt_.events.emit("done", {{"out", opt_.out}, {"sha256", to_hex(*control_.object_sha256())}});
   summary.seconds = seconds();
   write_receiver_json(opt_.json_path, summary);
@@ -481,6 +533,11 @@ Status check_local_options(const RecvOptions& options) {
   if (!options.iface.empty()) {
     auto ifc = engine::resolve_iface(options.iface);
     if (!ifc) return make_error("--iface: " + ifc.error());
+  }
+  if (options.out == "-") {
+    if (options.json_path == "-")
+      return make_error("--out - writes the object to stdout: give --json a file, not -");
+    return {};
   }
   auto device = object::names_block_device(options.out);
   if (!device) return make_error(device.error());

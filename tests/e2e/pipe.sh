@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# e2e (issue #17 item 3): `shoal recv --out -` writes the object to stdout, in order. Loopback only
+# (TTL 0, IP_MULTICAST_LOOP), no root. rx1 pipes it into sha256sum: the hash must be the object's,
+# rx1 exit 0, and its spool directory must be empty afterwards. rx2 pipes it into `head -c 1000`,
+# which goes away: rx2 must fail (exit 1) saying the reader went away, and the sender's summary
+# must say so too (exit 1), rx1 still done. `--out -` with `--json -` is refused (exit 2).
+source "$(dirname "$0")/lib.sh"
+e2e_init pipe "$@"
+need_cmd timeout ss ip jq sha256sum head
+
+GROUP=239.255.$((($$ >> 8) % 256)).$((($$ + 64) % 256))
+ip route get "$GROUP" >/dev/null 2>&1 ||
+  skip "no route for multicast ($GROUP) on this host, so the sender has no interface to loop data back on"
+LISTEN_PORT=$(free_port) && GROUP_PORT=$(free_port) || skip "no free port found"
+make_object "$WORK/object.bin" 16
+make_key "$WORK/key"
+mkdir -p "$WORK/spool1" "$WORK/spool2"
+
+recv_cmd="\"$SHOAL\" recv --sender 127.0.0.1:$LISTEN_PORT --key-file \"$WORK/key\" --out - --no-progress"
+run_bg rx1 - 120 bash -c "set -o pipefail; TMPDIR=\"$WORK/spool1\" $recv_cmd --name rx1 --json \"$WORK/rx1.json\" | sha256sum >\"$WORK/rx1.sha\""
+run_bg rx2 - 120 bash -c "set -o pipefail; TMPDIR=\"$WORK/spool2\" $recv_cmd --name rx2 --json \"$WORK/rx2.json\" | head -c 1000 >/dev/null"
+run_bg tx - 120 "$SHOAL" send "$WORK/object.bin" --group "$GROUP:$GROUP_PORT" --ttl 0 --loopback \
+  --listen "127.0.0.1:$LISTEN_PORT" --rate 100M --min-receivers 2 --max-wait 60s \
+  --key-file "$WORK/key" --no-progress --json "$WORK/tx.json"
+expect_rc rx1 0
+expect_eq "sha256 of what rx1 wrote to stdout" "$(cut -d' ' -f1 "$WORK/rx1.sha")" "$(sha_of "$WORK/object.bin")"
+expect_eq "rx1's spool directory afterwards" "$(ls -A "$WORK/spool1")" ""
+expect_rc_failed rx2
+expect_log rx2 "the reader of the pipe went away" "rx2 says why"
+expect_rc tx 1
+expect_eq "rx1 in the sender's JSON" "$(sender_outcome "$WORK/tx.json" rx1)" done
+expect_eq "rx2 in the sender's JSON" "$(sender_outcome "$WORK/tx.json" rx2)" failed
+
+run_bg both - 20 "$SHOAL" recv --sender "127.0.0.1:$LISTEN_PORT" --key-file "$WORK/key" --out - --json -
+expect_rc both 2
+expect_log both "give --json a file" "names the conflict"
+e2e_finish
