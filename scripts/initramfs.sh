@@ -3,6 +3,7 @@
 # writes it to the machine's disk: PXE-like provisioning without an installer.
 #
 # usage: initramfs.sh OUT.cpio.gz [--shoal BIN] [--busybox BIN] [--modules DIR] [--key FILE]
+#                     [--module NAME]... [--no-default-modules] [--firmware-dir DIR]
 #   --shoal BIN     the shoal binary (default: build-static/cli/shoal, the -DSHOAL_STATIC=ON build, else the
 #                   shoal in PATH). Shared libraries it needs (ldd) are copied with it, so any build works.
 #   --busybox BIN   a statically linked busybox (default /bin/busybox, Debian package busybox-static)
@@ -10,6 +11,12 @@
 #                   depend on (modules.dep) are copied and loaded at boot; drivers built into that kernel
 #                   (modules.builtin) are skipped. Without it the kernel must have them built in.
 #   --key FILE      the pre-shared key (`shoal keygen`), stored as /etc/shoal/shoal.key (mode 0600)
+#   --module NAME   another driver to include (repeatable), e.g. a NIC or RAID controller not in the default
+#                   list: virtio, sd_mod, nvme, ahci, megaraid_sas, mpt3sas, e1000(e), igb, ixgbe, i40e, ice,
+#                   mlx5_core, bnxt_en, tg3
+#   --no-default-modules  only the --module drivers (and what they depend on)
+#   --firmware-dir DIR    where the firmware files the included drivers name (modinfo -F firmware) are
+#                   taken from, into /lib/firmware (default /lib/firmware; missing ones are listed)
 #
 # At boot, /init reads these kernel command-line parameters (all optional):
 #   shoal.sender=ADDR:PORT   the sender's control address; without it /init waits for a session that
@@ -20,8 +27,11 @@
 #   shoal.clock_skew=DURATION  refuse announcements whose time is further than this from the machine's
 #                            clock (default 5m; 0 turns the check off, for a clock that is not set)
 #   shoal.ip=dhcp|ADDR/LEN   how to configure the interface (default dhcp, with busybox udhcpc)
-#   shoal.iface=NAME         the interface (default: the first one that is not lo)
-#   shoal.out=DEV            where to write the image (default /dev/vda)
+#   shoal.iface=NAME         the interface; without it, the one whose MAC the PXE loader names in BOOTIF=
+#                            (pxelinux IPAPPEND 2, iPXE), else the first with a link (carrier), else the
+#                            first that is not lo
+#   shoal.out=DEV            where to write the image (required: the initramfs never guesses which disk to
+#                            overwrite; without it, it fails before touching the network)
 #   shoal.insecure=1         join a sender that runs without authentication (when no key is built in)
 #   shoal.shell=1            start a shell on the console instead of powering off when something fails
 # It prints one line "SHOAL-PROVISION: DONE sha256=HEX bytes=N" (after shoal verified the image and a
@@ -32,7 +42,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)   # scripts/ in the source tree, /usr/share/
 
 # Drivers a virtual machine (virtio) or a typical server needs to reach the network and its disk; a
 # module that the kernel does not have is skipped with a note.
-MODULES=(virtio_pci virtio_net virtio_blk virtio_scsi sd_mod nvme e1000 e1000e igb ixgbe)
+MODULES=(virtio_pci virtio_net virtio_blk virtio_scsi sd_mod nvme ahci megaraid_sas mpt3sas
+         e1000 e1000e igb ixgbe i40e ice mlx5_core bnxt_en tg3)
 
 die() { echo "initramfs: $*" >&2; exit 1; }
 usage() { sed -n '/^# usage:/,/^# At boot/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -40,7 +51,7 @@ usage() { sed -n '/^# usage:/,/^# At boot/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
 out=${1:-}
 [ -n "$out" ] && [ "${out#-}" = "$out" ] || usage
 shift
-shoal=$HERE/../build-static/cli/shoal busybox=/bin/busybox moddir="" key=""
+shoal=$HERE/../build-static/cli/shoal busybox=/bin/busybox moddir="" key="" fwdir=/lib/firmware extra=()
 [ -x "$shoal" ] || shoal=$(command -v shoal || true)
 while (($#)); do
   case $1 in
@@ -48,6 +59,9 @@ while (($#)); do
     --busybox) busybox=${2:?}; shift 2 ;;
     --modules) moddir=${2:?}; shift 2 ;;
     --key) key=${2:?}; shift 2 ;;
+    --module) extra+=("${2:?}"); shift 2 ;;
+    --no-default-modules) MODULES=(); shift ;;
+    --firmware-dir) fwdir=${2:?}; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -85,7 +99,7 @@ if [ -n "$moddir" ]; then
     for dep in $(awk -F: -v m="$1" '$1 == m {print $2}' "$moddir/modules.dep"); do add_module "$dep"; done
     order+=("$1")
   }
-  for m in "${MODULES[@]}"; do
+  for m in "${MODULES[@]}" "${extra[@]}"; do
     path=$(awk -F: -v m="$m" '{n = $1; sub(/.*\//, "", n); sub(/\.ko.*$/, "", n); gsub(/-/, "_", n)
                                 if (n == m) {print $1; exit}}' "$moddir/modules.dep")
     if [ -n "$path" ]; then add_module "$path"
@@ -94,11 +108,28 @@ if [ -n "$moddir" ]; then
     fi
   done
   ((${#missing[@]} == 0)) || echo "initramfs: not in this kernel, skipped: ${missing[*]}" >&2
+  nofw=()
   for m in "${order[@]}"; do
     case $m in *.ko) ;; *) die "module $m is compressed; this script copies plain .ko files only" ;; esac
     cp "$moddir/$m" "$stage/lib/modules/"
     basename "$m" >>"$stage/lib/modules/load-order"
+    # The firmware it asks for, where the firmware directory has it (the kernel loads it from
+    # /lib/firmware by itself, no helper needed).
+    command -v modinfo >/dev/null || continue
+    for fw in $(modinfo -F firmware "$moddir/$m" 2>/dev/null); do
+      [ -e "$stage/lib/firmware/$fw" ] && continue
+      if [ -f "$fwdir/$fw" ]; then
+        mkdir -p "$stage/lib/firmware/$(dirname "$fw")"
+        cp -L "$fwdir/$fw" "$stage/lib/firmware/$fw"
+      else
+        nofw+=("$fw")
+      fi
+    done
   done
+  command -v modinfo >/dev/null || echo "initramfs: no modinfo (apt-get install kmod): no firmware included" >&2
+  ((${#nofw[@]} == 0)) || echo "initramfs: firmware not in $fwdir, skipped: ${nofw[*]}" >&2
+elif ((${#extra[@]})); then
+  die "--module needs --modules DIR (the kernel's /lib/modules/VERSION)"
 fi
 
 if [ -n "$key" ]; then
@@ -139,7 +170,8 @@ finish() {
 }
 failed() { result "FAILED $*"; finish 1; }
 
-sender="" announce=239.255.0.2:9001 object="" wait=10m skew="" ipcfg=dhcp iface="" out=/dev/vda insecure="" shell=""
+sender="" announce=239.255.0.2:9001 object="" wait=10m skew="" ipcfg=dhcp iface="" out="" insecure="" shell=""
+bootif=""
 set -f   # shoal.object=GLOB must reach shoal as written, not expanded against /
 for arg in $(cat /proc/cmdline); do
   case $arg in
@@ -153,25 +185,50 @@ for arg in $(cat /proc/cmdline); do
     shoal.out=*) out=${arg#*=} ;;
     shoal.insecure=1) insecure=1 ;;
     shoal.shell=1) shell=1 ;;
+    BOOTIF=*) bootif=${arg#*=} ;;
   esac
 done
 set +f
+# Overwriting the wrong disk cannot be undone: the target is named, never guessed.
+[ -n "$out" ] || failed "no target disk: add shoal.out=/dev/DISK to the kernel command line (the initramfs never guesses which disk to overwrite)"
 
 if [ -f /lib/modules/load-order ]; then
   for m in $(cat /lib/modules/load-order); do insmod "/lib/modules/$m" || echo "init: insmod $m failed"; done
 fi
 
+# BOOTIF=01-aa-bb-cc-dd-ee-ff (ARP type 1, then the MAC the machine booted from): that interface.
+bootmac=""
+[ -n "$bootif" ] && bootmac=$(echo "${bootif#??-}" | tr 'A-F-' 'a-f:')
+why="shoal.iface"
+[ -n "$iface" ] || why=""
 # Drivers probe asynchronously: wait (bounded) for the interface and the disk to appear.
 i=0
 while [ $i -lt 100 ]; do
-  if [ -z "$iface" ]; then
-    for n in /sys/class/net/*; do [ "${n##*/}" != lo ] && [ -e "$n" ] && iface=${n##*/} && break; done
+  if [ -z "$why" ] && [ -n "$bootmac" ]; then
+    for n in /sys/class/net/*; do
+      [ "$(cat "$n/address" 2>/dev/null)" = "$bootmac" ] && iface=${n##*/} && why="BOOTIF $bootmac" && break
+    done
   fi
   [ -n "$iface" ] && [ -e "/sys/class/net/$iface" ] && [ -b "$out" ] && break
   i=$((i + 1)); sleep 0.1
 done
-[ -n "$iface" ] && [ -e "/sys/class/net/$iface" ] || failed "no network interface ${iface:-(none found)}"
 [ -b "$out" ] || failed "no block device $out"
+if [ -z "$why" ]; then
+  [ -z "$bootmac" ] || echo "init: no interface has the BOOTIF address $bootmac; choosing by link"
+  # The first interface with a link (all are brought up, a link takes a few seconds), else the first.
+  first=""
+  for n in /sys/class/net/*; do [ "${n##*/}" != lo ] && ip link set "${n##*/}" up && first=${first:-${n##*/}}; done
+  i=0
+  while [ -z "$why" ] && [ $i -lt 50 ]; do
+    for n in /sys/class/net/*; do
+      [ "${n##*/}" != lo ] && [ "$(cat "$n/carrier" 2>/dev/null)" = 1 ] && iface=${n##*/} && why="link up" && break
+    done
+    i=$((i + 1)); [ -n "$why" ] || sleep 0.1
+  done
+  [ -n "$why" ] || { iface=$first; why="first interface (none has a link)"; }
+fi
+[ -n "$iface" ] && [ -e "/sys/class/net/$iface" ] || failed "no network interface ${iface:-(none found)}"
+echo "init: interface $iface ($why)"
 
 ip link set lo up
 ip link set "$iface" up

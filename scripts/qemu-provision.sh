@@ -39,6 +39,7 @@ KERNEL_PKG=linux-image-cloud-amd64   # the smallest Debian kernel with virtio dr
 HOST_ADDR=198.18.0.1
 GROUP=239.1.2.3:9000
 CONTROL=$HOST_ADDR:9100
+GUEST_MAC=52:54:00:5e:00:01   # named to the guest as a PXE loader would: BOOTIF=01-52-54-00-5e-00-01
 
 die() { echo "qemu-provision: $*" >&2; exit 1; }
 skip() { echo "qemu-provision: SKIP: $*" >&2; exit 77; }
@@ -211,9 +212,9 @@ run() {
   bg qemu "$tmo" ip netns exec "$NS" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m 512 -smp 1 \
     -nodefaults -display none -no-reboot -serial "file:$W/console.log" \
     -kernel "$vmlinuz" -initrd "$W/initrd.gz" \
-    -append "console=ttyS0 panic=-1 $guest_args shoal.ip=dhcp" \
+    -append "console=ttyS0 panic=-1 $guest_args shoal.ip=dhcp shoal.out=/dev/vda BOOTIF=01-${GUEST_MAC//:/-}" \
     -drive "file=$W/disk.img,format=raw,if=virtio,cache=writeback" \
-    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0
+    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=$GUEST_MAC
   local qrc=0 src=0
   wait "$PID_qemu" || qrc=$?
   local secs=$((SECONDS - t0))

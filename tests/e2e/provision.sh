@@ -57,6 +57,8 @@ expect_eq "the guest's outcome in the sender's summary" \
 expect "the late guest was served by a new cycle of the session" \
   grep -q "a late receiver is ready: cycle 2" "$PVW/send.log"
 expect "the guest got its address by DHCP" grep -qa "udhcpc: lease of 198.18.0" "$PVW/console.log"
+expect "the guest chose its interface by the PXE loader's BOOTIF" \
+  grep -qa "init: interface eth0 (BOOTIF 52:54:00:5e:00:01)" "$PVW/console.log"
 cmdline=$(grep -a -m1 'Kernel command line:' "$PVW/console.log" | tr -d '\r')
 expect "the guest's kernel command line names no sender (${cmdline#*: })" \
   eval '[ -n "$cmdline" ] && [[ $cmdline != *shoal.sender=* ]]'
