@@ -4,7 +4,10 @@
 #  - control fields: Package, Version (= the binary's --version), Architecture (= dpkg's), Maintainer,
 #    Section, Description; Depends names the Debian package of every library the binary links
 #    (found independently: objdump NEEDED -> ldd path -> dpkg -S);
-#  - contents: binary, man page, systemd unit (= configs/), every example config, copyright;
+#  - the package is shoal, or shoal-nodpdk for a binary built without DPDK: then Depends names no
+#    DPDK package and it conflicts with, replaces and provides shoal;
+#  - contents: binary, man page, systemd units (= configs/), /etc/shoal/recvd.toml as a conffile,
+#    every example config and drop-in, copyright under the package's own doc directory;
 #  - the man page renders without groff warnings and names every subcommand and long option the
 #    binary's --help lists;
 #  - the extracted binary runs (`shoal --version`);
@@ -30,10 +33,19 @@ expect_eq "number of .deb files" "${#debs[@]}" 1
 DEB=${debs[0]}
 version=$("$SHOAL" --version | awk '{print $2}')
 arch=$(dpkg --print-architecture)
-expect_eq "package file name" "$(basename "$DEB")" "shoal_${version}_${arch}.deb"
+PKG=shoal
+"$SHOAL" --version | grep -q "DPDK transport: no" && PKG=shoal-nodpdk
+log "a binary $("$SHOAL" --version | grep -o '(DPDK.*)'): package $PKG"
+expect_eq "package file name" "$(basename "$DEB")" "${PKG}_${version}_${arch}.deb"
 
 field() { dpkg-deb -f "$DEB" "$1"; }
-expect_eq "Package" "$(field Package)" shoal
+expect_eq "Package" "$(field Package)" "$PKG"
+if [ "$PKG" = shoal-nodpdk ]; then
+  expect_eq "Depends names no DPDK package" "$(field Depends | tr ',' '\n' | grep -ciE 'dpdk|librte' || true)" 0
+  for f in Conflicts Replaces Provides; do expect_eq "$f" "$(field $f)" shoal; done
+else
+  expect_eq "Conflicts" "$(field Conflicts)" shoal-nodpdk
+fi
 expect_eq "Version" "$(field Version)" "$version"
 expect_eq "Architecture" "$(field Architecture)" "$arch"
 expect_eq "Section" "$(field Section)" net
@@ -43,7 +55,8 @@ expect "Description is set" test -n "$(field Description)"
 # Depends: the package of every library the binary links directly, or a name that package provides.
 depends=$(field Depends | tr ',' '\n' | sed 's/(.*)//; s/|.*//; s/ //g')
 for lib in $(objdump -p "$SHOAL" | awk '$1 == "NEEDED" {print $2}'); do
-  path=$(ldd "$SHOAL" | awk -v l="$lib" '$1 == l {print $3}')
+  # (The dynamic loader appears by its path: "/lib64/ld-linux-x86-64.so.2 (0x...)".)
+  path=$(ldd "$SHOAL" | awk -v l="$lib" '$1 == l {print $3; exit} $1 ~ ("/" l "$") {print $1; exit}')
   [ -n "$path" ] || { fail "ldd does not resolve $lib"; continue; }
   owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null || true)
   pkg=${owner%%:*}
@@ -56,18 +69,25 @@ done
 
 log "contents"
 dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's|^\./|/|' >"$WORK/contents"
+DOC=/usr/share/doc/$PKG
 want=(/usr/bin/shoal /usr/share/man/man1/shoal.1.gz /usr/lib/systemd/system/shoal-recvd.service
-  /usr/share/doc/shoal/copyright /usr/share/doc/shoal/examples/shoal-recvd.service
-  /usr/share/doc/shoal/examples/shoal-recvd.service.d/local.conf)
-for f in "$SRC"/configs/*.toml; do want+=("/usr/share/doc/shoal/examples/$(basename "$f")"); done
+  /usr/lib/systemd/system/shoal-send@.service /etc/shoal/recvd.toml
+  "$DOC/copyright" "$DOC/examples/shoal-recvd.service" "$DOC/examples/shoal-send@.service"
+  "$DOC/examples/shoal-recvd.service.d/local.conf" "$DOC/examples/shoal-recvd.service.d/boot-entries.conf")
+for f in "$SRC"/configs/*.toml; do want+=("$DOC/examples/$(basename "$f")"); done
 for f in "${want[@]}"; do expect "package contains $f" grep -qx -- "$f" "$WORK/contents"; done
+mkdir -p "$WORK/ctl"
+dpkg-deb -e "$DEB" "$WORK/ctl"
+expect_eq "conffiles" "$(cat "$WORK/ctl/conffiles" 2>/dev/null)" /etc/shoal/recvd.toml
 
 mkdir -p "$WORK/x"
 dpkg-deb -x "$DEB" "$WORK/x"
 expect "the packaged unit is configs/shoal-recvd.service" \
   cmp -s "$WORK/x/usr/lib/systemd/system/shoal-recvd.service" "$SRC/configs/shoal-recvd.service"
+expect "the packaged /etc/shoal/recvd.toml is configs/recvd.toml" \
+  cmp -s "$WORK/x/etc/shoal/recvd.toml" "$SRC/configs/recvd.toml"
 expect "the packaged copyright declares Apache-2.0, as LICENSE does" \
-  grep -qx "License: Apache-2.0" "$WORK/x/usr/share/doc/shoal/copyright"
+  grep -qx "License: Apache-2.0" "$WORK/x$DOC/copyright"
 expect "LICENSE at the top of the sources is the Apache License 2.0" \
   grep -q "Apache License" "$SRC/LICENSE"
 expect_eq "extracted shoal --version" "$("$WORK/x/usr/bin/shoal" --version 2>&1)" "$("$SHOAL" --version)"
@@ -99,9 +119,17 @@ mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates"
 touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
 # The root holds nothing else, so the dependencies (checked above) cannot be satisfied there.
 expect "dpkg --root -i" dpkg --root="$R" --force-depends --log=/dev/null -i "$DEB" >"$WORK/dpkg.log" 2>&1
-expect_eq "dpkg status" "$(dpkg --root="$R" -s shoal 2>/dev/null | sed -n 's/^Status: //p')" "install ok installed"
+expect_eq "dpkg status" "$(dpkg --root="$R" -s "$PKG" 2>/dev/null | sed -n 's/^Status: //p')" "install ok installed"
+# An operator's edit of the conffile survives an upgrade (here: the same package again).
+echo "# edited by the operator" >>"$R/etc/shoal/recvd.toml"
+expect "dpkg --root -i again (upgrade)" dpkg --root="$R" --force-depends --force-confold --log=/dev/null -i "$DEB" \
+  >>"$WORK/dpkg.log" 2>&1
+expect "the operator's edit of /etc/shoal/recvd.toml survived" grep -qx "# edited by the operator" "$R/etc/shoal/recvd.toml"
 expect_eq "installed shoal --version" "$("$R/usr/bin/shoal" --version 2>&1)" "$("$SHOAL" --version)"
-expect "dpkg --root -r" dpkg --root="$R" --log=/dev/null -r shoal >>"$WORK/dpkg.log" 2>&1
+expect "dpkg --root -r" dpkg --root="$R" --log=/dev/null -r "$PKG" >>"$WORK/dpkg.log" 2>&1
 expect_no_file "$R/usr/bin/shoal"
 expect_no_file "$R/usr/lib/systemd/system/shoal-recvd.service"
+expect "a removed package keeps its conffile (purge removes it)" test -f "$R/etc/shoal/recvd.toml"
+expect "dpkg --root --purge" dpkg --root="$R" --log=/dev/null --purge "$PKG" >>"$WORK/dpkg.log" 2>&1
+expect_no_file "$R/etc/shoal/recvd.toml"
 e2e_finish

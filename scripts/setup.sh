@@ -61,6 +61,13 @@ static_build() {
   cmake --build build-static -j "$JOBS" --target shoal
 }
 
+nodpdk_package() {
+  # The package for receivers that pulls no DPDK (shoal-nodpdk), from the static build: built with
+  # cpack and checked like the main one (packaging/check-deb.sh; ctest e2e_package checks that).
+  cmake --build build-static -j "$JOBS" --target shoal_manpage
+  bash packaging/check-deb.sh "$PWD/build-static/cli/shoal" "$PWD" "$PWD/build-static"
+}
+
 fuzz() {
   # The fuzzers need clang's libFuzzer; each gets a bounded run over the checked-in corpus.
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -82,6 +89,7 @@ case "$mode" in
     scripts/qemu-provision.sh find-kernel >/dev/null 2>&1 || scripts/qemu-provision.sh fetch-kernel ||
       echo "setup: no guest kernel, so e2e_provision will skip" >&2
     (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
+    nodpdk_package
     fuzz
     nodpdk   # after fuzz: it reuses that build
     ;;

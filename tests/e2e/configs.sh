@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e: the systemd unit and its example drop-in in configs/. (The TOML examples are loaded by the
 # unit test tests/cli/config_examples_test.cc.)
-#  1. `systemd-analyze verify` accepts the unit with the drop-in applied, without a single warning
-#     (with ExecStart pointing at the binary under test);
+#  1. `systemd-analyze verify` accepts the unit with the drop-ins applied (local.conf and
+#     boot-entries.conf), and an instance of the sender unit shoal-send@.service, without a single
+#     warning (with ExecStart pointing at the binary under test);
 #  2. the unit's ExecStart, and the drop-in's, each start a daemon on a test-bed node from
 #     configs/recvd.toml (its site-specific paths and interface replaced by the test's): it listens
 #     for announcements, and on SIGTERM, as systemd sends it, stops and exits 0.
@@ -18,10 +19,16 @@ mkdir -p "$WORK/unit/shoal-recvd.service.d"
 abs=$(readlink -f "$SHOAL")   # systemd wants an absolute path
 sed "s|/usr/bin/shoal|$abs|g" "$UNIT" >"$WORK/unit/shoal-recvd.service"
 sed "s|/usr/bin/shoal|$abs|g" "$DROPIN" >"$WORK/unit/shoal-recvd.service.d/local.conf"
+cp "$SRC/configs/shoal-recvd.service.d/boot-entries.conf" "$WORK/unit/shoal-recvd.service.d/"
+sed "s|/usr/bin/shoal|$abs|g" "$SRC/configs/shoal-send@.service" >"$WORK/unit/shoal-send@.service"
 out=$(systemd-analyze verify --man=no "$WORK/unit/shoal-recvd.service" 2>&1)
 rc=$?
 expect_eq "systemd-analyze verify exit status" "$rc" 0
 expect_eq "systemd-analyze verify output" "$out" ""
+out=$(cd "$WORK/unit" && systemd-analyze verify --man=no "$WORK/unit/shoal-send@node-root.service" 2>&1)
+rc=$?
+expect_eq "systemd-analyze verify shoal-send@node-root.service exit status" "$rc" 0
+expect_eq "systemd-analyze verify shoal-send@node-root.service output" "$out" ""
 # The drop-in is really read: a broken copy of it must be reported.
 sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=not-a-time/' "$WORK/unit/shoal-recvd.service.d/local.conf"
 out=$(systemd-analyze verify --man=no "$WORK/unit/shoal-recvd.service" 2>&1)
