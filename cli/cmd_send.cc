@@ -32,7 +32,8 @@ Action add_send(CLI::App& app) {
                                  "that joins");
   sub->add_option("object", a->o.path,
                   "file, block device or directory to send (a directory goes as one packed "
-                  "tree: files, modes, symlinks, empty directories, mtimes)")
+                  "tree: files, modes, symlinks, empty directories, mtimes); - = stdin, read "
+                  "into a spool file first (--spool; give --name)")
       ->required();
   sub->add_option("--compress", a->o.compress,
                   "send zstd-compressed 1 MiB chunks, all-zero chunks not at all (receivers "

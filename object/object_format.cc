@@ -60,6 +60,34 @@ class SpoolFile {
   std::string dir_;
 };
 
+// `shoal send -`: all of stdin into `f` (the session needs the size before it starts, and repair
+// needs any block at any time). Returns the bytes read.
+Result<uint64_t> spool_stdin(const SpoolFile& f) {
+  if (::isatty(STDIN_FILENO)) {
+    return make_error(
+        "send -: stdin is a terminal; pipe the object in (e.g. zstd -dc image.zst | "
+        "shoal send - --name image.raw ...)");
+  }
+  std::vector<uint8_t> buf(size_t{1} << 20);
+  uint64_t total = 0;
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(std::string("send -: reading stdin: ") + std::strerror(errno));
+    if (n == 0) return total;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(f.fd(), buf.data() + done, size_t(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        return make_error("send -: writing " + f.label() + ": " + std::strerror(errno) +
+                          " (it needs room for the whole object: choose another with --spool)");
+      }
+      done += w;
+    }
+    total += uint64_t(n);
+  }
+}
+
 std::string spool_dir(const std::string& spool) {
   if (!spool.empty()) return spool;
   const char* t = std::getenv("TMPDIR");
@@ -160,16 +188,29 @@ Result<ObjectSource> open_object(const std::string& path, const std::string& com
     level = *l;
   }
   std::error_code ec;
-  const bool tree = fs::is_directory(path, ec);
-  if (!tree && !level) {
+  const bool from_stdin = path == "-";
+  const bool tree = !from_stdin && fs::is_directory(path, ec);
+  if (!tree && !level && !from_stdin) {
     auto src = ObjectSource::open(path);
     if (src) info.content_bytes = src->size();
     return src;
   }
   const std::string dir = spool_dir(spool);
-  std::optional<SpoolFile> packed_tree;
+  std::optional<SpoolFile> spooled;  // a packed tree, or stdin
   std::optional<ObjectSource> content;
-  if (tree) {
+  if (from_stdin) {
+    auto f = SpoolFile::create(dir);
+    if (!f) return make_error(f.error());
+    const uint64_t t0 = monotonic_ns();
+    auto n = spool_stdin(*f);
+    if (!n) return make_error(n.error());
+    spdlog::info("read {} from stdin into {} in {:.1f}s", format_bytes(double(*n)), f->label(),
+                 double(monotonic_ns() - t0) / 1e9);
+    auto m = f->map();
+    if (!m) return make_error(m.error());
+    content.emplace(std::move(*m));
+    spooled.emplace(std::move(*f));
+  } else if (tree) {
     auto f = SpoolFile::create(dir);
     if (!f) return make_error(f.error());
     const uint64_t t0 = monotonic_ns();
@@ -182,7 +223,7 @@ Result<ObjectSource> open_object(const std::string& path, const std::string& com
     auto m = f->map();
     if (!m) return make_error(m.error());
     content.emplace(std::move(*m));
-    packed_tree.emplace(std::move(*f));
+    spooled.emplace(std::move(*f));
   } else {
     auto m = ObjectSource::open(path);
     if (!m) return make_error(m.error());
@@ -194,7 +235,7 @@ Result<ObjectSource> open_object(const std::string& path, const std::string& com
   if (!z) return make_error(z.error());
   const uint64_t t0 = monotonic_ns();
   // Holes of a sparse source are found without reading them (a packed tree has none).
-  Fd holes(packed_tree ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd holes(spooled ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   auto st = compress_chunks(content->bytes(), z->fd(), z->label(), *level, kDefaultChunkSize,
                             holes.get());
   if (!st) return make_error(st.error());

@@ -28,8 +28,8 @@ Result<std::unique_ptr<PipeSink>> PipeSink::create(int out_fd, uint64_t size,
                       std::strerror(errno) + " (give a writable directory with --spool DIR)");
   }
   if (::ftruncate(spool.get(), static_cast<off_t>(size)) != 0) {
-    return make_error("--out -: cannot size the spool file in '" + dir + "': " +
-                      std::strerror(errno));
+    return make_error("--out -: cannot size the spool file in '" + dir +
+                      "': " + std::strerror(errno));
   }
   return std::unique_ptr<PipeSink>(new PipeSink(out_fd, size, std::move(spool)));
 }
@@ -120,8 +120,9 @@ Status PipeSink::write(uint64_t offset, std::span<const uint8_t> data) {
                                static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      return make_error(std::string("--out -: writing the spool file: ") + std::strerror(errno) +
-                        " (a spool needs room for what the pipe's reader lags behind: --spool DIR)");
+      return make_error(
+          std::string("--out -: writing the spool file: ") + std::strerror(errno) +
+          " (a spool needs room for what the pipe's reader lags behind: --spool DIR)");
     }
     done += static_cast<size_t>(w);
   }

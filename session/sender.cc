@@ -93,6 +93,11 @@ std::optional<SendOutcome> SenderDriver::setup() {
 
   // A directory tree and/or --compress become one packed object (object/object_format.h).
   object::ObjectFormatInfo format;
+  if (opt_.path == "-" && opt_.object_name.empty()) {
+    spdlog::error(
+        "send -: name the object with --name (receivers, and recvd's --map rules, see it)");
+    return kBadInput;
+  }
   auto src = object::open_object(opt_.path, opt_.compress, opt_.spool, format);
   if (!src) {
     spdlog::error("{}", src.error());
@@ -158,7 +163,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
     spdlog::info("metrics for Prometheus on http://{}/metrics", opt_.metrics);
   }
 
-  start_manifest(format.format == 0);
+  start_manifest(format.format == 0 && opt_.path != "-");  // stdin: nothing to key a cache on
   RAND_bytes(reinterpret_cast<unsigned char*>(&session_id_), sizeof session_id_);
   while (beacon_nonce_ == 0) {
     RAND_bytes(reinterpret_cast<unsigned char*>(&beacon_nonce_), sizeof beacon_nonce_);

@@ -4,6 +4,8 @@
 # rx1 exit 0, and its spool directory must be empty afterwards. rx2 pipes it into `head -c 1000`,
 # which goes away: rx2 must fail (exit 1) saying the reader went away, and the sender's summary
 # must say so too (exit 1), rx1 still done. `--out -` with `--json -` is refused (exit 2).
+# Then `shoal send -`: the object piped into the sender (with --name) reaches a receiver whole, under
+# that name; without --name it is refused (exit 2), and its spool directory is empty afterwards.
 source "$(dirname "$0")/lib.sh"
 e2e_init pipe "$@"
 need_cmd timeout ss ip jq sha256sum head
@@ -34,4 +36,20 @@ expect_eq "rx2 in the sender's JSON" "$(sender_outcome "$WORK/tx.json" rx2)" fai
 run_bg both - 20 "$SHOAL" recv --sender "127.0.0.1:$LISTEN_PORT" --key-file "$WORK/key" --out - --json -
 expect_rc both 2
 expect_log both "give --json a file" "names the conflict"
+
+LISTEN_PORT=$(free_port) && GROUP_PORT=$(free_port) || fail "no free port found"
+mkdir -p "$WORK/rx3" "$WORK/txspool"
+run_bg rx3 - 120 "$SHOAL" recv --sender "127.0.0.1:$LISTEN_PORT" --key-file "$WORK/key" \
+  --out "$WORK/rx3/piped.bin" --name rx3 --json "$WORK/rx3.json"
+run_bg tx2 - 120 bash -c "cat \"$WORK/object.bin\" | \"$SHOAL\" send - --name piped.bin \
+  --group $GROUP:$GROUP_PORT --ttl 0 --loopback --listen 127.0.0.1:$LISTEN_PORT --rate 100M \
+  --min-receivers 1 --max-wait 60s --key-file \"$WORK/key\" --no-progress --spool \"$WORK/txspool\""
+expect_rc tx2 0
+expect_rc rx3 0
+expect_same_sha "$WORK/object.bin" "$WORK/rx3/piped.bin"
+expect_log tx2 "read 16.0 MiB from stdin" "the sender says what it read"
+expect_eq "the sender's spool directory afterwards" "$(ls -A "$WORK/txspool")" ""
+run_bg noname - 20 bash -c "echo x | \"$SHOAL\" send - --insecure --listen 127.0.0.1:0"
+expect_rc noname 2
+expect_log noname "name the object with --name" "says what is missing"
 e2e_finish

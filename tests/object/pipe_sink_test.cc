@@ -41,7 +41,8 @@ TEST(PipeSink, BlocksVerifiedInAnyOrderReachThePipeInOrder) {
   std::vector<uint8_t> got;
   std::thread reader([&] {
     uint8_t buf[65536];
-    for (ssize_t n; (n = ::read(p.fd[0], buf, sizeof buf)) > 0;) got.insert(got.end(), buf, buf + n);
+    for (ssize_t n; (n = ::read(p.fd[0], buf, sizeof buf)) > 0;)
+      got.insert(got.end(), buf, buf + n);
   });
   // A spill of block 0 (symbols parked at their place, not verified): never streamed as such.
   const std::vector<uint8_t> junk(kBlock, 0xee);
