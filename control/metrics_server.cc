@@ -95,6 +95,10 @@ void MetricsServer::on_events(int fd, uint32_t events) {
   }
 }
 
+std::string metric_header(const std::string& name, const char* type, const std::string& help) {
+  return "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
 std::string metric_line(const std::string& name, double value,
                         const std::map<std::string, std::string>& labels) {
   std::string line = name;

@@ -48,7 +48,9 @@ class MetricsServer {
   std::map<int, Client> clients_;
 };
 
-// Helpers for the text format: one sample line, label values escaped.
+// Helpers for the text format: a family's # HELP and # TYPE lines; one sample line, label values
+// escaped.
+std::string metric_header(const std::string& name, const char* type, const std::string& help);
 std::string metric_line(const std::string& name, double value,
                         const std::map<std::string, std::string>& labels = {});
 

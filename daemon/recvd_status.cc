@@ -87,35 +87,34 @@ nlohmann::json RecvdStatus::on_hook_ended(const std::string& dest, bool ok) {
 }
 
 std::string RecvdStatus::metrics() const {
-  std::string out =
-      "# HELP shoal_recvd_events_total announcements, sessions and hooks by outcome\n"
-      "# TYPE shoal_recvd_events_total counter\n";
+  using control::metric_header, control::metric_line;
+  std::string out = metric_header("shoal_recvd_events_total", "counter",
+                                  "announcements, sessions and hooks by outcome");
   for (const auto& [key, n] : counts_) {
     const size_t slash = key.find('/');
-    out += "shoal_recvd_events_total{event=\"" + key.substr(0, slash) + "\",outcome=\"" +
-           key.substr(slash + 1) + "\"} " + std::to_string(n) + "\n";
+    out += metric_line("shoal_recvd_events_total", double(n),
+                       {{"event", key.substr(0, slash)}, {"outcome", key.substr(slash + 1)}});
   }
-  out +=
-      "# HELP shoal_recvd_sessions_running sessions being received now\n"
-      "# TYPE shoal_recvd_sessions_running gauge\n";
-  out += control::metric_line("shoal_recvd_sessions_running", double(running_.size()));
-  out +=
-      "# HELP shoal_recvd_received_bytes_total bytes written by sessions (resumed data not "
-      "counted)\n"
-      "# TYPE shoal_recvd_received_bytes_total counter\n";
-  out += control::metric_line("shoal_recvd_received_bytes_total", double(bytes_received_));
-  out +=
-      "# HELP shoal_recvd_last_success_timestamp_seconds when a session last verified its object "
-      "(Unix time; 0 = never)\n"
-      "# TYPE shoal_recvd_last_success_timestamp_seconds gauge\n";
-  out += control::metric_line("shoal_recvd_last_success_timestamp_seconds",
-                              double(last_success_ns_ / 1'000'000'000));
-  out +=
-      "# HELP shoal_recvd_last_failure_timestamp_seconds when a session last failed (Unix time; "
-      "0 = never)\n"
-      "# TYPE shoal_recvd_last_failure_timestamp_seconds gauge\n";
-  out += control::metric_line("shoal_recvd_last_failure_timestamp_seconds",
-                              double(last_failure_ns_ / 1'000'000'000));
+  // One gauge or counter per line: name, type, help, value.
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    double value;
+  } gauges[] = {
+      {"shoal_recvd_sessions_running", "gauge", "sessions being received now",
+       double(running_.size())},
+      {"shoal_recvd_received_bytes_total", "counter",
+       "bytes written by sessions (resumed data not counted)", double(bytes_received_)},
+      {"shoal_recvd_last_success_timestamp_seconds", "gauge",
+       "when a session last verified its object (Unix time; 0 = never)",
+       double(last_success_ns_ / 1'000'000'000)},
+      {"shoal_recvd_last_failure_timestamp_seconds", "gauge",
+       "when a session last failed (Unix time; 0 = never)",
+       double(last_failure_ns_ / 1'000'000'000)},
+  };
+  for (const auto& g : gauges)
+    out += metric_header(g.name, g.type, g.help) + metric_line(g.name, g.value);
   return out;
 }
 

@@ -144,7 +144,7 @@ std::string render_metrics(const MetricsSnapshot& s, const ReceiverRecords& rece
   using control::metric_line;
   std::string out;
   auto family = [&](const char* name, const char* type, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    out += control::metric_header(name, type, help);
   };
   family("shoal_sender_object_bytes", "gauge", "size of the object being sent");
   out += metric_line("shoal_sender_object_bytes", double(s.object_bytes));

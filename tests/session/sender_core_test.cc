@@ -521,14 +521,19 @@ SenderConfig until_config(uint64_t until_ns) {
   return c;
 }
 
-TEST(SenderCore, UntilKeepsTheSessionOpenAndACycleServesALateJoinerAlone) {
-  Session s(until_config(5000 * kMs));
+// rx1 joins, gets pass 0 and is done at 21 ms: the actions of that last tick.
+std::vector<SenderAction> first_receiver_done(Session& s) {
   start_session(s, 1);
   s.core.on_pass_sent({32, 0}, 20 * kMs);
   s.drain();
   s.done(1, 21 * kMs);
   s.core.on_tick(21 * kMs);
-  auto a = s.drain();
+  return s.drain();
+}
+
+TEST(SenderCore, UntilKeepsTheSessionOpenAndACycleServesALateJoinerAlone) {
+  Session s(until_config(5000 * kMs));
+  auto a = first_receiver_done(s);
   EXPECT_FALSE(finished_with(a)) << "everyone so far is done, but --until is not over";
   EXPECT_EQ(s.core.phase(), SenderCore::Phase::kLinger);
   EXPECT_TRUE(s.core.joinable(21 * kMs));
@@ -613,11 +618,7 @@ TEST(SenderCore, UntilWaitsPastMaxWaitForTheFirstReceiver) {
 
 TEST(SenderCore, UntilRefusesLateJoinersAfterItAndFailsOnesThatNeverGetReady) {
   Session s(until_config(1000 * kMs));
-  start_session(s, 1);
-  s.core.on_pass_sent({32, 0}, 20 * kMs);
-  s.drain();
-  s.done(1, 21 * kMs);
-  s.core.on_tick(21 * kMs);
+  first_receiver_done(s);
   s.join(2, 500 * kMs);  // never says Ready
   s.core.on_tick(500 * kMs + kAnswerTimeout);
   auto fails = all_of<action::FailReceiver>(s.drain());
