@@ -38,13 +38,10 @@ Proof hmac(const Key& key, std::string_view label, const Nonce& a, const Nonce& 
   std::memcpy(msg.data(), label.data(), label.size());
   std::memcpy(msg.data() + label.size(), a.data(), a.size());
   std::memcpy(msg.data() + label.size() + a.size(), b.data(), b.size());
+  static_assert(sizeof(Proof) == sizeof(Key));
+  const Key mac = hmac_sha256(key, msg);
   Proof out{};
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(),
-           out.data(), &len) == nullptr ||
-      len != out.size()) {
-    throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
-  }
+  std::memcpy(out.data(), mac.data(), out.size());
   return out;
 }
 
@@ -128,6 +125,17 @@ Result<Key> load_key_file(const std::string& path, std::string* warning) {
     if (warning) *warning = std::move(w);
   }
   return key;
+}
+
+Key hmac_sha256(const Key& key, std::span<const uint8_t> message) {
+  Key out{};
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), message.data(), message.size(),
+           out.data(), &len) == nullptr ||
+      len != out.size()) {
+    throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
+  }
+  return out;
 }
 
 Nonce random_nonce() {

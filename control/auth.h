@@ -51,6 +51,9 @@ Nonce random_nonce();
 Proof server_proof(const Key& key, const Nonce& client_nonce, const Nonce& server_nonce);
 Proof client_proof(const Key& key, const Nonce& server_nonce, const Nonce& client_nonce);
 
+// HMAC-SHA256 of `message` under `key`. Throws std::runtime_error if OpenSSL fails.
+Key hmac_sha256(const Key& key, std::span<const uint8_t> message);
+
 // The channel key of a PSK-authenticated connection, known only to its two ends:
 // HKDF-SHA256(ikm = psk, salt = client_nonce || server_nonce, info = "shoal-v1 channel").
 // It protects the session's data key in the KeyGrant (session/session_keys.h).

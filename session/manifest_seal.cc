@@ -1,7 +1,6 @@
 #include "session/manifest_seal.h"
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -23,17 +22,6 @@ void put_be(std::vector<uint8_t>& v, T x) {
   for (int i = int{sizeof(T)} - 1; i >= 0; --i) v.push_back(static_cast<uint8_t>(x >> (8 * i)));
 }
 
-control::Key hmac(const control::Key& key, std::span<const uint8_t> msg) {
-  control::Key out{};
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), msg.data(), msg.size(),
-           out.data(), &len) == nullptr ||
-      len != out.size()) {
-    throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
-  }
-  return out;
-}
-
 control::ManifestTag truncate(const control::Key& mac) {
   control::ManifestTag t{};
   std::copy_n(mac.begin(), t.size(), t.begin());
@@ -49,7 +37,8 @@ bool same(const control::ManifestTag& a, const control::ManifestTag& b) {
 ManifestSeal::ManifestSeal(const std::optional<control::Key>& channel, uint64_t session_id)
     : session_id_(session_id) {
   if (channel) {
-    mkey_ = hmac(*channel, {reinterpret_cast<const uint8_t*>(kKeyLabel.data()), kKeyLabel.size()});
+    mkey_ = control::hmac_sha256(
+        *channel, {reinterpret_cast<const uint8_t*>(kKeyLabel.data()), kKeyLabel.size()});
   }
 }
 
@@ -67,7 +56,7 @@ control::ManifestTag ManifestSeal::tag(uint32_t first_block, uint32_t count,
   put_be(msg, first_block);
   put_be(msg, count);
   msg.insert(msg.end(), hashes_digest.begin(), hashes_digest.end());
-  return truncate(hmac(*mkey_, msg));
+  return truncate(control::hmac_sha256(*mkey_, msg));
 }
 
 control::ManifestTag ManifestSeal::end_tag(uint32_t block_count,
@@ -77,7 +66,7 @@ control::ManifestTag ManifestSeal::end_tag(uint32_t block_count,
   put_be(msg, session_id_);
   put_be(msg, block_count);
   msg.insert(msg.end(), object_sha256.begin(), object_sha256.end());
-  return truncate(hmac(*mkey_, msg));
+  return truncate(control::hmac_sha256(*mkey_, msg));
 }
 
 bool ManifestSeal::verify(const control::Manifest& m) const {
