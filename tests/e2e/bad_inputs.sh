@@ -6,9 +6,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init bad "$@"
 need_cmd timeout sha256sum ss ip jq
 
-GROUP=239.255.$((($$ >> 8) % 256)).$((($$ + 128) % 256))
-ip route get "$GROUP" >/dev/null 2>&1 ||
-  skip "no route for multicast ($GROUP) on this host, so the sender has no interface to loop data back on"
+loopback_session 128
 make_object "$WORK/object.bin" 4
 make_key "$WORK/key"
 make_key "$WORK/other.key"

@@ -219,6 +219,16 @@ free_port() {
   return 1
 }
 
+# A session on this host (control on 127.0.0.1, multicast with TTL 0 and IP_MULTICAST_LOOP): sets
+# GROUP (from the test's PID, plus OFFSET to keep one test's groups apart), LISTEN_PORT and
+# GROUP_PORT. Skips where the host has no route for multicast.
+loopback_session() {   # [OFFSET]
+  GROUP=239.255.$((($$ >> 8) % 256)).$((($$ + ${1:-0}) % 256))
+  ip route get "$GROUP" >/dev/null 2>&1 ||
+    skip "no route for multicast ($GROUP) on this host, so the sender has no interface to loop data back on"
+  LISTEN_PORT=$(free_port) && GROUP_PORT=$(free_port) || skip "no free port found"
+}
+
 # --- assertions: each records a failure and returns non-zero, never exits ---
 
 expect() {   # DESCRIPTION cmd...: the command must succeed

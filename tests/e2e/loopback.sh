@@ -9,10 +9,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init loop "$@"
 need_cmd timeout sha256sum ss ip
 
-GROUP=239.255.$((($$ >> 8) % 256)).$(($$ % 256))
-ip route get "$GROUP" >/dev/null 2>&1 ||
-  skip "no route for multicast ($GROUP) on this host, so the sender has no interface to loop data back on"
-LISTEN_PORT=$(free_port) && GROUP_PORT=$(free_port) || skip "no free port found"
+loopback_session
 make_object "$WORK/object.bin" 32
 make_key "$WORK/key"
 log "group $GROUP:$GROUP_PORT, control 127.0.0.1:$LISTEN_PORT"

@@ -10,10 +10,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init pipe "$@"
 need_cmd timeout ss ip jq sha256sum head
 
-GROUP=239.255.$((($$ >> 8) % 256)).$((($$ + 64) % 256))
-ip route get "$GROUP" >/dev/null 2>&1 ||
-  skip "no route for multicast ($GROUP) on this host, so the sender has no interface to loop data back on"
-LISTEN_PORT=$(free_port) && GROUP_PORT=$(free_port) || skip "no free port found"
+loopback_session 64
 make_object "$WORK/object.bin" 16
 make_key "$WORK/key"
 mkdir -p "$WORK/spool1" "$WORK/spool2"
