@@ -83,7 +83,7 @@ class UdpRx final : public RxBackend {
   struct alignas(cmsghdr) CmsgSpace {
     unsigned char bytes[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t)) + 32];
   };
-  std::vector<uint8_t> data_;  // buffers x buffer_size
+  std::unique_ptr<uint8_t[]> data_;  // buffers x buffer_size
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<CmsgSpace> cmsgs_;

@@ -110,8 +110,8 @@ Result<std::unique_ptr<UringWriter>> UringWriter::open(int fd, const UringWriter
 void UringWriter::setup_ring(const UringWriterOptions& o) {
   // COOP_TASKRUN: completions do not interrupt the receive loop; they are posted at its next
   // syscall (or by reap() when the kernel flags pending work). Kernels before 5.19 refuse the flag.
-  // Two SQEs more than buffers: room for the datasync and a writeback request at any time.
-  const unsigned entries = o.queue_depth + 2;
+  // Three SQEs more than buffers: room for the datasync, a writeback and a preallocation request.
+  const unsigned entries = o.queue_depth + 3;
   int r =
       io_uring_queue_init(entries, &ring_, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
   if (r == -EINVAL) r = io_uring_queue_init(entries, &ring_, 0);
@@ -130,6 +130,7 @@ void UringWriter::setup_ring(const UringWriterOptions& o) {
   ring_fsync_ = probe == nullptr || io_uring_opcode_supported(probe, IORING_OP_FSYNC);
   ring_sync_range_ =
       probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SYNC_FILE_RANGE);
+  ring_fallocate_ = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_FALLOCATE);
   if (probe != nullptr) io_uring_free_probe(probe);
   if (!has_write_fixed_ && !has_write_) {
     io_uring_queue_exit(&ring_);
@@ -332,6 +333,9 @@ void UringWriter::reap() {
     if (tag == kFsyncTag) {
       fsync_pending_ = false;
       fsync_result_ = cqe->res;
+    } else if (tag == kFallocateTag) {
+      fallocate_pending_ = false;
+      preallocated(fallocate_length_, cqe->res < 0 ? -cqe->res : 0);
     } else if (tag == kWritebackTag) {
       writeback_pending_ = false;  // only a hint: a failure shows again at sync()
     } else if (tag < slots_.size() && slots_[tag].busy) {
@@ -403,6 +407,37 @@ void UringWriter::fail(std::string what) {
   if (error_.ok()) error_ = make_error(std::move(what));
 }
 
+Status UringWriter::preallocate(uint64_t length) {
+  if (!error_.ok() || length == 0) return error_;
+  if (length > uint64_t{INT64_MAX}) {
+    fail("cannot preallocate " + std::to_string(length) + " bytes: beyond the largest file offset");
+    return error_;
+  }
+  if (!uring_ || !ring_fallocate_ || fallocate_pending_) {
+    preallocated(length, ::posix_fallocate(fd_, 0, static_cast<off_t>(length)));
+    return error_;
+  }
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);  // room reserved in setup_ring
+  if (sqe == nullptr) {
+    preallocated(length, ::posix_fallocate(fd_, 0, static_cast<off_t>(length)));
+    return error_;
+  }
+  io_uring_prep_fallocate(sqe, fixed_files_ ? 0 : fd_, 0, 0, length);
+  if (fixed_files_) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, kFallocateTag);
+  fallocate_pending_ = true;
+  fallocate_length_ = length;
+  ++queued_;
+  submit_queued();
+  return error_;
+}
+
+void UringWriter::preallocated(uint64_t length, int err) {
+  // EOPNOTSUPP / EINVAL: this filesystem does not preallocate; blocks are allocated as written.
+  if (err == 0 || err == EOPNOTSUPP || err == EINVAL) return;
+  fail("cannot preallocate " + mib(length) + " for " + label_ + ": " + errno_text(err));
+}
+
 Status UringWriter::poll() {
   if (!uring_) return error_;
   reap();
@@ -425,7 +460,7 @@ Status UringWriter::wait_range(uint64_t offset, uint64_t length) {
 
 Status UringWriter::drain() {
   if (!uring_) return error_;
-  while ((busy_ > 0 || fsync_pending_ || writeback_pending_) && wait_one()) {
+  while ((busy_ > 0 || fsync_pending_ || writeback_pending_ || fallocate_pending_) && wait_one()) {
   }
   if (busy_ > 0 && error_.ok()) fail("internal: writes stuck in the submission queue");
   return error_;

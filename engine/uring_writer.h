@@ -84,6 +84,12 @@ class UringWriter {
   // 4096-aligned, else through a bounce buffer). Returns the first error the writer has
   // seen (sticky: after an error every call returns it; the output should be discarded).
   Status write(uint64_t offset, std::span<const uint8_t> data);
+  // Allocates the output's first `length` bytes on disk without waiting for it: on the ring
+  // (IORING_OP_FALLOCATE, run by the kernel's workers; writes may be queued meanwhile, which
+  // matters when preallocation takes tens of milliseconds, as on tmpfs or a large file), or with
+  // posix_fallocate() inline without the opcode. A filesystem that cannot preallocate is not an
+  // error; running out of space is (seen by poll(), drain() or sync(), like a write's error).
+  Status preallocate(uint64_t length);
   // Submits queued writes and reaps completions; never waits for the disk. Returns the first error
   // seen so far (short write that cannot progress, ENOSPC, EIO...).
   Status poll();
@@ -118,6 +124,7 @@ class UringWriter {
   };
   static constexpr uint64_t kFsyncTag = ~uint64_t{0};
   static constexpr uint64_t kWritebackTag = ~uint64_t{0} - 1;
+  static constexpr uint64_t kFallocateTag = ~uint64_t{0} - 2;
 
   UringWriter() = default;
   void setup_ring(const UringWriterOptions& o);  // soft failures pick the pwrite backend
@@ -126,10 +133,13 @@ class UringWriter {
   Status pwrite_piece(Target t, uint64_t offset, const uint8_t* data, size_t length);
   int fd_for(Target t) const { return t == kDirect ? direct_fd_.get() : fd_; }
   uint8_t* slot_data(unsigned i) const { return memory_.data() + size_t{i} * buffer_size_; }
-  // Requests the kernel holds: busy slots, datasync and writeback, minus SQEs not yet submitted.
+  // Requests the kernel holds: busy slots, datasync, writeback and preallocation, minus SQEs
+  // not yet submitted.
   unsigned in_kernel() const {
-    return busy_ + (fsync_pending_ ? 1u : 0u) + (writeback_pending_ ? 1u : 0u) - queued_;
+    return busy_ + (fsync_pending_ ? 1u : 0u) + (writeback_pending_ ? 1u : 0u) +
+           (fallocate_pending_ ? 1u : 0u) - queued_;
   }
+  void preallocated(uint64_t length, int err);  // the outcome of a preallocation (0 or errno)
   void note_buffered(size_t bytes);  // counts dirty bytes, starts writeback every writeback_bytes
   Status acquire_slot(unsigned* index);
   void release(unsigned index);
@@ -153,6 +163,7 @@ class UringWriter {
   bool fixed_files_ = false;
   bool ring_fsync_ = false;
   bool ring_sync_range_ = false;
+  bool ring_fallocate_ = false;
   io_uring ring_{};
   AlignedBuffer memory_;
   std::vector<Slot> slots_;
@@ -162,6 +173,8 @@ class UringWriter {
   bool fsync_pending_ = false;
   int fsync_result_ = 0;
   bool writeback_pending_ = false;
+  bool fallocate_pending_ = false;
+  uint64_t fallocate_length_ = 0;
   uint64_t writeback_every_ = 0;
   uint64_t dirty_bytes_ = 0;  // buffered bytes written since the last writeback request
   uint64_t bytes_written_ = 0;

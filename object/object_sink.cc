@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "common/fresh_file.h"
 #include "common/units.h"
+#include "object/sparse_file.h"
 
 namespace shoal::object {
 
@@ -103,7 +105,7 @@ std::string ObjectSink::state_path(const std::string& final_path, const std::str
 }
 
 Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t size, bool force,
-                                      bool reuse, bool direct) {
+                                      bool reuse, bool direct, size_t write_size) {
   std::filesystem::path p(final_path);
   if (p.filename().empty())
     return make_error("--out '" + final_path + "' names a directory, not a file");
@@ -138,7 +140,7 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
                         format_bytes(double(dev_size)) + ", the object needs " +
                         format_bytes(double(size)) + ": use a larger device");
     }
-    Status w = s.open_writer(direct);
+    Status w = s.open_writer(direct, write_size);
     if (!w) return make_error(w.error());
     return s;
   }
@@ -165,28 +167,31 @@ Result<ObjectSink> ObjectSink::create(const std::string& final_path, uint64_t si
     if (!fresh) return make_error(fresh.error());
     s.fd_ = fresh->release();
   }
-  if (size > 0) {
-    int r = ::posix_fallocate(s.fd_, 0, static_cast<off_t>(size));
-    if (r == ENOSPC) {
-      return make_error("not enough disk space for the object (" +
-                        format_bytes(static_cast<double>(size)) + ") in '" + dir.string() +
-                        "': free space or choose another --out");
-    }
-    if (r != 0 && r != EOPNOTSUPP && r != EINVAL) {
-      return make_error("cannot preallocate '" + s.temp_ + "': " + errno_text(r));
-    }
-    if (r != 0 && ::ftruncate(s.fd_, static_cast<off_t>(size)) != 0) {
-      return make_error("cannot size '" + s.temp_ + "': " + errno_text(errno));
-    }
+  // Space is checked now, so a full disk is refused before the session starts; the blocks are
+  // allocated by the writer in the background (preallocating a large file, or any file on tmpfs,
+  // takes tens of milliseconds that would otherwise delay every receiver's Ready).
+  struct stat now {};
+  if (::fstat(s.fd_, &now) != 0)
+    return make_error("cannot stat '" + s.temp_ + "': " + errno_text(errno));
+  const uint64_t allocated = uint64_t(now.st_blocks) * 512;
+  if (size > allocated) {
+    if (Status room = check_free_space(dir.string(), size - allocated, "the object"); !room)
+      return make_error(room.error());
   }
-  Status w = s.open_writer(direct);
+  if (uint64_t(now.st_size) < size && ::ftruncate(s.fd_, static_cast<off_t>(size)) != 0) {
+    return make_error("cannot size '" + s.temp_ + "': " + errno_text(errno));
+  }
+  Status w = s.open_writer(direct, write_size);
   if (!w) return make_error(w.error());
+  if (Status pre = s.writer_->preallocate(size); !pre)
+    return make_error(pre.error() + disk_hint(pre.error()));
   return s;
 }
 
-Status ObjectSink::open_writer(bool direct) {
+Status ObjectSink::open_writer(bool direct, size_t write_size) {
   engine::UringWriterOptions wo;
   wo.direct = direct;
+  wo.buffer_size = std::clamp<size_t>(write_size, engine::kDirectAlign, wo.buffer_size);
   wo.label = temp_;
   auto w = engine::UringWriter::open(fd_, wo);
   if (!w) return make_error(w.error());

@@ -53,12 +53,15 @@ class ObjectSink final : public BlockSink {
  public:
   enum class Kind { kFile, kBlockDevice };
   // File: opens `<dir>/.<name>.shoal-part` (kept as is when `reuse`, for a resume; created empty
-  // otherwise) and preallocates `size` bytes, failing early on a full disk. Block device: checks
-  // it is at least `size` bytes and not mounted (unless `force`).
+  // otherwise), sized to `size` bytes: a disk without room for them is refused here, and the
+  // blocks are preallocated in the background. Block device: checks it is at least `size` bytes
+  // and not mounted (unless `force`).
   // `direct`: write whole aligned pages with O_DIRECT (worth it when blocks are page-aligned).
   // Writes go through an io_uring writer (engine/uring_writer.h), pwrite where io_uring is refused.
+  // `write_size`: the usual length of one write (a receiver's block); each of the writer's buffers
+  // holds one, so its memory is what writes in flight use (and costs little to set up).
   static Result<ObjectSink> create(const std::string& final_path, uint64_t size, bool force,
-                                   bool reuse, bool direct = false);
+                                   bool reuse, bool direct = false, size_t write_size = 1 << 20);
   // Where a resume state for `final_path` lives: beside the file, or under state_dir for a device.
   static std::string state_path(const std::string& final_path, const std::string& state_dir);
   ObjectSink(ObjectSink&& o) noexcept;
@@ -87,7 +90,7 @@ class ObjectSink final : public BlockSink {
 
  private:
   ObjectSink() = default;
-  Status open_writer(bool direct);
+  Status open_writer(bool direct, size_t write_size);
 
   std::string final_, temp_;
   Kind kind_ = Kind::kFile;

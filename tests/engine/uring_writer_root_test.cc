@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -184,40 +185,77 @@ TEST_P(WriterAsRoot, LoopDeviceRandomExtentsReadBack) {
   EXPECT_TRUE(pread_all(f.get(), size) == expect) << "backing file content differs";
 }
 
-TEST_P(WriterAsRoot, FullFilesystemSurfacesEnospc) {
-  const Mode m = GetParam();
+// A writer on a file in a 1 MiB tmpfs mounted in a scratch dir (unmounted on destruction).
+struct SmallDiskWriter {
   ScratchDir dir;
-  ASSERT_FALSE(dir.path().empty());
-  if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs: " << strerror(errno);
-  struct Unmount {
-    std::string p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{dir.path()};
+  std::string path;
+  std::string skip;  // why it could not be set up (the test skips)
+  Fd fd;
+  std::unique_ptr<UringWriter> writer;
+  bool mounted = false;
 
-  const std::string path = dir.path() + "/object";
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  ASSERT_TRUE(fd.valid()) << strerror(errno);
-  UringWriterOptions o;
-  o.direct = m.direct;
-  o.force_pwrite = m.force_pwrite;
-  o.queue_depth = 4;
-  o.buffer_size = 64 << 10;
-  o.label = path;
-  auto w = UringWriter::open(fd.get(), o);
-  ASSERT_TRUE(w.ok()) << w.error();
-  if (m.direct && !(*w)->direct()) GTEST_SKIP() << "this tmpfs refuses O_DIRECT";
+  explicit SmallDiskWriter(const Mode& m) {
+    if (dir.path().empty()) {
+      skip = "mkdtemp failed";
+      return;
+    }
+    if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
+      skip = std::string("cannot mount a tmpfs: ") + strerror(errno);
+      return;
+    }
+    mounted = true;
+    path = dir.path() + "/object";
+    fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      skip = std::string("cannot create the object: ") + strerror(errno);
+      return;
+    }
+    UringWriterOptions o;
+    o.direct = m.direct;
+    o.force_pwrite = m.force_pwrite;
+    o.queue_depth = 4;
+    o.buffer_size = 64 << 10;
+    o.label = path;
+    auto w = UringWriter::open(fd.get(), o);
+    if (!w) {
+      skip = "writer: " + w.error();
+      return;
+    }
+    writer = std::move(*w);
+    if (m.direct && !writer->direct()) skip = "this tmpfs refuses O_DIRECT";
+  }
+  ~SmallDiskWriter() {
+    writer.reset();
+    fd.reset();
+    if (mounted) ::umount2(dir.path().c_str(), MNT_DETACH);
+  }
+};
 
+TEST_P(WriterAsRoot, FullFilesystemSurfacesEnospc) {
+  SmallDiskWriter d(GetParam());
+  if (!d.skip.empty()) GTEST_SKIP() << d.skip;
   const std::vector<uint8_t> data = random_bytes(4u << 20, 1);
   Status s;
   for (size_t off = 0; off < data.size() && s.ok(); off += 100000) {
-    s = (*w)->write(off, {data.data() + off, std::min<size_t>(100000, data.size() - off)});
+    s = d.writer->write(off, {data.data() + off, std::min<size_t>(100000, data.size() - off)});
   }
-  if (s.ok()) s = (*w)->sync();
+  if (s.ok()) s = d.writer->sync();
   ASSERT_FALSE(s.ok()) << "4 MiB fit in a 1 MiB tmpfs?";
   EXPECT_NE(s.error().find(std::strerror(ENOSPC)), std::string::npos) << s.error();
-  EXPECT_NE(s.error().find(path), std::string::npos) << s.error();
-  EXPECT_LE((*w)->bytes_written(), 1u << 20);
+  EXPECT_NE(s.error().find(d.path), std::string::npos) << s.error();
+  EXPECT_LE(d.writer->bytes_written(), 1u << 20);
+}
+
+// Preallocating more than the disk holds is an error like a write's, with the output named.
+TEST_P(WriterAsRoot, PreallocatingMoreThanTheDiskHoldsIsAnError) {
+  SmallDiskWriter d(GetParam());
+  if (!d.skip.empty()) GTEST_SKIP() << d.skip;
+  Status s = d.writer->preallocate(4u << 20);
+  if (s.ok()) s = d.writer->drain();
+  ASSERT_FALSE(s.ok()) << "4 MiB preallocated in a 1 MiB tmpfs?";
+  EXPECT_NE(s.error().find(std::strerror(ENOSPC)), std::string::npos) << s.error();
+  EXPECT_NE(s.error().find(d.path), std::string::npos) << s.error();
+  EXPECT_FALSE(d.writer->write(0, std::vector<uint8_t>(4096, 1)).ok()) << "the error is sticky";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, WriterAsRoot,

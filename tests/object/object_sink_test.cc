@@ -50,6 +50,16 @@ TEST(ObjectSink, APartFileSymlinkIsReplacedNotFollowed) {
   EXPECT_EQ(read_all(victim), "precious");
 }
 
+// Free space is checked when the sink opens (the blocks themselves are allocated in the
+// background): an object larger than the disk is refused at once, and nothing is left behind.
+TEST(ObjectSink, AnObjectLargerThanTheFreeSpaceIsRefusedAtOnce) {
+  TempDir d;
+  auto sink = ObjectSink::create((d.path / "out").string(), uint64_t{1} << 60, false, false);
+  ASSERT_FALSE(sink.ok()) << "1 EiB fits in " << d.path;
+  EXPECT_NE(sink.error().find("not enough disk space"), std::string::npos) << sink.error();
+  EXPECT_TRUE(fs::is_empty(d.path)) << "a part file was left behind";
+}
+
 TEST(ObjectSink, AResumedPartFileThatIsASymlinkIsRefused) {
   TempDir d;
   const fs::path victim = d.path / "victim";
