@@ -76,8 +76,11 @@ Tag tag_of(const control::Key& key, std::span<const uint8_t> signed_bytes) {
 size_t encode_announcement(const Announcement& a, const std::optional<control::Key>& key,
                            std::span<uint8_t> out) {
   const size_t n = a.object_name.size();
-  const size_t total = kAnnounceHeaderSize + n + kAnnounceTagSize;
-  if (n == 0 || n > kAnnounceMaxName || a.control_port == 0 || out.size() < total) return 0;
+  const size_t t = a.target_policy.size();
+  const size_t total = kAnnounceHeaderSize + n + t + kAnnounceTagSize;
+  if (n == 0 || n > kAnnounceMaxName || t > kAnnounceMaxTarget || a.control_port == 0 ||
+      out.size() < total)
+    return 0;
   uint8_t* p = out.data();
   std::memcpy(p, kMagic, 4);
   p[4] = kAnnounceVersion;
@@ -88,12 +91,13 @@ size_t encode_announcement(const Announcement& a, const std::optional<control::K
   std::memcpy(p + 24, a.nonce.data(), a.nonce.size());
   put32(p + 40, a.control_ipv4);
   put16(p + 44, a.control_port);
-  put16(p + 46, 0);
+  put16(p + 46, static_cast<uint16_t>(t));
   put64(p + 48, a.object_size);
   std::memcpy(p + kAnnounceHeaderSize, a.object_name.data(), n);
+  std::memcpy(p + kAnnounceHeaderSize + n, a.target_policy.data(), t);
   Tag tag{};
-  if (key) tag = tag_of(*key, {p, kAnnounceHeaderSize + n});
-  std::memcpy(p + kAnnounceHeaderSize + n, tag.data(), tag.size());
+  if (key) tag = tag_of(*key, {p, kAnnounceHeaderSize + n + t});
+  std::memcpy(p + kAnnounceHeaderSize + n + t, tag.data(), tag.size());
   return total;
 }
 
@@ -109,9 +113,10 @@ Result<VerifiedAnnouncement> decode_announcement(std::span<const uint8_t> d,
   if ((p[5] & ~kAnnounceSigned) != 0) return make_error("announcement has unknown flags");
   const size_t n = get16(p + 6);
   if (n == 0 || n > kAnnounceMaxName) return make_error("announcement name length out of range");
-  if (d.size() != kAnnounceHeaderSize + n + kAnnounceTagSize)
-    return make_error("announcement length does not match its name length");
-  if (get16(p + 46) != 0) return make_error("announcement reserved field is not zero");
+  const size_t t = get16(p + 46);
+  if (t > kAnnounceMaxTarget) return make_error("announcement target policy length out of range");
+  if (d.size() != kAnnounceHeaderSize + n + t + kAnnounceTagSize)
+    return make_error("announcement length does not match its name and target policy lengths");
   VerifiedAnnouncement v;
   Announcement& a = v.announcement;
   a.session_id = get64(p + 8);
@@ -121,10 +126,13 @@ Result<VerifiedAnnouncement> decode_announcement(std::span<const uint8_t> d,
   a.control_port = get16(p + 44);
   a.object_size = get64(p + 48);
   a.object_name.assign(reinterpret_cast<const char*>(p + kAnnounceHeaderSize), n);
+  a.target_policy.assign(reinterpret_cast<const char*>(p + kAnnounceHeaderSize + n), t);
   if (a.control_port == 0) return make_error("announcement names control port 0");
   if (a.object_name.find('\0') != std::string::npos)
     return make_error("announcement object name contains a NUL byte");
-  const uint8_t* tag = p + kAnnounceHeaderSize + n;
+  if (a.target_policy.find('\0') != std::string::npos)
+    return make_error("announcement target policy contains a NUL byte");
+  const uint8_t* tag = p + kAnnounceHeaderSize + n + t;
   if ((p[5] & kAnnounceSigned) == 0) {
     if (!accept_unsigned)
       return make_error(
@@ -133,7 +141,7 @@ Result<VerifiedAnnouncement> decode_announcement(std::span<const uint8_t> d,
     return v;
   }
   for (size_t i = 0; i < keys.size(); ++i) {
-    Tag want = tag_of(keys[i], {p, kAnnounceHeaderSize + n});
+    Tag want = tag_of(keys[i], {p, kAnnounceHeaderSize + n + t});
     if (CRYPTO_memcmp(want.data(), tag, want.size()) == 0) {
       v.key_index = static_cast<int>(i);
       return v;
@@ -222,7 +230,8 @@ Result<std::unique_ptr<Announcer>> Announcer::open(const std::string& group_port
 Result<std::unique_ptr<Announcer>> announce_session(
     const std::string& group_port, const std::string& iface, int ttl, bool loopback,
     const std::string& listen, uint16_t bound_port, uint64_t session_id, uint64_t object_size,
-    const std::string& object_name, const std::optional<control::Key>& key) {
+    const std::string& object_name, const std::string& target_policy,
+    const std::optional<control::Key>& key) {
   if (group_port.empty()) return std::unique_ptr<Announcer>();
   auto ep = control::parse_endpoint(listen);
   if (!ep) return make_error("--listen: " + ep.error());
@@ -232,6 +241,7 @@ Result<std::unique_ptr<Announcer>> announce_session(
   a.control_port = bound_port;
   a.object_size = object_size;
   a.object_name = object_name;
+  a.target_policy = target_policy;
   auto ann = Announcer::open(group_port, iface, ttl, loopback, std::move(a), key);
   if (ann) {
     spdlog::info("announcing the session on {}{}", group_port,

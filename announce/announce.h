@@ -16,18 +16,21 @@
 //   24   16    nonce: random per datagram
 //   40   4     control IPv4 address (0 = the datagram's source address)
 //   44   2     control TCP port (1..65535)
-//   46   2     reserved, 0
+//   46   2     target policy length T (0..256; 0 = none)
 //   48   8     object size in bytes
 //   56   N     object name (UTF-8, no NUL)
-//   56+N 32    tag = HMAC-SHA256(PSK, "shoal-v1 announce" || bytes 0 .. 56+N)
+//   56+N T     target policy (`send --target`, object/target_disk.h: which disk a receiver that
+//              takes its target from the announcement writes to; no NUL)
+//   56+N+T 32  tag = HMAC-SHA256(PSK, "shoal-v1 announce" || bytes 0 .. 56+N+T)
 //
-// The datagram's length must be exactly 56 + N + 32. The label keeps an announcement tag from
-// being usable as a handshake proof (which use "shoal-v1 server"/"client") and vice versa.
-// An announcement only says where to connect: the receiver still runs the mutual handshake (PSK
-// and/or TLS certificates), so a forged or replayed announcement can at worst make a daemon try to
-// join a session it cannot complete. Which announcements a daemon accepts, signed or unsigned, is
-// its policy (daemon/recv_daemon.h, accept_unsigned_announcements). Receivers drop replays with
-// AnnounceFilter (timestamps and per-session ordering).
+// The datagram's length must be exactly 56 + N + T + 32. (Offset 46 was reserved, 0, before the
+// target policy: older receivers refuse announcements that carry one.) The label keeps an
+// announcement tag from being usable as a handshake proof (which use "shoal-v1 server"/"client")
+// and vice versa. An announcement only says where to connect: the receiver still runs the mutual
+// handshake (PSK and/or TLS certificates), so a forged or replayed announcement can at worst make a
+// daemon try to join a session it cannot complete. Which announcements a daemon accepts, signed or
+// unsigned, is its policy (daemon/recv_daemon.h, accept_unsigned_announcements). Receivers drop
+// replays with AnnounceFilter (timestamps and per-session ordering).
 //
 // encode/decode and AnnounceFilter are pure (no I/O); Announcer owns a socket.
 #pragma once
@@ -52,8 +55,9 @@ namespace shoal::announce {
 inline constexpr size_t kAnnounceHeaderSize = 56;
 inline constexpr size_t kAnnounceTagSize = 32;
 inline constexpr size_t kAnnounceMaxName = 256;
+inline constexpr size_t kAnnounceMaxTarget = 256;
 inline constexpr size_t kAnnounceMaxSize =
-    kAnnounceHeaderSize + kAnnounceMaxName + kAnnounceTagSize;
+    kAnnounceHeaderSize + kAnnounceMaxName + kAnnounceMaxTarget + kAnnounceTagSize;
 inline constexpr uint8_t kAnnounceVersion = 1;
 inline constexpr uint8_t kAnnounceSigned = 0x01;
 inline constexpr const char* kDefaultAnnounceGroup = "239.255.0.2:9001";
@@ -67,11 +71,13 @@ struct Announcement {
   uint16_t control_port = 0;
   uint64_t object_size = 0;
   std::string object_name;
+  std::string target_policy;  // "" = none
 };
 
 // Writes the datagram into `out`, signed with `key` (nullopt: unsigned, for a sender without a
-// key). Returns its length, or 0 when the name is empty or longer than 256 bytes, the port is 0, or
-// `out` is shorter than the datagram. Throws std::runtime_error only if OpenSSL's HMAC fails.
+// key). Returns its length, or 0 when the name is empty or longer than 256 bytes, the target
+// policy is longer than 256 bytes, the port is 0, or `out` is shorter than the datagram. Throws
+// std::runtime_error only if OpenSSL's HMAC fails.
 size_t encode_announcement(const Announcement& a, const std::optional<control::Key>& key,
                            std::span<uint8_t> out);
 
@@ -141,7 +147,8 @@ class Announcer {
 Result<std::unique_ptr<Announcer>> announce_session(
     const std::string& group_port, const std::string& iface, int ttl, bool loopback,
     const std::string& listen, uint16_t bound_port, uint64_t session_id, uint64_t object_size,
-    const std::string& object_name, const std::optional<control::Key>& key);
+    const std::string& object_name, const std::string& target_policy,
+    const std::optional<control::Key>& key);
 
 inline constexpr uint16_t kDefaultAnnouncePort = 9001;
 

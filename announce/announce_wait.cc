@@ -46,7 +46,8 @@ AnnouncementChoice::Decision AnnouncementChoice::consider(const HeardAnnouncemen
     }
     return d;
   }
-  d.join = AnnouncedSession{a.session_id, h.sender, a.object_name, a.object_size, h.key_index};
+  d.join = AnnouncedSession{a.session_id,  h.sender,    a.object_name,
+                            a.object_size, h.key_index, a.target_policy};
   return d;
 }
 

@@ -19,7 +19,8 @@ struct AnnouncedSession {
   std::string sender;  // control ADDR:PORT
   std::string object_name;
   uint64_t object_size = 0;
-  int key_index = -1;  // which key signed the announcement; -1 = unsigned
+  int key_index = -1;         // which key signed the announcement; -1 = unsigned
+  std::string target_policy;  // send --target ("" = none): object/target_disk.h
 };
 
 // Which announcement to take, without I/O: the first fresh one whose object name matches

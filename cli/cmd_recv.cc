@@ -15,6 +15,8 @@
 #include "common/clock.h"
 #include "common/printable.h"
 #include "common/units.h"
+#include "object/object_sink.h"
+#include "object/target_disk.h"
 #include "session/receiver.h"
 
 namespace shoal::cli {
@@ -47,10 +49,51 @@ bool check_sender_choice(const std::string& sender, const std::string& announce,
   return true;
 }
 
+// --target-from-announcement: --out becomes the disk the announcement's policy chooses on this
+// machine (object/target_disk.h). Only a signed announcement may choose a disk to overwrite, and
+// a policy that matches no disk or several is refused (exit 2), never guessed.
+std::optional<int> take_announced_target(session::RecvOptions& o,
+                                         const announce::AnnouncedSession& s) {
+  if (s.target_policy.empty()) {
+    spdlog::error(
+        "the announced session names no target disk (its sender has no --target): name the "
+        "disk with --out (shoal.out= in the initramfs), or send with --target");
+    return 2;
+  }
+  if (s.key_index < 0) {
+    spdlog::error(
+        "the announcement names target '{}' but is unsigned: a disk to overwrite is taken only "
+        "from an announcement signed with our key (--key-file)",
+        printable(s.target_policy));
+    return 2;
+  }
+  auto disks = object::list_disks();
+  if (!disks) {
+    spdlog::error("{}", disks.error());
+    return 2;
+  }
+  auto path = object::choose_target(s.target_policy, *disks, s.object_size);
+  if (!path) {
+    spdlog::error("{}", path.error());
+    return 2;
+  }
+  auto device = object::names_block_device(*path);
+  if (!device || !*device) {
+    spdlog::error("the announcement's target {} is not a block device on this machine{}",
+                  printable(*path), device ? "" : ": " + device.error());
+    return 2;
+  }
+  spdlog::info("target disk {} (the announcement's policy '{}')", *path,
+               printable(s.target_policy));
+  o.out = *path;
+  return std::nullopt;
+}
+
 // --announce: waits for the session to join and points `o` at it. Returns an exit status on
 // failure (2: bad options, 1: no matching announcement in time), nullopt when `o` is ready.
 std::optional<int> find_announced_session(session::RecvOptions& o, const std::string& group,
-                                          const std::string& object, uint64_t max_skew_ms) {
+                                          const std::string& object, uint64_t max_skew_ms,
+                                          bool from_announcement) {
   auto unsigned_ok =
       announce::accept_unsigned_announcements(o.key ? 1 : 0, o.insecure, o.tls.enabled());
   if (!unsigned_ok) {
@@ -88,6 +131,9 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
   spdlog::info("joining session {} '{}' ({}) announced by {}", session_hex(found->session_id),
                printable(found->object_name), format_bytes(double(found->object_size)),
                found->sender);
+  if (from_announcement) {
+    if (auto rc = take_announced_target(o, *found)) return rc;
+  }
   o.sender = found->sender;
   // The sender there must run this session, of this object (the --object filter chose it).
   o.announced =
@@ -106,6 +152,7 @@ Action add_recv(CLI::App& app) {
     std::string key_file, wait = "30s", memory = "1G";
     std::string events;
     std::string announce, object, skew = "5m";
+    bool target_from_announcement = false;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
@@ -133,8 +180,11 @@ Action add_recv(CLI::App& app) {
   sub->add_option("-o,--out", a->o.out,
                   "where to write the object (written to a temporary name, renamed "
                   "only once verified); - = stdout, in order (through a spool file in --spool "
-                  "or $TMPDIR; raw objects only)")
-      ->required();
+                  "or $TMPDIR; raw objects only); this or --target-from-announcement");
+  sub->add_flag("--target-from-announcement", a->target_from_announcement,
+                "with --announce, instead of --out: write to the disk the announcement's signed "
+                "policy names (`shoal send --target`); refused when it matches no disk of this "
+                "machine or several");
   sub->add_option("-i,--iface", a->o.iface,
                   "interface to join the group on (default: routing decides)");
   sub->add_option("-k,--key-file", a->key_file, "pre-shared key file from `shoal keygen`");
@@ -181,6 +231,20 @@ Action add_recv(CLI::App& app) {
   return {sub, [a] {
             session::RecvOptions o = a->o;
             if (!check_sender_choice(o.sender, a->announce, a->object)) return 2;
+            if (o.out.empty() == !a->target_from_announcement) {
+              spdlog::error(o.out.empty()
+                                ? "no output: pass --out PATH (or, with --announce, "
+                                  "--target-from-announcement)"
+                                : "--out and --target-from-announcement are alternatives: "
+                                  "pass one");
+              return 2;
+            }
+            if (a->target_from_announcement && a->announce.empty()) {
+              spdlog::error(
+                  "--target-from-announcement takes the disk from the session's announcement: "
+                  "add --announce");
+              return 2;
+            }
             auto wait = parse_duration_ns(a->wait);
             if (!wait) {
               spdlog::error("--connect-timeout: {}", wait.error());
@@ -207,7 +271,8 @@ Action add_recv(CLI::App& app) {
             if (!a->announce.empty()) {
               auto skew = parse_duration_ns(a->skew);
               if (!skew) return 2;  // the validator said why
-              if (auto rc = find_announced_session(o, a->announce, a->object, *skew / 1'000'000))
+              if (auto rc = find_announced_session(o, a->announce, a->object, *skew / 1'000'000,
+                                                   a->target_from_announcement))
                 return *rc;
             }
             return session::exit_status(session::run_receiver(o));

@@ -13,6 +13,7 @@
 #include "common/units.h"
 #include "engine/net_iface.h"
 #include "object/chunk_codec.h"
+#include "object/target_disk.h"
 #include "probe/probe_autorate.h"
 #include "session/sender.h"
 
@@ -151,6 +152,16 @@ Action add_send(CLI::App& app) {
       ->expected(0, 1)
       ->default_str("239.255.0.2:9001")
       ->check(checks::group_port());
+  sub->add_option("--target", a->o.target_policy,
+                  "with --announce: the disk receivers that take their target from the "
+                  "announcement write to (the initramfs without shoal.out=, recv "
+                  "--target-from-announcement): /dev/PATH, disk (the only one), "
+                  "disk:model=GLOB or disk:serial=GLOB; a receiver where it matches no disk or "
+                  "several refuses, never guesses")
+      ->check([](const std::string& v) {
+        Status ok = object::check_target_policy(v);
+        return ok ? std::string() : ok.error();
+      });
   sub->add_option("--json", a->o.json_path, "write a JSON summary to this file ('-' = stdout)");
   sub->add_option("--metrics", a->o.metrics,
                   "serve Prometheus metrics at this address while sending, e.g. 127.0.0.1:9102 "
@@ -167,6 +178,12 @@ Action add_send(CLI::App& app) {
         o.symbol_size_given = symbol_size->count() > 0;
         while (o.path.size() > 1 && o.path.back() == '/') o.path.pop_back();  // "dir/" names dir
         if (!take_group(a->group, o.group, o.port)) return 2;
+        if (!o.target_policy.empty() && o.announce.empty()) {
+          spdlog::error(
+              "--target goes into the session's announcement: add --announce (receivers that "
+              "join with --sender name their disk themselves with --out)");
+          return 2;
+        }
         auto rate = probe::is_rate_auto(a->rate) ? Result<uint64_t>(0) : parse_rate(a->rate);
         if (probe::is_rate_auto(a->rate)) o.rate_auto = a->rate;  // probe/probe_autorate.h
         if (!rate) {

@@ -24,7 +24,8 @@ control::Key key_of(uint8_t fill) {
 bool same(const announce::Announcement& a, const announce::Announcement& b) {
   return a.session_id == b.session_id && a.timestamp_ms == b.timestamp_ms && a.nonce == b.nonce &&
          a.control_ipv4 == b.control_ipv4 && a.control_port == b.control_port &&
-         a.object_size == b.object_size && a.object_name == b.object_name;
+         a.object_size == b.object_size && a.object_name == b.object_name &&
+         a.target_policy == b.target_policy;
 }
 
 }  // namespace

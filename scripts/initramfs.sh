@@ -30,8 +30,10 @@
 #   shoal.iface=NAME         the interface; without it, the one whose MAC the PXE loader names in BOOTIF=
 #                            (pxelinux IPAPPEND 2, iPXE), else the first with a link (carrier), else the
 #                            first that is not lo
-#   shoal.out=DEV            where to write the image (required: the initramfs never guesses which disk to
-#                            overwrite; without it, it fails before touching the network)
+#   shoal.out=DEV            where to write the image. Without it, the disk the signed announcement's
+#                            policy names (`shoal send --announce --target`; shoal refuses a policy
+#                            that matches no disk or several); with shoal.sender= and no shoal.out=,
+#                            /init fails before touching the network: it never guesses a disk
 #   shoal.insecure=1         join a sender that runs without authentication (when no key is built in)
 #   shoal.shell=1            start a shell on the console instead of powering off when something fails
 # It prints one line "SHOAL-PROVISION: DONE sha256=HEX bytes=N" (after shoal verified the image and a
@@ -189,8 +191,12 @@ for arg in $(cat /proc/cmdline); do
   esac
 done
 set +f
-# Overwriting the wrong disk cannot be undone: the target is named, never guessed.
-[ -n "$out" ] || failed "no target disk: add shoal.out=/dev/DISK to the kernel command line (the initramfs never guesses which disk to overwrite)"
+# Overwriting the wrong disk cannot be undone: the target is named, never guessed. Named by
+# shoal.out=, or by the signed announcement's policy (send --announce --target), which shoal
+# applies to this machine's disks and refuses when it matches none or several.
+if [ -z "$out" ] && [ -n "$sender" ]; then
+  failed "no target disk: add shoal.out=/dev/DISK to the kernel command line, or join by announcement (no shoal.sender=) from a sender that names one with --target (the initramfs never guesses which disk to overwrite)"
+fi
 
 if [ -f /lib/modules/load-order ]; then
   for m in $(cat /lib/modules/load-order); do insmod "/lib/modules/$m" || echo "init: insmod $m failed"; done
@@ -209,10 +215,12 @@ while [ $i -lt 100 ]; do
       [ "$(cat "$n/address" 2>/dev/null)" = "$bootmac" ] && iface=${n##*/} && why="BOOTIF $bootmac" && break
     done
   fi
-  [ -n "$iface" ] && [ -e "/sys/class/net/$iface" ] && [ -b "$out" ] && break
+  # Without shoal.out=, a disk with hardware behind it (the announcement's policy picks among them).
+  if [ -n "$out" ]; then disk_ok=$([ -b "$out" ] && echo 1); else disk_ok=$(ls -d /sys/block/*/device 2>/dev/null | head -n1); fi
+  [ -n "$iface" ] && [ -e "/sys/class/net/$iface" ] && [ -n "$disk_ok" ] && break
   i=$((i + 1)); sleep 0.1
 done
-[ -b "$out" ] || failed "no block device $out"
+[ -z "$out" ] || [ -b "$out" ] || failed "no block device $out"
 if [ -z "$why" ]; then
   [ -z "$bootmac" ] || echo "init: no interface has the BOOTIF address $bootmac; choosing by link"
   # The first interface with a link (all are brought up, a link takes a few seconds), else the first.
@@ -245,7 +253,8 @@ else
   from="--announce=$announce${object:+ --object $object}${skew:+ --max-clock-skew $skew}"
   where="from the session announced on $announce${object:+ for an object matching $object}"
 fi
-echo "init: $iface $(ip -4 -o addr show dev "$iface" | awk '{print $4}'), receiving $where into $out"
+if [ -n "$out" ]; then into="--out $out" target=$out; else into=--target-from-announcement target="the disk the announcement names"; fi
+echo "init: $iface $(ip -4 -o addr show dev "$iface" | awk '{print $4}'), receiving $where into $target"
 
 auth="--key-file /etc/shoal/shoal.key"
 if [ ! -f /etc/shoal/shoal.key ]; then
@@ -254,7 +263,7 @@ if [ ! -f /etc/shoal/shoal.key ]; then
 fi
 # Resume state goes to the ramfs: a reboot starts over, which is what an installer wants.
 set -f
-shoal recv $from --connect-timeout "$wait" --iface "$iface" $auth --out "$out" --state-dir /run/shoal \
+shoal recv $from --connect-timeout "$wait" --iface "$iface" $auth $into --state-dir /run/shoal \
   --max-memory 64M --json /run/shoal/result.json --name "$(cat /sys/class/net/"$iface"/address)" --no-progress
 rc=$?
 set +f
@@ -264,6 +273,8 @@ set +f
 sha=$(grep -o '"sha256": *"[0-9a-f]*"' /run/shoal/result.json | grep -o '[0-9a-f]\{64\}')
 bytes=$(grep -o '"bytes": *[0-9]*' /run/shoal/result.json | grep -o '[0-9]*$')
 [ -n "$sha" ] && [ -n "$bytes" ] || failed "no sha256/bytes in the result: $(cat /run/shoal/result.json)"
+[ -n "$out" ] || out=$(sed -n 's/.*"out": *"\([^"]*\)".*/\1/p' /run/shoal/result.json | head -n1)
+[ -b "$out" ] || failed "the result names no block device as the output: $(cat /run/shoal/result.json)"
 sync
 echo 3 >/proc/sys/vm/drop_caches
 got=$(head -c "$bytes" "$out" | sha256sum | cut -d' ' -f1)

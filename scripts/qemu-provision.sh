@@ -17,8 +17,10 @@
 #          --rate          sender rate (default 200M)
 #          --timeout       bound on the guest's whole run, boot to power-off (default 240 s)
 #          --accel         tcg (software emulation, the default) or kvm
-#          --mode          announce (the default): the sender announces, the guest's command line has
-#                          shoal.object=image.* and no address; sender: shoal.sender=198.18.0.1:9100
+#          --mode          announce (the default): the sender announces with --target 'disk:serial=shoal-guest*',
+#                          the guest's command line has shoal.object=image.*, no address and no shoal.out=
+#                          (the guest's virtio disk has that serial); sender: shoal.sender=198.18.0.1:9100
+#                          and shoal.out=/dev/vda
 #          --until SECS    a late guest (send --until): the sender keeps the session joinable SECS seconds;
 #                          a receiver in the host namespace gets the image first, and only once it is done
 #                          does the guest boot, join the still-announced session and get it in a new cycle;
@@ -140,8 +142,10 @@ run() {
   # How the guest finds the session: by the sender's announcement, or told the sender's address.
   local announce=() guest_args
   case $mode in
-    announce) announce=(--announce) guest_args="shoal.object=image.*" ;;
-    sender) guest_args="shoal.sender=$CONTROL" ;;
+    # By announcement, the disk too is named there (send --target): the guest has no shoal.out= and
+    # writes to the one disk whose serial matches (the virtio disk's, set below).
+    announce) announce=(--announce --target "disk:serial=shoal-guest*") guest_args="shoal.object=image.*" ;;
+    sender) guest_args="shoal.sender=$CONTROL shoal.out=/dev/vda" ;;
     *) die "--mode must be announce or sender" ;;
   esac
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, bridge, tap device)"
@@ -212,8 +216,9 @@ run() {
   bg qemu "$tmo" ip netns exec "$NS" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m 512 -smp 1 \
     -nodefaults -display none -no-reboot -serial "file:$W/console.log" \
     -kernel "$vmlinuz" -initrd "$W/initrd.gz" \
-    -append "console=ttyS0 panic=-1 $guest_args shoal.ip=dhcp shoal.out=/dev/vda BOOTIF=01-${GUEST_MAC//:/-}" \
-    -drive "file=$W/disk.img,format=raw,if=virtio,cache=writeback" \
+    -append "console=ttyS0 panic=-1 $guest_args shoal.ip=dhcp BOOTIF=01-${GUEST_MAC//:/-}" \
+    -drive "file=$W/disk.img,format=raw,if=none,id=disk0,cache=writeback" \
+    -device virtio-blk-pci,drive=disk0,serial=shoal-guest-disk \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=$GUEST_MAC
   local qrc=0 src=0
   wait "$PID_qemu" || qrc=$?

@@ -535,6 +535,7 @@ Status check_local_options(const RecvOptions& options) {
     auto ifc = engine::resolve_iface(options.iface);
     if (!ifc) return make_error("--iface: " + ifc.error());
   }
+  if (options.out.empty()) return {};  // --target-from-announcement: chosen after the wait
   if (options.out == "-") {
     if (options.json_path == "-")
       return make_error("--out - writes the object to stdout: give --json a file, not -");

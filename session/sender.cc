@@ -240,7 +240,8 @@ std::optional<SendOutcome> SenderDriver::setup() {
   // --announce: tell waiting `shoal recvd` daemons where to connect (announce/announce.h).
   auto announcer = announce::announce_session(
       opt_.announce, opt_.iface, opt_.ttl, opt_.loopback, opt_.listen, server_->port(), session_id_,
-      object_size, session_msg_.object_name, opt_.insecure ? std::nullopt : opt_.key);
+      object_size, session_msg_.object_name, opt_.target_policy,
+      opt_.insecure ? std::nullopt : opt_.key);
   if (!announcer) {
     spdlog::error("{}", announcer.error());
     return kBadInput;

@@ -55,6 +55,7 @@ struct SendOptions {
   std::string json_path;  // summary as JSON ("-" = stdout)
   std::string metrics;    // Prometheus endpoint address ("" = none), e.g. 127.0.0.1:9102
   std::string announce;   // "GROUP:PORT": announce the session there for `shoal recvd` ("" = no)
+  std::string target_policy;  // --target: the disk the announcement names (object/target_disk.h)
   std::vector<std::string> hosts;  // --hosts: receivers expected (SenderConfig::hosts)
   // Reuse the manifest of a regular file sent unchanged before (object/manifest_cache.h).
   bool manifest_cache = true;

@@ -4,7 +4,8 @@
 # exactly the named drivers that kernel has (and their dependencies), the firmware a driver names
 # (modinfo -F firmware) from --firmware-dir under lib/firmware, and a note for a driver the kernel
 # lacks. --module without --modules is refused. Then a qemu guest (no network, nothing to write to)
-# boots it without shoal.out=: it must refuse to guess a target disk, say so, and power off.
+# boots it with shoal.sender= and without shoal.out= (so no announcement can name the disk): it must
+# refuse to guess a target disk, say so, and power off.
 source "$(dirname "$0")/lib.sh"
 e2e_init initramfs "$@"
 need_cmd modinfo zcat timeout
@@ -43,7 +44,7 @@ if command -v qemu-system-x86_64 >/dev/null; then
   "$I" "$WORK/k.gz" --shoal "$SHOAL" --modules "$moddir" >"$WORK/k.log" 2>&1 || fail "initramfs.sh failed: $(cat "$WORK/k.log")"
   run_bg guest - 120 qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 -nodefaults -display none \
     -no-reboot -serial "file:$WORK/console.log" -kernel "$vmlinuz" -initrd "$WORK/k.gz" \
-    -append "console=ttyS0 panic=-1 shoal.ip=dhcp" -nic none
+    -append "console=ttyS0 panic=-1 shoal.ip=dhcp shoal.sender=198.18.0.1:9100" -nic none
   expect_rc guest 0
   expect "the guest refuses to guess a target disk" \
     grep -qa "SHOAL-PROVISION: FAILED no target disk: add shoal.out=/dev/DISK" "$WORK/console.log"

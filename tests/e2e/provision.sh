@@ -7,7 +7,9 @@
 # powers off. Checked here, apart from the script's own verdict: the disk file's first 32 MiB hash like
 # the image and the rest stayed zero, the guest's console reports that hash, the guest booted without
 # shoal.sender= and joined the announced session, the sender's summary lists the guest as done, and
-# nothing the script created (namespace, processes) is left.
+# nothing the script created (namespace, processes) is left. The guest's command line names no disk
+# either: the sender's --target 'disk:serial=shoal-guest*' does, and the guest writes to the one disk
+# with that serial (issue #17 item 7).
 # The guest boots late (issue #17 item 1): the sender runs `--until 60s`, a receiver beside it gets the
 # image first, and only then does the guest boot; it must find the session still announced and get
 # the image in a new cycle, and the sender must end by itself with both verified. (--mode sender, shoal.sender=, is the same
@@ -60,8 +62,10 @@ expect "the guest got its address by DHCP" grep -qa "udhcpc: lease of 198.18.0" 
 expect "the guest chose its interface by the PXE loader's BOOTIF" \
   grep -qa "init: interface eth0 (BOOTIF 52:54:00:5e:00:01)" "$PVW/console.log"
 cmdline=$(grep -a -m1 'Kernel command line:' "$PVW/console.log" | tr -d '\r')
-expect "the guest's kernel command line names no sender (${cmdline#*: })" \
-  eval '[ -n "$cmdline" ] && [[ $cmdline != *shoal.sender=* ]]'
+expect "the guest's kernel command line names no sender and no disk (${cmdline#*: })" \
+  eval '[ -n "$cmdline" ] && [[ $cmdline != *shoal.sender=* && $cmdline != *shoal.out=* ]]'
+expect "the guest took its disk from the announcement's policy (issue #17 item 7)" \
+  grep -qa "target disk /dev/vda (the announcement's policy 'disk:serial=shoal-guest\*')" "$PVW/console.log"
 expect "the guest joined the session it heard announced" \
   grep -qaE "joining session [0-9a-f]{16} 'image.img' .* announced by 198.18.0.1:9100" "$PVW/console.log"
 
