@@ -27,6 +27,7 @@ constexpr uint64_t kMtuFrames = 200;
 constexpr uint64_t kMtuMaxRate = 50'000'000;
 constexpr double kSenderSlack = 0.95;  // offered below this share of the target: sender-limited
 constexpr unsigned kMaxRedos = 4;      // disturbed search steps repeated, in all
+constexpr unsigned kRedosPerRate = 2;  // ... and at one rate: a host busy twice in a row is no limit
 }  // namespace
 
 FrameBatch::FrameBatch(uint64_t probe_id, uint32_t max_frame)
@@ -183,7 +184,7 @@ void ProbeRun::search() {
   cfg.to_bps = opt_.to_bps;
   cfg.sender_slack = kSenderSlack;
   KneeSearch ks(cfg);
-  unsigned redos = 0;
+  unsigned redos = 0, redos_here = 0;
   uint64_t redone_rate = 0;
   while (auto rate = ks.next()) {
     if (std::none_of(result_.receivers.begin(), result_.receivers.end(), counts_for_search)) break;
@@ -200,8 +201,10 @@ void ProbeRun::search() {
     double worst = 0;
     for (size_t r = 0; r < s->receivers.size(); ++r)
       if (s->receivers[r].answered) worst = std::max(worst, step_loss(*s, r));
-    // Each rate is repeated at most once: a sender or receiver short at a rate twice is a limit.
-    const bool redo = redos < kMaxRedos && *rate != redone_rate && disturbed(*s);
+    // Each rate is repeated at most twice: a sender or receiver short at a rate three times in a row
+    // is a limit, not a busy moment of the host.
+    if (*rate != redone_rate) redos_here = 0;
+    const bool redo = redos < kMaxRedos && redos_here < kRedosPerRate && disturbed(*s);
     spdlog::info("step {:2} {:6} {:>14} offered {:>14}: worst loss {:.4f}% {}", s->step, plan.phase,
                  format_rate(double(*rate)), format_rate(double(s->offered_bps)), worst * 100,
                  redo      ? "disturbed (sender short or receiver drops): repeating"
@@ -209,6 +212,7 @@ void ProbeRun::search() {
                            : "LOSS");
     if (redo) {
       ++redos;
+      ++redos_here;
       redone_rate = *rate;
       s->redone = true;
     } else {
