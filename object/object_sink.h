@@ -69,6 +69,8 @@ class ObjectSink final : public BlockSink {
   ObjectSink(const ObjectSink&) = delete;
   ~ObjectSink() override;
 
+  Kind kind() const { return kind_; }
+
   // Queues a write (the bytes are copied; the call returns before the disk has them).
   Status write(uint64_t offset, std::span<const uint8_t> data) override;
   // Reaps finished writes without blocking; reports a failed one (disk full, I/O error).

@@ -43,7 +43,7 @@ DataPass::DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::P
   if (!sent_sequence_) throw std::bad_alloc();
 }
 
-Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
+Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats, const Skip& skip) {
   live_stats_ = &stats;
   frames_base_ = stats.frames - sender_.frames_sent();
   bytes_base_ = stats.bytes - sender_.bytes_sent();
@@ -56,12 +56,24 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats) {
       while (!stop_ && !published_(last)) service_(1);
       if (stop_) break;
     }
-    if (interleave_ && at > 0) {
-      window_ranges_.assign(window.begin(), window.end());
-      interleave_(window_ranges_);
-      for (size_t i = window.size(); i < window_ranges_.size(); ++i)
+    const bool extra = interleave_ && at > 0;
+    if (skip || extra) {
+      window_ranges_.clear();
+      for (const RepairRange& r : window) {
+        if (skip && skip(r.block))
+          ++stats.skipped_blocks;
+        else
+          window_ranges_.push_back(r);
+      }
+      const size_t own = window_ranges_.size();
+      if (extra) interleave_(window_ranges_);
+      for (size_t i = own; i < window_ranges_.size(); ++i)
         stats.interleaved += window_ranges_[i].count;
       window = window_ranges_;
+    }
+    if (window.empty()) {
+      service_(0);  // a long run of skipped blocks still serves the control plane
+      continue;
     }
     s = send_window(window, stats);
   }

@@ -27,6 +27,8 @@ struct PassStats {
   uint64_t repair_frames = 0;  // frames carrying repair rows (ESI >= k)
   uint64_t interleaved = 0;    // repair symbols sent during the pass for receivers' reports
   uint64_t bytes = 0;          // UDP payload bytes
+  uint64_t skipped_blocks =
+      0;  // blocks left out by the Skip hook (all zeros: object/zero_blocks.h)
 };
 
 class DataPass {
@@ -39,6 +41,9 @@ class DataPass {
   // May the data of blocks up to `block` go out yet? (Their hashes must lead them: the sender
   // hashes while it sends.) While not, the pass serves the control plane and asks again.
   using Published = std::function<bool(uint32_t block)>;
+  // Blocks to leave out of the pass (asked once their hash is published): the first pass leaves
+  // out all-zero blocks, which receivers fill in from their hashes.
+  using Skip = std::function<bool(uint32_t block)>;
 
   DataPass(const SymbolSource& symbols, engine::TxBackend& tx, engine::Pacer& pacer,
            engine::FrameBuilder& frames, uint32_t window_blocks, Service service,
@@ -46,8 +51,9 @@ class DataPass {
   DataPass(const DataPass&) = delete;  // its pacing hooks point back at it
   DataPass& operator=(const DataPass&) = delete;
 
-  // Sends every symbol of `ranges`. Returns an error only if the backend fails hard.
-  Status run(std::span<const RepairRange> ranges, PassStats& stats);
+  // Sends every symbol of `ranges` but those of blocks `skip` names (none when empty). Returns an
+  // error only if the backend fails hard.
+  Status run(std::span<const RepairRange> ranges, PassStats& stats, const Skip& skip = {});
   // Ends the running pass after its current window (the sender is stopping).
   void stop() { stop_ = true; }
   // Per block: 1 + the sequence number of the newest frame sent for it (0: none yet).

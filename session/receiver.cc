@@ -253,6 +253,7 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   auto sink = object::ObjectSink::create(received_path_, s.object_size, opt_.force,
                                          resume.has_value(), direct, size_t{s.k} * s.symbol_size);
   if (!sink) return refuse(sink.error());
+  const bool fresh_file = !resume && sink->kind() == object::ObjectSink::Kind::kFile;
   sink_ = std::make_unique<object::ObjectSink>(std::move(*sink));
   if (resume) {
     spdlog::info(
@@ -268,6 +269,8 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
   auto core = ReceiverCore::make(s, *sink_, *max_open, resume ? &*resume : nullptr,
                                  [c = checkpointer.get()](uint32_t b) { c->verified(b); });
   if (!core) return refuse(core.error());
+  // A file this run created reads zeros where nothing was written: all-zero blocks need no write.
+  (*core)->set_target_reads_zero(fresh_file);
   checkpointer_ = std::move(checkpointer);
   core_ = std::move(*core);
   join_group(s);

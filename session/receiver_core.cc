@@ -38,7 +38,8 @@ ReceiverCore::ReceiverCore(const control::Session& s, object::BlockSink& sink,
       layout_(layout),
       block_sha256_(new control::Digest[layout.block_count()]),
       sink_(sink),
-      on_verified_(std::move(on_verified)) {}
+      on_verified_(std::move(on_verified)),
+      zero_(layout) {}
 
 Status ReceiverCore::add_hashes(uint32_t first, std::span<const control::Digest> hashes) {
   if (first != known_ || hashes.size() > layout_.block_count() - known_) {
@@ -67,6 +68,28 @@ Status ReceiverCore::add_hashes(uint32_t first, std::span<const control::Digest>
       if (Status r = recheck_resumed(b); !r) return r;
     }
   }
+  for (uint32_t b = first; b < known_; ++b) {
+    if (!assembler_->done(b) && zero_.is_zero(b, block_sha256_[b])) {
+      if (Status z = fill_zero(b); !z) return z;
+    }
+  }
+  return {};
+}
+
+// An all-zero block needs no data (the sender leaves it out of its first pass): zeros are written
+// unless the target already reads zeros there (a file this run created, nothing of this block in
+// it: no symbols spilled there).
+Status ReceiverCore::fill_zero(uint32_t b) {
+  if (fetched_.contains(b)) return {};  // asked for over the connection: that answer settles it
+  const bool untouched = assembler_->missing(b) == layout_.block_k(b);
+  if (!target_reads_zero_ || !untouched) {
+    const auto n = static_cast<size_t>(layout_.block_bytes(b));
+    if (Status w = sink_.write(layout_.block_offset(b), {zero_.zeros().data(), n}); !w) return w;
+    stats_.bytes_written += n;
+  }
+  assembler_->mark_done(b);
+  ++stats_.blocks_zero;
+  if (on_verified_) on_verified_(b);
   return {};
 }
 

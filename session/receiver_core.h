@@ -24,6 +24,7 @@
 #include "object/manifest.h"
 #include "object/object_sink.h"
 #include "object/resume_state.h"
+#include "object/zero_blocks.h"
 #include "session/session_keys.h"
 
 namespace shoal::session {
@@ -46,6 +47,7 @@ struct ReceiverStats {
   uint64_t spills = 0;             // incomplete blocks moved out of memory (bounded memory)
   uint64_t blocks_parked = 0;      // decoded before their hash arrived (verified once it did)
   uint32_t resume_mismatches = 0;  // resumed blocks whose data no longer matched their hash
+  uint32_t blocks_zero = 0;        // all-zero blocks filled in from their hash (no data needed)
   uint64_t bytes_written = 0;
   // Datagrams thrown away as malformed, unauthenticated or replayed.
   uint64_t dropped() const { return frames_rejected + frames_unauthenticated + frames_replayed; }
@@ -65,8 +67,13 @@ class ReceiverCore : private engine::SpillStore {
                                                     const object::ResumeState* resume = nullptr,
                                                     VerifiedFn on_verified = {});
 
+  // The sink reads zeros wherever nothing was written (a file this run created): an all-zero
+  // block then needs no write. Otherwise (a device, a resumed file, a pipe) zeros are written.
+  void set_target_reads_zero(bool yes) { target_reads_zero_ = yes; }
+
   // Hashes of blocks first .. first + hashes.size() - 1, in order (first == hashes_known()).
-  // Parked blocks they cover are verified and written; resumed blocks they cover are checked.
+  // Parked blocks they cover are verified and written; resumed blocks they cover are checked;
+  // all-zero blocks (object/zero_blocks.h) are filled in without data.
   // Errors: out of order, beyond the object, or a fatal local fault (disk).
   Status add_hashes(uint32_t first, std::span<const control::Digest> hashes);
   uint32_t hashes_known() const { return known_; }
@@ -116,6 +123,7 @@ class ReceiverCore : private engine::SpillStore {
   // again.
   Status verify_and_write(uint32_t block);
   Status recheck_resumed(uint32_t block);
+  Status fill_zero(uint32_t block);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
   Status on_frame(std::span<const uint8_t> datagram, bool unicast);
   Status dropped(uint64_t& counter, bool unicast);
@@ -147,6 +155,8 @@ class ReceiverCore : private engine::SpillStore {
   std::vector<uint8_t> readback_;  // a resumed block being checked
 
   uint32_t resumed_ = 0;
+  object::ZeroBlocks zero_;
+  bool target_reads_zero_ = false;
   // Blocks that failed verification from the group, and how often; blocks taken only from the
   // connection from then on (until verified), and those of them not asked for yet. Few: only
   // a fault or an insider makes a block fail.

@@ -47,6 +47,7 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
     j["blocks_spilled"] = st.spills;
     j["blocks_parked"] = st.blocks_parked;
     j["blocks_resumed"] = s.core->resumed_blocks();
+    j["blocks_zero"] = st.blocks_zero;
     j["resume_mismatches"] = st.resume_mismatches;
     j["repair_symbols_multicast"] = st.symbols_multicast_repair;
     j["repair_symbols_unicast"] = st.symbols_unicast_repair;

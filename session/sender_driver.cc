@@ -171,7 +171,13 @@ void SenderDriver::run_pass(action::StartPass a) {
   pass_frames_ = 0;
   for (const auto& r : a.ranges) pass_frames_ += r.count;
   if (!a.ranges.empty()) {
-    Status s = pass_->run(a.ranges, ps);
+    // The first pass leaves out all-zero blocks: receivers fill them in from their hashes.
+    if (!zero_blocks_) zero_blocks_.emplace(*layout_);
+    DataPass::Skip zeros;
+    if (a.pass == 0) {
+      zeros = [this](uint32_t b) { return zero_blocks_->is_zero(b, manifest_->hashes(b, 1)[0]); };
+    }
+    Status s = pass_->run(a.ranges, ps, zeros);
     if (!s) {
       pass_stats_ = nullptr;
       // Receivers still in their handshake are dropped with the join server at exit.
@@ -181,6 +187,13 @@ void SenderDriver::run_pass(action::StartPass a) {
     }
   }
   pass_stats_ = nullptr;
+  if (ps.skipped_blocks > 0) {
+    zero_blocks_sent_as_hash_ += ps.skipped_blocks;
+    spdlog::info(
+        "pass {}: {} all-zero block(s) left out ({}): receivers fill them in from their hashes",
+        a.pass, ps.skipped_blocks,
+        format_bytes(double(ps.skipped_blocks) * double(layout_->block_bytes(0))));
+  }
   if (core_->finished()) return;  // aborted during the pass
   {
     double secs = double(monotonic_ns() - t_pass) / 1e9;
@@ -361,6 +374,7 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   t.symbol_size = static_cast<uint32_t>(layout_->symbol_size());
   t.data_start_ns = core_->data_start_ns();
   t.first_frame_ns = first_frame_ns_;
+  t.zero_blocks = zero_blocks_sent_as_hash_;
   t.start_ns = t_start_;
   if (manifest_->complete()) {
     t.object_sha256 = manifest_->object_sha256();

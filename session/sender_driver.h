@@ -26,6 +26,7 @@
 #include "object/manifest.h"
 #include "object/manifest_stream.h"
 #include "object/object_source.h"
+#include "object/zero_blocks.h"
 #include "probe/probe_autorate.h"
 #include "session/data_pass.h"
 #include "session/manifest_seal.h"
@@ -129,6 +130,8 @@ class SenderDriver {
   std::optional<fec::BlockLayout> layout_;
   // Declared after what its workers read (the object): destroyed, and so stopped, first.
   std::unique_ptr<object::ManifestStream> manifest_;
+  std::optional<object::ZeroBlocks> zero_blocks_;  // the first pass leaves these blocks out
+  uint64_t zero_blocks_sent_as_hash_ = 0;
   std::vector<control::Digest> chunk_digests_;  // per manifest chunk sent so far (ManifestSeal)
   uint64_t first_frame_ns_ = 0;                 // when the first data frame was allowed out
   std::optional<SymbolSource> symbols_;

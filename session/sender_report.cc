@@ -70,6 +70,7 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
   if (t.first_frame_ns) j["first_frame_s"] = double(t.first_frame_ns - t.start_ns) / 1e9;
   if (t.object_sha256) j["sha256"] = to_hex(*t.object_sha256);
   j["hash_seconds"] = t.hash_seconds;
+  j["zero_blocks"] = t.zero_blocks;
   j["aborted"] = t.stop_signal != 0;
   if (t.stop_signal != 0) j["signal"] = stop_signal_name(t.stop_signal);
   if (t.rate_auto) j["rate_auto"] = *t.rate_auto;

@@ -32,6 +32,7 @@ struct SendTotals {
   uint64_t data_start_ns = 0;   // when the first pass began
   std::optional<std::array<uint8_t, 32>> object_sha256;  // once hashed (streaming)
   double hash_seconds = 0;                  // the manifest's hashing (0: from the cache)
+  uint64_t zero_blocks = 0;                 // all-zero blocks the first pass left out
   int stop_signal = 0;                      // SIGINT/SIGTERM aborted the session (0: none)
   uint64_t end_ns = 0;                      // when the report is made
   std::optional<nlohmann::json> rate_auto;  // --rate auto's summary

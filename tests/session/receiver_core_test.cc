@@ -349,6 +349,58 @@ TEST_F(ReceiverCoreMemoryTest, ABlockDecodedBeforeItsHashIsParkedUntilTheHashArr
   EXPECT_EQ(sink_.bytes, object_);
 }
 
+// Issue #14 item 4 (raw images): an all-zero block needs no data. Its hash alone makes it done:
+// zeros are written over whatever the target held, or nothing where the target reads zeros
+// already (a file this run created) -- unless symbols of the block were put there meanwhile.
+class ZeroBlockTest : public ReceiverCoreMemoryTest {
+ protected:
+  void SetUp() override {
+    ReceiverCoreMemoryTest::SetUp();
+    std::fill_n(object_.begin(), size_t{kK} * kSym, uint8_t{0});  // block 0: all zeros
+    auto layout = fec::BlockLayout::make(object_.size(), kSym, kK);
+    ASSERT_TRUE(layout.ok());
+    manifest_ = object::build_manifest(object_, *layout);
+    std::fill(sink_.bytes.begin(), sink_.bytes.end(), uint8_t{0xff});  // what a used disk holds
+  }
+};
+
+TEST_F(ZeroBlockTest, ItsHashAloneMakesItDoneWithZerosWrittenOverTheTarget) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(core->stats().blocks_zero, 1u);
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{0})) << "the resume state hears of it too";
+  EXPECT_EQ(sink_.writes, 1);
+  const auto nak = core->make_nak(0);
+  ASSERT_EQ(nak.runs.size(), 1u);
+  EXPECT_EQ(nak.runs[0].first_block, 1u) << "block 0 is not asked for";
+  receive_block(*core, 1);
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(sink_.bytes, object_);
+}
+
+TEST_F(ZeroBlockTest, NothingIsWrittenWhereTheTargetReadsZerosAlready) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  core->set_target_reads_zero(true);
+  ASSERT_TRUE(core->add_hashes(0, manifest_.block_sha256).ok());
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(sink_.writes, 0);
+  EXPECT_EQ(core->stats().bytes_written, 0u);
+}
+
+TEST_F(ZeroBlockTest, SymbolsThatArrivedBeforeTheHashAreOverwrittenWithZeros) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  core->set_target_reads_zero(true);
+  ASSERT_TRUE(core->on_datagram(frame(0, 0)).ok());  // one symbol of block 0, before its hash
+  ASSERT_TRUE(core->add_hashes(0, manifest_.block_sha256).ok());
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(sink_.writes, 1) << "zeros written: the block was not untouched";
+  EXPECT_TRUE(std::all_of(sink_.bytes.begin(), sink_.bytes.begin() + kK * kSym,
+                          [](uint8_t b) { return b == 0; }));
+}
+
 TEST_F(ReceiverCoreMemoryTest, AParkedBlockFailingItsHashIsAskedForAgain) {
   auto core = make_core(nullptr, /*with_hashes=*/false);
   ASSERT_TRUE(core);
