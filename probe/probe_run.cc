@@ -27,7 +27,8 @@ constexpr uint64_t kMtuFrames = 200;
 constexpr uint64_t kMtuMaxRate = 50'000'000;
 constexpr double kSenderSlack = 0.95;  // offered below this share of the target: sender-limited
 constexpr unsigned kMaxRedos = 4;      // disturbed search steps repeated, in all
-constexpr unsigned kRedosPerRate = 2;  // ... and at one rate: a host busy twice in a row is no limit
+constexpr unsigned kRedosPerRate =
+    2;  // ... and at one rate: a host busy twice in a row is no limit
 }  // namespace
 
 FrameBatch::FrameBatch(uint64_t probe_id, uint32_t max_frame)
@@ -201,8 +202,8 @@ void ProbeRun::search() {
     double worst = 0;
     for (size_t r = 0; r < s->receivers.size(); ++r)
       if (s->receivers[r].answered) worst = std::max(worst, step_loss(*s, r));
-    // Each rate is repeated at most twice: a sender or receiver short at a rate three times in a row
-    // is a limit, not a busy moment of the host.
+    // Each rate is repeated at most twice: a sender or receiver short at a rate three times in a
+    // row is a limit, not a busy moment of the host.
     if (*rate != redone_rate) redos_here = 0;
     const bool redo = redos < kMaxRedos && redos_here < kRedosPerRate && disturbed(*s);
     spdlog::info("step {:2} {:6} {:>14} offered {:>14}: worst loss {:.4f}% {}", s->step, plan.phase,
