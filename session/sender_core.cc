@@ -1,7 +1,6 @@
 #include "session/sender_core.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "common/printable.h"
 #include "session/pass_schedule.h"
@@ -147,67 +146,6 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
   emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
   std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
   push(action::FailReceiver{r.id, r.reason});
-}
-
-void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std::string identity,
-                           uint64_t now_ns) {
-  auto [it, added] = receivers_.try_emplace(id);
-  ReceiverRecord& r = it->second;
-  joined_count_ += added;  // a new record starts kJoined
-  r.id = id;
-  r.name = std::move(name);
-  r.addr = std::move(addr);
-  r.identity = std::move(identity);
-  r.joined_ns = now_ns;
-  match_host(r);
-  // A receiver that failed (say, was restarted) and joins again replaces its old entry. The
-  // index may name ids that no longer fail under this name: dropped here.
-  if (auto f = failed_by_name_.find(r.name); f != failed_by_name_.end()) {
-    std::erase_if(f->second, [&](uint32_t oid) {
-      if (oid == id) return false;
-      ReceiverRecord* q = find(oid);
-      if (q && q->state == ReceiverState::kFailed && q->name == r.name) {
-        set_state(*q, ReceiverState::kSuperseded);
-      }
-      return true;
-    });
-    if (f->second.empty()) failed_by_name_.erase(f);
-  }
-  if (!added && r.state == ReceiverState::kFailed) failed_by_name_[r.name].push_back(id);
-  log(Level::kInfo, "receiver " + r.name + " joined from " + r.addr +
-                        (started_ ? std::string(" (session running: it joins the next repair step)")
-                                  : " (" + std::to_string(receivers_.size()) + " of " +
-                                        std::to_string(cfg_.min_receivers) + " wanted)"));
-  emit("join", {{"receiver", r.name}, {"address", r.addr}, {"late", started_}});
-  if (cfg_.until_ns != 0 && now_ns >= cfg_.until_ns) {
-    fail(r, "joined after --until closed the session to new receivers");
-    return;
-  }
-  if (started_) push(action::SendSession{id});
-}
-
-void SenderCore::match_host(const ReceiverRecord& r) {
-  if (cfg_.hosts.empty()) return;
-  host_joined_.resize(cfg_.hosts.size());
-  // The address without its port ("198.18.0.101:40123", "[fd00::1]:40123").
-  std::string ip = r.addr.substr(0, r.addr.rfind(':'));
-  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  for (size_t i = 0; i < cfg_.hosts.size(); ++i) {
-    const std::string& h = cfg_.hosts[i];
-    if (host_joined_[i] || !(h == r.name || h == ip || (!r.identity.empty() && h == r.identity)))
-      continue;
-    host_joined_[i] = true;
-    ++hosts_joined_;
-    return;
-  }
-}
-
-std::vector<std::string> SenderCore::hosts_missing() const {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < cfg_.hosts.size(); ++i) {
-    if (i >= host_joined_.size() || !host_joined_[i]) out.push_back(cfg_.hosts[i]);
-  }
-  return out;
 }
 
 void SenderCore::on_closed(uint32_t id, const std::string& why, uint64_t /*now_ns*/) {
@@ -425,63 +363,6 @@ void SenderCore::step(uint64_t now_ns) {
     case Phase::kFinished:
       break;
   }
-}
-
-void SenderCore::start(uint64_t now_ns) {
-  started_ = true;
-  const size_t admitted =
-      size_t(std::count_if(receivers_.begin(), receivers_.end(), [](const auto& kv) {
-        return kv.second.state != ReceiverState::kFailed;
-      }));
-  if (admitted == 0) {
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.0f", double(cfg_.max_wait_ns) / 1e9);
-    log(Level::kError, std::string("no receiver joined within ") + secs +
-                           "s: check that receivers use --sender " + cfg_.listen +
-                           " with the same key, and that TCP port is reachable");
-    emit("end", {{"ok", 0}, {"failed", 0}, {"passes", 0}});
-    phase_ = Phase::kFinished;
-    push(action::Finish{SendOutcome::kNobodyJoined});
-    return;
-  }
-  for (const std::string& h : hosts_missing()) {
-    log(Level::kWarn,
-        "expected host " + h + " did not join within --max-wait: it counts as failed");
-  }
-  if (admitted < cfg_.min_receivers) {
-    log(Level::kWarn, "--max-wait reached with " + std::to_string(admitted) + " of " +
-                          std::to_string(cfg_.min_receivers) + " receivers: starting with those");
-  }
-  push(action::Begin{admitted});
-  for (auto& [id, r] : receivers_) {
-    if (r.active()) push(action::SendSession{id});
-  }
-  phase_ = Phase::kAwaitReady;
-  ready_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
-}
-
-// --until, everyone before is done: a late joiner that said Ready starts a new cycle (a pass over
-// what the Ready ones lack), once no other joiner is still on its way to Ready (so joiners that
-// come together share it). One that never says Ready fails on its own.
-void SenderCore::linger(uint64_t now_ns) {
-  bool ready = false, joining = false, active = false;
-  for (auto& [id, r] : receivers_) {
-    if (r.state == ReceiverState::kJoined && now_ns >= r.joined_ns + cfg_.answer_timeout_ns)
-      fail(r, "did not confirm it joined the multicast group");
-    ready |= r.multicast() && r.state == ReceiverState::kReady;
-    joining |= r.state == ReceiverState::kJoined;
-    active |= r.active();
-  }
-  if (ready && !joining) {
-    ++cycles_;
-    cycle_first_pass_ = passes_;
-    log(Level::kInfo,
-        "a late receiver is ready: cycle " + std::to_string(cycles_ + 1) + " sends what it lacks");
-    full_pass_planned_ = false;
-    begin_passes(now_ns);
-    return;
-  }
-  if (!active && !joinable(now_ns)) finish();
 }
 
 void SenderCore::plan_full_pass() {
