@@ -413,11 +413,10 @@ Status UringWriter::preallocate(uint64_t length) {
     fail("cannot preallocate " + std::to_string(length) + " bytes: beyond the largest file offset");
     return error_;
   }
-  if (!uring_ || !ring_fallocate_ || fallocate_pending_) {
-    preallocated(length, ::posix_fallocate(fd_, 0, static_cast<off_t>(length)));
-    return error_;
-  }
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);  // room reserved in setup_ring
+  // Room for it is reserved in setup_ring; without the opcode (or a second call while one runs),
+  // inline.
+  io_uring_sqe* sqe =
+      uring_ && ring_fallocate_ && !fallocate_pending_ ? io_uring_get_sqe(&ring_) : nullptr;
   if (sqe == nullptr) {
     preallocated(length, ::posix_fallocate(fd_, 0, static_cast<off_t>(length)));
     return error_;

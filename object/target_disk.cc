@@ -128,7 +128,8 @@ Result<std::vector<DiskInfo>> list_disks(const std::string& sys_block) {
     }
     d.removable = read_line(dir / "removable") == "1";
     d.read_only = read_line(dir / "ro") == "1";
-    d.is_virtual = !fs::exists(dir / "device", ec);
+    std::error_code no_device;  // not `ec`: that one reports the listing itself
+    d.is_virtual = !fs::exists(dir / "device", no_device);
     d.model = read_line(dir / "device" / "model");
     d.serial = read_line(dir / "device" / "serial");
     if (d.serial.empty()) d.serial = read_line(dir / "serial");  // virtio-blk keeps it here
