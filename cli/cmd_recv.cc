@@ -216,6 +216,9 @@ Action add_recv(CLI::App& app) {
   sub->add_flag("--zero-holes", a->o.zero_holes,
                 "compressed image onto a block device: write zeros where the image has holes "
                 "(default: skip them, the device keeps what it held there)");
+  sub->add_flag("!--no-verify-thread", a->o.verify_thread,
+                "check blocks against their hashes on the receive thread, not on a thread of "
+                "their own (the default when two or more CPUs are usable)");
   sub->add_flag("!--no-resume", a->o.resume,
                 "start over instead of resuming from partial data of an earlier run, "
                 "and remove partial data on failure");

@@ -25,6 +25,7 @@ struct RecvOptions {
   uint64_t connect_timeout_ns = 30'000'000'000;  // keep retrying a sender that is not up yet
   uint64_t max_memory = uint64_t{1} << 30;       // bound on open-block buffers
   int rcvbuf = 64 << 20;
+  bool verify_thread = true;  // blocks hashed on a thread of their own when 2+ CPUs are usable
   engine::TransportChoice transport;         // --transport, --dpdk, --dpdk-port
   std::string sync = "end";                  // end | periodic | none
   bool force = false;                        // overwrite a mounted block device

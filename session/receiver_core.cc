@@ -69,7 +69,8 @@ Status ReceiverCore::add_hashes(uint32_t first, std::span<const control::Digest>
     }
   }
   for (uint32_t b = first; b < known_; ++b) {
-    if (!assembler_->done(b) && zero_.is_zero(b, block_sha256_[b])) {
+    // A complete block (parked until now, its check under way) is verified like any other.
+    if (!assembler_->done(b) && assembler_->missing(b) != 0 && zero_.is_zero(b, block_sha256_[b])) {
       if (Status z = fill_zero(b); !z) return z;
     }
   }
@@ -255,7 +256,32 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
 
 Status ReceiverCore::verify_and_write(uint32_t block) {
   auto data = assembler_->block_data(block);
-  if (object::sha256(data) != block_sha256_[block]) {
+  if (verifier_) {
+    verifier_->submit(block, data, block_sha256_[block]);
+    return {};
+  }
+  return verified(block, object::sha256(data) == block_sha256_[block]);
+}
+
+Status ReceiverCore::verify_off_thread() {
+  if (verifier_) return {};
+  auto w = VerifyWorker::start();
+  if (!w) return make_error(w.error());
+  verifier_ = std::move(*w);
+  return {};
+}
+
+Status ReceiverCore::collect_verified() {
+  if (!verifier_ || verifier_->pending() == 0) return {};
+  verifier_->take(verdicts_);
+  for (const auto& v : verdicts_) {
+    if (Status s = verified(v.block, v.match); !s) return s;
+  }
+  return {};
+}
+
+Status ReceiverCore::verified(uint32_t block, bool match) {
+  if (!match) {
     // A forged or corrupted symbol slipped past the tag or the CRC: drop the whole block and
     // take it again; after repeated failures, only from the sender's own connection (an insider
     // can tag symbols for the group, never for that connection).
@@ -282,6 +308,7 @@ Status ReceiverCore::verify_and_write(uint32_t block) {
       std::erase(fetch_wanted_, block);  // came over the connection before it was asked for
     fetched_.erase(f);
   }
+  auto data = assembler_->block_data(block);
   Status w = sink_.write(layout_.block_offset(block), data);
   if (!w) return w;
   stats_.bytes_written += data.size();

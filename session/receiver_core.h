@@ -26,6 +26,7 @@
 #include "object/resume_state.h"
 #include "object/zero_blocks.h"
 #include "session/session_keys.h"
+#include "session/verify_worker.h"
 
 namespace shoal::session {
 
@@ -70,6 +71,15 @@ class ReceiverCore : private engine::SpillStore {
   // The sink reads zeros wherever nothing was written (a file this run created): an all-zero
   // block then needs no write. Otherwise (a device, a resumed file, a pipe) zeros are written.
   void set_target_reads_zero(bool yes) { target_reads_zero_ = yes; }
+
+  // Blocks are checked against their hashes on a thread of its own (session/verify_worker.h)
+  // from now on, not in on_datagram: the driver watches verify_fd() and calls collect_verified().
+  // Without it every check is done inline, as it is handed in.
+  Status verify_off_thread();
+  int verify_fd() const { return verifier_ ? verifier_->fd() : -1; }
+  // Takes the worker's verdicts: blocks that matched are written, the others received again.
+  // Errors: a fatal local fault (disk). Cheap when there is nothing to take.
+  Status collect_verified();
 
   // Hashes of blocks first .. first + hashes.size() - 1, in order (first == hashes_known()).
   // Parked blocks they cover are verified and written; resumed blocks they cover are checked;
@@ -119,9 +129,11 @@ class ReceiverCore : private engine::SpillStore {
  private:
   ReceiverCore(const control::Session& s, object::BlockSink& sink, fec::BlockLayout layout,
                VerifiedFn on_verified);
-  // Verifies a decoded block against its (known) hash; writes it, or resets it to be received
-  // again.
+  // Verifies a decoded block against its (known) hash, inline or on the worker; then
+  // verified().
   Status verify_and_write(uint32_t block);
+  // The verdict on a decoded block: writes it, or resets it to be received again.
+  Status verified(uint32_t block, bool match);
   Status recheck_resumed(uint32_t block);
   Status fill_zero(uint32_t block);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
@@ -167,6 +179,9 @@ class ReceiverCore : private engine::SpillStore {
   // make_progress: blocks below lowest_open_ are all done; data frames have named blocks up to
   // horizon_ - 1 (0: none yet).
   uint32_t lowest_open_ = 0, horizon_ = 0;
+  // Declared after the assembler: destroyed (its thread stopped) before the slots it reads.
+  std::unique_ptr<VerifyWorker> verifier_;
+  std::vector<VerifyWorker::Verdict> verdicts_;
 };
 
 }  // namespace shoal::session

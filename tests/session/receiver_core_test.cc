@@ -6,6 +6,7 @@
 #include "session/receiver_core.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -397,6 +398,87 @@ TEST_F(ZeroBlockTest, SymbolsThatArrivedBeforeTheHashAreOverwrittenWithZeros) {
   ASSERT_TRUE(core->add_hashes(0, manifest_.block_sha256).ok());
   EXPECT_EQ(core->blocks_done(), 1u);
   EXPECT_EQ(sink_.writes, 1) << "zeros written: the block was not untouched";
+  EXPECT_TRUE(std::all_of(sink_.bytes.begin(), sink_.bytes.begin() + kK * kSym,
+                          [](uint8_t b) { return b == 0; }));
+}
+
+// Issue #16: with a second CPU the block hashes are checked on a thread of their own. A decoded
+// block is then written only once the receive thread took its verdict; until then it is neither
+// done nor asked for again.
+class OffThreadVerifyTest : public ReceiverCoreMemoryTest {
+ protected:
+  // Takes verdicts until `blocks` blocks are done (bounded: 100 waits of up to 100 ms each).
+  static bool collect_until(ReceiverCore& core, uint32_t blocks_done) {
+    for (int i = 0; i < 100 && core.blocks_done() < blocks_done; ++i) {
+      pollfd p{core.verify_fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      if (!core.collect_verified().ok()) return false;
+    }
+    return core.blocks_done() == blocks_done;
+  }
+  // Takes verdicts until `failures` checks failed.
+  static bool collect_failures(ReceiverCore& core, uint64_t failures) {
+    for (int i = 0; i < 100 && core.stats().block_hash_failures < failures; ++i) {
+      pollfd p{core.verify_fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      if (!core.collect_verified().ok()) return false;
+    }
+    return core.stats().block_hash_failures == failures;
+  }
+};
+
+TEST_F(OffThreadVerifyTest, BlocksAreWrittenOnceTheirVerdictIsTaken) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  EXPECT_EQ(core->verify_fd(), -1) << "inline until asked";
+  ASSERT_TRUE(core->verify_off_thread().ok());
+  ASSERT_GE(core->verify_fd(), 0);
+  receive_block(*core, 1);
+  receive_block(*core, 0);
+  EXPECT_EQ(core->blocks_done(), 0u) << "verdicts are only taken by collect_verified";
+  EXPECT_EQ(sink_.writes, 0);
+  EXPECT_TRUE(core->make_nak(0).runs.empty()) << "a block being checked is not asked for";
+  ASSERT_TRUE(collect_until(*core, kBlocks));
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(sink_.bytes, object_);
+  std::sort(verified_.begin(), verified_.end());
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{0, 1}));
+}
+
+TEST_F(OffThreadVerifyTest, ABlockFailingItsHashIsReceivedAgain) {
+  manifest_.block_sha256[0][0] ^= 0x01;
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  ASSERT_TRUE(core->verify_off_thread().ok());
+  receive_block(*core, 0);
+  receive_block(*core, 1);
+  ASSERT_TRUE(collect_failures(*core, 1));
+  ASSERT_TRUE(collect_until(*core, 1));
+  EXPECT_FALSE(core->complete());
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{1}));
+  const control::Nak nak = core->make_nak(0);
+  ASSERT_EQ(nak.runs.size(), 1u);
+  EXPECT_EQ(nak.runs[0].first_block, 0u);
+  EXPECT_EQ(nak.runs[0].missing, kK) << "every symbol of it is wanted again";
+}
+
+// A zero block that arrived whole before its hash is being checked when the hash comes: it must
+// not also be filled in (that would free the slot the worker reads).
+TEST_F(ZeroBlockTest, AWholeZeroBlockParkedBeforeItsHashIsVerifiedOffThreadOnce) {
+  auto core = make_core(nullptr, /*with_hashes=*/false);
+  ASSERT_TRUE(core);
+  ASSERT_TRUE(core->verify_off_thread().ok());
+  receive_block(*core, 0);
+  ASSERT_TRUE(core->add_hashes(0, manifest_.block_sha256).ok());
+  EXPECT_EQ(core->stats().blocks_zero, 0u);
+  EXPECT_EQ(core->blocks_done(), 0u) << "its check is under way";
+  for (int i = 0; i < 100 && core->blocks_done() < 1; ++i) {
+    pollfd p{core->verify_fd(), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    ASSERT_TRUE(core->collect_verified().ok());
+  }
+  EXPECT_EQ(core->blocks_done(), 1u);
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{0}));
   EXPECT_TRUE(std::all_of(sink_.bytes.begin(), sink_.bytes.begin() + kK * kSym,
                           [](uint8_t b) { return b == 0; }));
 }
