@@ -144,7 +144,8 @@ struct Frames {
 };
 
 void per_byte(benchmark::State& state, uint64_t bytes_per_iteration) {
-  const double bytes = static_cast<double>(bytes_per_iteration) * static_cast<double>(state.iterations());
+  const double bytes =
+      static_cast<double>(bytes_per_iteration) * static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
   state.counters["ns_per_byte"] =
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
