@@ -66,12 +66,14 @@ Action add_send(CLI::App& app) {
   sub->add_option("-r,--rate", a->rate,
                   "multicast rate in bits/s at the IP level, k/M/G suffixes; stay under "
                   "the switch's multicast cap; auto[:PROBE.json] = set by a loss-driven "
-                  "controller, from a `shoal probe --json` result if given (docs/probe.md)")
+                  "controller, from a `shoal probe --json` result if given (docs/probe.md); "
+                  "max[:CEILING] = the fastest rate every receiver keeps up with (no cap "
+                  "expected; never above CEILING), found by the same controller")
       ->capture_default_str()
       ->check(checks::rate() |
               CLI::Validator(
                   [](std::string& t) { return probe::is_rate_auto(t) ? std::string() : "no auto"; },
-                  "auto[:FILE]"));
+                  "auto[:FILE]|max[:CEILING]"));
   sub->add_option("--burst", a->burst,
                   "largest burst the pacer releases at once, bytes (K/M suffixes); "
                   "keep it within the switch's burst tolerance; auto = 32K up to 1 Gbit/s, "

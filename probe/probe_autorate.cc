@@ -13,13 +13,18 @@ namespace {
 
 constexpr uint64_t kNoProbeStartBps = 100'000'000;
 constexpr uint64_t kNoProbeCeilingBps = 10'000'000'000;
+// --rate max: no policer is expected, the receivers (their CPU, disk, sockets) are the limit.
+// Starting at 1 Gbit/s saves the slow start from 100 Mbit/s most of a second.
+constexpr uint64_t kMaxStartBps = 1'000'000'000;
+constexpr uint64_t kMaxCeilingBps = 400'000'000'000;
 constexpr uint64_t kFloorBps = 1'000'000;
 constexpr double kMinLossThreshold = 0.01;
 
 }  // namespace
 
 bool is_rate_auto(std::string_view rate_text) {
-  return rate_text == "auto" || rate_text.starts_with("auto:");
+  return rate_text == "auto" || rate_text.starts_with("auto:") || rate_text == "max" ||
+         rate_text.starts_with("max:");
 }
 
 Result<AutoRate> AutoRate::make(std::string_view spec, uint32_t frame_bytes, unsigned k,
@@ -40,8 +45,18 @@ Result<AutoRate> AutoRate::make(std::string_view spec, uint32_t frame_bytes, uns
     cfg.ceiling_bps = saved->max_ok_bps;
     cfg.floor_bps = std::max(kFloorBps, saved->recommended_bps / 10);
     source = "probe result " + path;
+  } else if (spec == "max" || spec.starts_with("max:")) {
+    cfg.ceiling_bps = kMaxCeilingBps;
+    source = "max";
+    if (spec.starts_with("max:")) {
+      auto ceiling = parse_rate(std::string(spec.substr(4)));
+      if (!ceiling) return make_error("--rate max:CEILING: " + ceiling.error());
+      cfg.ceiling_bps = *ceiling;
+      source = "max, at most " + format_rate(double(*ceiling));
+    }
+    cfg.start_bps = std::min(kMaxStartBps, cfg.ceiling_bps);
   } else if (spec != "auto") {
-    return make_error("'" + std::string(spec) + "' is not auto or auto:FILE");
+    return make_error("'" + std::string(spec) + "' is not auto, auto:FILE, max or max:RATE");
   } else {
     cfg.start_bps = kNoProbeStartBps;
     cfg.ceiling_bps = kNoProbeCeilingBps;
@@ -63,9 +78,18 @@ void AutoRate::on_feedback(uint32_t receiver, const control::Feedback& feedback,
 
 std::string AutoRate::describe() const {
   const RateControllerConfig& c = controller_.config();
-  return "rate auto (" + source_ + "): start " + format_rate(double(start_)) + ", between " +
+  return std::string(source_.starts_with("max") ? "rate max" : "rate auto") + " (" + source_ +
+         "): start " + format_rate(double(start_)) + ", between " +
          format_rate(double(c.floor_bps)) + " and " + format_rate(double(c.ceiling_bps)) +
          ", backing off above " + std::to_string(c.loss_threshold * 100).substr(0, 4) + "% loss";
+}
+
+std::string AutoRate::describe_end() const {
+  const RateControllerStats& s = controller_.stats();
+  return std::string(source_.starts_with("max") ? "rate max" : "rate auto") + " held " +
+         format_rate(double(controller_.mean_rate_bps())) + " on average (between " +
+         format_rate(double(s.min_rate_bps)) + " and " + format_rate(double(s.max_rate_bps)) +
+         ", " + std::to_string(s.decreases) + " back-offs)";
 }
 
 nlohmann::json AutoRate::summary() const {
@@ -76,6 +100,7 @@ nlohmann::json AutoRate::summary() const {
           {"knee_bps", controller_.knee_bps()},
           {"min_bps", s.min_rate_bps},
           {"max_bps", s.max_rate_bps},
+          {"held_bps", controller_.mean_rate_bps()},
           {"decreases", s.decreases},
           {"increases", s.increases},
           {"loss_threshold", controller_.config().loss_threshold}};

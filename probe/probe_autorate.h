@@ -1,10 +1,13 @@
-// `shoal send --rate auto[:PROBE.json]`: the glue between a session and the RateController
+// `shoal send --rate auto[:PROBE.json]` and `--rate max[:CEILING]`: the glue between a session
+// and the RateController
 // (probe/rate_controller.h), kept here so the sender and receiver drivers only need a few lines.
 //
 // Sender: AutoRate picks the start rate and bounds -- from a saved `shoal probe --json` result
 // (start at its recommended rate, never above the highest rate it found within its threshold), or
 // without one from 100 Mbit/s with a slow start -- then turns each receiver's Feedback into
-// Pacer::set_rate calls. The loss threshold is the FEC margin: the proactive repair share M/(K+M)
+// Pacer::set_rate calls. With max (no cap expected: the receivers' CPU, disk and sockets are the
+// limit) it starts at 1 Gbit/s (or CEILING if lower) with a slow start, up to CEILING (400 Gbit/s
+// without one). The loss threshold is the FEC margin: the proactive repair share M/(K+M)
 // of --fec K+M, at least 1%.
 // Receiver: FeedbackCounter turns the receiver core's counters (authentic data frames of the
 // session, highest sequence number) into a Feedback message every 100 ms while data flows.
@@ -25,17 +28,18 @@
 
 namespace shoal::probe {
 
-// "auto" or "auto:FILE".
+// "auto", "auto:FILE", "max" or "max:RATE": a rate the controller sets.
 bool is_rate_auto(std::string_view rate_text);
 
 class AutoRate {
  public:
-  // spec: "auto" or "auto:FILE". frame_bytes = data frame UDP payload (header + symbol).
+  // spec: "auto", "auto:FILE", "max" or "max:RATE". frame_bytes = data frame UDP payload (header + symbol).
   // Errors: unreadable or unusable probe file (see read_probe_file).
   static Result<AutoRate> make(std::string_view spec, uint32_t frame_bytes, unsigned k,
                                unsigned proactive);
 
-  uint64_t start_bps() const { return controller_.rate_bps(); }
+  uint64_t start_bps() const { return start_; }
+  const RateControllerConfig& config() const { return controller_.config(); }
   // The pacer to steer from now on (it must outlive this object or the next attach).
   void attach(engine::Pacer& pacer) { pacer_ = &pacer; }
   // A receiver's Feedback, arrived at now_ns.
@@ -43,6 +47,7 @@ class AutoRate {
   void forget(uint32_t receiver) { controller_.forget(receiver); }
 
   std::string describe() const;  // one line for the log
+  std::string describe_end() const;  // the rate held, for the log at the end
   nlohmann::json summary() const;
 
  private:

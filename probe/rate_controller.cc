@@ -30,6 +30,8 @@ uint64_t RateController::clamp(double rate) const {
 std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
   if (rate == rate_) return std::nullopt;
   changed_ns_ = now_ns;
+  rate_ns_ += static_cast<double>(rate_) * static_cast<double>(now_ns - segment_ns_);
+  segment_ns_ = now_ns;
   (rate > rate_ ? stats_.increases : stats_.decreases)++;
   rate_ = rate;
   stats_.min_rate_bps = std::min(stats_.min_rate_bps, rate);
@@ -37,12 +39,19 @@ std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
   return rate;
 }
 
+uint64_t RateController::mean_rate_bps() const {
+  if (last_ns_ <= first_ns_) return rate_;
+  const double now_part = static_cast<double>(rate_) * static_cast<double>(last_ns_ - segment_ns_);
+  return static_cast<uint64_t>((rate_ns_ + now_part) / static_cast<double>(last_ns_ - first_ns_));
+}
+
 std::optional<uint64_t> RateController::on_feedback(uint32_t receiver, uint64_t data_frames,
                                                     uint32_t highest_sequence, uint64_t now_ns) {
   if (!started_) {
     started_ = true;
-    window_start_ns_ = now_ns;
+    window_start_ns_ = first_ns_ = segment_ns_ = now_ns;
   }
+  last_ns_ = std::max(last_ns_, now_ns);
   Rx& r = rx_[receiver];
   const uint32_t d_seq = highest_sequence - r.sequence;  // modulo 2^32: sequences wrap
   const bool backwards = data_frames < r.frames || d_seq > (uint32_t{1} << 31);

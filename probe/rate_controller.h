@@ -80,6 +80,9 @@ class RateController {
   void forget(uint32_t receiver) { rx_.erase(receiver); }
 
   uint64_t rate_bps() const { return rate_; }
+  // The rate held: the time-weighted mean from the first report to the last (the current rate
+  // before two reports came).
+  uint64_t mean_rate_bps() const;
   uint64_t knee_bps() const { return knee_; }  // 0 until known
   bool slow_start() const { return slow_start_; }
   const RateControllerStats& stats() const { return stats_; }
@@ -108,6 +111,9 @@ class RateController {
   uint64_t ignore_until_ns_ = 0;
   uint64_t hold_since_ns_ = 0;
   uint64_t changed_ns_ = 0;  // when the rate last changed
+  uint64_t first_ns_ = 0, last_ns_ = 0;  // the first and the last report
+  uint64_t segment_ns_ = 0;              // since when the current rate counts for the mean
+  double rate_ns_ = 0;                   // sum of rate x time of the rates before
   RateControllerStats stats_;
 };
 

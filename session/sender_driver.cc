@@ -382,7 +382,10 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   }
   t.end_ns = monotonic_ns();
   t.stop_signal = stop_signal_;
-  if (auto_rate_) t.rate_auto = auto_rate_->summary();
+  if (auto_rate_) {
+    t.rate_auto = auto_rate_->summary();
+    spdlog::info("{}", auto_rate_->describe_end());
+  }
   const nlohmann::json j = summary_json(t, core_->receivers());
   // The table is for people: it goes to stderr when stdout carries the JSON.
   std::fputs(summary_table(t, core_->receivers()).c_str(), opt_.json_path == "-" ? stderr : stdout);

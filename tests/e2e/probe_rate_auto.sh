@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# e2e: `shoal send --rate auto` under an emulated switch cap of 300 Mbit/s (testbed.sh cap: a tbf on the
-# sender's link that drops the excess), 2 receivers, a 128 MiB object. Two runs:
+# e2e: `shoal send --rate auto` and `--rate max` under an emulated switch cap of 300 Mbit/s (testbed.sh
+# cap: a tbf on the sender's link that drops the excess), 2 receivers, a 128 MiB object. Four runs:
 #   1. --rate auto without a probe result: the controller starts at 100 Mbit/s, finds the cap by loss;
-#   2. --rate auto:probe.json after a short `shoal probe` of the same bed.
-# Each run: every copy verified (SHA-256), and the repair the sender had to send (multicast repair bytes
-# plus every receiver's unicast repair bytes, from its --json summary) is below 5% of the object. The
-# summary's rate_auto record is logged (start, final and knee rate, decreases).
+#   2. --rate auto:probe.json after a short `shoal probe` of the same bed;
+#   3. --rate max:250M: a ceiling under the cap, never passed;
+#   4. --rate max, which expects no cap: it starts at 1 Gbit/s and must find this one (back off).
+# Each run: every copy verified (SHA-256); in runs 1-3 the repair the sender had to send (multicast
+# repair bytes plus every receiver's unicast repair bytes, from its --json summary) is below 5% of the
+# object. The summary's rate_auto record is logged (start, final, held and knee rate, decreases).
 source "$(dirname "$0")/lib.sh"
 e2e_init pra "$@"
 need_root_netns
@@ -18,8 +20,8 @@ make_object "$WORK/object.bin" $MIB
 make_key "$WORK/key"
 "$TESTBED" cap "$BED" 300mbit || fail "cannot set the cap"
 
-send_auto() {   # RUN RATE_SPEC
-  local run=$1 spec=$2 k repair
+send_auto() {   # RUN RATE_SPEC [REPAIR_BOUND: yes | no]
+  local run=$1 spec=$2 bound=${3:-yes} k repair
   log "run $run: --rate $spec, $N receivers, ${MIB} MiB, cap 300 Mbit/s"
   for k in $(seq 1 $N); do
     mkdir -p "$WORK/$run-rx$k"
@@ -36,6 +38,7 @@ send_auto() {   # RUN RATE_SPEC
   log "run $run: repair ${repair:-?} bytes of $((MIB << 20)); passes $(json "$WORK/$run-tx.json" .passes);" \
     "seconds $(json "$WORK/$run-tx.json" .seconds); rate_auto $(jq -c .rate_auto "$WORK/$run-tx.json" 2>/dev/null)"
   expect "$run: the summary has a rate_auto record" test -n "$(json "$WORK/$run-tx.json" '.rate_auto.final_bps // empty')"
+  [ "$bound" = yes ] || return 0
   expect "$run: repair ${repair:-?} bytes < 5% of the object" \
     awk -v r="${repair:-x}" -v size=$((MIB << 20)) 'BEGIN { exit !(r ~ /^[0-9]+$/ && r < 0.05 * size) }'
 }
@@ -53,4 +56,19 @@ log "probe recommends $(json "$WORK/probe.json" .result.recommended_bps) bit/s" 
 send_auto file "auto:$WORK/probe.json"
 expect_eq "run file started at the probe's recommendation" \
   "$(json "$WORK/file-tx.json" .rate_auto.start_bps)" "$(json "$WORK/probe.json" .result.recommended_bps)"
+
+send_auto ceiling max:250M
+expect_eq "run ceiling: the controller's source" "$(json "$WORK/ceiling-tx.json" .rate_auto.source)" \
+  "max, at most 250.0 Mbit/s"
+expect "run ceiling: no rate above the ceiling" \
+  test "$(json "$WORK/ceiling-tx.json" .rate_auto.max_bps)" -le 250000000
+expect "run ceiling: the rate held is reported, within the rates set" test \
+  "$(json "$WORK/ceiling-tx.json" '.rate_auto.held_bps >= .rate_auto.min_bps and .rate_auto.held_bps <= .rate_auto.max_bps')" = true
+
+send_auto max max no
+expect_eq "run max: started at 1 Gbit/s" "$(json "$WORK/max-tx.json" .rate_auto.start_bps)" 1000000000
+expect "run max: backed off from 1 Gbit/s into the 300 Mbit/s cap" \
+  test "$(json "$WORK/max-tx.json" .rate_auto.decreases)" -ge 1
+expect "run max: held less than it started at" \
+  test "$(json "$WORK/max-tx.json" .rate_auto.held_bps)" -lt 1000000000
 e2e_finish

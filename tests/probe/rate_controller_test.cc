@@ -162,6 +162,33 @@ TEST(RateController, AKnownKneeStartsSteadyAndNeverPassesTheCeiling) {
   EXPECT_GT(ctl.rate_bps(), cfg.start_bps);  // no loss: it used the measured room
 }
 
+// The rate reported as held (`--rate max`, the summary's held_bps): the time-weighted mean of the
+// rates set, from the first receiver report to the last.
+TEST(RateController, TheRateHeldIsTheTimeWeightedMeanBetweenTheFirstAndLastReports) {
+  Sim sim(base(), 3);
+  sim.cap = 400e6;
+  RateController ctl(sim.cfg);
+  struct Tick {
+    uint64_t now, rate;  // the rate in effect from `now` to the next tick
+    bool reported;
+  };
+  std::vector<Tick> ticks;
+  sim.run(ctl, 8 * kSec, [&](const RateController& c, uint64_t now) {
+    ticks.push_back({now, c.rate_bps(), (now / sim.tick_ns) % 10 < 3});  // receivers 0-2 report
+  });
+  const auto first = std::find_if(ticks.begin(), ticks.end(), [](auto& t) { return t.reported; });
+  const auto last = std::find_if(ticks.rbegin(), ticks.rend(), [](auto& t) { return t.reported; });
+  ASSERT_LT(first->now, last->now);
+  double rate_ns = 0;
+  for (auto t = first; t->now < last->now; ++t)
+    rate_ns += double(t->rate) * double(std::next(t)->now - t->now);
+  EXPECT_GT(ctl.stats().decreases, 0u) << "the cap was found: several rates were held";
+  const double held = double(ctl.mean_rate_bps());
+  EXPECT_GE(held, double(ctl.stats().min_rate_bps));
+  EXPECT_LE(held, double(ctl.stats().max_rate_bps));
+  EXPECT_NEAR(held, rate_ns / double(last->now - first->now), 1e-6 * held);
+}
+
 TEST(RateController, DoesNotRaiseARateTheSenderDoesNotReach) {
   Sim sim(base(), 2);
   sim.sender_max = 150e6;
