@@ -33,8 +33,8 @@ bool is_rate_auto(std::string_view rate_text);
 
 class AutoRate {
  public:
-  // spec: "auto", "auto:FILE", "max" or "max:RATE". frame_bytes = data frame UDP payload (header + symbol).
-  // Errors: unreadable or unusable probe file (see read_probe_file).
+  // spec: "auto", "auto:FILE", "max" or "max:RATE". frame_bytes = data frame UDP payload (header +
+  // symbol). Errors: unreadable or unusable probe file (see read_probe_file).
   static Result<AutoRate> make(std::string_view spec, uint32_t frame_bytes, unsigned k,
                                unsigned proactive);
 
@@ -46,7 +46,7 @@ class AutoRate {
   void on_feedback(uint32_t receiver, const control::Feedback& feedback, uint64_t now_ns);
   void forget(uint32_t receiver) { controller_.forget(receiver); }
 
-  std::string describe() const;  // one line for the log
+  std::string describe() const;      // one line for the log
   std::string describe_end() const;  // the rate held, for the log at the end
   nlohmann::json summary() const;
 

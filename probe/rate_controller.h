@@ -110,7 +110,7 @@ class RateController {
   bool started_ = false;
   uint64_t ignore_until_ns_ = 0;
   uint64_t hold_since_ns_ = 0;
-  uint64_t changed_ns_ = 0;  // when the rate last changed
+  uint64_t changed_ns_ = 0;              // when the rate last changed
   uint64_t first_ns_ = 0, last_ns_ = 0;  // the first and the last report
   uint64_t segment_ns_ = 0;              // since when the current rate counts for the mean
   double rate_ns_ = 0;                   // sum of rate x time of the rates before

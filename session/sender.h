@@ -26,7 +26,7 @@ struct SendOptions {
   std::string iface;                    // "" = the interface that routes to the group
   std::string listen = "0.0.0.0:9100";  // control-plane TCP address
   uint64_t rate_bps = 400'000'000;      // IP-level multicast rate
-  std::string rate_auto;  // "auto[:PROBE.json]" or "max[:CEILING]": rate_bps set by a controller
+  std::string rate_auto;     // "auto[:PROBE.json]" or "max[:CEILING]": rate_bps set by a controller
   uint64_t burst_bytes = 0;  // pacer burst, 0 = automatic (engine::default_burst_bytes)
   uint32_t min_receivers = 1;
   uint64_t max_wait_ns = 30'000'000'000;
