@@ -1,5 +1,6 @@
 #include "engine/dpdk_tx.h"
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -101,6 +102,9 @@ Result<std::unique_ptr<DpdkTx>> DpdkTx::open(std::shared_ptr<DpdkPort> port,
 }
 
 DpdkTx::~DpdkTx() {
+  // Stable payloads still referenced (a NIC's DMA not yet cleaned up): give the driver a moment,
+  // the caller unmaps them after this.
+  for (int i = 0; zero_copy_ && i < 1000 && reclaim() > 0; ++i) rte_delay_us_sleep(100);
   if (zero_copy_ && reclaim() > 0)
     spdlog::warn(
         "dpdk tx: {} zero-copy payloads are still queued on port '{}'; their memory must stay "
@@ -134,7 +138,7 @@ int DpdkTx::build(const TxFrame* frames, int n) {
   if (zero_copy_) {
     unsigned ncarrier = 0, ntail = 0;
     for (int i = 0; i < n; ++i) {
-      if (frames[i].payload_len >= zero_copy_min_) {
+      if (by_reference_ok(frames[i])) {
         ++ncarrier;
         if (frames[i].tail_len) ++ntail;
       }
@@ -161,7 +165,7 @@ int DpdkTx::build(const TxFrame* frames, int n) {
     p += kEthIpUdpSize;
     if (f.header_len) std::memcpy(p, f.header, f.header_len);
     p += f.header_len;
-    if (by_reference && f.payload_len >= zero_copy_min_) {
+    if (by_reference && by_reference_ok(f)) {
       m->data_len = static_cast<uint16_t>(kEthIpUdpSize + f.header_len);
       rte_mbuf* c = *carriers++;
       auto* shinfo = static_cast<rte_mbuf_ext_shared_info*>(rte_mbuf_to_priv(c));
@@ -222,7 +226,7 @@ int DpdkTx::tx_burst(const TxFrame* frames, int n) {
   }
   for (int i = 0; i < sent; ++i) {
     stats_.bytes += frames[i].size();
-    if (by_reference_ && frames[i].payload_len >= zero_copy_min_) ++stats_.zero_copy;
+    if (by_reference_ && by_reference_ok(frames[i])) ++stats_.zero_copy;
   }
   stats_.frames += sent;
   return sent;

@@ -6,9 +6,11 @@
 // - copy (default): all bytes are copied into one pool mbuf per frame. TxBackend's contract holds
 //   as written: the caller may reuse every buffer as soon as tx_burst returns.
 // - zero copy: the Ethernet/IP/UDP headers, the frame header and the tail are copied into a pool
-//   mbuf as before, but a payload of at least zero_copy_min bytes is attached by reference
-//   (rte_pktmbuf_attach_extbuf) as a second segment. This CHANGES THE CONTRACT for the payload:
-//   its bytes must stay unchanged until the driver is done with the frame, which is when the
+//   mbuf as before, but a payload marked stable (TxFrame::payload_stable) of at least
+//   zero_copy_min bytes is attached by reference (rte_pktmbuf_attach_extbuf) as a second segment;
+//   other payloads (scratch buffers: repair rows, ciphertext) are copied. This CHANGES THE
+//   CONTRACT for a stable payload: its bytes must stay unchanged until the driver is done with the
+//   frame, which is when the
 //   mbuf is freed -- on a NIC after the DMA completes and the driver cleans its TX ring, on
 //   net_null inside tx_burst, on net_ring when the receiver frees it. Completion is counted:
 //   payloads_in_flight() says how many attached payloads are not yet released, and reclaim()
@@ -93,6 +95,9 @@ class DpdkTx final : public TxBackend {
   const DpdkPort& port() const { return *port_; }
 
  private:
+  bool by_reference_ok(const TxFrame& f) const {
+    return f.payload_stable && f.payload_len >= zero_copy_min_;
+  }
   DpdkTx(std::shared_ptr<DpdkPort> port, EthUdpHeader header)
       : port_(std::move(port)), header_(std::move(header)) {}
   // Fills heads_[0..n) (and carriers / tails for zero copy); returns how many are ready.

@@ -11,7 +11,8 @@ namespace shoal::engine {
 // One outgoing datagram, gathered from up to three caller-owned pieces (any may be empty: len 0,
 // ptr ignored). The backend copies or transmits the bytes before tx_burst returns, so the caller
 // may reuse the buffers as soon as the call returns, for the frames taken and the frames not taken
-// alike.
+// alike -- except a payload marked stable, which a zero-copy backend (DpdkTx with zero_copy) may
+// send by reference after the call returns.
 struct TxFrame {
   const uint8_t* header = nullptr;
   uint16_t header_len = 0;
@@ -19,6 +20,9 @@ struct TxFrame {
   uint16_t payload_len = 0;
   const uint8_t* tail = nullptr;
   uint16_t tail_len = 0;
+  // The payload's bytes stay valid and unchanged for as long as the backend lives (a source
+  // symbol in the mapped object): it may go by reference instead of being copied.
+  bool payload_stable = false;
 
   uint32_t size() const { return uint32_t{header_len} + payload_len + tail_len; }
 };

@@ -51,6 +51,16 @@ std::string describe(const engine::DpdkPort& port) {
   return "DPDK poll mode on port " + port.name() + " (" + port.driver() + ")";
 }
 
+// Source symbols go by reference from the mapped object where the port chains mbufs and reads
+// them in software (virtual devices: af_packet and af_xdp copy into the kernel's ring, null and
+// ring hand the mbuf over). A PCI NIC would DMA from memory that is not registered with it
+// (rte_extmem_register), so it gets copies.
+bool zero_copy_safe(const engine::DpdkPort& port) {
+  const std::string& d = port.driver();
+  return port.tx_chains() &&
+         (d == "net_af_packet" || d == "net_af_xdp" || d == "net_null" || d == "net_ring");
+}
+
 Result<OpenTransport> open_dpdk(const TransportOptions& o) {
   auto ep = open_port(o.choice.dpdk_args, o.choice.dpdk_device);
   if (!ep) return make_error(ep.error());
@@ -60,10 +70,11 @@ Result<OpenTransport> open_dpdk(const TransportOptions& o) {
   to.port = o.port;
   to.ttl = o.ttl;
   to.iface = o.iface;
+  to.zero_copy = zero_copy_safe(*port);
   auto tx = engine::DpdkTx::open(port, to);
   if (!tx) return make_error("DPDK transmit queue: " + tx.error());
   OpenTransport t;
-  t.why = describe(*port);
+  t.why = describe(*port) + (to.zero_copy ? ", source symbols by reference (zero copy)" : "");
   t.mtu = (*tx)->max_frame() + kIpv4UdpHeaderBytes;
   t.mtu_of = "DPDK port " + port->name();
   t.keep = std::make_shared<EalAndPort>(*ep);

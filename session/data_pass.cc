@@ -146,6 +146,9 @@ const engine::TxFrame* DataPass::build(uint64_t first, int n, PassStats& stats,
       *error = b.error();
       return nullptr;
     }
+    // A source symbol in the clear is the mapped object itself: a zero-copy port may send it
+    // by reference. Repair rows and ciphertext are scratch, reused by the next window.
+    frames_[f].payload_stable = s.esi < k && !builder_.encrypting();
     if (s.esi >= k) ++stats.repair_frames;
     sent_sequence_[s.block] = static_cast<uint32_t>(builder_.frames());  // 1 + its sequence
   }

@@ -107,9 +107,13 @@ struct Traffic {
   }
   size_t size() const { return headers.size(); }
   TxFrame frame(size_t i) const {
-    return TxFrame{headers[i].data(),  static_cast<uint16_t>(headers[i].size()),
-                   payloads[i].data(), static_cast<uint16_t>(payloads[i].size()),
-                   tails[i].data(),    static_cast<uint16_t>(tails[i].size())};
+    return TxFrame{headers[i].data(),
+                   static_cast<uint16_t>(headers[i].size()),
+                   payloads[i].data(),
+                   static_cast<uint16_t>(payloads[i].size()),
+                   tails[i].data(),
+                   static_cast<uint16_t>(tails[i].size()),
+                   true};
   }
   std::vector<uint8_t> datagram(size_t i) const {
     std::vector<uint8_t> d = headers[i];
@@ -235,7 +239,7 @@ TEST(DpdkTxTest, NullPortTakesEveryBurstWithoutLeakingMbufs) {
     auto tx = DpdkTx::open(port, o);
     ASSERT_TRUE(tx.ok()) << tx.error();
     static uint8_t header[32], payload[1408];
-    std::vector<TxFrame> frames(64, TxFrame{header, 32, payload, 1408, nullptr, 0});
+    std::vector<TxFrame> frames(64, TxFrame{header, 32, payload, 1408, nullptr, 0, true});
     // 200 bursts of 64 = 12800 frames through a pool of 2047: a leak would run it dry.
     for (int burst = 0; burst < 200; ++burst)
       ASSERT_EQ((*tx)->tx_burst(frames.data(), 64), 64) << "burst " << burst;
@@ -451,7 +455,8 @@ TEST(DpdkLoopTest, ZeroCopySharesThePayloadUntilReleasedCopyDoesNot) {
     auto tx = DpdkTx::open(port, o);
     ASSERT_TRUE(tx.ok()) << tx.error();
     std::vector<uint8_t> header(32, 0x11), payload(1000, 0x22);
-    std::vector<TxFrame> frames(10, TxFrame{header.data(), 32, payload.data(), 1000, nullptr, 0});
+    std::vector<TxFrame> frames(10,
+                                TxFrame{header.data(), 32, payload.data(), 1000, nullptr, 0, true});
     ASSERT_EQ((*tx)->tx_burst(frames.data(), 10), 10);
     EXPECT_EQ((*tx)->payloads_in_flight(), zero_copy ? 10u : 0u);
     EXPECT_EQ((*tx)->reclaim(), zero_copy ? 10u : 0u) << "still on the ring, not released";
@@ -471,6 +476,33 @@ TEST(DpdkLoopTest, ZeroCopySharesThePayloadUntilReleasedCopyDoesNot) {
   }
 }
 
+// Only a payload marked stable goes by reference: a scratch buffer (repair rows, ciphertext) is
+// copied even on a zero-copy queue, so its owner may reuse it at once.
+TEST(DpdkLoopTest, AScratchPayloadIsCopiedEvenOnAZeroCopyQueue) {
+  REQUIRE_EAL(eal);
+  auto port = open_port(eal, "net_ring0");
+  ASSERT_TRUE(port);
+  auto rx = DpdkRx::open(port, {.group = "239.255.8.1", .port = 5000});
+  ASSERT_TRUE(rx.ok()) << rx.error();
+  DpdkTxOptions o = tx_options();
+  o.zero_copy = true;
+  auto tx = DpdkTx::open(port, o);
+  ASSERT_TRUE(tx.ok()) << tx.error();
+  std::vector<uint8_t> header(32, 0x11), mapped(1000, 0x22), scratch(1000, 0x55);
+  const TxFrame frames[2] = {TxFrame{header.data(), 32, mapped.data(), 1000, nullptr, 0, true},
+                             TxFrame{header.data(), 32, scratch.data(), 1000, nullptr, 0, false}};
+  ASSERT_EQ((*tx)->tx_burst(frames, 2), 2);
+  EXPECT_EQ((*tx)->stats().zero_copy, 1u);
+  EXPECT_EQ((*tx)->payloads_in_flight(), 1u);
+  std::memset(mapped.data(), 0x33, mapped.size());
+  std::memset(scratch.data(), 0x66, scratch.size());  // reused at once, as DataPass does
+  RxFrame got[4];
+  ASSERT_EQ((*rx)->rx_burst(got, 4), 2);
+  EXPECT_EQ(got[0].data[32], 0x33) << "the stable payload went by reference";
+  EXPECT_EQ(got[1].data[32], 0x55) << "the scratch payload was copied when sent";
+  EXPECT_EQ((*tx)->payloads_in_flight(), 0u);
+}
+
 TEST(DpdkLoopTest, FullRingKeepsUntakenFramesAndIdentsContiguous) {
   REQUIRE_EAL(eal);
   auto port = open_port(eal, "net_ring0");
@@ -480,7 +512,7 @@ TEST(DpdkLoopTest, FullRingKeepsUntakenFramesAndIdentsContiguous) {
   auto tx = DpdkTx::open(port, o);
   ASSERT_TRUE(tx.ok()) << tx.error();
   static uint8_t payload[1024];
-  std::vector<TxFrame> frames(64, TxFrame{nullptr, 0, payload, 1024, nullptr, 0});
+  std::vector<TxFrame> frames(64, TxFrame{nullptr, 0, payload, 1024, nullptr, 0, true});
   uint64_t taken = 0;
   for (int round = 0; round < 1000; ++round) {  // nobody reads: the ring fills up
     const int r = (*tx)->tx_burst(frames.data(), 64);
