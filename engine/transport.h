@@ -55,6 +55,9 @@ class RxBackend {
   // A descriptor to poll() for POLLIN before calling rx_burst, or -1 for poll-mode backends.
   virtual int fd() const = 0;
   virtual const char* name() const = 0;
+  // Datagrams lost before rx_burst could take them (a full socket queue), as far as the backend
+  // can tell; 0 where it cannot.
+  virtual uint64_t drops() const { return 0; }
 };
 
 }  // namespace shoal::engine

@@ -207,4 +207,11 @@ int UdpRx::rx_burst(RxFrame* out, int n) {
   return drain_pending(out, n);
 }
 
+int receive_buffer_for_rate(uint64_t rate_bps, int floor_bytes, uint64_t ram_bytes) {
+  const uint64_t floor = floor_bytes > 0 ? static_cast<uint64_t>(floor_bytes) : 0;
+  const uint64_t want = rate_bps / 8 * kReceiveBufferCoverNs / 1'000'000'000;
+  const uint64_t cap = std::min<uint64_t>(uint64_t{512} << 20, ram_bytes / 16);
+  return static_cast<int>(std::max(floor, std::min(want, cap)));
+}
+
 }  // namespace shoal::engine

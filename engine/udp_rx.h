@@ -42,6 +42,14 @@ struct UdpRxStats {
           // as last reported by SO_RXQ_OVFL; only updated when a datagram arrives
 };
 
+// The receive buffer a receiver asks for when the sender may send at up to rate_bps: what
+// arrives in kReceiveBufferCover (the longest stall the receive thread should ride out: a page
+// cache flush, a slow disk write), at least `floor_bytes`, at most 512 MiB and 1/16 of the
+// machine's memory (`ram_bytes`; a small initramfs machine must not pin its RAM in socket
+// buffers), never below floor_bytes. The kernel charges only what is queued.
+inline constexpr uint64_t kReceiveBufferCoverNs = 200'000'000;
+int receive_buffer_for_rate(uint64_t rate_bps, int floor_bytes, uint64_t ram_bytes);
+
 class UdpRx final : public RxBackend {
  public:
   // Opens, binds and joins. Errors name the cause (bad group, unknown interface, join refused...).
@@ -59,6 +67,7 @@ class UdpRx final : public RxBackend {
   int rx_burst(RxFrame* out, int n) override;
   int fd() const override { return fd_.get(); }
   const char* name() const override { return "udp"; }
+  uint64_t drops() const override { return stats_.kernel_drops; }
 
   bool gro_enabled() const { return gro_; }
   int rcvbuf_bytes() const {

@@ -17,6 +17,7 @@
 #include "control/event_loop.h"
 #include "engine/net_iface.h"
 #include "engine/transport_select.h"
+#include "engine/udp_rx.h"
 #include "fec/layout.h"
 #include "object/object_format.h"
 #include "object/pipe_sink.h"
@@ -108,6 +109,8 @@ class ReceiverRun {
   std::shared_ptr<control::Connection> conn_;
   std::optional<control::ClientHandshake> hs_;
   std::string received_path_;  // --out, or where a packed object waits to be unpacked
+  uint64_t socket_drops_ = 0;  // the data socket's drops, read before it is closed
+  int socket_buffer_ = 0;      // the receive buffer asked for
   std::optional<DataKey> key_;
   std::optional<ManifestSeal> seal_;  // the streamed manifest's tags (channel key)
   // The sink outlives what writes into it: the checkpointer's thread and the core.
@@ -314,6 +317,11 @@ void ReceiverRun::join_group(const control::Session& s) {
   engine::RxTransportOptions ro = data_plane();
   ro.group = ipv4_text(s.group_ipv4);
   ro.port = s.port;
+  // Room for what arrives while the receive thread is held up, at the most the sender may send.
+  const auto pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  ro.rcvbuf = engine::receive_buffer_for_rate(
+      s.rate_bps, opt_.rcvbuf, pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0);
+  socket_buffer_ = ro.rcvbuf;
   auto rx = engine::open_rx_transport(ro);
   if (!rx) return refuse("cannot join the multicast group " + ro.group + ": " + rx.error());
   rx_ = std::move(rx->rx);
@@ -416,6 +424,7 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
   conn_->send(d);
   done_ns_ = monotonic_ns();
   control_.on_done_sent(c, done_ns_);
+  if (rx_) socket_drops_ = rx_->drops();
   if (c.ok() && rx_) {
     // Committed: leave the group while the sender's acknowledgement is awaited.
     if (rx_->fd() >= 0) loop_->remove(rx_->fd());
@@ -508,6 +517,16 @@ RecvResult ReceiverRun::finish() {
   summary.sha256 = control_.object_sha256();
   summary.core = core_.get();
   summary.passes = control_.passes();
+  if (rx_) socket_drops_ = rx_->drops();
+  summary.socket_drops = socket_drops_;
+  summary.socket_buffer = socket_buffer_;
+  if (socket_drops_ > 0) {
+    spdlog::warn(
+        "the kernel dropped {} datagrams on this receiver's socket: the receive thread fell "
+        "behind (they came again as repair). Give it a CPU of its own, let the socket buffer grow "
+        "(net.core.rmem_max >= {} bytes, or run as root), or lower the sender's --rate",
+        socket_drops_, socket_buffer_);
+  }
   auto seconds = [&] { return double((done_ns_ ? done_ns_ : monotonic_ns()) - start_ns_) / 1e9; };
   if (!done) {
     if (core_) {

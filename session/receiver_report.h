@@ -32,7 +32,9 @@ struct ReceiverSummary {
   std::optional<control::Digest> sha256;      // the object's, from the sender's ManifestEnd
   const ReceiverCore* core = nullptr;         // null: the session never opened
   uint32_t passes = 0;
-  double seconds = 0;  // from the session's start to Done (or to now)
+  double seconds = 0;         // from the session's start to Done (or to now)
+  uint64_t socket_drops = 0;  // datagrams the kernel dropped: the receive thread fell behind
+  int socket_buffer = 0;      // the receive buffer asked for, bytes
 };
 
 // Writes the JSON result to `path` ("-" = one line on stdout, else a file, pretty-printed).

@@ -189,7 +189,9 @@ std::optional<SendOutcome> SenderDriver::setup() {
   session_msg_.group_ipv4 = ntohl(g.s_addr);
   session_msg_.port = opt_.port;
   session_msg_.ttl = static_cast<uint8_t>(opt_.ttl);
-  session_msg_.rate_bps = opt_.rate_bps;
+  // The most this session may send at: its --rate, or the ceiling of --rate auto / max (receivers
+  // size their socket buffers from it).
+  session_msg_.rate_bps = auto_rate_ ? auto_rate_->config().ceiling_bps : opt_.rate_bps;
   session_msg_.symbol_size = static_cast<uint16_t>(opt_.symbol_size);
   session_msg_.k = static_cast<uint8_t>(opt_.k);
   session_msg_.proactive_repair = static_cast<uint8_t>(opt_.proactive);

@@ -286,8 +286,24 @@ TEST(UdpTest, KernelDropsAreCounted) {
     ++received;
     EXPECT_GT((*rx)->stats().kernel_drops, 0u);
     EXPECT_EQ(received + (*rx)->stats().kernel_drops, sent);
+    EXPECT_EQ((*rx)->drops(), (*rx)->stats().kernel_drops) << "what the receiver reports";
   });
   if (!skip.empty()) GTEST_SKIP() << "SKIPPED: " << skip;
+}
+
+// Issue #16 item 2: the receive buffer covers 200 ms at the most the sender may send, within the
+// floor (the receiver's default), 512 MiB and a sixteenth of the machine's memory.
+TEST(UdpTest, TheReceiveBufferGrowsWithTheRateWithinItsBounds) {
+  constexpr int kFloor = 64 << 20;
+  constexpr uint64_t kBigRam = uint64_t{256} << 30, kSmallRam = uint64_t{1} << 30;
+  EXPECT_EQ(receive_buffer_for_rate(400'000'000, kFloor, kBigRam), kFloor) << "10 MB: the floor";
+  EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, kFloor, kBigRam), 250'000'000)
+      << "10 Gbit/s for 200 ms";
+  EXPECT_EQ(receive_buffer_for_rate(400'000'000'000, kFloor, kBigRam), 512 << 20) << "capped";
+  EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, kFloor, kSmallRam), kFloor)
+      << "1 GiB of RAM: a sixteenth is below the floor, which stays";
+  EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, 1 << 20, kSmallRam), 64 << 20)
+      << "a sixteenth of 1 GiB";
 }
 
 TEST(UdpTest, OversizedFrameIsNotTaken) {
