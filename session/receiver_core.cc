@@ -272,7 +272,9 @@ Status ReceiverCore::verify_off_thread() {
 }
 
 Status ReceiverCore::collect_verified() {
-  if (!verifier_ || verifier_->pending() == 0) return {};
+  if (!verifier_) return {};
+  // Always take (it reads the eventfd): a wake-up for a verdict an earlier call already took
+  // would otherwise leave the descriptor readable and the poll loop spinning.
   verifier_->take(verdicts_);
   for (const auto& v : verdicts_) {
     if (Status s = verified(v.block, v.match); !s) return s;

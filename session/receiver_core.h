@@ -78,7 +78,7 @@ class ReceiverCore : private engine::SpillStore {
   Status verify_off_thread();
   int verify_fd() const { return verifier_ ? verifier_->fd() : -1; }
   // Takes the worker's verdicts: blocks that matched are written, the others received again.
-  // Errors: a fatal local fault (disk). Cheap when there is nothing to take.
+  // Errors: a fatal local fault (disk). Call it when verify_fd() is readable.
   Status collect_verified();
 
   // Hashes of blocks first .. first + hashes.size() - 1, in order (first == hashes_known()).

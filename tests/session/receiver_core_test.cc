@@ -441,6 +441,9 @@ TEST_F(OffThreadVerifyTest, BlocksAreWrittenOnceTheirVerdictIsTaken) {
   ASSERT_TRUE(collect_until(*core, kBlocks));
   ASSERT_TRUE(core->check_complete().ok());
   EXPECT_EQ(sink_.bytes, object_);
+  ASSERT_TRUE(core->collect_verified().ok());
+  pollfd p{core->verify_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "nothing to take: the poll loop must not be woken again";
   std::sort(verified_.begin(), verified_.end());
   EXPECT_EQ(verified_, (std::vector<uint32_t>{0, 1}));
 }
