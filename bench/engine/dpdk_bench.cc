@@ -348,31 +348,28 @@ void report_stages(benchmark::State& state, const Pipeline& p, uint64_t source_b
   state.SetBytesProcessed(static_cast<int64_t>(source_bytes));
 }
 
-void BM_Pipeline(benchmark::State& state, Backend backend) {
-  const auto sym = static_cast<size_t>(state.range(0));
-  Sender s = open_sender(backend, sym);
-  if (!s.tx) {
-    state.SkipWithError(s.error.c_str());
-    return;
-  }
-  Pipeline p(sym, state.range(1) != 0);
+// The timed loop of BM_Pipeline and BM_Session: per iteration one block produced, framed up to
+// kBatch frames at a time by frame(first, n) (false: it reported an error), paced and sent; the
+// stage times go to p.stage. Returns the blocks sent.
+template <class FrameFn>
+uint64_t send_blocks(benchmark::State& state, Sender& s, Pipeline& p, unsigned per_block,
+                     uint32_t frame_bytes, FrameFn frame) {
   Pacer pacer(1'000'000'000'000ull, 64ull << 20);  // 1 Tbit/s: paid for, never waited on
-  const uint32_t charge = p.frame_bytes() + kIpUdp;
+  const uint32_t charge = frame_bytes + kIpUdp;
   uint64_t blocks = 0;
-  const double cpu0 = thread_cpu_seconds();
   for (auto _ : state) {
     p.produce(s.dpdk);
-    for (unsigned first = 0; first < kSymbols; first += kBatch) {
-      const int n = static_cast<int>(std::min<unsigned>(kBatch, kSymbols - first));
+    for (unsigned first = 0; first < per_block; first += kBatch) {
+      const int n = static_cast<int>(std::min<unsigned>(kBatch, per_block - first));
       uint64_t t0 = __rdtsc();
-      p.frame(first, n);
+      if (!frame(first, n)) return blocks;
       uint64_t t1 = __rdtsc();
       while (!pacer.try_send(now_ns(), static_cast<uint32_t>(n) * charge).send) {
       }
       uint64_t t2 = __rdtsc();
       if (!send(*s.tx, p.frames.data(), n)) {
         state.SkipWithError("tx_burst failed");
-        return;
+        return blocks;
       }
       uint64_t t3 = __rdtsc();
       p.stage[kFrame] += t1 - t0;
@@ -381,6 +378,23 @@ void BM_Pipeline(benchmark::State& state, Backend backend) {
     }
     ++blocks;
   }
+  return blocks;
+}
+
+void BM_Pipeline(benchmark::State& state, Backend backend) {
+  const auto sym = static_cast<size_t>(state.range(0));
+  Sender s = open_sender(backend, sym);
+  if (!s.tx) {
+    state.SkipWithError(s.error.c_str());
+    return;
+  }
+  Pipeline p(sym, state.range(1) != 0);
+  const double cpu0 = thread_cpu_seconds();
+  const uint64_t blocks =
+      send_blocks(state, s, p, kSymbols, p.frame_bytes(), [&](unsigned f, int n) {
+        p.frame(f, n);
+        return true;
+      });
   report_stages(state, p, blocks * kK * sym, blocks * kSymbols * p.frame_bytes(),
                 thread_cpu_seconds() - cpu0);
 }
@@ -408,46 +422,25 @@ void BM_Session(benchmark::State& state, Backend backend) {
   std::vector<uint8_t> tags(kSymbols * kFrameTagSize);
   const unsigned per_block = kK + p.repair;
   const auto frame_bytes = static_cast<uint32_t>(kHeaderSize + sym + builder.tag_len());
-  Pacer pacer(1'000'000'000'000ull, 64ull << 20);  // 1 Tbit/s: paid for, never waited on
-  const uint32_t charge = frame_bytes + kIpUdp;
-  uint64_t blocks = 0;
+  uint32_t block = 0;
   const double cpu0 = thread_cpu_seconds();
-  for (auto _ : state) {
-    if (builder.frames() > UINT32_MAX - kSymbols) {
-      state.SkipWithError("sequence space used up");
-      break;
-    }
-    p.produce(s.dpdk);
-    for (unsigned first = 0; first < per_block; first += kBatch) {
-      const int n = static_cast<int>(std::min<unsigned>(kBatch, per_block - first));
-      uint64_t t0 = __rdtsc();
-      for (int f = 0; f < n; ++f) {
-        const unsigned esi = first + static_cast<unsigned>(f);
-        TxFrame& t = p.frames[static_cast<size_t>(f)];
-        if (!builder.data(static_cast<uint32_t>(blocks), kK, static_cast<uint8_t>(esi),
-                          p.payload[esi], static_cast<uint16_t>(sym),
-                          p.headers.data() + static_cast<size_t>(f) * kHeaderSize,
-                          tags.data() + size_t{esi} * kFrameTagSize, nullptr, t)) {
-          state.SkipWithError("frame");
-          return;
+  const uint64_t blocks =
+      send_blocks(state, s, p, per_block, frame_bytes, [&](unsigned first, int n) {
+        if (first == 0) ++block;
+        for (int f = 0; f < n; ++f) {
+          const unsigned esi = first + static_cast<unsigned>(f);
+          TxFrame& t = p.frames[static_cast<size_t>(f)];
+          if (!builder.data(block, kK, static_cast<uint8_t>(esi), p.payload[esi],
+                            static_cast<uint16_t>(sym),
+                            p.headers.data() + static_cast<size_t>(f) * kHeaderSize,
+                            tags.data() + size_t{esi} * kFrameTagSize, nullptr, t)) {
+            state.SkipWithError("frame (or the sequence space used up)");
+            return false;
+          }
+          t.payload_stable = esi < kK;
         }
-        t.payload_stable = esi < kK;
-      }
-      uint64_t t1 = __rdtsc();
-      while (!pacer.try_send(now_ns(), static_cast<uint32_t>(n) * charge).send) {
-      }
-      uint64_t t2 = __rdtsc();
-      if (!send(*s.tx, p.frames.data(), n)) {
-        state.SkipWithError("tx_burst failed");
-        return;
-      }
-      uint64_t t3 = __rdtsc();
-      p.stage[kFrame] += t1 - t0;
-      p.stage[kPace] += t2 - t1;
-      p.stage[kTx] += t3 - t2;
-    }
-    ++blocks;
-  }
+        return true;
+      });
   report_stages(state, p, blocks * kK * sym, blocks * per_block * frame_bytes,
                 thread_cpu_seconds() - cpu0);
 }

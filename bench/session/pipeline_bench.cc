@@ -283,28 +283,49 @@ void RxWrite(benchmark::State& state) {
 }
 BENCHMARK(RxWrite)->Arg(0)->Arg(1)->MeasureProcessCPUTime();
 
-void RxCore(benchmark::State& state) {
-  const Frames& f = Frames::get(state.range(0), 0);
-  const Object& o = Object::get();
+// The sink an RxCore benchmark writes into: one that discards, or the file.
+struct BenchSink {
   NullSink null;
   std::optional<object::ObjectSink> file;
-  if (state.range(1) != 0) file.emplace(file_sink(false));
-  object::BlockSink& sink = file ? static_cast<object::BlockSink&>(*file) : null;
+  explicit BenchSink(bool to_file) {
+    if (to_file) file.emplace(file_sink(false));
+  }
+  ~BenchSink() {
+    if (file) file->abandon();
+  }
+  object::BlockSink& get() { return file ? static_cast<object::BlockSink&>(*file) : null; }
+};
+
+// A core with every hash and the key, as after the session's start (set up untimed).
+std::unique_ptr<ReceiverCore> ready_core(benchmark::State& state, object::BlockSink& sink,
+                                         const Frames& f, size_t slots, bool off_thread) {
+  state.PauseTiming();
+  const Object& o = Object::get();
+  auto core = must(ReceiverCore::make(o.session, sink, slots));
+  if (!core->add_hashes(0, o.manifest.block_sha256) || !core->protect(f.key) ||
+      (off_thread && !core->verify_off_thread()))
+    state.SkipWithError("setup");
+  state.ResumeTiming();
+  return core;
+}
+
+void drop_untimed(benchmark::State& state, std::unique_ptr<ReceiverCore>& core) {
+  state.PauseTiming();
+  core.reset();
+  state.ResumeTiming();
+}
+
+void RxCore(benchmark::State& state) {
+  const Frames& f = Frames::get(state.range(0), 0);
+  BenchSink sink(state.range(1) != 0);
   for (auto _ : state) {
-    state.PauseTiming();
-    auto core = must(ReceiverCore::make(o.session, sink, 16));
-    if (!core->add_hashes(0, o.manifest.block_sha256) || !core->protect(f.key))
-      state.SkipWithError("setup");
-    state.ResumeTiming();
+    auto core = ready_core(state, sink.get(), f, 16, false);
     for (const auto& fr : f.frames) {
       if (!core->on_datagram(fr)) state.SkipWithError("datagram");
     }
-    if (!sink.poll() || !core->complete()) state.SkipWithError("incomplete");
-    state.PauseTiming();
-    core.reset();
-    state.ResumeTiming();
+    if (!sink.get().poll() || !core->complete()) state.SkipWithError("incomplete");
+    drop_untimed(state, core);
   }
-  if (file) file->abandon();
   per_byte(state, kObjectBytes);
 }
 BENCHMARK(RxCore)
@@ -315,25 +336,17 @@ BENCHMARK(RxCore)
 
 void RxCoreOffThread(benchmark::State& state) {
   const Frames& f = Frames::get(state.range(0), 0);
-  const Object& o = Object::get();
-  NullSink null;
-  std::optional<object::ObjectSink> file;
-  if (state.range(1) != 0) file.emplace(file_sink(false));
-  object::BlockSink& sink = file ? static_cast<object::BlockSink&>(*file) : null;
+  BenchSink sink(state.range(1) != 0);
   for (auto _ : state) {
-    state.PauseTiming();
-    auto core = must(ReceiverCore::make(o.session, sink, kBlocks));
-    if (!core->add_hashes(0, o.manifest.block_sha256) || !core->protect(f.key) ||
-        !core->verify_off_thread())
-      state.SkipWithError("setup");
-    state.ResumeTiming();
+    // A slot per block, as the receiver's memory budget gives: none is dropped for room.
+    auto core = ready_core(state, sink.get(), f, kBlocks, true);
     size_t i = 0;
     for (const auto& fr : f.frames) {
       if (!core->on_datagram(fr)) state.SkipWithError("datagram");
       // As the receive loop does between bursts: take the verdicts in (they free slots).
       if (++i % 64 == 0 && !core->collect_verified()) state.SkipWithError("collect");
     }
-    while (!core->complete()) {  // every block got a slot: none was dropped
+    while (!core->complete()) {
       pollfd p{core->verify_fd(), POLLIN, 0};
       ::poll(&p, 1, 1000);
       if (!core->collect_verified()) {
@@ -341,12 +354,9 @@ void RxCoreOffThread(benchmark::State& state) {
         break;
       }
     }
-    if (!sink.poll()) state.SkipWithError("sink");
-    state.PauseTiming();
-    core.reset();
-    state.ResumeTiming();
+    if (!sink.get().poll()) state.SkipWithError("sink");
+    drop_untimed(state, core);
   }
-  if (file) file->abandon();
   per_byte(state, kObjectBytes);
 }
 BENCHMARK(RxCoreOffThread)->Args({1, 0})->Args({2, 0})->Args({1, 1})->Args({2, 1})->UseRealTime();
