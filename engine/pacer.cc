@@ -67,4 +67,11 @@ void Pacer::set_rate(uint64_t rate_bps, uint64_t now_ns) noexcept {
   rate_bps_ = rate_bps;
 }
 
+void Pacer::set_burst(uint64_t burst_bytes, uint64_t now_ns) noexcept {
+  refill(now_ns);
+  burst_bytes_ = burst_bytes;
+  capacity_ = static_cast<Units>(U128{burst_bytes} * kUnitsPerByte);
+  if (level_ > capacity_) level_ = capacity_;
+}
+
 }  // namespace shoal::engine

@@ -51,6 +51,9 @@ class Pacer {
 
   // Changes the rate from now_ns on; time before now_ns accrues at the old rate.
   void set_rate(uint64_t rate_bps, uint64_t now_ns) noexcept;
+  // Changes the burst from now_ns on (a rate controller keeps an automatic burst in step with the
+  // rate): the bucket keeps its level, at most the new burst.
+  void set_burst(uint64_t burst_bytes, uint64_t now_ns) noexcept;
 
   uint64_t rate_bps() const noexcept { return rate_bps_; }
   uint64_t burst_bytes() const noexcept { return burst_bytes_; }

@@ -209,9 +209,12 @@ int UdpRx::rx_burst(RxFrame* out, int n) {
 
 int receive_buffer_for_rate(uint64_t rate_bps, int floor_bytes, uint64_t ram_bytes) {
   const uint64_t floor = floor_bytes > 0 ? static_cast<uint64_t>(floor_bytes) : 0;
-  const uint64_t want = rate_bps / 8 * kReceiveBufferCoverNs / 1'000'000'000;
+  // In doubles: rate x time overflows 64 bits above ~740 Gbit/s.
+  const double want =
+      static_cast<double>(rate_bps) / 8 * static_cast<double>(kReceiveBufferCoverNs) / 1e9;
   const uint64_t cap = std::min<uint64_t>(uint64_t{512} << 20, ram_bytes / 16);
-  return static_cast<int>(std::max(floor, std::min(want, cap)));
+  const uint64_t sized = want >= static_cast<double>(cap) ? cap : static_cast<uint64_t>(want);
+  return static_cast<int>(std::max(floor, sized));
 }
 
 }  // namespace shoal::engine

@@ -237,6 +237,14 @@ Status UringWriter::write_piece(uint64_t offset, const uint8_t* data, size_t len
   return error_;
 }
 
+bool UringWriter::can_write_now(size_t length) {
+  if (!uring_) return true;
+  reap();
+  // O_DIRECT splits a write into its unaligned head, aligned middle and unaligned tail.
+  const size_t pieces = (length + buffer_size_ - 1) / buffer_size_ + (direct() ? 2 : 0);
+  return free_.size() >= pieces;
+}
+
 Status UringWriter::acquire_slot(unsigned* index) {
   reap();
   if (free_.empty() && error_.ok()) {

@@ -90,6 +90,9 @@ class UringWriter {
   // posix_fallocate() inline without the opcode. A filesystem that cannot preallocate is not an
   // error; running out of space is (seen by poll(), drain() or sync(), like a write's error).
   Status preallocate(uint64_t length);
+  // Whether write() of `length` bytes would start now, without waiting for a buffer (reaps
+  // finished writes first). Always true on the pwrite backend, which has no queue.
+  bool can_write_now(size_t length);
   // Submits queued writes and reaps completions; never waits for the disk. Returns the first error
   // seen so far (short write that cannot progress, ENOSPC, EIO...).
   Status poll();

@@ -226,6 +226,11 @@ Status ObjectSink::write(uint64_t offset, std::span<const uint8_t> data) {
   return {};
 }
 
+bool ObjectSink::ready(size_t bytes) {
+  std::lock_guard lock(mu_);
+  return writer_->can_write_now(bytes);
+}
+
 Status ObjectSink::poll() {
   std::lock_guard lock(mu_);
   Status p = writer_->poll();

@@ -30,6 +30,12 @@ class BlockSink {
   virtual Status write(uint64_t offset, std::span<const uint8_t> data) = 0;
   // Reads back bytes written earlier (waits for them if still in flight).
   virtual Status read(uint64_t offset, std::span<uint8_t> out) = 0;
+  // Whether a write of `bytes` would be taken now without waiting for the disk (the receive
+  // thread then keeps the block in memory and tries again later, rather than block).
+  virtual bool ready(size_t bytes) {
+    (void)bytes;
+    return true;
+  }
   // Reaps finished writes without blocking; reports a failed one.
   virtual Status poll() = 0;
   // Makes everything written so far durable (before a resume state may record it).
@@ -73,6 +79,7 @@ class ObjectSink final : public BlockSink {
 
   // Queues a write (the bytes are copied; the call returns before the disk has them).
   Status write(uint64_t offset, std::span<const uint8_t> data) override;
+  bool ready(size_t bytes) override;
   // Reaps finished writes without blocking; reports a failed one (disk full, I/O error).
   Status poll() override;
   // Reads back bytes written earlier (waits for them if still in flight).

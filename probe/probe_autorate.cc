@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/units.h"
+#include "engine/paced_sender.h"
 #include "engine/wire.h"
 #include "probe/probe_report.h"
 
@@ -51,6 +52,9 @@ Result<AutoRate> AutoRate::make(std::string_view spec, uint32_t frame_bytes, uns
     if (spec.starts_with("max:")) {
       auto ceiling = parse_rate(std::string(spec.substr(4)));
       if (!ceiling) return make_error("--rate max:CEILING: " + ceiling.error());
+      if (*ceiling < kFloorBps)
+        return make_error("--rate max:CEILING must be at least 1M (the controller's floor), not " +
+                          std::string(spec.substr(4)));
       cfg.ceiling_bps = *ceiling;
       source = "max, at most " + format_rate(double(*ceiling));
     }
@@ -70,7 +74,10 @@ void AutoRate::on_feedback(uint32_t receiver, const control::Feedback& feedback,
   const auto rate =
       controller_.on_feedback(receiver, feedback.data_frames, feedback.highest_sequence, now_ns);
   if (!rate) return;
-  if (pacer_) pacer_->set_rate(*rate, now_ns);
+  if (pacer_) {
+    pacer_->set_rate(*rate, now_ns);
+    if (auto_burst_) pacer_->set_burst(engine::default_burst_bytes(*rate), now_ns);
+  }
   spdlog::debug("rate auto: {} (loss {:.3f}%, knee {})", format_rate(double(*rate)),
                 controller_.stats().last_loss * 100,
                 controller_.knee_bps() ? format_rate(double(controller_.knee_bps())) : "unknown");
@@ -108,11 +115,13 @@ nlohmann::json AutoRate::summary() const {
 
 std::optional<control::Feedback> FeedbackCounter::poll(uint64_t now_ns, uint64_t data_frames,
                                                        uint32_t highest_sequence,
-                                                       uint64_t frames_rejected) {
+                                                       uint64_t frames_rejected,
+                                                       uint64_t frames_without_room) {
   if (now_ns - last_ns_ < kIntervalNs || data_frames == sent_frames_) return std::nullopt;
   last_ns_ = now_ns;
   sent_frames_ = data_frames;
-  return control::Feedback{data_frames, highest_sequence, frames_rejected};
+  return control::Feedback{data_frames - std::min(data_frames, frames_without_room),
+                           highest_sequence, frames_rejected};
 }
 
 }  // namespace shoal::probe

@@ -40,8 +40,12 @@ class AutoRate {
 
   uint64_t start_bps() const { return start_; }
   const RateControllerConfig& config() const { return controller_.config(); }
-  // The pacer to steer from now on (it must outlive this object or the next attach).
-  void attach(engine::Pacer& pacer) { pacer_ = &pacer; }
+  // The pacer to steer from now on (it must outlive this object or the next attach). With
+  // auto_burst its burst follows the rate (engine::default_burst_bytes), as `--burst auto` means.
+  void attach(engine::Pacer& pacer, bool auto_burst = false) {
+    pacer_ = &pacer;
+    auto_burst_ = auto_burst;
+  }
   // A receiver's Feedback, arrived at now_ns.
   void on_feedback(uint32_t receiver, const control::Feedback& feedback, uint64_t now_ns);
   void forget(uint32_t receiver) { controller_.forget(receiver); }
@@ -56,6 +60,7 @@ class AutoRate {
   RateController controller_;
   std::string source_;
   engine::Pacer* pacer_ = nullptr;
+  bool auto_burst_ = false;
   uint64_t start_ = 0;
 };
 
@@ -63,10 +68,14 @@ class FeedbackCounter {
  public:
   static constexpr uint64_t kIntervalNs = 100'000'000;
 
-  // The receiver core's counters (ReceiverStats data_frames, highest_sequence, dropped()). Returns
-  // a Feedback when kIntervalNs passed since the last one and data frames arrived meanwhile.
+  // The receiver core's counters (ReceiverStats data_frames, highest_sequence, dropped()) and
+  // the data frames it had to drop for want of memory (no_room_drops: blocks waiting for the disk
+  // hold the slots). Those are reported as not received, so a sender under --rate auto or max
+  // slows down for a receiver's disk as for its network. Returns a Feedback when kIntervalNs
+  // passed since the last one and data frames arrived meanwhile.
   std::optional<control::Feedback> poll(uint64_t now_ns, uint64_t data_frames,
-                                        uint32_t highest_sequence, uint64_t frames_rejected);
+                                        uint32_t highest_sequence, uint64_t frames_rejected,
+                                        uint64_t frames_without_room = 0);
 
  private:
   uint64_t sent_frames_ = 0, last_ns_ = 0;

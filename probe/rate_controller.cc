@@ -40,9 +40,12 @@ std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
 }
 
 uint64_t RateController::mean_rate_bps() const {
-  if (last_ns_ <= first_ns_) return rate_;
+  if (last_ns_ <= first_ns_ || segment_ns_ == first_ns_) return rate_;  // one rate throughout
   const double now_part = static_cast<double>(rate_) * static_cast<double>(last_ns_ - segment_ns_);
-  return static_cast<uint64_t>((rate_ns_ + now_part) / static_cast<double>(last_ns_ - first_ns_));
+  const double mean = (rate_ns_ + now_part) / static_cast<double>(last_ns_ - first_ns_);
+  // Rounded and kept within the rates set: a mean must not fall outside them by a rounding.
+  return std::clamp(static_cast<uint64_t>(std::llround(mean)), stats_.min_rate_bps,
+                    stats_.max_rate_bps);
 }
 
 std::optional<uint64_t> RateController::on_feedback(uint32_t receiver, uint64_t data_frames,

@@ -375,6 +375,9 @@ void ReceiverRun::on_udp() {
       Status s = core_->on_datagram({frames[i].data, frames[i].len});
       if (!s) return control_.fail(s.error());
     }
+    if (core_->blocks_unwritten() > 0) {
+      if (Status w = core_->write_deferred(); !w) return control_.fail(w.error());
+    }
     last_udp_ns_ = monotonic_ns();
   }
 }
@@ -438,7 +441,10 @@ void ReceiverRun::tick() {
     ReceiverControl::Tick t;
     t.now_ns = now;
     t.last_datagram_ns = last_udp_ns_;
-    t.socket_empty = !control_.draining() || socket_empty();
+    // Blocks still being checked or waiting for the disk are not lacking: a NAK sent before
+    // they are done would ask for nothing (or too little) and cost the sender a pass.
+    t.socket_empty =
+        !control_.draining() || (socket_empty() && (!core_ || core_->blocks_in_hand() == 0));
     t.complete = core_ && core_->complete();
     t.beacon_nonce = core_ ? core_->beacon_nonce() : 0;
     t.data_frames = core_ ? core_->stats().data_frames : 0;
@@ -449,10 +455,12 @@ void ReceiverRun::tick() {
   if (core_ && !control_.done_sent() && !control_.finished()) {
     // Loss counters for --rate auto (probe_autorate.h).
     const ReceiverStats& st = core_->stats();
-    if (auto fb = feedback_.poll(now, st.data_frames, st.highest_sequence, st.dropped()))
+    if (auto fb = feedback_.poll(now, st.data_frames, st.highest_sequence, st.dropped(),
+                                 st.no_room_drops))
       conn_->send(*fb);
     if (auto f = core_->take_fetch()) conn_->send(*f);
     if (Status w = sink_->poll(); !w) refuse(w.error());
+    if (Status w = core_->write_deferred(); !w) control_.fail(w.error());
   }
   progress_.update(core_.get(), control_.passes(), start_ns_, monotonic_ns(), false);
 }

@@ -92,10 +92,11 @@ class ReceiverControl {
   struct Tick {
     uint64_t now_ns = 0;
     uint64_t last_datagram_ns = 0;  // when the data plane last delivered datagrams (0: never)
-    bool socket_empty = true;       // the kernel holds no unread datagram for us
-    bool complete = false;          // every block verified
-    uint64_t beacon_nonce = 0;      // of the last authentic beacon heard (0: none)
-    uint64_t data_frames = 0;       // authentic multicast data frames received so far
+    bool socket_empty =
+        true;               // no unread datagram in the kernel, no block being checked or written
+    bool complete = false;  // every block verified
+    uint64_t beacon_nonce = 0;  // of the last authentic beacon heard (0: none)
+    uint64_t data_frames = 0;   // authentic multicast data frames received so far
   };
 
   // announced: refuse any other session, and a session that describes another object than the

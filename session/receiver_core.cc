@@ -310,12 +310,33 @@ Status ReceiverCore::verified(uint32_t block, bool match) {
       std::erase(fetch_wanted_, block);  // came over the connection before it was asked for
     fetched_.erase(f);
   }
+  // The disk is behind (every write buffer in flight): the block waits in its slot rather than
+  // the receive thread in the writer. Slots taken this way leave fewer for new blocks, whose
+  // symbols are then dropped and reported as loss: the sender's rate control sees the disk.
+  if (!unwritten_.empty() || !sink_.ready(layout_.block_bytes(block))) {
+    unwritten_.push_back(block);
+    ++stats_.writes_deferred;
+    return {};
+  }
+  return write_block(block);
+}
+
+Status ReceiverCore::write_block(uint32_t block) {
   auto data = assembler_->block_data(block);
   Status w = sink_.write(layout_.block_offset(block), data);
   if (!w) return w;
   stats_.bytes_written += data.size();
   assembler_->mark_done(block);
   if (on_verified_) on_verified_(block);
+  return {};
+}
+
+Status ReceiverCore::write_deferred() {
+  while (!unwritten_.empty() && sink_.ready(layout_.block_bytes(unwritten_.front()))) {
+    const uint32_t b = unwritten_.front();
+    unwritten_.pop_front();
+    if (Status w = write_block(b); !w) return w;
+  }
   return {};
 }
 

@@ -45,6 +45,7 @@ struct ReceiverStats {
   uint64_t block_hash_failures = 0;
   uint32_t blocks_fetched = 0;  // failed from the group repeatedly: fetched over the connection
   uint64_t no_room_drops = 0;
+  uint64_t writes_deferred = 0;    // verified blocks that waited in memory for the disk
   uint64_t spills = 0;             // incomplete blocks moved out of memory (bounded memory)
   uint64_t blocks_parked = 0;      // decoded before their hash arrived (verified once it did)
   uint32_t resume_mismatches = 0;  // resumed blocks whose data no longer matched their hash
@@ -77,6 +78,15 @@ class ReceiverCore : private engine::SpillStore {
   // Without it every check is done inline, as it is handed in.
   Status verify_off_thread();
   int verify_fd() const { return verifier_ ? verifier_->fd() : -1; }
+  // Writes verified blocks that waited for the disk (BlockSink::ready said no), as far as the
+  // sink takes them now. Call it between bursts. Errors: a fatal local fault (disk).
+  Status write_deferred();
+  size_t blocks_unwritten() const { return unwritten_.size(); }
+  // Decoded blocks neither done nor lacking: under check on the worker or waiting for the disk.
+  size_t blocks_in_hand() const {
+    return unwritten_.size() + (verifier_ ? verifier_->pending() : 0);
+  }
+
   // Takes the worker's verdicts: blocks that matched are written, the others received again.
   // Errors: a fatal local fault (disk). Call it when verify_fd() is readable.
   Status collect_verified();
@@ -132,8 +142,10 @@ class ReceiverCore : private engine::SpillStore {
   // Verifies a decoded block against its (known) hash, inline or on the worker; then
   // verified().
   Status verify_and_write(uint32_t block);
-  // The verdict on a decoded block: writes it, or resets it to be received again.
+  // The verdict on a decoded block: writes it (or queues it while the disk is behind), or resets
+  // it to be received again.
   Status verified(uint32_t block, bool match);
+  Status write_block(uint32_t block);
   Status recheck_resumed(uint32_t block);
   Status fill_zero(uint32_t block);
   Status add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload, bool unicast);
@@ -153,6 +165,7 @@ class ReceiverCore : private engine::SpillStore {
   std::unique_ptr<control::Digest[]> block_sha256_;
   uint32_t known_ = 0;
   std::vector<uint32_t> parked_;      // decoded, awaiting their hash (in their slots)
+  std::deque<uint32_t> unwritten_;    // verified, awaiting room in the sink (in their slots)
   std::vector<bool> resume_pending_;  // resumed blocks not checked yet (their hash not in)
   object::BlockSink& sink_;
   VerifiedFn on_verified_;

@@ -51,6 +51,8 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
     j["resume_mismatches"] = st.resume_mismatches;
     j["repair_symbols_multicast"] = st.symbols_multicast_repair;
     j["repair_symbols_unicast"] = st.symbols_unicast_repair;
+    j["frames_dropped_no_room"] = st.no_room_drops;
+    j["writes_deferred"] = st.writes_deferred;
     j["socket_drops"] = s.socket_drops;
     j["socket_buffer_bytes"] = s.socket_buffer;
     j["passes"] = s.passes;

@@ -147,7 +147,7 @@ void SenderDriver::begin_data() {
   const uint64_t burst =
       opt_.burst_bytes ? opt_.burst_bytes : engine::default_burst_bytes(opt_.rate_bps);
   pacer_.emplace(opt_.rate_bps, burst);
-  if (auto_rate_) auto_rate_->attach(*pacer_);
+  if (auto_rate_) auto_rate_->attach(*pacer_, opt_.burst_bytes == 0);
   if (opt_.realtime) {
     // A pacer that wakes late loses rate: the bucket can only bank one burst (engine/realtime.h).
     if (Status rt = engine::request_realtime_priority(); !rt) {

@@ -328,5 +328,20 @@ TEST(Pacer, SetRateAppliesFromNow) {
   EXPECT_EQ(p.try_send(10'000, 1).not_before_ns, 18'000u);
 }
 
+// A rate controller keeps an automatic burst in step with the rate: a larger burst lets the bucket
+// fill further from its current level; a smaller one cuts the level down to it at once.
+TEST(Pacer, SetBurstKeepsTheLevelWithinTheNewBurst) {
+  Pacer p(kGbit, 32'000);
+  ASSERT_TRUE(p.try_send(0, 32'000).send);  // empty
+  p.set_burst(1'000'000, 0);
+  EXPECT_EQ(p.burst_bytes(), 1'000'000u);
+  EXPECT_EQ(p.budget(0), 0u) << "a larger burst is not a gift of bytes";
+  EXPECT_EQ(p.budget(8'000'000), 1'000'000u) << "8 ms at 1 Gbit/s fill the larger bucket";
+  EXPECT_TRUE(p.try_send(8'000'000, 64'000).send) << "a batch the old burst refused";
+  p.set_burst(10'000, 8'000'000);
+  EXPECT_EQ(p.budget(8'000'000), 10'000u) << "cut down to the new burst";
+  EXPECT_EQ(p.try_send(8'000'000, 10'001).not_before_ns, Pacer::kNever);
+}
+
 }  // namespace
 }  // namespace shoal::engine

@@ -300,6 +300,8 @@ TEST(UdpTest, TheReceiveBufferGrowsWithTheRateWithinItsBounds) {
   EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, kFloor, kBigRam), 250'000'000)
       << "10 Gbit/s for 200 ms";
   EXPECT_EQ(receive_buffer_for_rate(400'000'000'000, kFloor, kBigRam), 512 << 20) << "capped";
+  EXPECT_EQ(receive_buffer_for_rate(1'000'000'000'000, kFloor, kBigRam), 512 << 20)
+      << "1 Tbit/s: capped, not wrapped around to the floor";
   EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, kFloor, kSmallRam), kFloor)
       << "1 GiB of RAM: a sixteenth is below the floor, which stays";
   EXPECT_EQ(receive_buffer_for_rate(10'000'000'000, 1 << 20, kSmallRam), 64 << 20)

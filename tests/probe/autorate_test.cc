@@ -35,6 +35,9 @@ TEST(AutoRate, AMalformedCeilingIsNamed) {
   auto a = AutoRate::make("max:fast", kFrame, 64, 8);
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.error().find("max:CEILING"), std::string::npos) << a.error();
+  auto low = AutoRate::make("max:500k", kFrame, 64, 8);
+  ASSERT_FALSE(low.ok()) << "below the controller's floor: it could not keep under it";
+  EXPECT_NE(low.error().find("at least 1M"), std::string::npos) << low.error();
   auto b = AutoRate::make("maximal", kFrame, 64, 8);
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.error().find("max:RATE"), std::string::npos) << b.error();
@@ -54,6 +57,20 @@ TEST(AutoRate, TheSummaryCarriesTheRateHeld) {
   ASSERT_TRUE(j.contains("held_bps"));
   EXPECT_EQ(j["held_bps"].get<uint64_t>(), 1'000'000'000u) << "no report yet: the start rate";
   EXPECT_EQ(j["source"].get<std::string>(), "max, at most 2.00 Gbit/s");
+}
+
+// A receiver whose disk is behind drops frames for want of memory: they are reported as not
+// received, so the controller slows down for its disk as for its network.
+TEST(FeedbackCounter, FramesDroppedForWantOfMemoryAreReportedAsNotReceived) {
+  FeedbackCounter c;
+  auto first = c.poll(FeedbackCounter::kIntervalNs, 1000, 1200, 3, 0);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->data_frames, 1000u);
+  EXPECT_FALSE(c.poll(FeedbackCounter::kIntervalNs + 1, 1100, 1300, 3, 50)) << "too soon";
+  auto second = c.poll(2 * FeedbackCounter::kIntervalNs, 2000, 2200, 3, 300);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->data_frames, 1700u);
+  EXPECT_EQ(second->highest_sequence, 2200u);
 }
 
 }  // namespace

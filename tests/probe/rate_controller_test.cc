@@ -189,6 +189,17 @@ TEST(RateController, TheRateHeldIsTheTimeWeightedMeanBetweenTheFirstAndLastRepor
   EXPECT_NEAR(held, rate_ns / double(last->now - first->now), 1e-6 * held);
 }
 
+TEST(RateController, TheRateHeldIsExactlyTheRateWhenItNeverChanged) {
+  RateControllerConfig cfg = base();
+  cfg.start_bps = cfg.ceiling_bps = 250'000'000;  // --rate max:250M: starts at its ceiling
+  RateController ctl(cfg);
+  for (uint64_t t = 0; t < 3 * kSec + 7; t += 37 * kMs + 11) {
+    ctl.on_feedback(0, t / kMs * 10, uint32_t(t / kMs * 10), t);
+  }
+  EXPECT_EQ(ctl.stats().increases + ctl.stats().decreases, 0u);
+  EXPECT_EQ(ctl.mean_rate_bps(), 250'000'000u) << "not 249999999 by a rounding";
+}
+
 TEST(RateController, DoesNotRaiseARateTheSenderDoesNotReach) {
   Sim sim(base(), 2);
   sim.sender_max = 150e6;

@@ -198,6 +198,7 @@ class MemorySink final : public object::BlockSink {
     return {};
   }
   Status poll() override { return {}; }
+  bool ready(size_t) override { return disk_keeps_up; }
   Status flush() override {
     ++flushes;
     if (fail_flush) return make_error("No space left on device");
@@ -218,7 +219,8 @@ class MemorySink final : public object::BlockSink {
   std::vector<uint8_t> bytes;
   bool fail_writes = false;
   bool fail_flush = false;
-  std::string watch_state;  // abandon() notes whether this file still existed then
+  bool disk_keeps_up = true;  // ready(): false = every write buffer in flight
+  std::string watch_state;    // abandon() notes whether this file still existed then
   bool state_left_at_abandon = false;
   int writes = 0, reads = 0, flushes = 0;
   bool committed = false, synced = false, abandoned = false, kept = false;
@@ -497,6 +499,30 @@ TEST_F(ReceiverCoreMemoryTest, AParkedBlockFailingItsHashIsAskedForAgain) {
   EXPECT_EQ(core->blocks_done(), 0u);
   EXPECT_EQ(sink_.writes, 0);
   EXPECT_EQ(core->make_nak(0).runs[0].first_block, 0u);
+}
+
+// Issue #16 item 2: the receive thread does not wait for the disk. A verified block the sink
+// cannot take now stays in its slot (neither done nor asked for again) until write_deferred()
+// finds room, in the order the blocks were verified.
+TEST_F(ReceiverCoreMemoryTest, AVerifiedBlockWaitsInMemoryWhileTheDiskIsBehind) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  sink_.disk_keeps_up = false;
+  receive_block(*core, 1);
+  receive_block(*core, 0);
+  EXPECT_EQ(core->blocks_done(), 0u);
+  EXPECT_EQ(core->blocks_unwritten(), 2u);
+  EXPECT_EQ(core->stats().writes_deferred, 2u);
+  EXPECT_EQ(sink_.writes, 0);
+  EXPECT_TRUE(core->make_nak(0).runs.empty()) << "a block waiting for the disk is not asked for";
+  ASSERT_TRUE(core->write_deferred().ok());
+  EXPECT_EQ(sink_.writes, 0) << "the disk is still behind";
+  sink_.disk_keeps_up = true;
+  ASSERT_TRUE(core->write_deferred().ok());
+  EXPECT_EQ(core->blocks_unwritten(), 0u);
+  ASSERT_TRUE(core->check_complete().ok());
+  EXPECT_EQ(verified_, (std::vector<uint32_t>{1, 0})) << "written in the order verified";
+  EXPECT_EQ(sink_.bytes, object_);
 }
 
 TEST_F(ReceiverCoreMemoryTest, HashesOutOfOrderOrBeyondTheObjectAreRefused) {
