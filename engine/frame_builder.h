@@ -1,5 +1,6 @@
-// FrameBuilder: frames the session's symbols and beacons for the wire -- header, optional
-// AES-GCM tag (engine/frame_crypto.h), CRC -- and owns the sequence counters, so every frame of a
+// FrameBuilder: frames the session's symbols and beacons for the wire -- header, then the AES-GCM
+// tag (engine/frame_crypto.h) or, without one, the CRC32C (a DATA frame with a tag carries CRC 0:
+// the tag covers all the CRC would) -- and owns the sequence counters, so every frame of a
 // session (multicast passes and unicast repair alike) gets its own (type, block, sequence) and
 // thereby its own GCM nonce. Nothing is allocated per frame: callers pass the slots.
 #pragma once

@@ -8,8 +8,8 @@
 //
 // The IV is unique per key as long as the sender never repeats (type, block, sequence) within a
 // session: the sequence counts every frame of a type once (the sender stops before it wraps) and
-// the key is fresh for every session. The CRC32C of the wire format is still computed, after the
-// tag, so tools without the key can check integrity in transit.
+// the key is fresh for every session. Session DATA frames with a tag carry no CRC32C (field 0,
+// engine/frame_builder.h): the tag covers everything it would, and receivers check the tag.
 //
 // One FrameCrypto per thread (the EVP contexts carry per-call state); create() does the key
 // schedule once, seal()/open() allocate nothing.

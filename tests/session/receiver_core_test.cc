@@ -125,6 +125,20 @@ TEST_P(ReceiverCoreTest, TaggedFramesMakeTheVerifiedObject) {
   EXPECT_EQ(got, object_);
 }
 
+// Issue #16: a tagged DATA frame carries no CRC32C (field 0): the tag covers all of it. An untagged
+// one (--no-frame-auth) keeps it, and is verified by it.
+TEST_P(ReceiverCoreTest, TaggedDataFramesCarryNoCrcUntaggedOnesDo) {
+  const auto f = frame(0, 0);
+  const bool tagged = GetParam() != control::FrameSuite::kNone;
+  const bool crc_zero = f[28] == 0 && f[29] == 0 && f[30] == 0 && f[31] == 0;
+  EXPECT_EQ(crc_zero, tagged);
+  EXPECT_EQ(static_cast<bool>(engine::parse_frame(f, engine::CrcCheck::Verify)), !tagged);
+  EXPECT_TRUE(static_cast<bool>(engine::parse_frame(f, engine::CrcCheck::Skip)));
+  ASSERT_TRUE(core_->on_datagram(f).ok());
+  EXPECT_EQ(core_->stats().data_frames, 1u) << "taken: checked by its tag or its CRC";
+  EXPECT_EQ(core_->stats().dropped(), 0u);
+}
+
 TEST_P(ReceiverCoreTest, AMulticastFrameWithAWrongTagIsCountedAndDropped) {
   auto f = frame(0, 0);
   f.back() ^= 0x01;  // the last byte of the tag
