@@ -29,9 +29,8 @@ uint64_t RateController::clamp(double rate) const {
 
 std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
   if (rate == rate_) return std::nullopt;
+  rate_ns_ += static_cast<double>(rate_) * static_cast<double>(now_ns - since_ns());
   changed_ns_ = now_ns;
-  rate_ns_ += static_cast<double>(rate_) * static_cast<double>(now_ns - segment_ns_);
-  segment_ns_ = now_ns;
   (rate > rate_ ? stats_.increases : stats_.decreases)++;
   rate_ = rate;
   stats_.min_rate_bps = std::min(stats_.min_rate_bps, rate);
@@ -40,8 +39,8 @@ std::optional<uint64_t> RateController::set(uint64_t rate, uint64_t now_ns) {
 }
 
 uint64_t RateController::mean_rate_bps() const {
-  if (last_ns_ <= first_ns_ || segment_ns_ == first_ns_) return rate_;  // one rate throughout
-  const double now_part = static_cast<double>(rate_) * static_cast<double>(last_ns_ - segment_ns_);
+  if (last_ns_ <= first_ns_ || stats_.increases + stats_.decreases == 0) return rate_;
+  const double now_part = static_cast<double>(rate_) * static_cast<double>(last_ns_ - since_ns());
   const double mean = (rate_ns_ + now_part) / static_cast<double>(last_ns_ - first_ns_);
   // Rounded and kept within the rates set: a mean must not fall outside them by a rounding.
   return std::clamp(static_cast<uint64_t>(std::llround(mean)), stats_.min_rate_bps,
@@ -52,7 +51,7 @@ std::optional<uint64_t> RateController::on_feedback(uint32_t receiver, uint64_t 
                                                     uint32_t highest_sequence, uint64_t now_ns) {
   if (!started_) {
     started_ = true;
-    window_start_ns_ = first_ns_ = segment_ns_ = now_ns;
+    window_start_ns_ = first_ns_ = now_ns;
   }
   last_ns_ = std::max(last_ns_, now_ns);
   Rx& r = rx_[receiver];

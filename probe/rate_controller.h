@@ -31,6 +31,7 @@
 
 #include "engine/wire.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -99,6 +100,8 @@ class RateController {
   };
   std::optional<uint64_t> decide(uint64_t now_ns);
   uint64_t clamp(double rate) const;
+  // Since when the current rate holds, for the mean (rates change only after the first report).
+  uint64_t since_ns() const { return std::max(changed_ns_, first_ns_); }
   std::optional<uint64_t> set(uint64_t rate, uint64_t now_ns);
 
   RateControllerConfig cfg_;
@@ -112,8 +115,7 @@ class RateController {
   uint64_t hold_since_ns_ = 0;
   uint64_t changed_ns_ = 0;              // when the rate last changed
   uint64_t first_ns_ = 0, last_ns_ = 0;  // the first and the last report
-  uint64_t segment_ns_ = 0;              // since when the current rate counts for the mean
-  double rate_ns_ = 0;                   // sum of rate x time of the rates before
+  double rate_ns_ = 0;                   // sum of rate x time of the rates before the current one
   RateControllerStats stats_;
 };
 

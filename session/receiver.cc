@@ -1,6 +1,5 @@
 #include "session/receiver.h"
 
-#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -347,11 +346,7 @@ void ReceiverRun::join_group(const control::Session& s) {
 // With a second CPU, the SHA-256 of each block (most of a receiver's CPU per byte) is taken off
 // the receive thread: it then only parses, checks tags and assembles, and drops less.
 Status ReceiverRun::verify_off_thread() {
-  cpu_set_t cpus;
-  if (!opt_.verify_thread || ::sched_getaffinity(0, sizeof cpus, &cpus) != 0 ||
-      CPU_COUNT(&cpus) < 2) {
-    return {};
-  }
+  if (!opt_.verify_thread || !VerifyWorker::second_cpu_usable()) return {};
   if (Status v = core_->verify_off_thread(); !v) return v;
   return loop_->add(core_->verify_fd(), EPOLLIN, [this](uint32_t) {
     if (Status c = core_->collect_verified(); !c) control_.fail(c.error());
@@ -528,13 +523,7 @@ RecvResult ReceiverRun::finish() {
   if (rx_) socket_drops_ = rx_->drops();
   summary.socket_drops = socket_drops_;
   summary.socket_buffer = socket_buffer_;
-  if (socket_drops_ > 0) {
-    spdlog::warn(
-        "the kernel dropped {} datagrams on this receiver's socket: the receive thread fell "
-        "behind (they came again as repair). Give it a CPU of its own, let the socket buffer grow "
-        "(net.core.rmem_max >= {} bytes, or run as root), or lower the sender's --rate",
-        socket_drops_, socket_buffer_);
-  }
+  warn_socket_drops(summary);
   auto seconds = [&] { return double((done_ns_ ? done_ns_ : monotonic_ns()) - start_ns_) / 1e9; };
   if (!done) {
     if (core_) {

@@ -1,5 +1,7 @@
 #include "session/receiver_report.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -21,6 +23,15 @@ void ProgressLine::update(const ReceiverCore* core, uint32_t passes, uint64_t st
   std::fprintf(stderr, "\r  %5.1f%%  %u/%u blocks  %s  pass %u   ", frac * 100, core->blocks_done(),
                core->block_count(), format_rate(rate).c_str(), passes);
   if (final_line) std::fprintf(stderr, "\n");
+}
+
+void warn_socket_drops(const ReceiverSummary& s) {
+  if (s.socket_drops == 0) return;
+  spdlog::warn(
+      "the kernel dropped {} datagrams on this receiver's socket: the receive thread fell behind "
+      "(repair made up for them). Give it a CPU of its own, let the socket buffer grow "
+      "(net.core.rmem_max >= {} bytes, or run as root), or lower the sender's --rate",
+      s.socket_drops, s.socket_buffer);
 }
 
 void write_receiver_json(const std::string& path, const ReceiverSummary& s) {

@@ -37,6 +37,9 @@ struct ReceiverSummary {
   int socket_buffer = 0;      // the receive buffer asked for, bytes
 };
 
+// One warning, naming the fixes, when the kernel dropped datagrams on the data socket.
+void warn_socket_drops(const ReceiverSummary& s);
+
 // Writes the JSON result to `path` ("-" = one line on stdout, else a file, pretty-printed).
 void write_receiver_json(const std::string& path, const ReceiverSummary& s);
 

@@ -1,5 +1,6 @@
 #include "session/verify_worker.h"
 
+#include <sched.h>
 #include <sys/eventfd.h>
 
 #include <cerrno>
@@ -10,6 +11,11 @@
 #include "object/manifest.h"
 
 namespace shoal::session {
+
+bool VerifyWorker::second_cpu_usable() {
+  cpu_set_t cpus;
+  return ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+}
 
 Result<std::unique_ptr<VerifyWorker>> VerifyWorker::start() {
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -29,6 +29,8 @@ class VerifyWorker {
     bool match;  // the bytes hash to the digest they were submitted with
   };
 
+  // Whether this process may run on two or more CPUs (else a worker only adds hand-offs).
+  static bool second_cpu_usable();
   // Errors: no eventfd, or the thread cannot start.
   static Result<std::unique_ptr<VerifyWorker>> start();
   // Stops the thread; checks not taken yet are dropped (their bytes are no longer read).

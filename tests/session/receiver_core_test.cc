@@ -421,25 +421,26 @@ TEST_F(ZeroBlockTest, SymbolsThatArrivedBeforeTheHashAreOverwrittenWithZeros) {
 // Issue #16: with a second CPU the block hashes are checked on a thread of their own. A decoded
 // block is then written only once the receive thread took its verdict; until then it is neither
 // done nor asked for again.
+// Takes the worker's verdicts until done() holds (bounded: 100 waits of up to 100 ms each).
+template <class Done>
+bool collect_until(ReceiverCore& core, Done done) {
+  for (int i = 0; i < 100 && !done(); ++i) {
+    pollfd p{core.verify_fd(), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    if (!core.collect_verified().ok()) return false;
+  }
+  return done();
+}
+
 class OffThreadVerifyTest : public ReceiverCoreMemoryTest {
  protected:
-  // Takes verdicts until `blocks` blocks are done (bounded: 100 waits of up to 100 ms each).
-  static bool collect_until(ReceiverCore& core, uint32_t blocks_done) {
-    for (int i = 0; i < 100 && core.blocks_done() < blocks_done; ++i) {
-      pollfd p{core.verify_fd(), POLLIN, 0};
-      ::poll(&p, 1, 100);
-      if (!core.collect_verified().ok()) return false;
-    }
-    return core.blocks_done() == blocks_done;
+  static bool collect_until_done(ReceiverCore& core, uint32_t blocks_done) {
+    return collect_until(core, [&] { return core.blocks_done() >= blocks_done; }) &&
+           core.blocks_done() == blocks_done;
   }
-  // Takes verdicts until `failures` checks failed.
   static bool collect_failures(ReceiverCore& core, uint64_t failures) {
-    for (int i = 0; i < 100 && core.stats().block_hash_failures < failures; ++i) {
-      pollfd p{core.verify_fd(), POLLIN, 0};
-      ::poll(&p, 1, 100);
-      if (!core.collect_verified().ok()) return false;
-    }
-    return core.stats().block_hash_failures == failures;
+    return collect_until(core, [&] { return core.stats().block_hash_failures >= failures; }) &&
+           core.stats().block_hash_failures == failures;
   }
 };
 
@@ -454,7 +455,7 @@ TEST_F(OffThreadVerifyTest, BlocksAreWrittenOnceTheirVerdictIsTaken) {
   EXPECT_EQ(core->blocks_done(), 0u) << "verdicts are only taken by collect_verified";
   EXPECT_EQ(sink_.writes, 0);
   EXPECT_TRUE(core->make_nak(0).runs.empty()) << "a block being checked is not asked for";
-  ASSERT_TRUE(collect_until(*core, kBlocks));
+  ASSERT_TRUE(collect_until_done(*core, kBlocks));
   ASSERT_TRUE(core->check_complete().ok());
   EXPECT_EQ(sink_.bytes, object_);
   ASSERT_TRUE(core->collect_verified().ok());
@@ -472,7 +473,7 @@ TEST_F(OffThreadVerifyTest, ABlockFailingItsHashIsReceivedAgain) {
   receive_block(*core, 0);
   receive_block(*core, 1);
   ASSERT_TRUE(collect_failures(*core, 1));
-  ASSERT_TRUE(collect_until(*core, 1));
+  ASSERT_TRUE(collect_until_done(*core, 1));
   EXPECT_FALSE(core->complete());
   EXPECT_EQ(verified_, (std::vector<uint32_t>{1}));
   const control::Nak nak = core->make_nak(0);
@@ -491,11 +492,7 @@ TEST_F(ZeroBlockTest, AWholeZeroBlockParkedBeforeItsHashIsVerifiedOffThreadOnce)
   ASSERT_TRUE(core->add_hashes(0, manifest_.block_sha256).ok());
   EXPECT_EQ(core->stats().blocks_zero, 0u);
   EXPECT_EQ(core->blocks_done(), 0u) << "its check is under way";
-  for (int i = 0; i < 100 && core->blocks_done() < 1; ++i) {
-    pollfd p{core->verify_fd(), POLLIN, 0};
-    ::poll(&p, 1, 100);
-    ASSERT_TRUE(core->collect_verified().ok());
-  }
+  ASSERT_TRUE(collect_until(*core, [&] { return core->blocks_done() >= 1; }));
   EXPECT_EQ(core->blocks_done(), 1u);
   EXPECT_EQ(verified_, (std::vector<uint32_t>{0}));
   EXPECT_TRUE(std::all_of(sink_.bytes.begin(), sink_.bytes.begin() + kK * kSym,
