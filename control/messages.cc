@@ -105,6 +105,7 @@ void put(Writer& w, const Progress& m) {
   w.u32(m.highest_sequence);
   w.u64(m.data_frames);
   put_runs(w, m.runs, kMaxProgressRuns, "Progress");
+  w.u32(m.complete_below);
 }
 void put(Writer& w, const Repair& m) {
   if (m.payload.size() > kMaxRepairPayload) {
@@ -284,6 +285,11 @@ Result<Message> get_progress(Reader& r) {
   m.highest_sequence = r.u32("highest_sequence");
   m.data_frames = r.u64("data_frames");
   get_runs(r, m.runs, kMaxProgressRuns);
+  m.complete_below = r.u32("complete_below");
+  if (!r.failed() && !m.runs.empty() && m.complete_below > m.runs.front().first_block) {
+    r.fail("complete_below " + std::to_string(m.complete_below) +
+           " is past the first run's block " + std::to_string(m.runs.front().first_block));
+  }
   return r.finish(std::move(m));
 }
 Result<Message> get_repair(Reader& r) {

@@ -292,12 +292,15 @@ struct Feedback {
 // tell a loss from a frame still in flight: it repairs block b only if every frame it has sent
 // for b is older than that sequence. Runs as in Nak (ascending, non-empty, non-overlapping);
 // `data_frames` (authentic data frames received so far) gives the sender this receiver's
-// delivery ratio.
+// delivery ratio. `complete_below`: every block below it is complete here (all its symbols in
+// hand); a sender reading a pipe lets its spool go of blocks every receiver has
+// (object/pipe_spool.h).
 struct Progress {
   static constexpr MessageType kType = MessageType::kProgress;
   uint32_t highest_sequence = 0;
   uint64_t data_frames = 0;
   std::vector<NakRun> runs;
+  uint32_t complete_below = 0;
   bool operator==(const Progress&) const = default;
 };
 

@@ -4,10 +4,15 @@
 #include <new>
 #include <string>
 
+#include "common/clock.h"
+
 namespace shoal::session {
 
 namespace {
 constexpr int kBurst = 64;  // frames per tx_burst call
+// A pass waiting for its next block's hash sends repair once it has sent nothing for this long
+// (longer than receivers' report interval up to 400 receivers: their reports are current).
+constexpr uint64_t kQuietNs = 100'000'000;
 
 engine::PacedSender::Options pace_options() {
   engine::PacedSender::Options o;
@@ -53,8 +58,8 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats, cons
     if (published_) {
       uint32_t last = 0;
       for (const RepairRange& r : window) last = std::max(last, r.block);
-      while (!stop_ && !published_(last)) service_(1);
-      if (stop_) break;
+      s = wait_published(last, stats);
+      if (stop_ || !s) break;
     }
     const bool extra = interleave_ && at > 0;
     if (skip || extra) {
@@ -66,7 +71,7 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats, cons
           window_ranges_.push_back(r);
       }
       const size_t own = window_ranges_.size();
-      if (extra) interleave_(window_ranges_);
+      if (extra) interleave_(window_ranges_, false);
       for (size_t i = own; i < window_ranges_.size(); ++i)
         stats.interleaved += window_ranges_[i].count;
       window = window_ranges_;
@@ -81,6 +86,24 @@ Status DataPass::run(std::span<const RepairRange> ranges, PassStats& stats, cons
   stats.bytes = bytes_base_ + sender_.bytes_sent();
   live_stats_ = nullptr;
   return s;
+}
+
+Status DataPass::wait_published(uint32_t block, PassStats& stats) {
+  uint64_t quiet_from = monotonic_ns();
+  while (!stop_ && !published_(block)) {
+    service_(1);
+    if (!interleave_ || monotonic_ns() - quiet_from < kQuietNs) continue;
+    // Nothing in flight: what receivers still lack goes out now. A piped object's spool waits
+    // for exactly that (session/sender_core.h), so without it the pass would wait for ever.
+    window_ranges_.clear();
+    interleave_(window_ranges_, true);
+    if (!window_ranges_.empty()) {
+      for (const RepairRange& r : window_ranges_) stats.interleaved += r.count;
+      if (Status s = send_window(window_ranges_, stats); !s) return s;
+    }
+    quiet_from = monotonic_ns();
+  }
+  return {};
 }
 
 const uint8_t* DataPass::payload_for(const SymbolRef& s) const {

@@ -36,10 +36,12 @@ class DataPass {
   // service(timeout_ms): run the control plane for at most timeout_ms (0 = only what is ready).
   using Service = std::function<void(int timeout_ms)>;
   // Before each window: ranges to send along with it (repair during the pass; SenderCore's
-  // take_interleaved_repair). Appends to the vector it is given.
-  using Interleave = std::function<void(std::vector<RepairRange>& extra)>;
+  // take_interleaved_repair). Appends to the vector it is given. `quiet`: asked while the pass
+  // waits for a block to be published and has sent nothing for a while.
+  using Interleave = std::function<void(std::vector<RepairRange>& extra, bool quiet)>;
   // May the data of blocks up to `block` go out yet? (Their hashes must lead them: the sender
-  // hashes while it sends.) While not, the pass serves the control plane and asks again.
+  // hashes while it sends.) While not, the pass serves the control plane and asks again, and
+  // sends repair (Interleave, quiet) each time it has been quiet for a while.
   using Published = std::function<bool(uint32_t block)>;
   // Blocks to leave out of the pass (asked once their hash is published): the first pass leaves
   // out all-zero blocks, which receivers fill in from their hashes.
@@ -61,6 +63,7 @@ class DataPass {
 
  private:
   Status send_window(std::span<const RepairRange> window, PassStats& stats);
+  Status wait_published(uint32_t block, PassStats& stats);
   const uint8_t* payload_for(const SymbolRef& s) const;
   // Builds frames order_[first, first + n) into the per-batch buffers (PacedSender::Build).
   const engine::TxFrame* build(uint64_t first, int n, PassStats& stats, std::string* error);

@@ -381,7 +381,9 @@ std::optional<control::Progress> ReceiverCore::make_progress(size_t max_runs) {
       p.runs.push_back({b, 1, m});
     }
   }
-  if (p.runs.empty()) return std::nullopt;
+  p.complete_below = lowest_open_;
+  if (p.runs.empty() && lowest_open_ == reported_complete_below_) return std::nullopt;
+  reported_complete_below_ = lowest_open_;
   return p;
 }
 

@@ -120,8 +120,9 @@ class ReceiverCore : private engine::SpillStore {
   // The NAK for the pass that just ended (every incomplete block with its missing count).
   control::Nak make_nak(uint32_t pass) const;
   // The report sent while data flows (control::Progress): incomplete blocks below the highest
-  // block a data frame has named, lowest first, at most max_runs runs. nullopt when none is
-  // incomplete there. O(blocks scanned past the lowest incomplete one + runs).
+  // block a data frame has named, lowest first, at most max_runs runs, and the block below which
+  // all are complete. nullopt when none is incomplete there and that block has not moved since
+  // the last report. O(blocks scanned past the lowest incomplete one + runs).
   std::optional<control::Progress> make_progress(size_t max_runs);
   // Every block verified and handed to the sink? ("internal: ..." error otherwise.)
   Status check_complete() const;
@@ -192,6 +193,7 @@ class ReceiverCore : private engine::SpillStore {
   // make_progress: blocks below lowest_open_ are all done; data frames have named blocks up to
   // horizon_ - 1 (0: none yet).
   uint32_t lowest_open_ = 0, horizon_ = 0;
+  uint32_t reported_complete_below_ = 0;  // the last report's complete_below
   // Declared after the assembler: destroyed (its thread stopped) before the slots it reads.
   std::unique_ptr<VerifyWorker> verifier_;
   std::vector<VerifyWorker::Verdict> verdicts_;

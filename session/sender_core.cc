@@ -166,10 +166,13 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   if (const auto* ready = std::get_if<control::Ready>(&m)) {
     if (r->state == ReceiverState::kJoined) on_ready(*r, *ready);
   } else if (const auto* nak = std::get_if<control::Nak>(&m)) {
+    if (needs_released(*r, nak->runs)) return;
     on_nak(*r, *nak);
   } else if (const auto* d = std::get_if<control::Done>(&m)) {
     on_done(*r, *d, now_ns);
   } else if (const auto* p = std::get_if<control::Progress>(&m)) {
+    if (needs_released(*r, p->runs)) return;
+    r->complete_below = std::max(r->complete_below, p->complete_below);
     on_progress(*r, *p);
     if (r->active()) push(action::SendHorizon{r->id});
   } else if (const auto* f = std::get_if<control::Fetch>(&m)) {
@@ -251,6 +254,7 @@ void SenderCore::on_fetch(ReceiverRecord& r, const control::Fetch& f) {
       fail(r, "protocol error: Fetch of block " + std::to_string(b) + " beyond the object");
       return;
     }
+    if (const control::NakRun run{b, 1, 1}; needs_released(r, {&run, 1})) return;
     u.ranges.push_back({b, 0, cfg_.block_k[b]});
   }
   if (r.blocks_fetched == 0) {
@@ -555,9 +559,10 @@ void SenderCore::finish() {
                {"hosts_missing", missing},
                {"aborted", aborted_}});
   phase_ = Phase::kFinished;
-  push(action::Finish{aborted_      ? SendOutcome::kAborted
-                      : failed == 0 ? SendOutcome::kAllVerified
-                                    : SendOutcome::kSomeFailed});
+  push(action::Finish{aborted_         ? SendOutcome::kAborted
+                      : source_failed_ ? SendOutcome::kError
+                      : failed == 0    ? SendOutcome::kAllVerified
+                                       : SendOutcome::kSomeFailed});
 }
 
 }  // namespace shoal::session

@@ -29,6 +29,13 @@
 //  - A verified Done is acknowledged at once (AckDone: Bye kFinished, connection released).
 //  - StartPass: the driver runs the pass (DataPass), then calls on_pass_sent (or on_pass_failed).
 //    At most one pass is outstanding.
+//  - A piped object (send - --size): the driver's spool holds only blocks some receiver may still
+//    need. spool_frontier() is the block below which every active receiver is complete (from its
+//    Progress); the driver lets the spool go of blocks below it and says so (on_spool_released).
+//    A receiver that then asks for a released block fails. Once the spool's reader waits for room
+//    (on_spool), and until a quarter of the spool is free again, the receivers at the frontier
+//    fail after answer_timeout_ns: a receiver that falls a spool behind must not hold the pipe
+//    back for everyone.
 //  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
 //    back through on_local_failure.
 // Not thread-safe: one driver thread.
@@ -68,6 +75,9 @@ inline constexpr uint32_t kStallPasses = 3;
 inline constexpr uint32_t kInFlightFrames = 64;
 // At most this many blocks' repair goes with one window (a window is 32 blocks by default).
 inline constexpr size_t kMaxInterleavedBlocks = 1024;
+// ... and with one quiet step (the pass waits for a block): the lowest ones, which a piped
+// object's spool waits for; a receiver far behind does not get the whole of its lack resent.
+inline constexpr size_t kMaxQuietRepairBlocks = 32;
 // Progress reports the sender takes per second at most, however many receivers (at a few us
 // each, ~2% of a core): the interval receivers report at grows with their number.
 inline constexpr uint32_t kProgressBudgetPerSecond = 4000;
@@ -109,6 +119,7 @@ struct ReceiverRecord {
   uint64_t done_ns = 0;
   uint64_t joined_ns = 0;               // when it joined (a late joiner must say Ready in time)
   uint64_t lacked_before = UINT64_MAX;  // symbols lacked at its previous answer
+  uint32_t complete_below = 0;          // every block below it is complete there (its Progress)
   uint32_t stalled_passes = 0;          // answers in a row that lacked no less than before
   // Its last Progress report (unconsumed while progress_fresh) and its delivery ratio, measured
   // between reports at least kDeliverySample sequence numbers apart (-1: not measured yet).
@@ -266,9 +277,21 @@ class SenderCore {
 
   // Between windows of a multicast pass: appends fresh repair rows for what receivers reported
   // lacking (see "Repair during a pass" above). sent_sequence[b]: 1 + the sequence number of the
-  // newest frame sent for block b (0: none yet), as the driver's data pass keeps it.
+  // newest frame sent for block b (0: none yet), as the driver's data pass keeps it. `quiet`: the
+  // pass has sent nothing for a while (it waits for a piped object's next block): nothing is in
+  // flight, so every receiver's last report counts, lossy or not.
   void take_interleaved_repair(std::span<const uint32_t> sent_sequence,
-                               std::vector<RepairRange>& out);
+                               std::vector<RepairRange>& out, bool quiet = false);
+
+  // A piped object's spool (see the contract above).
+  uint32_t spool_frontier() const;
+  void on_spool_released(uint32_t below);
+  void on_spool(uint64_t held_bytes, uint64_t max_bytes, bool reader_waiting, uint64_t now_ns);
+  // The object could not be read (a pipe that ended early): every receiver not done fails, and
+  // the session finishes with SendOutcome::kError.
+  void on_source_failed(const std::string& error, uint64_t now_ns);
+  // Blocks below this are gone from the spool (0: none, or not a piped object).
+  uint32_t spool_released() const { return spool_released_; }
 
   // Actions, oldest first; nullopt when none is queued.
   std::optional<SenderAction> next_action();
@@ -295,6 +318,7 @@ class SenderCore {
   uint64_t repair_frames() const { return repair_frames_; }
   uint64_t interleaved_symbols() const { return interleaved_symbols_; }
   uint64_t data_start_ns() const { return t_data_; }  // 0 before the first pass
+  bool data_begun() const { return data_begun_; }
   // --hosts entries no receiver has matched (so far; after the start: never joined).
   std::vector<std::string> hosts_missing() const;
   uint64_t rate_bps() const { return rate_bps_; }
@@ -325,6 +349,8 @@ class SenderCore {
   void to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass);
   uint64_t lacked_symbols(const std::vector<NeedRun>& needs) const;
   std::vector<RepairRange> feed_of(const std::vector<NeedRun>& needs);
+  // Fails `r` (true) when `runs` name a block the spool has let go.
+  bool needs_released(ReceiverRecord& r, std::span<const control::NakRun> runs);
   // Counts the receiver's passes without progress; fails it (true) after kStallPasses.
   bool stalled(ReceiverRecord& r);
   void end_passes();
@@ -371,7 +397,10 @@ class SenderCore {
   std::vector<uint8_t> interleave_need_;
   std::vector<uint32_t> interleave_touched_;
   uint64_t interleaved_symbols_ = 0;
-  std::vector<bool> host_joined_;  // per cfg_.hosts entry
+  bool source_failed_ = false;
+  uint32_t spool_released_ = 0;
+  uint64_t spool_pressed_since_ns_ = 0;  // the spool is full, or nearly, since (0: it is not)
+  std::vector<bool> host_joined_;        // per cfg_.hosts entry
   size_t hosts_joined_ = 0;
 };
 

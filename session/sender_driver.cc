@@ -157,8 +157,8 @@ void SenderDriver::begin_data() {
   }
   pass_.emplace(
       *symbols_, *tx_, *pacer_, *builder_, opt_.window_blocks, [this](int ms) { service(ms); },
-      [this](std::vector<RepairRange>& extra) {
-        core_->take_interleaved_repair(pass_->sent_sequence(), extra);
+      [this](std::vector<RepairRange>& extra, bool quiet) {
+        core_->take_interleaved_repair(pass_->sent_sequence(), extra, quiet);
       },
       [this](uint32_t block) { return published(block); });
 }

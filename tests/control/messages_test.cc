@@ -76,9 +76,9 @@ TEST(Messages, WireLayoutIsBigEndianInFieldOrder) {
                                   0x55, 0x66, 0x77, 0x88}));
   EXPECT_EQ(framed(Reject{"no"}), (std::vector<uint8_t>{0, 0, 0, 6, 1, 5, 0, 2, 'n', 'o'}));
   EXPECT_EQ(framed(Bye{ByeCode::kAborted, ""}), (std::vector<uint8_t>{0, 0, 0, 5, 1, 13, 1, 0, 0}));
-  EXPECT_EQ(framed(Progress{7, 8, {{2, 3, 4}}}),
-            (std::vector<uint8_t>{0, 0, 0, 27, 1, 17, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0,
-                                  0, 8, 0, 0,  0, 1,  0, 0, 0, 2, 0, 0, 0, 3, 4}));
+  EXPECT_EQ(framed(Progress{7, 8, {{2, 3, 4}}, 1}),
+            (std::vector<uint8_t>{0, 0, 0, 31, 1, 17, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 8,
+                                  0, 0, 0, 1,  0, 0,  0, 2, 0, 0, 0, 3, 4, 0, 0, 0, 1}));
   EXPECT_EQ(framed(Horizon{0x01020304}),
             (std::vector<uint8_t>{0, 0, 0, 6, 1, 19, 0x01, 0x02, 0x03, 0x04}));
   EXPECT_EQ(
@@ -261,6 +261,10 @@ TEST(Messages, InvalidNakRunsAreRejected) {
     Result<Message> p = decode_body(body_of(Progress{1, 1, runs}));
     EXPECT_FALSE(p.ok()) << "Progress runs starting at " << runs[0].first_block;
   }
+  // complete_below says every block below it is complete: a run below it contradicts it.
+  EXPECT_FALSE(decode_body(body_of(Progress{1, 1, {{5, 1, 1}}, 6})).ok());
+  EXPECT_TRUE(decode_body(body_of(Progress{1, 1, {{5, 1, 1}}, 5})).ok());
+  EXPECT_TRUE(decode_body(body_of(Progress{1, 1, {}, 9})).ok());
   // Adjacent runs (different counts) and the very last block are fine.
   Nak ok{1, {{5, 2, 1}, {7, 1, 2}, {0xffffffff, 1, 255}}, 0, 0};
   Result<Message> d = decode_body(body_of(ok));

@@ -693,8 +693,13 @@ TEST_F(ReceiverCoreMemoryTest, ProgressNamesIncompleteBlocksBelowTheNewestBlockS
   EXPECT_EQ(p->data_frames, 2u);
   ASSERT_EQ(p->runs.size(), 1u);
   EXPECT_EQ(p->runs[0], (control::NakRun{0, 1, kK - 1}));
+  EXPECT_EQ(p->complete_below, 0u);
   for (uint8_t e = 1; e < kK; ++e) ASSERT_TRUE(core->on_datagram(frame(0, e)).ok());
-  EXPECT_FALSE(core->make_progress(16)) << "block 0 is complete";
+  p = core->make_progress(16);
+  ASSERT_TRUE(p) << "block 0 is complete: the sender hears that once";
+  EXPECT_TRUE(p->runs.empty());
+  EXPECT_EQ(p->complete_below, 1u);
+  EXPECT_FALSE(core->make_progress(16)) << "nothing new to say";
 }
 
 // Issue #15 item 2: every group member holds the data key. One tagged frame numbered 0xFFFFFFFF

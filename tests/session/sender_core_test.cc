@@ -7,115 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/session/sender_core_harness.h"
+
 namespace shoal::session {
 namespace {
 
-constexpr uint64_t kNonce = 0xbeac0d;
-constexpr uint64_t kMs = 1'000'000;
-constexpr uint64_t kAnswerTimeout = 100 * kMs;
-constexpr uint64_t kMaxWait = 1000 * kMs;
-constexpr uint32_t kBlocks = 8;
-constexpr uint8_t kK = 4;
-
-SenderConfig config(uint32_t min_receivers) {
-  SenderConfig c;
-  c.min_receivers = min_receivers;
-  c.max_wait_ns = kMaxWait;
-  c.answer_timeout_ns = kAnswerTimeout;
-  c.max_passes = 5;
-  c.beacon_nonce = kNonce;
-  c.group = "239.1.2.3";
-  c.ttl = 1;
-  c.listen = "0.0.0.0:9100";
-  c.block_k.assign(kBlocks, kK);
-  return c;
-}
-
-std::string name_of(uint32_t id) {
-  return "rx" + std::to_string(id);
-}
-
-class Session {
- public:
-  explicit Session(SenderConfig c) : core(std::move(c), 0) {}
-
-  // Takes every queued action.
-  std::vector<SenderAction> drain() {
-    std::vector<SenderAction> out;
-    while (auto a = core.next_action()) out.push_back(std::move(*a));
-    return out;
-  }
-  void join(uint32_t id, uint64_t now) {
-    core.on_joined(id, name_of(id), "10.0.0." + std::to_string(id) + ":5000", "", now);
-  }
-  void ready(uint32_t id, uint64_t now, uint64_t echo = kNonce) {
-    core.on_message(id, control::Ready{echo}, now);
-  }
-  void done(uint32_t id, uint64_t now) {
-    control::Done d;
-    d.ok = true;
-    d.frames_received = 32;
-    core.on_message(id, d, now);
-  }
-  void nak(uint32_t id, uint32_t pass, std::vector<control::NakRun> runs, uint64_t now) {
-    control::Nak n;
-    n.pass = pass;
-    n.runs = std::move(runs);
-    core.on_message(id, n, now);
-  }
-  ReceiverState state(uint32_t id) const { return core.receiver(id)->state; }
-
-  SenderCore core;
-};
-
-template <class T>
-std::vector<T> all_of(const std::vector<SenderAction>& actions) {
-  std::vector<T> out;
-  for (const auto& a : actions) {
-    if (const auto* t = std::get_if<T>(&a)) out.push_back(*t);
-  }
-  return out;
-}
-
-bool logged(const std::vector<SenderAction>& actions, const std::string& text) {
-  for (const auto& l : all_of<action::Log>(actions)) {
-    if (l.text.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
-std::vector<std::string> event_names(const std::vector<SenderAction>& actions) {
-  std::vector<std::string> out;
-  for (const auto& e : all_of<action::Emit>(actions)) out.push_back(e.name);
-  return out;
-}
-
-std::optional<SendOutcome> finished_with(const std::vector<SenderAction>& actions) {
-  auto f = all_of<action::Finish>(actions);
-  if (f.empty()) return std::nullopt;
-  return f.back().outcome;
-}
-
-// "block:first_esi+count", for readable comparisons.
-std::string str(const RepairRange& r) {
-  return std::to_string(r.block) + ":" + std::to_string(r.first_esi) + "+" +
-         std::to_string(r.count);
-}
-
-std::vector<std::string> strs(const std::vector<RepairRange>& rs) {
-  std::vector<std::string> out;
-  for (const auto& r : rs) out.push_back(str(r));
-  return out;
-}
-
-// Joins ids 1..n, starts, and has every one say Ready: the first pass is queued.
-std::vector<SenderAction> start_session(Session& s, uint32_t n, uint64_t now = 10 * kMs) {
-  for (uint32_t id = 1; id <= n; ++id) s.join(id, now);
-  s.core.on_tick(now);
-  for (uint32_t id = 1; id <= n; ++id) s.ready(id, now);
-  s.core.on_tick(now);
-  return s.drain();
-}
+using namespace core_test;  // NOLINT: the harness is these tests' vocabulary
 
 TEST(SenderCore, ThreeReceiversStartAtMinimumAndFinishVerified) {
   Session s(config(3));
@@ -1013,6 +910,41 @@ TEST_F(Interleaved, ALossyOrUnmeasuredReceiverGetsNoneAndThePassEndDecides) {
   EXPECT_EQ(s.core.interleaved_symbols(), 0u);
   progress(1, 1400, 1400, {{2, 1, 1}});  // rx1 measured now: 100%
   EXPECT_EQ(take(), std::vector<std::string>{"2:4+1"});
+}
+
+// The pass waits for a piped object's next block and has sent nothing for a while: every
+// receiver's last report counts (no frame is in flight, none will come), the lossy one's too,
+// and only the lowest blocks go out, which the spool waits for.
+TEST_F(Interleaved, AQuietStepServesEveryLastReportLossyOrNotLowestBlocksFirst) {
+  progress(1, 400, 400, {{2, 1, 1}});  // unmeasured
+  progress(2, 100, 100, {});
+  progress(2, 1100, 100 + 850, {{3, 2, 4}});  // 85% delivered
+  EXPECT_TRUE(take().empty());
+  std::vector<RepairRange> out;
+  s.core.take_interleaved_repair(sent, out, true);
+  EXPECT_EQ(strs(out), (std::vector<std::string>{"2:4+1", "3:4+4", "4:4+4"}));
+  out.clear();
+  s.core.take_interleaved_repair(sent, out, true);
+  EXPECT_EQ(strs(out), (std::vector<std::string>{"2:5+1", "3:8+4", "4:8+4"}))
+      << "no new report: the last ones stand, with fresh rows";
+}
+
+TEST(InterleavedQuiet, SendsTheLowestBlocksOnly) {
+  constexpr uint32_t kMany = kMaxQuietRepairBlocks + 8;
+  SenderConfig c = config(2);
+  c.block_k.assign(kMany, kK);
+  Session s(c);
+  start_session(s, 2);
+  const std::vector<uint32_t> sent(kMany, 1);
+  s.core.on_message(1, control::Progress{1, 1, {{0, kMany, 1}}}, 15 * kMs);
+  s.core.on_message(2, control::Progress{1, 1, {{4, kMany - 4, 2}}}, 15 * kMs);
+  std::vector<RepairRange> out;
+  s.core.take_interleaved_repair(sent, out, true);
+  ASSERT_EQ(out.size(), kMaxQuietRepairBlocks);
+  for (uint32_t b = 0; b < kMaxQuietRepairBlocks; ++b) {
+    EXPECT_EQ(out[b].block, b);
+    EXPECT_EQ(out[b].count, b < 4 ? 1 : 2) << "block " << b;
+  }
 }
 
 TEST(ProgressInterval, GrowsWithTheReceiversSoTheSenderTakesABoundedRate) {
