@@ -24,7 +24,7 @@ Action add_send(CLI::App& app) {
     session::SendOptions o;
     std::string group = "239.255.0.1:9000", rate = "400M", burst = "auto", max_wait = "30s",
                 fec = "64+0", key_file, scope = "auto", slow = "unicast";
-    std::string events, hosts_file, until;
+    std::string events, hosts_file, until, pipe_size, spool_max = "1G";
     AdmissionArgs admission;
   };
   auto a = std::make_shared<Args>();
@@ -33,8 +33,8 @@ Action add_send(CLI::App& app) {
                                  "that joins");
   sub->add_option("object", a->o.path,
                   "file, block device or directory to send (a directory goes as one packed "
-                  "tree: files, modes, symlinks, empty directories, mtimes); - = stdin, read "
-                  "into a spool file first (--spool; give --name)")
+                  "tree: files, modes, symlinks, empty directories, mtimes); - = stdin (give "
+                  "--name), spooled whole first, or read while sending with --size")
       ->required();
   sub->add_option("--compress", a->o.compress,
                   "send zstd-compressed 1 MiB chunks, all-zero chunks not at all (receivers "
@@ -46,8 +46,18 @@ Action add_send(CLI::App& app) {
           },
           "zstd[:LEVEL]"));
   sub->add_option("--spool", a->o.spool,
-                  "directory where a packed tree or compressed object is built before sending "
-                  "(default: $TMPDIR or /tmp; needs room for it)");
+                  "directory where a packed tree, a compressed object or stdin is kept while "
+                  "sending (default: $TMPDIR or /tmp; needs room for it, or for --spool-max)");
+  sub->add_option("--size", a->pipe_size,
+                  "with -: the exact length of stdin (e.g. blockdev --getsize64); stdin is then "
+                  "read while the session runs, and the spool holds only what repair may still "
+                  "need (--spool-max) instead of all of it")
+      ->check(checks::size());
+  sub->add_option("--spool-max", a->spool_max,
+                  "with - --size: the most of stdin kept at once (at least 64M); a receiver that "
+                  "falls that far behind fails, so that the others go on")
+      ->capture_default_str()
+      ->check(checks::size());
   sub->add_option("--manifest-cache", a->o.manifest_cache_dir,
                   "where block hashes of files already sent are kept, so an unchanged file "
                   "starts at once (default: $SHOAL_CACHE_DIR, $XDG_CACHE_HOME/shoal or "
@@ -216,6 +226,14 @@ Action add_send(CLI::App& app) {
           }
           o.until_ns = *until;
         }
+        if (!a->pipe_size.empty()) {
+          o.pipe_size = *parse_size(a->pipe_size);  // checked by the option's validator
+          if (o.pipe_size == 0) {
+            spdlog::error("--size 0: an empty stdin has nothing to send");
+            return 2;
+          }
+        }
+        o.spool_max = *parse_size(a->spool_max);
         if (!resolve_admission(a->admission, o.admission)) return 2;
         if (!a->hosts_file.empty()) {
           auto hosts = read_hosts_file(a->hosts_file);

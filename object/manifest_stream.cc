@@ -59,6 +59,34 @@ std::unique_ptr<ManifestStream> ManifestStream::hash(std::span<const uint8_t> ob
   return s;
 }
 
+std::unique_ptr<ManifestStream> ManifestStream::hash_read(const fec::BlockLayout& layout,
+                                                          ReadBlock read) {
+  std::unique_ptr<ManifestStream> s(new ManifestStream());
+  s->blocks_count_ = layout.block_count();
+  s->hashes_.reset(new Digest[s->blocks_count_]);
+  s->t0_ns_ = monotonic_ns();
+  s->running_.store(1);
+  ManifestStream* self = s.get();
+  s->blocks_ = std::jthread([self, read = std::move(read)](std::stop_token stop) {
+    Sha256 whole;
+    for (uint32_t b = 0; b < self->blocks_count_; ++b) {
+      auto bytes = read(b, stop);
+      if (stop.stop_requested()) return;
+      if (!bytes) {
+        self->error_ = bytes.error();
+        self->failed_.store(true, std::memory_order_release);
+        return;
+      }
+      self->hashes_[b] = sha256(*bytes);
+      whole.update(*bytes);
+      self->ready_.store(b + 1, std::memory_order_release);
+    }
+    self->object_sha256_ = whole.finish();
+    self->finish_one();
+  });
+  return s;
+}
+
 // The last worker to finish publishes completion (and runs the callback).
 void ManifestStream::finish_one() {
   if (running_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;

@@ -13,9 +13,12 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <stop_token>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "common/result.h"
 #include "fec/layout.h"
 #include "object/manifest.h"
 
@@ -31,6 +34,12 @@ class ManifestStream {
   static std::unique_ptr<ManifestStream> hash(std::span<const uint8_t> object,
                                               const fec::BlockLayout& layout,
                                               OnComplete on_complete = {});
+  // The object as `read` hands it over block by block, in order (it may wait: a pipe's bounded
+  // spool, object/pipe_source.h); blocks and the whole object are hashed in one worker. An error
+  // from `read` ends the stream: failed() and error() say why, and complete() never comes.
+  using ReadBlock =
+      std::function<Result<std::span<const uint8_t>>(uint32_t block, std::stop_token)>;
+  static std::unique_ptr<ManifestStream> hash_read(const fec::BlockLayout& layout, ReadBlock read);
   // Everything already known (a cached manifest).
   static std::unique_ptr<ManifestStream> known(Manifest m);
 
@@ -43,6 +52,9 @@ class ManifestStream {
   uint32_t ready() const { return ready_.load(std::memory_order_acquire); }
   // Every block hash and the object's SHA-256 are known.
   bool complete() const { return complete_.load(std::memory_order_acquire); }
+  // Reading the object failed (hash_read); error() is then set for good.
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  const std::string& error() const { return error_; }
   // Blocks the caller until complete().
   void wait_complete() const;
   // Hashes of blocks first .. first + count - 1, all below ready().
@@ -65,6 +77,8 @@ class ManifestStream {
   Digest object_sha256_{};
   std::atomic<uint32_t> ready_{0};
   std::atomic<bool> complete_{false};
+  std::atomic<bool> failed_{false};
+  std::string error_;            // written before failed_ is set
   std::atomic<int> running_{0};  // workers not finished
   OnComplete on_complete_;
   uint64_t t0_ns_ = 0;

@@ -19,6 +19,7 @@
 #include "object/chunk_codec.h"
 #include "object/object_sink.h"
 #include "object/sparse_file.h"
+#include "object/spool_file.h"
 #include "object/tree_pack.h"
 
 namespace shoal::object {
@@ -26,39 +27,6 @@ namespace shoal::object {
 namespace {
 
 namespace fs = std::filesystem;
-
-// An unlinked temporary file: it has no name, so a crash leaves nothing behind.
-class SpoolFile {
- public:
-  static Result<SpoolFile> create(const std::string& dir) {
-    std::string tmpl = dir + "/shoal-spool-XXXXXX";
-    int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) {
-      return make_error("cannot create a temporary file in '" + dir + "': " + std::strerror(errno) +
-                        " (choose another directory with --spool)");
-    }
-    ::unlink(tmpl.c_str());
-    return SpoolFile(fd, dir);
-  }
-  SpoolFile(SpoolFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)), dir_(std::move(o.dir_)) {}
-  SpoolFile& operator=(SpoolFile&&) = delete;
-  ~SpoolFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-  std::string label() const { return "a temporary file in " + dir_; }
-  // Maps what was written (through /proc: the file has no name any more).
-  Result<ObjectSource> map() const {
-    auto src = ObjectSource::open("/proc/self/fd/" + std::to_string(fd_));
-    if (!src) return make_error(src.error() + " (is /proc mounted?)");
-    return src;
-  }
-
- private:
-  SpoolFile(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
-  int fd_;
-  std::string dir_;
-};
 
 // `shoal send -`: all of stdin into `f` (the session needs the size before it starts, and repair
 // needs any block at any time). Returns the bytes read.
@@ -86,12 +54,6 @@ Result<uint64_t> spool_stdin(const SpoolFile& f) {
     }
     total += uint64_t(n);
   }
-}
-
-std::string spool_dir(const std::string& spool) {
-  if (!spool.empty()) return spool;
-  const char* t = std::getenv("TMPDIR");
-  return t != nullptr && *t != '\0' ? t : "/tmp";
 }
 
 bool is_block_device(const std::string& path) {

@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -18,6 +19,7 @@
 #include "engine/wire.h"
 #include "object/manifest_cache.h"
 #include "object/object_format.h"
+#include "object/pipe_source.h"
 #include "session/sender_driver.h"
 
 namespace shoal::session {
@@ -98,13 +100,30 @@ std::optional<SendOutcome> SenderDriver::setup() {
         "send -: name the object with --name (receivers, and recvd's --map rules, see it)");
     return kBadInput;
   }
-  auto src = object::open_object(opt_.path, opt_.compress, opt_.spool, format);
-  if (!src) {
-    spdlog::error("{}", src.error());
-    return kBadInput;
+  if (opt_.pipe_size != 0) {
+    if (Status ok = check_pipe_options(); !ok) {
+      spdlog::error("{}", ok.error());
+      return kBadInput;
+    }
+    auto pipe = object::PipeSource::create(STDIN_FILENO, opt_.pipe_size,
+                                           object::spool_dir(opt_.spool), opt_.spool_max);
+    if (!pipe) {
+      spdlog::error("{}", pipe.error());
+      return kBadInput;
+    }
+    pipe_ = std::move(*pipe);
+    spdlog::info("send -: reading {} from stdin while sending, through a spool of at most {} in {}",
+                 format_bytes(double(opt_.pipe_size)), format_bytes(double(opt_.spool_max)),
+                 pipe_->label());
+  } else {
+    auto src = object::open_object(opt_.path, opt_.compress, opt_.spool, format);
+    if (!src) {
+      spdlog::error("{}", src.error());
+      return kBadInput;
+    }
+    source_.emplace(std::move(*src));
   }
-  source_.emplace(std::move(*src));
-  const uint64_t object_size = source_->size();
+  const uint64_t object_size = object_bytes().size();
   // The object cut into blocks of --symbol-size symbols (again if the MTU asks for smaller ones).
   auto lay_out = [&]() -> bool {
     auto layout = fec::BlockLayout::make(object_size, opt_.symbol_size, opt_.k);
@@ -113,7 +132,7 @@ std::optional<SendOutcome> SenderDriver::setup() {
       return false;
     }
     layout_.emplace(*layout);
-    auto syms = SymbolSource::make(source_->bytes(), *layout_);
+    auto syms = SymbolSource::make(object_bytes(), *layout_);
     if (!syms) {
       spdlog::error("{}", syms.error());
       return false;
@@ -252,7 +271,37 @@ std::optional<SendOutcome> SenderDriver::setup() {
   return std::nullopt;
 }
 
+Status SenderDriver::check_pipe_options() const {
+  if (opt_.path != "-") {
+    return make_error("--size is the length of stdin: it goes with `shoal send -` only");
+  }
+  if (!opt_.compress.empty()) {
+    return make_error(
+        "send - --size with --compress: compression needs the whole input first; compress in "
+        "the pipe instead (zstd -c), or drop --size to spool stdin whole");
+  }
+  if (opt_.until_ns != 0) {
+    return make_error(
+        "send - --size with --until: a receiver that joins late needs every block, which a "
+        "bounded spool has let go; drop --size to spool stdin whole");
+  }
+  if (opt_.spool_max < kMinSpoolBytes) {
+    return make_error("--spool-max " + format_bytes(double(opt_.spool_max)) + " is below " +
+                      format_bytes(double(kMinSpoolBytes)) +
+                      ": the spool must hold the blocks in flight and their repair");
+  }
+  return {};
+}
+
 void SenderDriver::start_manifest(bool cacheable) {
+  if (pipe_) {
+    // Read while sending: the worker hashes each block as the pipe delivers it.
+    manifest_ = object::ManifestStream::hash_read(
+        *layout_, [pipe = pipe_.get(), layout = *layout_](uint32_t b, std::stop_token stop) {
+          return pipe->next(layout.block_bytes(b), stop);
+        });
+    return;
+  }
   std::optional<object::ManifestCache> cache;
   if (opt_.manifest_cache && cacheable && source_->identity()) {
     cache.emplace(opt_.manifest_cache_dir.empty() ? object::ManifestCache::default_dir()

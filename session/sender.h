@@ -16,10 +16,17 @@
 
 namespace shoal::session {
 
+// send - --size: the least --spool-max (the blocks in flight and their repair must fit).
+inline constexpr uint64_t kMinSpoolBytes = uint64_t{64} << 20;
+
 struct SendOptions {
-  std::string path;         // file, block device or directory tree to send
-  std::string compress;     // "" or "zstd[:LEVEL]": send chunked zstd (object/object_format.h)
-  std::string spool;        // where a packed tree / compressed object is built ("" = $TMPDIR)
+  std::string path;      // file, block device or directory tree to send
+  std::string compress;  // "" or "zstd[:LEVEL]": send chunked zstd (object/object_format.h)
+  std::string spool;     // where a packed tree / compressed object is built ("" = $TMPDIR)
+  // send - --size: stdin's length; it is then read while the session runs, into a spool of at
+  // most spool_max bytes (object/pipe_source.h). 0: stdin is spooled whole before the session.
+  uint64_t pipe_size = 0;
+  uint64_t spool_max = uint64_t{1} << 30;
   std::string object_name;  // shown to receivers ("" = file name)
   std::string group = "239.255.0.1";
   uint16_t port = 9000;

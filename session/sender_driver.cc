@@ -137,7 +137,7 @@ void SenderDriver::drain() {
 void SenderDriver::begin(size_t receivers) {
   session_msg_.progress_interval_ms = progress_interval_ms(receivers);
   opt_.events.emit("start", {{"object", session_msg_.object_name},
-                             {"bytes", source_->size()},
+                             {"bytes", object_bytes().size()},
                              {"blocks", session_msg_.block_count},
                              {"session_id", session_hex(session_id_)},
                              {"receivers", receivers}});
@@ -297,10 +297,31 @@ void SenderDriver::housekeeping() {
   if (metrics_) metrics_->expire(now);
   server_->expire(now);
   send_manifest_all();
+  if (manifest_->failed() || pipe_) tend_pipe(now);
   for (auto& [id, p] : peers_) feed_unicast(p);
   if (core_->started() && core_->awaiting_ready() && now - last_beacon_ns_ >= kBeaconEveryNs) {
     send_beacon();
   }
+}
+
+void SenderDriver::tend_pipe(uint64_t now_ns) {
+  if (manifest_->failed()) {
+    if (pipe_failed_) return;
+    pipe_failed_ = true;
+    spdlog::error("{}", manifest_->error());
+    core_->on_source_failed(manifest_->error(), now_ns);
+    if (pass_) pass_->stop();  // the running pass ends after its window
+    drain();
+    return;
+  }
+  // Before the data phase nobody has anything, and no receiver at all would free every block.
+  if (!core_->data_begun() || manifest_->complete()) return;
+  const uint32_t frontier = core_->spool_frontier();
+  pipe_->release_below(frontier < layout_->block_count() ? layout_->block_offset(frontier)
+                                                         : layout_->object_size());
+  core_->on_spool_released(frontier);
+  core_->on_spool(pipe_->held_bytes(), opt_.spool_max, pipe_->full(), now_ns);
+  drain();
 }
 
 void SenderDriver::progress(const char* what, double frac, bool final_line) {
@@ -327,7 +348,7 @@ void SenderDriver::progress(const char* what, double frac, bool final_line) {
 std::string SenderDriver::render_metrics() const {
   if (!core_) return {};
   MetricsSnapshot s;
-  s.object_bytes = source_->size();
+  s.object_bytes = object_bytes().size();
   s.rate_bps = opt_.rate_bps;
   s.frames_sent = core_->frames_sent() + (pass_stats_ ? pass_stats_->frames : 0);
   s.repair_frames = core_->repair_frames() + (pass_stats_ ? pass_stats_->repair_frames : 0);
@@ -364,7 +385,7 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
 
   SendTotals t;
   t.object_name = session_msg_.object_name;
-  t.object_bytes = source_->size();
+  t.object_bytes = object_bytes().size();
   t.session_id = session_id_;
   t.passes = core_->passes();
   t.frames_sent = core_->frames_sent();
@@ -379,6 +400,12 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   if (manifest_->complete()) {
     t.object_sha256 = manifest_->object_sha256();
     t.hash_seconds = manifest_->hash_seconds();
+  }
+  if (pipe_) {
+    t.spool_peak_bytes = pipe_->peak_bytes();
+    t.spool_max_bytes = opt_.spool_max;
+    spdlog::info("send -: the spool held at most {} of stdin at once (--spool-max {})",
+                 format_bytes(double(*t.spool_peak_bytes)), format_bytes(double(opt_.spool_max)));
   }
   t.end_ns = monotonic_ns();
   t.stop_signal = stop_signal_;

@@ -26,6 +26,7 @@
 #include "object/manifest.h"
 #include "object/manifest_stream.h"
 #include "object/object_source.h"
+#include "object/pipe_source.h"
 #include "object/zero_blocks.h"
 #include "probe/probe_autorate.h"
 #include "session/data_pass.h"
@@ -69,6 +70,13 @@ class SenderDriver {
   // The manifest: from the cache for a plain regular file sent unchanged before, else hashed by
   // workers while the session runs (object/manifest_stream.h) and then cached.
   void start_manifest(bool cacheable);
+  // send - --size: the options a bounded spool cannot serve are refused.
+  Status check_pipe_options() const;
+  // A piped object's spool: lets go of what every receiver has; a pipe that failed ends the
+  // session (housekeeping).
+  void tend_pipe(uint64_t now_ns);
+  bool pipe_failed_ = false;
+  bool pipe_tail_copied_ = false;
   // sender_driver.cc
   SendOutcome serve();
   void on_joined(const control::JoinedPeer& j);
@@ -127,6 +135,10 @@ class SenderDriver {
   uint64_t session_id_ = 0;
   control::Session session_msg_;
   std::optional<object::ObjectSource> source_;
+  std::unique_ptr<object::PipeSource> pipe_;  // send - --size: instead of source_
+  std::span<const uint8_t> object_bytes() const {
+    return pipe_ ? pipe_->bytes() : source_->bytes();
+  }
   std::optional<fec::BlockLayout> layout_;
   // Declared after what its workers read (the object): destroyed, and so stopped, first.
   std::unique_ptr<object::ManifestStream> manifest_;

@@ -74,6 +74,10 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
   j["aborted"] = t.stop_signal != 0;
   if (t.stop_signal != 0) j["signal"] = stop_signal_name(t.stop_signal);
   if (t.rate_auto) j["rate_auto"] = *t.rate_auto;
+  if (t.spool_peak_bytes) {
+    j["spool_peak_bytes"] = *t.spool_peak_bytes;
+    j["spool_max_bytes"] = *t.spool_max_bytes;
+  }
   size_t ok = 0, failed = 0;
   for (const auto& [id, r] : receivers) {
     if (!reported(r)) continue;

@@ -37,6 +37,8 @@ struct SendTotals {
   uint64_t end_ns = 0;                      // when the report is made
   std::optional<nlohmann::json> rate_auto;  // --rate auto's summary
   std::vector<std::string> hosts_missing;   // --hosts entries that never joined (failed)
+  // send - --size: the most of stdin the spool held at once, and its bound (--spool-max).
+  std::optional<uint64_t> spool_peak_bytes, spool_max_bytes;
 };
 
 // The --json summary: session totals and "receivers" (admitted, not superseded), "ok", "failed".

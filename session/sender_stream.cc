@@ -73,6 +73,10 @@ bool SenderDriver::published(uint32_t block) {
   const uint32_t n = manifest_->block_count();
   const uint32_t need = std::min(n, (block / kManifestChunk + 1) * kManifestChunk);
   if (manifest_->ready() < need) return false;
+  if (pipe_ && need == n && !pipe_tail_copied_) {
+    symbols_->refresh_tail();  // the padded copy was made before the pipe delivered its end
+    pipe_tail_copied_ = true;
+  }
   send_manifest_all();
   if (first_frame_ns_ == 0) {
     first_frame_ns_ = monotonic_ns();

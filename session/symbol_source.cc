@@ -12,11 +12,7 @@ Result<SymbolSource> SymbolSource::make(std::span<const uint8_t> object,
   s.object_ = object;
   s.layout_ = layout;
   if (layout.block_count() == 0) return s;
-  uint64_t tail = layout.object_size() % layout.symbol_size();
-  if (tail != 0) {
-    s.padded_tail_.assign(layout.symbol_size(), 0);
-    std::memcpy(s.padded_tail_.data(), object.data() + object.size() - tail, tail);
-  }
+  s.refresh_tail();
   auto full = fec::Codec::for_k(layout.block_k(0));
   if (!full) return make_error(full.error());
   auto last = fec::Codec::for_k(layout.block_k(layout.block_count() - 1));
@@ -24,6 +20,13 @@ Result<SymbolSource> SymbolSource::make(std::span<const uint8_t> object,
   s.codec_full_ = *full;
   s.codec_last_ = *last;
   return s;
+}
+
+void SymbolSource::refresh_tail() {
+  const uint64_t tail = layout_.object_size() % layout_.symbol_size();
+  if (tail == 0 || layout_.block_count() == 0) return;
+  padded_tail_.assign(layout_.symbol_size(), 0);
+  std::memcpy(padded_tail_.data(), object_.data() + object_.size() - tail, tail);
 }
 
 const uint8_t* SymbolSource::source(uint32_t block, unsigned j) const {

@@ -19,6 +19,8 @@ class SymbolSource {
   static Result<SymbolSource> make(std::span<const uint8_t> object, const fec::BlockLayout& layout);
 
   const fec::BlockLayout& layout() const { return layout_; }
+  // Copies the last short symbol again: a piped object's last bytes arrive after make().
+  void refresh_tail();
   // Source symbol j of block b (symbol_size bytes).
   const uint8_t* source(uint32_t block, unsigned j) const;
   // Encodes repair rows first_esi .. first_esi + count - 1 (all >= the block's k) of `block`
