@@ -27,6 +27,9 @@
 #   --shoal-args "ARGS"  extra arguments for `shoal send` (e.g. "--fec 64+2")
 #   --manifest MODE      cold (default): every shoal run hashes the image, as a first send does;
 #                        cached: repeat sends of the unchanged image (the first run warms the cache)
+#   --source MODE        how shoal's sender takes the image: file (default); stdin (`cat IMAGE |
+#                        shoal send -`, spooled whole before the session); stdin-bounded (the same
+#                        with --size and --spool-max 64M: read while the session runs)
 #   --timeout SECONDS    bound on every process of one run (default: 30 + size at 20 Mbit/s; with
 #                        slow, at least 30 + 3 x size/(cap/6))
 #   --tsv FILE           raw per-run records (default /tmp/shoal-e2e-<time>.tsv)
@@ -41,6 +44,7 @@ TESTBED=$REPO/scripts/testbed.sh
 SIZE=128M RUNS=5 NRX=4 TOOLS=shoal,udpcast,uftp,iperf
 CONDITIONS=capped-0,capped-1,uncapped-0,uncapped-1
 CAP=300mbit CAP_BURST=65536 LOSS=10 SHOAL=$REPO/build/cli/shoal SHOAL_ARGS="" MANIFEST=cold RUN_TIMEOUT="" TSV="" KEEP=0
+SOURCE=file
 declare -A RATE=(
   # At the cap: each tool at the cap's nominal value, as its users would set it. shoal's --rate
   # counts Ethernet frames without FCS, as the cap (tbf) does (engine::kWireOverhead), udpcast's
@@ -76,6 +80,7 @@ while (($#)); do
     --shoal-args) SHOAL_ARGS=$2; shift 2 ;;
     --manifest) MANIFEST=$2; shift 2; [[ $MANIFEST == cold || $MANIFEST == cached ]] || die "--manifest: cold or cached" ;;
     --timeout) RUN_TIMEOUT=$2; shift 2 ;;
+    --source) SOURCE=$2; shift 2; [[ $SOURCE =~ ^(file|stdin|stdin-bounded)$ ]] || die "--source: file, stdin or stdin-bounded" ;;
     --tsv) TSV=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage ;;

@@ -225,7 +225,15 @@ run_shoal() {   # $1 = --rate
   else
     extra+=(--no-manifest-cache)
   fi
-  run_sender tx "$SHOAL" send "$IMAGE" --group "$SHOAL_GROUP" --iface v0 --listen "$SHOAL_CTRL" \
+  # --source: the image as a file, or piped in (spooled whole first, or read while sending).
+  local src=("$IMAGE") feed=()
+  if [ "$SOURCE" != file ]; then
+    src=(- --name image.bin --spool "$WORK")
+    [ "$SOURCE" = stdin-bounded ] && src+=(--size "$BYTES" --spool-max 64M)
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    feed=(bash -c 'cat "$0" | exec "$@"' "$IMAGE")
+  fi
+  run_sender tx "${feed[@]}" "$SHOAL" send "${src[@]}" --group "$SHOAL_GROUP" --iface v0 --listen "$SHOAL_CTRL" \
     "${extra[@]}" --min-receivers "$NRX" --max-wait 30s --key-file "$WORK/shoal.key" \
     --json "$RUN/tx.json" --no-progress $SHOAL_ARGS
   C1=$(counters)
@@ -237,7 +245,7 @@ run_shoal() {   # $1 = --rate
       (.receivers // []) as $r | (.repair_bytes_multicast // 0) as $m |
       ([$r[].repair_bytes_unicast] | add // 0) as $u |
       [ ($m + $u), ($m + $u / $n | floor), (.frames_sent // 0), $m,
-        "passes=\(.passes) data_s=\(.seconds * 1000 | round / 1000) mcast=\($m) ucast=\($u) lost_syms=\([$r[].symbols_lost] | map(tostring) | join("/"))" ]
+        "passes=\(.passes) data_s=\(.seconds * 1000 | round / 1000) mcast=\($m) ucast=\($u) lost_syms=\([$r[].symbols_lost] | map(tostring) | join("/"))\(if .spool_peak_bytes then " spool_peak=\(.spool_peak_bytes)" else "" end)" ]
       | map(tostring) | join("\t")' "$RUN/tx.json" 2>/dev/null) || stats=$'-\t-\t0\t-\tno-json'
   IFS=$'\t' read -r repair repair_rx sent mcast note <<<"$stats"
   # Frames the cap dropped = frames sent - UDP frames that reached the bridge (shoal's only UDP).
