@@ -34,12 +34,18 @@ pipe_sender() {
     --json \"$WORK/$name.json\" --no-progress $*"
 }
 
+# receivers TAG: receivers 1..N as processes TAG1..TAGN, each writing $WORK/TAGk/piped.bin
+receivers() {
+  local k
+  for k in $(seq 1 $N); do
+    mkdir -p "$WORK/$1$k"
+    bed_receiver "$1$k" "$k" "$WORK/$1$k/piped.bin"
+  done
+}
+
 log "1: $MIB MiB through a 64 MiB spool, 2% loss"
 "$TESTBED" loss "$BED" all 20 || fail "cannot set loss"
-for k in $(seq 1 $N); do
-  mkdir -p "$WORK/a$k"
-  bed_receiver "a$k" "$k" "$WORK/a$k/piped.bin"
-done
+receivers a
 pipe_sender tx $N "cat \"$WORK/object.bin\"" --rate 300M
 expect_rc tx 0
 for k in $(seq 1 $N); do
@@ -58,10 +64,7 @@ expect_eq "the sender's spool directory afterwards" "$(ls -A "$WORK/tx.spool")" 
 log "2: rx1 behind a 20 Mbit/s port falls a spool behind; the others go on"
 BED_PORT=9002
 "$TESTBED" portcap "$BED" 1 20mbit || fail "cannot limit rx1's port"
-for k in $(seq 1 $N); do
-  mkdir -p "$WORK/b$k"
-  bed_receiver "b$k" "$k" "$WORK/b$k/piped.bin"
-done
+receivers b
 pipe_sender tx2 $N "cat \"$WORK/object.bin\"" --rate 300M
 expect_rc tx2 1
 expect_rc_failed b1
