@@ -442,7 +442,8 @@ void ReceiverRun::tick() {
         !control_.draining() || (socket_empty() && (!core_ || core_->blocks_in_hand() == 0));
     t.complete = core_ && core_->complete();
     t.beacon_nonce = core_ ? core_->beacon_nonce() : 0;
-    t.data_frames = core_ ? core_->stats().data_frames : 0;
+    // What moved since the last report, from the group or over the connection (unicast lane).
+    t.data_frames = core_ ? core_->stats().data_frames + core_->stats().symbols_unicast_repair : 0;
     auto a = control_.next_action(t);
     if (!a) break;
     execute(*a);

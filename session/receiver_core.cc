@@ -240,10 +240,14 @@ Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uin
       break;
   }
   stats_.spills = assembler_->spills();
-  if (unicast)
+  if (unicast) {
     ++stats_.symbols_unicast_repair;
-  else if (esi >= layout_.block_k(block))
+    // A receiver on the unicast lane gets its blocks in order over TCP: its reports' horizon
+    // (and complete_below, which a piped object's spool waits for) follows them.
+    horizon_ = std::max(horizon_, block);
+  } else if (esi >= layout_.block_k(block)) {
     ++stats_.symbols_multicast_repair;
+  }
   if (ev != Event::kComplete) return {};
 
   if (block >= known_) {  // decoded ahead of its hash: it waits in its slot

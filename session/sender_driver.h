@@ -77,6 +77,7 @@ class SenderDriver {
   void tend_pipe(uint64_t now_ns);
   bool pipe_failed_ = false;
   bool pipe_tail_copied_ = false;
+  void copy_pipe_tail();
   // sender_driver.cc
   SendOutcome serve();
   void on_joined(const control::JoinedPeer& j);

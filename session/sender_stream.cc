@@ -33,7 +33,17 @@ void SenderDriver::send_session(Peer& p) {
   send_manifest(p, false);
 }
 
+// A piped object's last bytes arrive after the symbol source was made: its padded copy of the
+// last symbol is taken again once every block is in, before any path (the multicast pass, a
+// unicast feed, a Fetch) may send that block, each of which goes through here or published().
+void SenderDriver::copy_pipe_tail() {
+  if (!pipe_ || pipe_tail_copied_ || manifest_->ready() < manifest_->block_count()) return;
+  symbols_->refresh_tail();
+  pipe_tail_copied_ = true;
+}
+
 void SenderDriver::send_manifest(Peer& p, bool flush) {
+  copy_pipe_tail();
   if (!p.conn || !p.conn->is_open() || !p.session_sent || p.manifest_end_sent) return;
   const uint32_t n = manifest_->block_count();
   const uint32_t chunks = (n + kManifestChunk - 1) / kManifestChunk;
@@ -73,10 +83,7 @@ bool SenderDriver::published(uint32_t block) {
   const uint32_t n = manifest_->block_count();
   const uint32_t need = std::min(n, (block / kManifestChunk + 1) * kManifestChunk);
   if (manifest_->ready() < need) return false;
-  if (pipe_ && need == n && !pipe_tail_copied_) {
-    symbols_->refresh_tail();  // the padded copy was made before the pipe delivered its end
-    pipe_tail_copied_ = true;
-  }
+  copy_pipe_tail();
   send_manifest_all();
   if (first_frame_ns_ == 0) {
     first_frame_ns_ = monotonic_ns();

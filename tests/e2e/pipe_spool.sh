@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # e2e (issue #17 item 3): `shoal send - --size N` reads stdin while the session runs, through a spool
 # that holds only what repair may still need (--spool-max). On the namespace test bed:
-#  1. a 160 MiB object piped into the sender with --spool-max 64M, 2% loss toward all 3 receivers:
-#     every copy verifies, the sender exits 0, its JSON says the spool held at most --spool-max
-#     (and so less than the object), repair went out, and the spool directory is empty afterwards;
+#  1. a 160 MiB object piped into the sender with --spool-max 64M, 2% loss toward all 3 receivers,
+#     and "far", a receiver on another subnet that multicast does not reach (served by unicast from
+#     the same spool): every copy verifies, the sender exits 0, its JSON says the spool held at most
+#     --spool-max (and so less than the object), repair went out, far went unicast, and the spool
+#     directory is empty afterwards;
 #  2. the same with rx1's port limited to 20 Mbit/s: rx1 falls a spool behind and fails with that
 #     reason, rx2 and rx3 verify (exit 0), the sender exits 1 and its JSON names rx1 as failed;
 #  3. a pipe shorter than --size: the sender says so and exits 1, the receiver fails (nothing
@@ -43,15 +45,23 @@ receivers() {
   done
 }
 
-log "1: $MIB MiB through a 64 MiB spool, 2% loss"
+log "1: $MIB MiB through a 64 MiB spool, 2% loss, and a receiver on another subnet"
 "$TESTBED" loss "$BED" all 20 || fail "cannot set loss"
+"$TESTBED" far "$BED" >/dev/null || fail "cannot add the far receiver to the test bed"
 receivers a
-pipe_sender tx $N "cat \"$WORK/object.bin\"" --rate 300M
+mkdir -p "$WORK/far"
+run_bg far far 120 "$SHOAL" recv --sender "$BED_LISTEN" --key-file "$WORK/key" \
+  --out "$WORK/far/piped.bin" --name far --json "$WORK/far.json"
+pipe_sender tx $((N + 1)) "cat \"$WORK/object.bin\"" --rate 300M
 expect_rc tx 0
 for k in $(seq 1 $N); do
   expect_rc "a$k" 0
   expect_same_sha "$WORK/object.bin" "$WORK/a$k/piped.bin"
 done
+expect_rc far 0
+expect_same_sha "$WORK/object.bin" "$WORK/far/piped.bin"
+expect_eq "far's path in the sender's JSON" \
+  "$(json "$WORK/tx.json" '.receivers[] | select(.name == "far") | .path')" unicast
 peak=$(json "$WORK/tx.json" .spool_peak_bytes)
 expect_eq "the JSON's spool bound" "$(json "$WORK/tx.json" .spool_max_bytes)" "$spool_max"
 expect "the spool held at most --spool-max ($peak <= $spool_max)" test "${peak:-999999999999}" -le "$spool_max"

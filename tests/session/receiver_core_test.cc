@@ -757,6 +757,22 @@ TEST_F(ReceiverCoreMemoryTest, ABlockPoisonedRepeatedlyIsFetchedOverTheConnectio
   EXPECT_EQ(sink_.bytes, object_);
 }
 
+// A receiver on the unicast lane reports too: a piped object's spool waits for its complete_below.
+TEST_F(ReceiverCoreMemoryTest, SymbolsOverTheConnectionMoveTheReportedCompleteBlocks) {
+  auto core = make_core();
+  ASSERT_TRUE(core);
+  for (uint32_t b = 0; b < 2; ++b) {
+    for (uint8_t e = 0; e < kK; ++e) {
+      ASSERT_TRUE(core->on_repair(control::Repair{b, e, frame(b, e)}).ok());
+    }
+  }
+  const auto p = core->make_progress(16);
+  ASSERT_TRUE(p) << "block 0 is complete below block 1, the newest seen";
+  EXPECT_EQ(p->complete_below, 1u);
+  EXPECT_TRUE(p->runs.empty());
+  EXPECT_EQ(p->data_frames, 0u) << "the delivery ratio counts the group's frames only";
+}
+
 TEST_F(ReceiverCoreMemoryTest, AFetchedBlockFailingOverTheConnectionEndsTheSession) {
   auto core = make_core();
   ASSERT_TRUE(core);
