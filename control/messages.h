@@ -294,7 +294,7 @@ struct Feedback {
 // `data_frames` (authentic data frames received so far) gives the sender this receiver's
 // delivery ratio. `complete_below`: every block below it is complete here (all its symbols in
 // hand); a sender reading a pipe lets its spool go of blocks every receiver has
-// (object/pipe_spool.h).
+// (object/pipe_source.h).
 struct Progress {
   static constexpr MessageType kType = MessageType::kProgress;
   uint32_t highest_sequence = 0;

@@ -31,11 +31,7 @@ namespace fs = std::filesystem;
 // `shoal send -`: all of stdin into `f` (the session needs the size before it starts, and repair
 // needs any block at any time). Returns the bytes read.
 Result<uint64_t> spool_stdin(const SpoolFile& f) {
-  if (::isatty(STDIN_FILENO)) {
-    return make_error(
-        "send -: stdin is a terminal; pipe the object in (e.g. zstd -dc image.zst | "
-        "shoal send - --name image.raw ...)");
-  }
+  if (Status tty = check_stdin_is_no_terminal(STDIN_FILENO); !tty) return make_error(tty.error());
   std::vector<uint8_t> buf(size_t{1} << 20);
   uint64_t total = 0;
   for (;;) {

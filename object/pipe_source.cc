@@ -20,11 +20,7 @@ constexpr uint64_t kPunchStep = uint64_t{4} << 20;
 
 Result<std::unique_ptr<PipeSource>> PipeSource::create(int in_fd, uint64_t size,
                                                        const std::string& dir, uint64_t spool_max) {
-  if (::isatty(in_fd)) {
-    return make_error(
-        "send -: stdin is a terminal; pipe the object in (e.g. zstd -dc image.zst | "
-        "shoal send - --name image.raw ...)");
-  }
+  if (Status tty = check_stdin_is_no_terminal(in_fd); !tty) return make_error(tty.error());
   if (size == 0) return make_error("send -: --size must be above 0");
   auto f = SpoolFile::create(dir);
   if (!f) return make_error(f.error());
@@ -59,18 +55,15 @@ Result<size_t> PipeSource::read_full(uint8_t* to, size_t len, std::stop_token st
 
 Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token stop) {
   len = static_cast<size_t>(std::min<uint64_t>(len, size() - read_));
+  uint64_t released = 0;
   {
     std::unique_lock lock(mu_);
-    if (held_ + len > spool_max_) {
+    if (read_ + len - released_ > spool_max_) {
       waiting_ = true;
-      room_.wait(lock, stop, [&] { return held_ + len <= spool_max_; });
+      room_.wait(lock, stop, [&] { return read_ + len - released_ <= spool_max_; });
       waiting_ = false;
       if (stop.stop_requested()) return make_error("stopped");
     }
-  }
-  uint64_t released = 0;
-  {
-    std::lock_guard lock(mu_);
     released = released_;
   }
   punch(released);
@@ -92,8 +85,7 @@ Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token st
     }
     done += size_t(w);
   }
-  read_ += len;
-  if (read_ == size()) {
+  if (read_ + len == size()) {
     uint8_t extra = 0;
     auto more = read_full(&extra, 1, stop);
     if (!more) return make_error(more.error());
@@ -104,9 +96,8 @@ Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token st
   }
   {
     std::lock_guard lock(mu_);
-    read_total_ = read_;
-    held_ += len;
-    peak_ = std::max(peak_, held_);
+    read_ += len;
+    peak_ = std::max(peak_, read_ - released_);
   }
   return std::span<const uint8_t>(buf_);
 }
@@ -114,9 +105,8 @@ Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token st
 void PipeSource::release_below(uint64_t offset) {
   {
     std::lock_guard lock(mu_);
-    offset = std::min(offset, read_total_);
+    offset = std::min(offset, read_);
     if (offset <= released_) return;
-    held_ -= offset - released_;
     released_ = offset;
   }
   room_.notify_all();
@@ -144,7 +134,7 @@ uint64_t PipeSource::peak_bytes() const {
 
 uint64_t PipeSource::held_bytes() const {
   std::lock_guard lock(mu_);
-  return held_;
+  return read_ - released_;
 }
 
 }  // namespace shoal::object

@@ -57,13 +57,12 @@ class PipeSource {
   SpoolFile spool_;
   ObjectSource map_;
   std::vector<uint8_t> buf_;
-  uint64_t read_ = 0;     // bytes read from the pipe (reader thread only)
   uint64_t punched_ = 0;  // bytes punched out (reader thread only)
   mutable std::mutex mu_;
   std::condition_variable_any room_;
-  // Guarded by mu_: bytes read (read_ as the other threads see it), released, held (read and not
-  // released), the most held at once.
-  uint64_t read_total_ = 0, released_ = 0, held_ = 0, peak_ = 0;
+  // Guarded by mu_ (written by the reader under it, read by it without): bytes read from the
+  // pipe, bytes released, the most held (read and not released) at once.
+  uint64_t read_ = 0, released_ = 0, peak_ = 0;
   bool waiting_ = false;
 };
 

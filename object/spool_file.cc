@@ -26,6 +26,13 @@ Result<ObjectSource> SpoolFile::map() const {
   return src;
 }
 
+Status check_stdin_is_no_terminal(int fd) {
+  if (!::isatty(fd)) return {};
+  return make_error(
+      "send -: stdin is a terminal; pipe the object in (e.g. zstd -dc image.zst | "
+      "shoal send - --name image.raw ...)");
+}
+
 std::string spool_dir(const std::string& spool) {
   if (!spool.empty()) return spool;
   const char* t = std::getenv("TMPDIR");

@@ -28,4 +28,7 @@ class SpoolFile {
 // --spool if given, else $TMPDIR, else /tmp.
 std::string spool_dir(const std::string& spool);
 
+// `send -` reads the object from `fd`: refused, with the fix, when it is a terminal.
+Status check_stdin_is_no_terminal(int fd);
+
 }  // namespace shoal::object

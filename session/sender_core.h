@@ -290,8 +290,6 @@ class SenderCore {
   // The object could not be read (a pipe that ended early): every receiver not done fails, and
   // the session finishes with SendOutcome::kError.
   void on_source_failed(const std::string& error, uint64_t now_ns);
-  // Blocks below this are gone from the spool (0: none, or not a piped object).
-  uint32_t spool_released() const { return spool_released_; }
 
   // Actions, oldest first; nullopt when none is queued.
   std::optional<SenderAction> next_action();
@@ -398,7 +396,7 @@ class SenderCore {
   std::vector<uint32_t> interleave_touched_;
   uint64_t interleaved_symbols_ = 0;
   bool source_failed_ = false;
-  uint32_t spool_released_ = 0;
+  uint32_t spool_released_ = 0;          // blocks below this are gone from the spool (0: none)
   uint64_t spool_pressed_since_ns_ = 0;  // the spool is full, or nearly, since (0: it is not)
   std::vector<bool> host_joined_;        // per cfg_.hosts entry
   size_t hosts_joined_ = 0;
