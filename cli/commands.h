@@ -20,5 +20,6 @@ Action add_keygen(CLI::App& app);
 Action add_demo(CLI::App& app);
 Action add_selfcheck(CLI::App& app);
 Action add_probe(CLI::App& app);  // cmd_probe.cc
+Action add_relay(CLI::App& app);  // cmd_relay.cc
 
 }  // namespace shoal::cli

@@ -35,9 +35,9 @@ int main(int argc, char** argv) {
   app.add_flag("--syslog", syslog, "also send the log to syslog (ident shoal, facility daemon)");
 
   const shoal::cli::Command commands[] = {
-      shoal::cli::add_send(app),  shoal::cli::add_recv(app), shoal::cli::add_keygen(app),
-      shoal::cli::add_recvd(app), shoal::cli::add_demo(app), shoal::cli::add_selfcheck(app),
-      shoal::cli::add_probe(app),
+      shoal::cli::add_send(app),  shoal::cli::add_recv(app),  shoal::cli::add_keygen(app),
+      shoal::cli::add_recvd(app), shoal::cli::add_demo(app),  shoal::cli::add_selfcheck(app),
+      shoal::cli::add_probe(app), shoal::cli::add_relay(app),
   };
 
   // --config FILE on the subcommands with many options (cli/config_file.h); -v, -q and --log
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     c.sub->add_flag("--syslog", syslog,
                     "also send the log to syslog (ident shoal, facility daemon)");
     const std::string& n = c.sub->get_name();
-    if (n == "send" || n == "recv" || n == "recvd") shoal::cli::add_config_option(*c.sub);
+    if (n == "send" || n == "recv" || n == "recvd" || n == "relay")
+      shoal::cli::add_config_option(*c.sub);
   }
 
   try {

@@ -19,7 +19,8 @@ constexpr uint64_t kPunchStep = uint64_t{4} << 20;
 }  // namespace
 
 Result<std::unique_ptr<PipeSource>> PipeSource::create(int in_fd, uint64_t size,
-                                                       const std::string& dir, uint64_t spool_max) {
+                                                       const std::string& dir, uint64_t spool_max,
+                                                       PipeNaming naming) {
   if (Status tty = check_stdin_is_no_terminal(in_fd); !tty) return make_error(tty.error());
   if (size == 0) return make_error("send -: --size must be above 0");
   auto f = SpoolFile::create(dir);
@@ -32,7 +33,7 @@ Result<std::unique_ptr<PipeSource>> PipeSource::create(int in_fd, uint64_t size,
   auto m = f->map();
   if (!m) return make_error(m.error());
   return std::unique_ptr<PipeSource>(
-      new PipeSource(in_fd, spool_max, std::move(*f), std::move(*m)));
+      new PipeSource(in_fd, spool_max, std::move(*f), std::move(*m), std::move(naming)));
 }
 
 Result<size_t> PipeSource::read_full(uint8_t* to, size_t len, std::stop_token stop) {
@@ -46,7 +47,7 @@ Result<size_t> PipeSource::read_full(uint8_t* to, size_t len, std::stop_token st
     if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
     const ssize_t n = ::read(in_fd_, to + got, len - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(std::string("send -: reading stdin: ") + std::strerror(errno));
+    if (n < 0) return make_error(naming_.input + ": read: " + std::strerror(errno));
     if (n == 0) break;
     got += size_t(n);
   }
@@ -71,9 +72,9 @@ Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token st
   auto got = read_full(buf_.data(), len, stop);
   if (!got) return make_error(got.error());
   if (*got < len) {
-    return make_error("send -: stdin ended after " + std::to_string(read_ + *got) +
-                      " bytes; --size says " + std::to_string(size()) +
-                      " (give the exact length of what the pipe carries)");
+    return make_error(naming_.input + " ended after " + std::to_string(read_ + *got) + " bytes; " +
+                      naming_.length + " says " + std::to_string(size()) + " (" + naming_.fix +
+                      ")");
   }
   for (size_t done = 0; done < len;) {
     const ssize_t w =
@@ -90,8 +91,8 @@ Result<std::span<const uint8_t>> PipeSource::next(size_t len, std::stop_token st
     auto more = read_full(&extra, 1, stop);
     if (!more) return make_error(more.error());
     if (*more != 0) {
-      return make_error("send -: stdin carries more than --size " + std::to_string(size()) +
-                        " bytes (give the exact length of what the pipe carries)");
+      return make_error(naming_.input + " carries more than " + naming_.length + " " +
+                        std::to_string(size()) + " bytes (" + naming_.fix + ")");
     }
   }
   {

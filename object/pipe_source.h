@@ -22,11 +22,19 @@
 
 namespace shoal::object {
 
+// How a PipeSource's errors name its input: stdin for `send -`, the upstream for a relay.
+struct PipeNaming {
+  std::string input = "send -: stdin";
+  std::string length = "--size";  // what gave the length
+  std::string fix = "give the exact length of what the pipe carries";
+};
+
 class PipeSource {
  public:
   // in_fd: the pipe (not owned; stdin). The spool file goes in `dir`.
   static Result<std::unique_ptr<PipeSource>> create(int in_fd, uint64_t size,
-                                                    const std::string& dir, uint64_t spool_max);
+                                                    const std::string& dir, uint64_t spool_max,
+                                                    PipeNaming naming = {});
 
   std::span<const uint8_t> bytes() const { return map_.bytes(); }
   uint64_t size() const { return map_.size(); }
@@ -46,8 +54,12 @@ class PipeSource {
   uint64_t held_bytes() const;
 
  private:
-  PipeSource(int in_fd, uint64_t spool_max, SpoolFile spool, ObjectSource map)
-      : in_fd_(in_fd), spool_max_(spool_max), spool_(std::move(spool)), map_(std::move(map)) {}
+  PipeSource(int in_fd, uint64_t spool_max, SpoolFile spool, ObjectSource map, PipeNaming naming)
+      : in_fd_(in_fd),
+        spool_max_(spool_max),
+        spool_(std::move(spool)),
+        map_(std::move(map)),
+        naming_(std::move(naming)) {}
   // Up to `len` bytes: fewer only at the end of the pipe.
   Result<size_t> read_full(uint8_t* to, size_t len, std::stop_token stop);
   void punch(uint64_t below);
@@ -56,6 +68,7 @@ class PipeSource {
   uint64_t spool_max_;
   SpoolFile spool_;
   ObjectSource map_;
+  PipeNaming naming_;
   std::vector<uint8_t> buf_;
   uint64_t punched_ = 0;  // bytes punched out (reader thread only)
   mutable std::mutex mu_;

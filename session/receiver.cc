@@ -283,14 +283,14 @@ void ReceiverRun::open_session(ReceiverControl::OpenSession o) {
 // --out -: the object goes to stdout in order, through a spool (object/pipe_sink.h); raw objects
 // only, nothing resumable.
 void ReceiverRun::open_pipe(const control::Session& s, size_t max_open) {
-  if (s.object_format != 0) {
+  if (s.object_format != 0 && !opt_.pipe_any_format) {
     return refuse(
         "--out - takes the object's bytes as they are, but the sender packs or compresses it "
         "(send a directory or --compress only to a file: give --out PATH)");
   }
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
-  auto pipe = object::PipeSink::create(STDOUT_FILENO, s.object_size, opt_.spool);
+  auto pipe = object::PipeSink::create(opt_.out_fd, s.object_size, opt_.spool);
   if (!pipe) return refuse(pipe.error());
   std::signal(SIGPIPE, SIG_IGN);  // a reader that goes away is an error we report, not a kill
   pipe_ = pipe->get();
@@ -339,6 +339,7 @@ void ReceiverRun::join_group(const control::Session& s) {
                              {"blocks", s.block_count},
                              {"session_id", session_hex(s.session_id)}});
   start_ns_ = monotonic_ns();
+  if (opt_.on_session) opt_.on_session(s);
   // Ready waits for the sender's beacon on the group (see tick()).
   control_.session_started(start_ns_);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -35,6 +36,10 @@ struct RecvOptions {
   bool zero_holes = false;                   // zstd onto a block device: zero holes, not skip
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
+  int out_fd = 1;                            // where --out - writes: stdout, or a relay's pipe
+  bool pipe_any_format = false;              // --out - takes packed objects as they are (relay)
+  // Called once the session is accepted, before any data (a relay starts its downstream then).
+  std::function<void(const control::Session&)> on_session;
 
   // Refuse any other session, and one of another object (shoal recvd, recv --announce: the one
   // that was announced).

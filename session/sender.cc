@@ -105,13 +105,19 @@ std::optional<SendOutcome> SenderDriver::setup() {
       spdlog::error("{}", ok.error());
       return kBadInput;
     }
-    auto pipe = object::PipeSource::create(STDIN_FILENO, opt_.pipe_size,
-                                           object::spool_dir(opt_.spool), opt_.spool_max);
+    auto pipe =
+        object::PipeSource::create(opt_.pipe_fd, opt_.pipe_size, object::spool_dir(opt_.spool),
+                                   opt_.spool_max, opt_.pipe_naming);
     if (!pipe) {
       spdlog::error("{}", pipe.error());
       return kBadInput;
     }
     pipe_ = std::move(*pipe);
+    // A relay passes a packed object on as it is. Its unpacked size is not known here: a zstd
+    // image is allowed 8x its compressed size to unpack (finish_allowance_ns).
+    format.format = opt_.pipe_format;
+    format.content_bytes =
+        opt_.pipe_size * ((opt_.pipe_format & control::kObjectFormatZstd) ? 8 : 1);
     spdlog::info("send -: reading {} from stdin while sending, through a spool of at most {} in {}",
                  format_bytes(double(opt_.pipe_size)), format_bytes(double(opt_.spool_max)),
                  pipe_->label());

@@ -12,6 +12,7 @@
 #include "control/auth.h"
 #include "control/tls.h"
 #include "engine/transport_select.h"
+#include "object/pipe_source.h"
 #include "session/sender_core.h"
 
 namespace shoal::session {
@@ -27,7 +28,10 @@ struct SendOptions {
   // most spool_max bytes (object/pipe_source.h). 0: stdin is spooled whole before the session.
   uint64_t pipe_size = 0;
   uint64_t spool_max = uint64_t{1} << 30;
-  std::string object_name;  // shown to receivers ("" = file name)
+  int pipe_fd = 0;                 // what `-` reads: stdin, or a relay's upstream
+  uint8_t pipe_format = 0;         // a relay's upstream object format (packed as is)
+  object::PipeNaming pipe_naming;  // how errors name it
+  std::string object_name;         // shown to receivers ("" = file name)
   std::string group = "239.255.0.1";
   uint16_t port = 9000;
   std::string iface;                    // "" = the interface that routes to the group

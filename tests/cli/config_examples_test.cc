@@ -25,6 +25,7 @@ const std::map<std::string, std::string> kExampleFor = {
     {"sender.toml", "send"},
     {"receiver.toml", "recv"},
     {"recvd.toml", "recvd"},
+    {"relay.toml", "relay"},
 };
 
 // The CLI as main.cc builds it (the subcommands that take --config).
@@ -33,7 +34,7 @@ struct RealCli {
   std::vector<Command> commands;  // own the options' variables, as main.cc's array does
   std::map<std::string, CLI::App*> subs;
   RealCli() {
-    commands = {add_send(app), add_recv(app), add_recvd(app)};
+    commands = {add_send(app), add_recv(app), add_recvd(app), add_relay(app)};
     for (const Command& c : commands) {
       add_config_option(*c.sub);
       subs[c.sub->get_name()] = c.sub;
