@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "announce/announce.h"
 #include "announce/announce_listener.h"
@@ -144,11 +145,26 @@ std::optional<int> find_announced_session(session::RecvOptions& o, const std::st
   return std::nullopt;
 }
 
+// --sender A,B,...: a receiver whose relay fails (gone, aborted, dropped it) goes on to the
+// next, resuming from what it verified: re-parenting, chosen by the receiver. Bad input ends it.
+session::RecvResult run_with_fallback(session::RecvOptions o,
+                                      const std::vector<std::string>& senders) {
+  session::RecvResult r = session::run_receiver(o);
+  for (size_t next = 1; next < senders.size() && !r.ok && !r.bad_input; ++next) {
+    spdlog::warn("{} failed ({}); going on from {}{}", o.sender, r.reason, senders[next],
+                 o.resume ? " with the blocks verified so far" : "");
+    o.sender = senders[next];
+    r = session::run_receiver(o);
+  }
+  return r;
+}
+
 }  // namespace
 
 Action add_recv(CLI::App& app) {
   struct Args {
     session::RecvOptions o;
+    std::vector<std::string> senders;  // --sender: the first, then those to fall back to
     std::string key_file, wait = "30s", memory = "1G";
     std::string events;
     std::string announce, object, skew = "5m";
@@ -156,8 +172,11 @@ Action add_recv(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("recv", "join a sender's session and write the verified object");
-  sub->add_option("-s,--sender", a->o.sender,
-                  "the sender's control address, e.g. 198.18.0.1:9100 (this or --announce)")
+  sub->add_option("-s,--sender", a->senders,
+                  "the sender's control address, e.g. 198.18.0.1:9100 (this or --announce); "
+                  "several (repeated or comma-separated): a relay first, then where to go on "
+                  "if it fails (another relay, the sender), resuming with what was verified")
+      ->delimiter(',')
       ->check(checks::host_port());
   sub->add_option(
          "--announce", a->announce,
@@ -233,7 +252,14 @@ Action add_recv(CLI::App& app) {
   a->o.progress = isatty(2);
   return {sub, [a] {
             session::RecvOptions o = a->o;
+            if (!a->senders.empty()) o.sender = a->senders.front();
             if (!check_sender_choice(o.sender, a->announce, a->object)) return 2;
+            if (a->senders.size() > 1 && o.out == "-") {
+              spdlog::error(
+                  "--out - with several --sender: a second sender would start the stream over; "
+                  "give --out PATH (it resumes), or one --sender");
+              return 2;
+            }
             if (o.out.empty() == !a->target_from_announcement) {
               spdlog::error(o.out.empty()
                                 ? "no output: pass --out PATH (or, with --announce, "
@@ -278,7 +304,7 @@ Action add_recv(CLI::App& app) {
                                                    a->target_from_announcement))
                 return *rc;
             }
-            return session::exit_status(session::run_receiver(o));
+            return session::exit_status(run_with_fallback(o, a->senders));
           }};
 }
 

@@ -22,13 +22,17 @@
 #                                              (a slower switch port): RATE as for cap, BURST bytes
 #                                              (default 32768), LIMIT bytes queued (default 262144, a
 #                                              switch port's buffer), excess dropped. `off` removes it
-#        testbed.sh exec PREFIX NODE cmd...    run cmd in NODE = tx | rx1..rxN | br
+#        testbed.sh exec PREFIX NODE cmd...    run cmd in NODE = tx | rx1..rxN | br | rt | far | sS | sSnK
 #        testbed.sh wait-joined PREFIX GROUP COUNT [SECONDS]  wait (default 10 s) until the bridge's
 #                                              snooping table lists GROUP on COUNT receiver ports
 #        testbed.sh far PREFIX                 add a receiver on ANOTHER subnet: PREFIX-far (198.19.0.10/24,
 #                                              node "far") behind a router PREFIX-rt (198.18.0.253 on the
 #                                              bridge, 198.19.0.1). Unicast is routed, multicast is not
 #                                              (no multicast routing daemon), as between two VLANs
+#        testbed.sh segment PREFIX S N         add L2 segment S (1..9) behind the router: bridge PREFIX-sS
+#                                              (198.18.S.254, snooping + querier), nodes PREFIX-sSnK
+#                                              (198.18.S.(100+K), K = 1..N, N <= 16), router 198.18.S.253.
+#                                              Unicast is routed, multicast is not: a relay's segment
 #        testbed.sh status PREFIX
 # Exit status 77 (the usual "skipped") when not root or when iproute2 / netns support is missing.
 #
@@ -77,7 +81,7 @@ check_prefix() {
 }
 
 own_namespaces() {   # the namespaces of bed $1, and only those
-  ip netns list | awk '{print $1}' | grep -E "^$1-(br|tx|rx[0-9]+|rt|far)$" || true
+  ip netns list | awk '{print $1}' | grep -E "^$1-(br|tx|rx[0-9]+|rt|far|s[1-9]|s[1-9]n[0-9]+)$" || true
 }
 
 node_setup() {   # $1=netns $2=address
@@ -139,9 +143,9 @@ up() {
   echo "testbed: $p up: tx 198.18.0.1, rx1..rx$n 198.18.0.101..$((100 + n)), mode $mode"
 }
 
-far() {
+router() {   # the router PREFIX-rt on the main bridge (198.18.0.253), made once
   local p=$1
-  need_bed "$p"
+  ip netns list | awk '{print $1}' | grep -qx "$p-rt" && return 0
   t ip netns add "$p-rt"
   t ip netns exec "$p-rt" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv4.ip_forward=1 \
     net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
@@ -150,6 +154,13 @@ far() {
   t ip -n "$p-br" link set prt master br0 up
   t ip -n "$p-rt" addr add "$SUBNET.253/24" dev v0
   t ip -n "$p-rt" link set v0 up
+}
+
+far() {
+  local p=$1
+  need_bed "$p"
+  ip netns list | awk '{print $1}' | grep -qx "$p-far" && die "bed $p has its far receiver already"
+  router "$p"
   t ip netns add "$p-far"
   t ip link add v1 netns "$p-rt" type veth peer name v0 netns "$p-far"
   t ip -n "$p-rt" addr add 198.19.0.1/24 dev v1
@@ -158,6 +169,36 @@ far() {
   t ip -n "$p-far" route add default via 198.19.0.1
   t ip -n "$p-tx" route add 198.19.0.0/24 via "$SUBNET.253"
   echo "testbed: $p far receiver 198.19.0.10 behind router $SUBNET.253 (no multicast routing)"
+}
+
+segment() {   # $1=prefix $2=S $3=N: another L2 segment behind the router, multicast not routed
+  local p=$1 s=$2 n=$3 k net
+  need_bed "$p"
+  [[ $s =~ ^[1-9]$ ]] || die "S must be 1..9, got '$s'"
+  [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 16)) || die "N must be 1..16, got '$n'"
+  ip netns list | awk '{print $1}' | grep -qx "$p-s$s" && die "bed $p has segment $s already"
+  net=198.18.$s
+  router "$p"
+  t ip netns add "$p-s$s"
+  t ip netns exec "$p-s$s" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  t ip -n "$p-s$s" link set lo up
+  t ip -n "$p-s$s" link add br0 type bridge mcast_snooping 1 mcast_querier 1 mcast_igmp_version 3 \
+    mcast_query_interval 1000 mcast_query_response_interval 500 stp_state 0 forward_delay 0
+  t ip -n "$p-s$s" addr add "$net.254/24" dev br0
+  t ip -n "$p-s$s" link set br0 up
+  t ip link add "s$s" netns "$p-rt" type veth peer name prt netns "$p-s$s"
+  t ip -n "$p-s$s" link set prt master br0 up
+  t ip -n "$p-rt" addr add "$net.253/24" dev "s$s"
+  t ip -n "$p-rt" link set "s$s" up
+  for k in $(seq 1 "$n"); do
+    t ip netns add "$p-s${s}n$k"
+    t ip link add v0 netns "$p-s${s}n$k" type veth peer name "p$k" netns "$p-s$s"
+    t ip -n "$p-s$s" link set "p$k" master br0 up
+    node_setup "$p-s${s}n$k" "$net.$((100 + k))"
+    t ip -n "$p-s${s}n$k" route add default via "$net.253"
+  done
+  t ip -n "$p-tx" route add "$net.0/24" via "$SUBNET.253"
+  echo "testbed: $p segment $s: nodes s${s}n1..s${s}n$n $net.101..$((100 + n)) behind router $net.253 (no multicast routing)"
 }
 
 down() {
@@ -218,7 +259,8 @@ portcap() {   # $1=prefix $2=K $3=RATE|off [$4=burst bytes] [$5=limit bytes]
 node_exec() {   # $1=prefix $2=node, rest = command
   local p=$1 node=$2
   shift 2
-  [[ $node =~ ^(tx|br|rx[0-9]+|rt|far)$ ]] || die "NODE must be tx, br, rxK, rt or far, got '$node'"
+  [[ $node =~ ^(tx|br|rx[0-9]+|rt|far|s[1-9]|s[1-9]n[0-9]+)$ ]] ||
+    die "NODE must be tx, br, rxK, rt, far, sS (a segment's bridge) or sSnK, got '$node'"
   ip netns list | awk '{print $1}' | grep -qx "$p-$node" || die "no node $p-$node (see: $0 status $p)"
   (($# > 0)) || die "exec needs a command"
   exec ip netns exec "$p-$node" "$@"
@@ -260,13 +302,14 @@ status() {
 
 cmd=${1:-}
 [ -n "$cmd" ] || usage
-case $cmd in up | down | loss | noloss | cap | portcap | exec | status | wait-joined | far) ;; *) usage ;; esac
+case $cmd in up | down | loss | noloss | cap | portcap | exec | status | wait-joined | far | segment) ;; *) usage ;; esac
 preflight
 check_prefix "${2:-}"
 case $cmd in
   up) (($# >= 3)) || usage; up "$2" "$3" "${4:-wire}" ;;
   down) down "$2" ;;
   far) far "$2" ;;
+  segment) (($# == 4)) || usage; segment "$2" "$3" "$4" ;;
   loss) (($# == 4)) || usage; loss "$2" "$3" "$4" ;;
   noloss) noloss "$2" ;;
   cap) (($# >= 3)) || usage; cap "$2" "$3" "${4:-}" ;;
