@@ -111,9 +111,8 @@ RelayResult run_relay(RelayOptions options) {
     cv.wait(lock, [&] { return session.has_value() || upstream_ended; });
   }
   if (session) {
-    spdlog::info("relay: '{}' ({}) from {}: sending it on as it arrives",
-                 session->object_name, format_bytes(double(session->object_size)),
-                 options.upstream.sender);
+    spdlog::info("relay: '{}' ({}) from {}: sending it on as it arrives", session->object_name,
+                 format_bytes(double(session->object_size)), options.upstream.sender);
     result.downstream = session::run_sender(downstream_options(options, *session, read_end.get()));
   }
   // Downstream is over: an upstream still writing sees the pipe close and stops.
