@@ -119,14 +119,14 @@ uint64_t SenderCore::next_deadline_ns() const {
         return cfg_.until_ns;
       return start_ns_ + cfg_.max_wait_ns;
     case Phase::kAwaitReady:
-      return ready_deadline_ns_;
+      return heard_ready_ns_ != 0 ? std::min(ready_deadline_ns_, heard_ready_ns_ + kReadyQuietNs)
+                                  : ready_deadline_ns_;
     case Phase::kAwaitAnswers:
       return answer_deadline_ns_;
     case Phase::kLinger: {
       uint64_t next = cfg_.until_ns;
       for (const auto& [id, r] : receivers_) {
-        if (r.state == ReceiverState::kJoined)
-          next = std::min(next, r.joined_ns + cfg_.answer_timeout_ns);
+        if (r.state == ReceiverState::kJoined) next = std::min(next, r.ready_by_ns);
       }
       return next;
     }
@@ -164,7 +164,7 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   ReceiverRecord* r = find(id);
   if (!r) return;
   if (const auto* ready = std::get_if<control::Ready>(&m)) {
-    if (r->state == ReceiverState::kJoined) on_ready(*r, *ready);
+    if (r->state == ReceiverState::kJoined) on_ready(*r, *ready, now_ns);
   } else if (const auto* nak = std::get_if<control::Nak>(&m)) {
     if (needs_released(*r, nak->runs)) return;
     on_nak(*r, *nak);
@@ -184,12 +184,17 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   }
 }
 
-void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
+void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready, uint64_t now_ns) {
   // A receiver Ready in the middle of a pass (a late joiner) lacks what went before: that pass
   // says nothing about its speed.
   r.first_full_pass = passes_ + (phase_ == Phase::kPassing ? 1 : 0);
   if (ready.beacon_echo != 0 && ready.beacon_echo == cfg_.beacon_nonce) {
+    if (phase_ == Phase::kUnicastDrain) {
+      // The multicast passes are over (it was slow to say Ready, and no --until cycle follows).
+      return serve_by_unicast(r, "said Ready after the multicast passes ended");
+    }
     set_state(r, ReceiverState::kReady);
+    if (phase_ == Phase::kAwaitReady) heard_ready_ns_ = now_ns;
     return;
   }
   const std::string why =
@@ -203,16 +208,28 @@ void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready) {
     fail(r, why + (cfg_.scope_strict ? " (--scope strict refuses it)" : ""));
     return;
   }
+  serve_by_unicast(r, why);
+}
+
+void SenderCore::serve_by_unicast(ReceiverRecord& r, std::string why) {
   log(Level::kWarn, "receiver " + r.name + " (" + r.addr + ") " + why +
                         "; serving it the whole object by unicast");
   set_state(r, ReceiverState::kReady);
   r.unicast = true;
-  r.reason = why;
+  r.reason = std::move(why);
   push(action::StartUnicastFeed{
       r.id, r.unicast_passes,
       feed_of(r.initial ? r.needs
                         : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
                                                 control::kMissingWholeBlock}})});
+}
+
+void SenderCore::fail_unconfirmed(uint64_t now_ns) {
+  if (joined_count_ == 0) return;  // O(1) on every tick but while someone is on its way
+  for (auto& [id, r] : receivers_) {
+    if (r.state == ReceiverState::kJoined && r.ready_by_ns != 0 && now_ns >= r.ready_by_ns)
+      fail(r, "did not confirm it joined the multicast group");
+  }
 }
 
 void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
@@ -322,8 +339,10 @@ void SenderCore::step(uint64_t now_ns) {
       break;
     }
     case Phase::kAwaitReady:
-      // Beacons go out (from the driver) until every receiver has heard one and said Ready.
-      if (!awaiting_ready()) {
+      // Beacons go out (from the driver) until every receiver has heard one and said Ready; one
+      // still on its way after kReadyQuietNs joins the pass under way.
+      if (!awaiting_ready() || (heard_ready_ns_ != 0 && now_ns >= heard_ready_ns_ + kReadyQuietNs &&
+                                now_ns < ready_deadline_ns_)) {
         begin_passes(now_ns);
       } else if (now_ns >= ready_deadline_ns_) {
         for (auto& [id, r] : receivers_) {
@@ -334,6 +353,7 @@ void SenderCore::step(uint64_t now_ns) {
       }
       break;
     case Phase::kAwaitAnswers: {
+      fail_unconfirmed(now_ns);
       if (unanswered_count_ == 0) {
         after_answers();
       } else if (now_ns >= answer_deadline_ns_) {
@@ -346,8 +366,14 @@ void SenderCore::step(uint64_t now_ns) {
       break;
     }
     case Phase::kUnicastDrain: {
+      fail_unconfirmed(now_ns);
       bool streaming = false;
-      for (const auto& [id, r] : receivers_) streaming |= r.unicast && r.active();
+      // Receivers on their way to Ready (no --until: none is left for a next cycle) are waited
+      // for: they are served by unicast once they say it.
+      for (const auto& [id, r] : receivers_) {
+        streaming |=
+            (r.unicast && r.active()) || (cfg_.until_ns == 0 && r.state == ReceiverState::kJoined);
+      }
       if (streaming) break;
       if (joinable(now_ns)) {
         phase_ = Phase::kLinger;
@@ -364,6 +390,8 @@ void SenderCore::step(uint64_t now_ns) {
       linger(now_ns);
       break;
     case Phase::kPassing:
+      fail_unconfirmed(now_ns);
+      break;
     case Phase::kFinished:
       break;
   }
@@ -529,11 +557,9 @@ bool SenderCore::stalled(ReceiverRecord& r) {
 void SenderCore::end_passes() {
   for (auto& [id, r] : receivers_) {
     if (!r.multicast()) continue;
-    if (r.state == ReceiverState::kJoined) {  // a late joiner, not Ready yet
-      if (cfg_.until_ns != 0) continue;       // --until: a new cycle serves it (linger)
-      fail(r, "joined as the session was ending (send --until keeps a session joinable)");
-      continue;
-    }
+    // Not Ready yet (a late joiner, or one the first pass did not wait for): --until's next
+    // cycle serves it (linger); otherwise unicast, once it says Ready (kUnicastDrain).
+    if (r.state == ReceiverState::kJoined) continue;
     uint64_t blocks = 0;
     for (const auto& run : r.needs) blocks += run.count;
     fail(r, "still missing " + std::to_string(blocks) + " block(s) after " +

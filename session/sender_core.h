@@ -68,6 +68,11 @@ enum class SlowPolicy { kUnicast, kWait, kDrop };
 inline constexpr double kSlowShare = 0.10;
 // ... and more than this many times what the lower-median receiver lacks.
 inline constexpr double kSlowFactor = 4.0;
+// The first pass starts once every receiver said Ready, or once those that heard the beacon did
+// and no other said Ready for this long: the rest are most likely out of the multicast's reach
+// (they say so only when their beacon wait runs out, control::kBeaconWaitNs, 3 s) or slow to open
+// their target. They join the pass under way, as late joiners do, instead of holding it up.
+inline constexpr uint64_t kReadyQuietNs = 500'000'000;
 // A multicast receiver whose lack has not shrunk over this many answered passes in a row fails.
 inline constexpr uint32_t kStallPasses = 3;
 // Interleaved repair: a block is repaired only when the reporting receiver had seen a frame this
@@ -117,7 +122,8 @@ struct ReceiverRecord {
   uint64_t frames_sent = 0;      // multicast frames sent while it took part, as of its last answer
   uint64_t pass_frames_received = 0, pass_frames_sent = 0;  // the same, in its last answered pass
   uint64_t done_ns = 0;
-  uint64_t joined_ns = 0;               // when it joined (a late joiner must say Ready in time)
+  uint64_t joined_ns = 0;               // when it joined
+  uint64_t ready_by_ns = 0;             // it got the Session: it must say Ready by then
   uint64_t lacked_before = UINT64_MAX;  // symbols lacked at its previous answer
   uint32_t complete_below = 0;          // every block below it is complete there (its Progress)
   uint32_t stalled_passes = 0;          // answers in a row that lacked no less than before
@@ -331,7 +337,11 @@ class SenderCore {
   void set_asked(ReceiverRecord& r, bool asked, bool answered);
   void set_answered(ReceiverRecord& r);
   void fail(ReceiverRecord& r, std::string reason);
-  void on_ready(ReceiverRecord& r, const control::Ready& ready);
+  void on_ready(ReceiverRecord& r, const control::Ready& ready, uint64_t now_ns);
+  // Serves `r` the whole object (what it lacks) over its connection, for `why`.
+  void serve_by_unicast(ReceiverRecord& r, std::string why);
+  // Fails the receivers that got the Session but did not say Ready in time.
+  void fail_unconfirmed(uint64_t now_ns);
   void on_nak(ReceiverRecord& r, const control::Nak& nak);
   void on_done(ReceiverRecord& r, const control::Done& done, uint64_t now_ns);
   void on_progress(ReceiverRecord& r, const control::Progress& p);
@@ -372,6 +382,8 @@ class SenderCore {
   std::map<std::string, std::vector<uint32_t>, std::less<>> failed_by_name_;
   std::deque<SenderAction> actions_;
   uint64_t ready_deadline_ns_ = 0, answer_deadline_ns_ = 0;
+  // The last Ready, before the first pass, of a receiver that heard the beacon (0: none yet).
+  uint64_t heard_ready_ns_ = 0;
   RowState rows_;
   std::vector<RepairRange> ranges_;  // the next pass
   RepairPlan plan_;                  // the last repair step (its unicast part follows the pass)

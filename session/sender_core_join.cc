@@ -48,7 +48,10 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
     fail(r, "joined after --until closed the session to new receivers");
     return;
   }
-  if (started_) push(action::SendSession{id});
+  if (started_) {
+    r.ready_by_ns = now_ns + cfg_.answer_timeout_ns;
+    push(action::SendSession{id});
+  }
 }
 
 void SenderCore::match_host(const ReceiverRecord& r) {
@@ -101,11 +104,13 @@ void SenderCore::start(uint64_t now_ns) {
                           std::to_string(cfg_.min_receivers) + " receivers: starting with those");
   }
   push(action::Begin{admitted});
-  for (auto& [id, r] : receivers_) {
-    if (r.active()) push(action::SendSession{id});
-  }
   phase_ = Phase::kAwaitReady;
   ready_deadline_ns_ = now_ns + cfg_.answer_timeout_ns;
+  for (auto& [id, r] : receivers_) {
+    if (!r.active()) continue;
+    r.ready_by_ns = ready_deadline_ns_;
+    push(action::SendSession{id});
+  }
 }
 
 // --until, everyone before is done: a late joiner that said Ready starts a new cycle (a pass over
@@ -114,7 +119,7 @@ void SenderCore::start(uint64_t now_ns) {
 void SenderCore::linger(uint64_t now_ns) {
   bool ready = false, joining = false, active = false;
   for (auto& [id, r] : receivers_) {
-    if (r.state == ReceiverState::kJoined && now_ns >= r.joined_ns + cfg_.answer_timeout_ns)
+    if (r.state == ReceiverState::kJoined && now_ns >= r.ready_by_ns)
       fail(r, "did not confirm it joined the multicast group");
     ready |= r.multicast() && r.state == ReceiverState::kReady;
     joining |= r.state == ReceiverState::kJoined;

@@ -466,7 +466,8 @@ TEST(SenderCore, UntilKeepsTheSessionOpenAndACycleServesALateJoinerAlone) {
 }
 
 // A machine that joins while the last pass of a cycle ends (not Ready yet) has no part in it:
-// no PassEnd, no failure for "missing" data; with --until the next cycle serves it.
+// no PassEnd, no failure for "missing" data; with --until the next cycle serves it, without it
+// unicast does.
 TEST(SenderCore, AJoinerNotReadyAtAPassEndWaitsForTheNextCycleUnderUntil) {
   for (const bool until : {true, false}) {
     Session s(until ? until_config(5000 * kMs) : config(1));
@@ -480,11 +481,19 @@ TEST(SenderCore, AJoinerNotReadyAtAPassEndWaitsForTheNextCycleUnderUntil) {
     s.core.on_tick(21 * kMs);
     auto a = s.drain();
     if (!until) {
-      auto fails = all_of<action::FailReceiver>(a);
-      ASSERT_EQ(fails.size(), 1u);
-      EXPECT_EQ(fails[0].reason,
-                "joined as the session was ending (send --until keeps a session joinable)");
-      EXPECT_EQ(finished_with(a), SendOutcome::kSomeFailed);
+      // No next cycle: it is waited for, and served by unicast once it says Ready.
+      EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
+      EXPECT_FALSE(finished_with(a));
+      EXPECT_EQ(s.core.phase(), SenderCore::Phase::kUnicastDrain);
+      s.ready(2, 30 * kMs);
+      auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+      ASSERT_EQ(feeds.size(), 1u);
+      EXPECT_EQ(feeds[0].id, 2u);
+      EXPECT_EQ(feeds[0].items.size(), size_t{kBlocks});
+      EXPECT_EQ(s.core.receiver(2)->reason, "said Ready after the multicast passes ended");
+      s.done(2, 40 * kMs);
+      s.core.on_tick(40 * kMs);
+      EXPECT_EQ(finished_with(s.drain()), SendOutcome::kAllVerified);
       continue;
     }
     EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
@@ -496,6 +505,70 @@ TEST(SenderCore, AJoinerNotReadyAtAPassEndWaitsForTheNextCycleUnderUntil) {
     ASSERT_EQ(passes.size(), 1u);
     EXPECT_EQ(passes[0].ranges.size(), kBlocks);
   }
+}
+
+// The first pass does not wait for a receiver beyond the multicast's reach (its Ready, with no
+// echo, comes when its beacon wait runs out): it starts kReadyQuietNs after the last Ready of one
+// that heard the beacon, and the other is served by unicast when it says Ready.
+TEST(SenderCore, TheFirstPassStartsWithoutWaitingForOneTheBeaconDoesNotReach) {
+  SenderConfig c = config(3);
+  c.answer_timeout_ns = 10'000 * kMs;
+  Session s(c);
+  for (uint32_t id = 1; id <= 3; ++id) s.join(id, kMs);
+  s.core.on_tick(kMs);
+  s.drain();
+  s.ready(1, 10 * kMs);
+  s.ready(2, 20 * kMs);
+  EXPECT_EQ(s.core.next_deadline_ns(), 20 * kMs + kReadyQuietNs);
+  s.core.on_tick(20 * kMs + kReadyQuietNs - 1);
+  EXPECT_TRUE(all_of<action::StartPass>(s.drain()).empty());
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kAwaitReady);
+  s.core.on_tick(20 * kMs + kReadyQuietNs);
+  auto a = s.drain();
+  ASSERT_EQ(all_of<action::StartPass>(a).size(), 1u);
+  EXPECT_TRUE(all_of<action::FailReceiver>(a).empty());
+  EXPECT_EQ(s.state(3), ReceiverState::kJoined);
+  EXPECT_TRUE(s.core.awaiting_ready()) << "beacons go on for it";
+  s.ready(3, 3000 * kMs, 0);  // its beacon wait ran out
+  auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].id, 3u);
+  EXPECT_TRUE(s.core.receiver(3)->unicast);
+}
+
+// ... and one that never says Ready fails at its own deadline, during the passes.
+TEST(SenderCore, OneNotReadyAfterAQuietStartFailsAtItsDeadline) {
+  SenderConfig c = config(2);
+  c.answer_timeout_ns = 10'000 * kMs;
+  Session s(c);
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 10 * kMs);
+  s.core.on_tick(10 * kMs + kReadyQuietNs);
+  ASSERT_EQ(all_of<action::StartPass>(s.drain()).size(), 1u);
+  s.core.on_tick(kMs + c.answer_timeout_ns - 1);
+  EXPECT_TRUE(all_of<action::FailReceiver>(s.drain()).empty());
+  s.core.on_tick(kMs + c.answer_timeout_ns);
+  auto fails = all_of<action::FailReceiver>(s.drain());
+  ASSERT_EQ(fails.size(), 1u);
+  EXPECT_EQ(fails[0].id, 2u);
+  EXPECT_EQ(fails[0].reason, "did not confirm it joined the multicast group");
+}
+
+// Before anyone heard the beacon there is no quiet start: the deadline rules as before.
+TEST(SenderCore, NoQuietStartWithoutAReceiverThatHeardTheBeacon) {
+  SenderConfig c = config(2);
+  c.answer_timeout_ns = 10'000 * kMs;
+  Session s(c);
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 10 * kMs, 0);  // beyond the multicast: served by unicast at once
+  s.drain();
+  s.core.on_tick(10 * kMs + 2 * kReadyQuietNs);
+  EXPECT_TRUE(all_of<action::StartPass>(s.drain()).empty());
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kAwaitReady);
 }
 
 TEST(SenderCore, UntilWaitsPastMaxWaitForTheFirstReceiver) {
