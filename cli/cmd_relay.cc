@@ -30,6 +30,9 @@ Action add_relay(CLI::App& app) {
       ->check(checks::host_port());
   sub->add_option("--from-iface", a->up.iface,
                   "interface to join the upstream group on (default: routing decides)");
+  sub->add_flag("--from-unicast", a->up.unicast_only,
+                "the upstream's multicast cannot reach this relay (another segment): take the "
+                "object by unicast at once, not after the 3 s beacon check");
   sub->add_option("--from-name", a->up.name,
                   "name shown in the upstream sender's summary (default: host name)");
   sub->add_option("--connect-timeout", a->wait, "keep trying to reach the upstream this long")

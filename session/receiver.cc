@@ -72,7 +72,9 @@ std::string ipv4_text(uint32_t host_order) {
 class ReceiverRun {
  public:
   explicit ReceiverRun(const RecvOptions& o)
-      : opt_(o), control_(o.announced), progress_(o.progress) {}
+      : opt_(o), control_(o.announced), progress_(o.progress) {
+    if (o.unicast_only) control_.set_beacon_wait(0);
+  }
   RecvResult run();
 
  private:
@@ -380,7 +382,9 @@ void ReceiverRun::on_udp() {
 
 void ReceiverRun::execute(const ReceiverControl::Action& a) {
   if (const auto* ready = std::get_if<ReceiverControl::SendReady>(&a)) {
-    if (ready->beacon_echo == 0) {
+    if (ready->beacon_echo == 0 && opt_.unicast_only) {
+      spdlog::info("asking for the object by unicast (the multicast cannot reach here)");
+    } else if (ready->beacon_echo == 0) {
       spdlog::warn(
           "no multicast from the sender within {:.0f}s: multicast does not reach this receiver "
           "(another subnet, IGMP snooping without a querier, wrong --iface, or a TTL too "

@@ -38,6 +38,7 @@ struct RecvOptions {
   std::string json_path;                     // write a JSON result here ("-" = stdout)
   int out_fd = 1;                            // where --out - writes: stdout, or a relay's pipe
   bool pipe_any_format = false;              // --out - takes packed objects as they are (relay)
+  bool unicast_only = false;  // Ready at once, without the beacon wait (relay --from-unicast)
   // Called once the session is accepted, before any data (a relay starts its downstream then).
   std::function<void(const control::Session&)> on_session;
 

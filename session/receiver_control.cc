@@ -139,7 +139,8 @@ std::optional<ReceiverControl::Action> ReceiverControl::next_action(const Tick& 
       return Commit{pass};
     }
   }
-  if (awaiting_beacon_ && (t.beacon_nonce != 0 || elapsed(t.now_ns, start_ns_) > kBeaconWaitNs)) {
+  if (awaiting_beacon_ && (t.beacon_nonce != 0 || beacon_wait_ns_ == 0 ||
+                           elapsed(t.now_ns, start_ns_) > beacon_wait_ns_)) {
     awaiting_beacon_ = false;
     ready_sent_ = true;
     return SendReady{t.beacon_nonce};

@@ -112,6 +112,9 @@ class ReceiverControl {
 
   // The driver opened the session (sink, core, group) at now_ns: Ready is awaited from now.
   void session_started(uint64_t now_ns);
+  // How long Ready waits for a beacon (kBeaconWaitNs); 0: Ready at once, with what was heard by
+  // then (a relay that knows the multicast cannot reach it: relay --from-unicast).
+  void set_beacon_wait(uint64_t ns) { beacon_wait_ns_ = ns; }
   // The driver sent Done at now_ns; `result` is the commit's (ok: the object is verified and in
   // place): the sender's Bye is awaited from now.
   void on_done_sent(const Status& result, uint64_t now_ns);
@@ -147,6 +150,7 @@ class ReceiverControl {
   std::optional<control::Digest> object_sha256_;  // from the ManifestEnd
   bool opened_ = false;                           // OpenSession was handed out
   bool awaiting_beacon_ = false;
+  uint64_t beacon_wait_ns_ = kBeaconWaitNs;
   uint64_t start_ns_ = 0;
   std::optional<uint32_t> pending_pass_;
   uint64_t pass_end_ns_ = 0;

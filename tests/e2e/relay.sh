@@ -26,7 +26,7 @@ UP=198.18.0.1:9100
 relay() {   # NAME SEGMENT RATE [extra]
   local name=$1 s=$2 rate=$3
   shift 3
-  run_bg "$name" "s${s}n1" 150 "$SHOAL" relay --from "$UP" --from-name "relay$s" --iface v0 \
+  run_bg "$name" "s${s}n1" 150 "$SHOAL" relay --from "$UP" --from-unicast --from-name "relay$s" --iface v0 \
     --group "$BED_GROUP:$BED_PORT" --listen 0.0.0.0:9100 --rate "$rate" --min-receivers 2 \
     --max-wait 60s --key-file "$WORK/key" --json "$WORK/$name.json" --no-progress "$@"
 }

@@ -277,6 +277,19 @@ TEST(ReceiverControl, ReadyWithoutABeaconAfterTheWait) {
   EXPECT_FALSE(c.next_action(at(kT0 + 2 * kBeaconWaitNs)));
 }
 
+// relay --from-unicast: the multicast cannot reach it, so Ready goes at once, with no echo.
+TEST(ReceiverControl, ReadyAtOnceWithoutTheBeaconWait) {
+  Control c;
+  c.set_beacon_wait(0);
+  open(c);
+  EXPECT_FALSE(c.next_action(at(kT0)));  // not started: no Ready
+  c.session_started(kT0);
+  auto a = c.next_action(at(kT0));
+  ASSERT_TRUE(a && std::holds_alternative<Control::SendReady>(*a));
+  EXPECT_EQ(std::get<Control::SendReady>(*a).beacon_echo, 0u);
+  EXPECT_FALSE(c.next_action(at(kT0 + 1)));  // once
+}
+
 TEST(ReceiverControl, APassEndIsAnsweredOnceTheSocketIsQuietAndEmpty) {
   Control c;
   ready(c);
