@@ -6,15 +6,13 @@
 
 #include "common/clock.h"
 #include "engine/wire.h"
+#include "session/manifest_chunks.h"
 #include "session/sender_driver.h"
 
 namespace shoal::session {
 
 namespace {
 constexpr size_t kUnicastQueueBytes = size_t{4} << 20;  // unicast stream: queued per receiver
-// Block hashes per Manifest message (16 KiB): the first data waits for the first message's
-// blocks to be hashed (~45 MB at 64 x 1408), and every receiver's tag covers one digest of it.
-constexpr uint32_t kManifestChunk = 512;
 // Manifest queued per connection at most (~130 k blocks ahead): bounded memory per receiver for
 // any object size; the rest follows as TCP drains it.
 constexpr size_t kManifestQueueBytes = size_t{4} << 20;
@@ -46,7 +44,7 @@ void SenderDriver::send_manifest(Peer& p, bool flush) {
   copy_pipe_tail();
   if (!p.conn || !p.conn->is_open() || !p.session_sent || p.manifest_end_sent) return;
   const uint32_t n = manifest_->block_count();
-  const uint32_t chunks = (n + kManifestChunk - 1) / kManifestChunk;
+  const uint32_t chunks = n == 0 ? 0 : chunk_of(n - 1) + 1;
   if (flush && !manifest_->complete()) manifest_->wait_complete();
   while (p.conn && (flush || p.conn->pending_output() < kManifestQueueBytes)) {
     if (p.manifest_chunk == chunks) {
@@ -56,8 +54,9 @@ void SenderDriver::send_manifest(Peer& p, bool flush) {
       p.manifest_end_sent = true;
       return;
     }
-    const uint32_t first = p.manifest_chunk * kManifestChunk;
-    const uint32_t count = std::min(kManifestChunk, n - first);
+    const auto first = static_cast<uint32_t>(chunk_first(p.manifest_chunk));
+    const auto count =
+        static_cast<uint32_t>(std::min<uint64_t>(chunk_end(p.manifest_chunk), n) - first);
     if (manifest_->ready() < first + count) return;
     const std::span<const control::Digest> hashes = manifest_->hashes(first, count);
     if (chunk_digests_.size() == p.manifest_chunk) {
@@ -81,7 +80,7 @@ void SenderDriver::send_manifest_all() {
 // until the hash comes (ReceiverCore parks it), never the others.
 bool SenderDriver::published(uint32_t block) {
   const uint32_t n = manifest_->block_count();
-  const uint32_t need = std::min(n, (block / kManifestChunk + 1) * kManifestChunk);
+  const uint64_t need = std::min<uint64_t>(n, chunk_end(chunk_of(block)));
   if (manifest_->ready() < need) return false;
   copy_pipe_tail();
   send_manifest_all();
@@ -110,10 +109,10 @@ void SenderDriver::feed_unicast(Peer& p) {
   while (p.conn->pending_output() < kUnicastQueueBytes && p.feed_next < p.feed.size()) {
     // Its hash goes first on the same connection (else the next housekeeping tries again).
     const uint32_t block = p.feed[p.feed_next].block;
-    if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) {
+    if (!p.manifest_end_sent && block >= chunk_first(p.manifest_chunk)) {
       send_manifest(p, false);
       if (!p.conn) return;
-      if (!p.manifest_end_sent && block >= p.manifest_chunk * kManifestChunk) return;
+      if (!p.manifest_end_sent && block >= chunk_first(p.manifest_chunk)) return;
     }
     if (!send_feed_item(p, p.feed[p.feed_next])) return;
     ++p.feed_next;
