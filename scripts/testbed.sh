@@ -197,7 +197,10 @@ segment() {   # $1=prefix $2=S $3=N: another L2 segment behind the router, multi
     node_setup "$p-s${s}n$k" "$net.$((100 + k))"
     t ip -n "$p-s${s}n$k" route add default via "$net.253"
   done
-  t ip -n "$p-tx" route add "$net.0/24" via "$SUBNET.253"
+  local ns
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$p-(tx|rx[0-9]+)$"); do
+    t ip -n "$ns" route add "$net.0/24" via "$SUBNET.253"   # the main segment reaches it by unicast
+  done
   echo "testbed: $p segment $s: nodes s${s}n1..s${s}n$n $net.101..$((100 + n)) behind router $net.253 (no multicast routing)"
 }
 
