@@ -76,6 +76,15 @@ void put(Writer& w, const Fetch& m) {
   w.u32(static_cast<uint32_t>(m.blocks.size()));
   for (const uint32_t b : m.blocks) w.u32(b);
 }
+void put(Writer& w, const Relaying& m) {
+  w.str(m.segment, kMaxReasonLength);
+}
+void put(Writer& w, const Downstream& m) {
+  w.str(m.name, kMaxNameLength);
+  w.str(m.address, kMaxNameLength);
+  w.u8(m.ok ? 1 : 0);
+  w.str(m.reason, kMaxReasonLength);
+}
 void put(Writer& w, const Ready& m) {
   w.u64(m.beacon_echo);
 }
@@ -237,6 +246,21 @@ Result<Message> get_fetch(Reader& r) {
   if (!r.failed() && n == 0) r.fail("asks for no block");
   m.blocks.resize(n);
   for (uint32_t i = 0; i < n && !r.failed(); ++i) m.blocks[i] = r.u32("block");
+  return r.finish(std::move(m));
+}
+Result<Message> get_relaying(Reader& r) {
+  Relaying m;
+  m.segment = r.str("segment", kMaxReasonLength);
+  return r.finish(std::move(m));
+}
+Result<Message> get_downstream(Reader& r) {
+  Downstream m;
+  m.name = r.str("name", kMaxNameLength);
+  m.address = r.str("address", kMaxNameLength);
+  const uint8_t ok = r.u8("ok");
+  if (!r.failed() && ok > 1) r.fail("ok is " + std::to_string(ok) + ", expected 0 or 1");
+  m.ok = ok == 1;
+  m.reason = r.str("reason", kMaxReasonLength);
   return r.finish(std::move(m));
 }
 Result<Message> get_ready(Reader& r) {
@@ -410,6 +434,10 @@ const char* type_name(MessageType type) {
       return "Horizon";
     case MessageType::kFetch:
       return "Fetch";
+    case MessageType::kRelaying:
+      return "Relaying";
+    case MessageType::kDownstream:
+      return "Downstream";
   }
   return "unknown";
 }
@@ -492,6 +520,10 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_horizon(r);
     case MessageType::kFetch:
       return get_fetch(r);
+    case MessageType::kRelaying:
+      return get_relaying(r);
+    case MessageType::kDownstream:
+      return get_downstream(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }

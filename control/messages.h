@@ -65,6 +65,8 @@ enum class MessageType : uint8_t {
   kManifestEnd = 18,
   kHorizon = 19,
   kFetch = 20,
+  kRelaying = 21,
+  kDownstream = 22,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -324,9 +326,28 @@ struct Fetch {
   bool operator==(const Fetch&) const = default;
 };
 
+// R->S, from a relay (`shoal relay`) instead of its Done: its copy is verified, and it sends the
+// object on into a segment of its own. Downstream reports follow, one per receiver there, then
+// its Done, once that session ended (ok: every receiver there verified the object).
+struct Relaying {
+  static constexpr MessageType kType = MessageType::kRelaying;
+  std::string segment;  // where it relays, for the sender's log ("239.1.1.2:9000 via eth1")
+  bool operator==(const Relaying&) const = default;
+};
+
+// R->S, from a relay after Relaying: the outcome of one receiver of its segment.
+struct Downstream {
+  static constexpr MessageType kType = MessageType::kDownstream;
+  std::string name;     // the receiver's name, as the relay's session knew it
+  std::string address;  // its address there
+  bool ok = false;      // wire u8, 0 or 1: it verified the object
+  std::string reason;   // why it failed ("" when ok)
+  bool operator==(const Downstream&) const = default;
+};
+
 using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
                              PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress,
-                             ManifestEnd, Horizon, Fetch>;
+                             ManifestEnd, Horizon, Fetch, Relaying, Downstream>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes =

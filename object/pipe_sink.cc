@@ -15,7 +15,8 @@ constexpr size_t kChunk = size_t{1} << 20;  // streamed and punched at a time
 }
 
 Result<std::unique_ptr<PipeSink>> PipeSink::create(int out_fd, uint64_t size,
-                                                   const std::string& spool_dir) {
+                                                   const std::string& spool_dir,
+                                                   std::function<void()> streamed) {
   std::string dir = spool_dir;
   if (dir.empty()) {
     const char* t = std::getenv("TMPDIR");
@@ -31,11 +32,15 @@ Result<std::unique_ptr<PipeSink>> PipeSink::create(int out_fd, uint64_t size,
     return make_error("--out -: cannot size the spool file in '" + dir +
                       "': " + std::strerror(errno));
   }
-  return std::unique_ptr<PipeSink>(new PipeSink(out_fd, size, std::move(spool)));
+  return std::unique_ptr<PipeSink>(
+      new PipeSink(out_fd, size, std::move(spool), std::move(streamed)));
 }
 
-PipeSink::PipeSink(int out_fd, uint64_t size, Fd spool)
-    : out_fd_(out_fd), size_(size), spool_(std::move(spool)) {
+PipeSink::PipeSink(int out_fd, uint64_t size, Fd spool, std::function<void()> streamed)
+    : out_fd_(out_fd),
+      streamed_callback_(std::move(streamed)),
+      size_(size),
+      spool_(std::move(spool)) {
   writer_ = std::thread([this] { run(); });
 }
 
@@ -65,12 +70,18 @@ void PipeSink::verified(uint64_t offset, uint64_t length) {
 }
 
 void PipeSink::run() {
+  stream();
+  if (streamed_callback_) streamed_callback_();
+}
+
+void PipeSink::stream() {
   std::vector<uint8_t> buf(kChunk);
   for (;;) {
     uint64_t from = 0, to = 0;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || streamed_ < ready_; });
+      cv_.wait(lock, [&] { return stopping_ || streamed_ < ready_ || streamed_ == size_; });
+      if (streamed_ == size_) return;   // the whole object went
       if (streamed_ >= ready_) return;  // stopping, nothing more to stream
       from = streamed_;
       to = std::min(ready_, from + kChunk);

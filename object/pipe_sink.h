@@ -13,6 +13,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,8 +27,12 @@ namespace shoal::object {
 class PipeSink final : public BlockSink {
  public:
   // out_fd: where the object goes (not owned; stdout). spool_dir: "" = $TMPDIR or /tmp.
+  // streamed: called once from the writer thread when it stops writing (the whole object went,
+  // the pipe failed, or the sink stopped), so an owner of out_fd can close it and its reader
+  // sees the end at once (a relay's downstream, relay/relay.h).
   static Result<std::unique_ptr<PipeSink>> create(int out_fd, uint64_t size,
-                                                  const std::string& spool_dir);
+                                                  const std::string& spool_dir,
+                                                  std::function<void()> streamed = {});
   ~PipeSink() override;
 
   // Bytes offset .. offset + length - 1 were verified (they are in the spool): stream them once
@@ -47,11 +52,13 @@ class PipeSink final : public BlockSink {
   const char* backend() const override { return "a pipe, through a spool file"; }
 
  private:
-  PipeSink(int out_fd, uint64_t size, Fd spool);
-  void run();  // the writer thread
+  PipeSink(int out_fd, uint64_t size, Fd spool, std::function<void()> streamed);
+  void stream();  // run()'s loop
+  void run();     // the writer thread
   void stop();
 
   const int out_fd_;
+  std::function<void()> streamed_callback_;
   const uint64_t size_;
   Fd spool_;
   mutable std::mutex mu_;

@@ -52,6 +52,38 @@ int exit_status(const RelayResult& r) {
   return 1;
 }
 
+session::RelayOutcome relay_outcome(const session::SendResult& r) {
+  session::RelayOutcome out;
+  size_t failed = 0;
+  for (const auto& d : r.receivers) {
+    out.receivers.push_back({d.name, d.address, d.verified, d.reason});
+    failed += !d.verified;
+  }
+  out.ok = r.outcome == session::SendOutcome::kAllVerified;
+  switch (r.outcome) {
+    case session::SendOutcome::kAllVerified:
+      break;
+    case session::SendOutcome::kSomeFailed:
+      out.reason = std::to_string(failed) + " of " + std::to_string(r.receivers.size()) +
+                   " receivers of its segment failed";
+      break;
+    case session::SendOutcome::kNobodyJoined:
+      out.reason = "no receiver of its segment joined it";
+      break;
+    case session::SendOutcome::kAborted:
+      out.reason = "the relay was stopped before its segment was done";
+      break;
+    case session::SendOutcome::kBadInput:
+    case session::SendOutcome::kError:
+      out.reason = "its session into its segment failed (the relay's log says why)";
+      break;
+  }
+  if (!out.ok && failed > 0 && r.outcome != session::SendOutcome::kSomeFailed) {
+    out.reason += "; " + std::to_string(failed) + " of its receivers failed";
+  }
+  return out;
+}
+
 session::SendOptions downstream_options(const RelayOptions& o, const control::Session& up,
                                         int pipe_fd) {
   session::SendOptions d = o.downstream;
@@ -87,20 +119,35 @@ RelayResult run_relay(RelayOptions options) {
   std::condition_variable cv;
   std::optional<control::Session> session;
   bool upstream_ended = false;
+  std::optional<session::RelayOutcome> outcome;  // the segment's, once its session ended
 
   session::RecvOptions up = options.upstream;
   up.out = "-";
   up.out_fd = write_end.get();
+  // The downstream sees the object's end once it all went through the pipe, not when the
+  // upstream session ends (that waits for the downstream's outcome: Relaying, then Done).
+  auto close_write_end = [&] {
+    std::lock_guard lock(mu);
+    write_end.reset();
+  };
+  up.out_streamed = close_write_end;
   up.pipe_any_format = true;  // packed objects go downstream as they are
   up.on_session = [&](const control::Session& s) {
     std::lock_guard lock(mu);
     session = s;
     cv.notify_all();
   };
+  // The upstream sender learns the segment's outcome: it counts the relay's receivers as its own.
+  up.relay_outcome = [&]() -> std::optional<session::RelayOutcome> {
+    std::lock_guard lock(mu);
+    return outcome;
+  };
+  up.relay_segment = options.downstream.group + ":" + std::to_string(options.downstream.port) +
+                     (options.downstream.iface.empty() ? "" : " via " + options.downstream.iface);
   std::thread upstream([&] {
     block_stop_signals();
     session::RecvResult r = session::run_receiver(up);
-    write_end.reset();  // the downstream reader sees the end of the object (or that it failed)
+    close_write_end();  // if it failed before it streamed: the downstream sees that at once
     std::lock_guard lock(mu);
     result.upstream = std::move(r);
     upstream_ended = true;
@@ -114,6 +161,8 @@ RelayResult run_relay(RelayOptions options) {
     spdlog::info("relay: '{}' ({}) from {}: sending it on as it arrives", session->object_name,
                  format_bytes(double(session->object_size)), options.upstream.sender);
     result.downstream = session::run_sender(downstream_options(options, *session, read_end.get()));
+    std::lock_guard lock(mu);
+    outcome = relay_outcome(*result.downstream);
   }
   // Downstream is over: an upstream still writing sees the pipe close and stops.
   read_end.reset();

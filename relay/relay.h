@@ -7,9 +7,11 @@
 // upstream, and the relay holds at most --spool-max of the object (plus what waits upstream for
 // an earlier block) on disk.
 //
-// The upstream sender counts the relay as one receiver: it is done once the relay verified the
-// whole object. The relay's exit status covers both sides: 0 only when the upstream copy verified
-// and every downstream receiver did.
+// The upstream sender learns the segment's outcome: the relay says Relaying once its copy is
+// verified, and when its own session ended it reports each receiver there (Downstream) and says
+// Done, ok only when all of them verified. So the upstream's summary, --hosts and exit status
+// cover the receivers behind relays. The relay's own exit status covers both sides: 0 only when
+// the upstream copy verified and every downstream receiver did.
 #pragma once
 
 #include <optional>
@@ -36,6 +38,9 @@ struct RelayResult {
 // 0: the upstream copy and every downstream receiver verified; 2: bad input on either side;
 // 128 + the signal when SIGINT/SIGTERM stopped the downstream session; 1 otherwise.
 int exit_status(const RelayResult& r);
+
+// What the upstream sender learns of the segment once its session ended (pure; unit-tested).
+session::RelayOutcome relay_outcome(const session::SendResult& downstream);
 
 // What a downstream session sends, from the upstream's session header: the object and, unless
 // given, its block layout (pure; unit-tested).

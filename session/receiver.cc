@@ -93,6 +93,7 @@ class ReceiverRun {
   void tick();
   void execute(const ReceiverControl::Action& a);
   void commit(uint32_t pass);
+  void relay_tick();
   bool socket_empty() const;
   RecvResult finish();
   // The data plane as chosen on the command line; the group comes from the sender.
@@ -122,6 +123,7 @@ class ReceiverRun {
   std::unique_ptr<engine::RxBackend> rx_;
   std::shared_ptr<void> rx_keep_;  // what the backend needs alive (DPDK EAL and port)
   uint64_t last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0;
+  std::optional<control::Done> relay_done_;  // a relay's Done, held until its segment ended
   ProgressLine progress_;
   // `shoal probe` and --rate auto (issue #7): declared last, so destroyed before loop_ and conn_.
   std::unique_ptr<probe::ProbeReceiver> probe_;
@@ -292,7 +294,7 @@ void ReceiverRun::open_pipe(const control::Session& s, size_t max_open) {
   }
   auto layout = fec::BlockLayout::make(s.object_size, s.symbol_size, s.k);
   if (!layout) return refuse("sender sent an unusable session layout: " + layout.error());
-  auto pipe = object::PipeSink::create(opt_.out_fd, s.object_size, opt_.spool);
+  auto pipe = object::PipeSink::create(opt_.out_fd, s.object_size, opt_.spool, opt_.out_streamed);
   if (!pipe) return refuse(pipe.error());
   std::signal(SIGPIPE, SIG_IGN);  // a reader that goes away is an error we report, not a kill
   pipe_ = pipe->get();
@@ -424,9 +426,15 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
   d.repair_symbols_multicast = st.symbols_multicast_repair;
   d.repair_symbols_unicast = st.symbols_unicast_repair;
   d.elapsed_ns = monotonic_ns() - start_ns_;
-  conn_->send(d);
-  done_ns_ = monotonic_ns();
-  control_.on_done_sent(c, done_ns_);
+  if (c.ok() && opt_.relay_outcome) {
+    // A relay: its copy is verified; the Done waits for its own session's end (relay_tick).
+    conn_->send(control::Relaying{opt_.relay_segment});
+    relay_done_ = d;
+  } else {
+    conn_->send(d);
+    done_ns_ = monotonic_ns();
+    control_.on_done_sent(c, done_ns_);
+  }
   if (rx_) socket_drops_ = rx_->drops();
   if (c.ok() && rx_) {
     // Committed: leave the group while the sender's acknowledgement is awaited.
@@ -435,8 +443,24 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
   }
 }
 
+// A relay's segment ended: each of its receivers, then the Done that carries the outcome.
+void ReceiverRun::relay_tick() {
+  if (!relay_done_ || !conn_) return;
+  std::optional<RelayOutcome> out = opt_.relay_outcome();
+  if (!out) return;
+  for (const control::Downstream& r : out->receivers) conn_->send(r);
+  control::Done d = *relay_done_;
+  relay_done_.reset();
+  d.ok = out->ok;
+  d.reason = out->reason;
+  conn_->send(d);
+  done_ns_ = monotonic_ns();
+  control_.on_done_sent({}, done_ns_);  // this copy is verified, whatever the segment's outcome
+}
+
 void ReceiverRun::tick() {
   const uint64_t now = monotonic_ns();
+  relay_tick();
   for (;;) {
     ReceiverControl::Tick t;
     t.now_ns = now;

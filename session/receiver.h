@@ -6,14 +6,24 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/event_log.h"
 #include "control/auth.h"
+#include "control/messages.h"
 #include "control/tls.h"
 #include "engine/transport_select.h"
 #include "session/receiver_control.h"
 
 namespace shoal::session {
+
+// A relay's segment, as its upstream sender learns it: every receiver there, and whether all
+// verified the object (and why not).
+struct RelayOutcome {
+  bool ok = false;
+  std::string reason;
+  std::vector<control::Downstream> receivers;
+};
 
 struct RecvOptions {
   std::string sender;               // "198.18.0.1:9100"
@@ -37,8 +47,14 @@ struct RecvOptions {
   bool progress = false;                     // progress line on stderr
   std::string json_path;                     // write a JSON result here ("-" = stdout)
   int out_fd = 1;                            // where --out - writes: stdout, or a relay's pipe
+  std::function<void()> out_streamed;        // --out -: the whole object went (or it stopped)
   bool pipe_any_format = false;              // --out - takes packed objects as they are (relay)
   bool unicast_only = false;  // Ready at once, without the beacon wait (relay --from-unicast)
+  // A relay's upstream side (relay/relay.h). Set, the receiver says Relaying{relay_segment}
+  // instead of Done once its copy is verified, asks relay_outcome() on every tick until it has
+  // its segment's outcome, reports each receiver there (Downstream) and then says Done with it.
+  std::function<std::optional<RelayOutcome>()> relay_outcome;
+  std::string relay_segment;
   // Called once the session is accepted, before any data (a relay starts its downstream then).
   std::function<void(const control::Session&)> on_session;
 

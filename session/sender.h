@@ -84,6 +84,7 @@ struct SendResult {
     bool verified = false;
     bool unicast = false;  // served over TCP: multicast did not reach it, or it was slow
     std::string reason;    // why it failed ("" when verified)
+    std::string via;       // the relay it was reported by ("" for the sender's own)
   };
   SendOutcome outcome = SendOutcome::kError;
   std::vector<Receiver> receivers;

@@ -177,6 +177,10 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
     if (r->active()) push(action::SendHorizon{r->id});
   } else if (const auto* f = std::get_if<control::Fetch>(&m)) {
     on_fetch(*r, *f);
+  } else if (const auto* rl = std::get_if<control::Relaying>(&m)) {
+    on_relaying(*r, *rl, now_ns);
+  } else if (const auto* ds = std::get_if<control::Downstream>(&m)) {
+    on_downstream(*r, *ds);
   } else if (std::holds_alternative<control::Feedback>(m)) {
     // The driver's rate controller takes it.
   } else {
@@ -284,20 +288,60 @@ void SenderCore::on_fetch(ReceiverRecord& r, const control::Fetch& f) {
 }
 
 void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {
+  const bool relay = r.state == ReceiverState::kRelaying;
   r.done = d;
   set_answered(r);
-  r.done_ns = now_ns;
-  r.frames_received = d.frames_received - std::min(d.frames_rejected, d.frames_received);
-  r.frames_sent = frames_sent_;
+  if (!relay) {  // a relay's copy was verified at its Relaying; this Done ends its segment
+    r.done_ns = now_ns;
+    r.frames_received = d.frames_received - std::min(d.frames_rejected, d.frames_received);
+    r.frames_sent = frames_sent_;
+  }
   if (d.ok) {
     set_state(r, ReceiverState::kDone);
-    log(Level::kInfo, "receiver " + r.name + " verified the object");
+    log(Level::kInfo, "receiver " + r.name +
+                          (relay ? " (a relay): every receiver of its segment verified the object"
+                                 : " verified the object"));
     emit("done", {{"receiver", r.name}, {"address", r.addr}});
     // Acknowledged at once: the receiver may go while the session goes on for the others.
     push(action::AckDone{r.id});
   } else {
     fail(r, printable(d.reason));  // the receiver's words, logged
   }
+}
+
+// A relay's copy is verified: it takes no more data, answers no more passes, and the session
+// waits for its Done, which comes when its own session ended.
+void SenderCore::on_relaying(ReceiverRecord& r, const control::Relaying& m, uint64_t now_ns) {
+  if (r.state != ReceiverState::kReady) {
+    return fail(r, "protocol error: Relaying from a receiver that was not taking the object");
+  }
+  set_answered(r);
+  r.done_ns = now_ns;
+  r.frames_sent = frames_sent_;
+  r.segment = printable(m.segment);
+  set_state(r, ReceiverState::kRelaying);
+  log(Level::kInfo, "receiver " + r.name + " verified the object and relays it" +
+                        (r.segment.empty() ? std::string() : " into " + r.segment));
+  emit("relaying", {{"receiver", r.name}, {"address", r.addr}, {"segment", r.segment}});
+}
+
+// One receiver behind a relay: it counts as the sender's own receivers do (summary, --hosts,
+// exit status).
+void SenderCore::on_downstream(ReceiverRecord& r, const control::Downstream& m) {
+  if (r.state != ReceiverState::kRelaying) {
+    return fail(r, "protocol error: Downstream from a receiver that is not relaying");
+  }
+  if (r.relayed.size() >= kMaxRelayedPerRelay) {
+    return fail(r, "reported more than " + std::to_string(kMaxRelayedPerRelay) + " receivers");
+  }
+  RelayedReceiver d{printable(m.name), printable(m.address), m.ok, printable(m.reason)};
+  match_host_of(d.name, d.addr, "");
+  log(d.ok ? Level::kInfo : Level::kWarn,
+      "receiver " + d.name + " (" + d.addr + ", through relay " + r.name + ") " +
+          (d.ok ? std::string("verified the object") : "failed: " + d.reason));
+  emit(d.ok ? "done" : "fail",
+       {{"receiver", d.name}, {"address", d.addr}, {"via", r.name}, {"reason", d.reason}});
+  r.relayed.push_back(std::move(d));
 }
 
 void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns) {
@@ -371,8 +415,8 @@ void SenderCore::step(uint64_t now_ns) {
       // Receivers on their way to Ready (no --until: none is left for a next cycle) are waited
       // for: they are served by unicast once they say it.
       for (const auto& [id, r] : receivers_) {
-        streaming |=
-            (r.unicast && r.active()) || (cfg_.until_ns == 0 && r.state == ReceiverState::kJoined);
+        streaming |= (r.unicast && r.active()) || r.state == ReceiverState::kRelaying ||
+                     (cfg_.until_ns == 0 && r.state == ReceiverState::kJoined);
       }
       if (streaming) break;
       if (joinable(now_ns)) {
@@ -576,6 +620,7 @@ void SenderCore::finish() {
   for (const auto& [id, r] : receivers_) {
     if (r.state == ReceiverState::kSuperseded) continue;
     (r.state == ReceiverState::kDone ? ok : failed)++;
+    for (const RelayedReceiver& d : r.relayed) (d.ok ? ok : failed)++;
   }
   const std::vector<std::string> missing = hosts_missing();
   failed += missing.size();  // expected, never came: not delivered

@@ -59,7 +59,20 @@ namespace shoal::session {
 // How a send ended (SendResult, Finish).
 enum class SendOutcome { kAllVerified, kSomeFailed, kNobodyJoined, kBadInput, kError, kAborted };
 
-enum class ReceiverState { kJoined, kReady, kDone, kFailed, kSuperseded };
+// kRelaying: a relay (control::Relaying) whose copy is verified, sending the object on into its
+// own segment; its Done comes when that session ended.
+enum class ReceiverState { kJoined, kReady, kRelaying, kDone, kFailed, kSuperseded };
+
+// The most receivers one relay may report (a relay's session admits --max-receivers, 10,000 by
+// default): bounds what a relay can make the sender keep.
+inline constexpr size_t kMaxRelayedPerRelay = 100'000;
+
+// A receiver behind a relay, as the relay reported it (control::Downstream).
+struct RelayedReceiver {
+  std::string name, addr;
+  bool ok = false;
+  std::string reason;
+};
 
 // --slow-receiver: what becomes of a receiver that cannot keep up with the multicast.
 enum class SlowPolicy { kUnicast, kWait, kDrop };
@@ -115,7 +128,9 @@ struct ReceiverRecord {
   size_t last_pending = 0;         // stall detection of the unicast stream
   uint64_t progress_ns = 0;
   control::Done done;
-  std::string reason;  // why it failed, or why it is served by unicast
+  std::string reason;                    // why it failed, or why it is served by unicast
+  std::string segment;                   // a relay: where it relays (control::Relaying)
+  std::vector<RelayedReceiver> relayed;  // a relay: its receivers' outcomes
   uint64_t unicast_symbols = 0;
   uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
@@ -344,6 +359,10 @@ class SenderCore {
   void fail_unconfirmed(uint64_t now_ns);
   void on_nak(ReceiverRecord& r, const control::Nak& nak);
   void on_done(ReceiverRecord& r, const control::Done& done, uint64_t now_ns);
+  void on_relaying(ReceiverRecord& r, const control::Relaying& m, uint64_t now_ns);
+  void on_downstream(ReceiverRecord& r, const control::Downstream& m);
+  // Marks the first --hosts entry a receiver (direct or behind a relay) answers to.
+  void match_host_of(const std::string& name, const std::string& addr, const std::string& identity);
   void on_progress(ReceiverRecord& r, const control::Progress& p);
   void on_fetch(ReceiverRecord& r, const control::Fetch& f);
   void step(uint64_t now_ns);

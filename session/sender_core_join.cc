@@ -55,14 +55,19 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
 }
 
 void SenderCore::match_host(const ReceiverRecord& r) {
+  match_host_of(r.name, r.addr, r.identity);
+}
+
+void SenderCore::match_host_of(const std::string& name, const std::string& addr,
+                               const std::string& identity) {
   if (cfg_.hosts.empty()) return;
   host_joined_.resize(cfg_.hosts.size());
   // The address without its port ("198.18.0.101:40123", "[fd00::1]:40123").
-  std::string ip = r.addr.substr(0, r.addr.rfind(':'));
+  std::string ip = addr.substr(0, addr.rfind(':'));
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
   for (size_t i = 0; i < cfg_.hosts.size(); ++i) {
     const std::string& h = cfg_.hosts[i];
-    if (host_joined_[i] || !(h == r.name || h == ip || (!r.identity.empty() && h == r.identity)))
+    if (host_joined_[i] || !(h == name || h == ip || (!identity.empty() && h == identity)))
       continue;
     host_joined_[i] = true;
     ++hosts_joined_;
@@ -123,7 +128,7 @@ void SenderCore::linger(uint64_t now_ns) {
       fail(r, "did not confirm it joined the multicast group");
     ready |= r.multicast() && r.state == ReceiverState::kReady;
     joining |= r.state == ReceiverState::kJoined;
-    active |= r.active();
+    active |= r.active() || r.state == ReceiverState::kRelaying;
   }
   if (ready && !joining) {
     ++cycles_;

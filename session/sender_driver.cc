@@ -364,11 +364,14 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
   for (const auto& [id, r] : core_->receivers()) {
     if (r.state == ReceiverState::kSuperseded) continue;
     const bool ok = r.state == ReceiverState::kDone;
-    result.receivers.push_back({r.name, r.addr, ok, r.unicast, ok ? std::string() : r.reason});
+    result.receivers.push_back({r.name, r.addr, ok, r.unicast, ok ? std::string() : r.reason, ""});
+    for (const RelayedReceiver& d : r.relayed) {
+      result.receivers.push_back({d.name, d.addr, d.ok, false, d.reason, r.name});
+    }
   }
   const std::vector<std::string> missing = core_->hosts_missing();
   for (const std::string& h : missing) {
-    result.receivers.push_back({h, "", false, false, "expected (--hosts) but never joined"});
+    result.receivers.push_back({h, "", false, false, "expected (--hosts) but never joined", ""});
   }
   if (outcome == SendOutcome::kNobodyJoined) return result;
   for (auto& [id, p] : peers_) {

@@ -99,7 +99,18 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     o["repair_bytes_multicast"] = uint64_t(double(t.repair_frames) * sym);
     o["repair_bytes_unicast"] = uint64_t(double(r.unicast_symbols) * sym);
     o["blocks_fetched"] = r.blocks_fetched;
+    if (!r.segment.empty() || !r.relayed.empty()) o["relays_into"] = r.segment;
     j["receivers"].push_back(o);
+    for (const RelayedReceiver& d : r.relayed) {  // behind this relay: its session's outcome
+      (d.ok ? ok : failed)++;
+      nlohmann::json rd = {{"name", d.name},
+                           {"address", d.addr},
+                           {"outcome", d.ok ? "done" : "failed"},
+                           {"path", "relay"},
+                           {"via", r.name}};
+      if (!d.ok) rd["reason"] = d.reason;
+      j["receivers"].push_back(rd);
+    }
   }
   for (const std::string& h : t.hosts_missing) {
     ++failed;
@@ -127,6 +138,12 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
                          format_rate(row.goodput).c_str(), (unsigned long long)row.lost,
                          format_bytes(double(r.unicast_symbols) * sym).c_str(),
                          row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
+    for (const RelayedReceiver& d : r.relayed) {
+      (d.ok ? ok : failed)++;
+      out += printf_string("%-20s %-22s %-8s %-9s %10s %12s %10s %12s  %s\n", d.name.c_str(),
+                           d.addr.c_str(), d.ok ? "done" : "FAILED", "relay", "-", "-", "-", "-",
+                           d.ok ? ("through " + r.name).c_str() : d.reason.c_str());
+    }
   }
   for (const std::string& h : t.hosts_missing) {
     ++failed;
@@ -163,8 +180,8 @@ std::string render_metrics(const MetricsSnapshot& s, const ReceiverRecords& rece
   out += metric_line("shoal_sender_passes_total", double(s.passes));
   family("shoal_sender_data_seconds", "gauge", "seconds since the data phase began (0 before)");
   out += metric_line("shoal_sender_data_seconds", s.data_seconds);
-  std::map<std::string, size_t> states = {
-      {"joining", s.joining}, {"joined", 0}, {"ready", 0}, {"done", 0}, {"failed", 0}};
+  std::map<std::string, size_t> states = {{"joining", s.joining}, {"joined", 0}, {"ready", 0},
+                                          {"relaying", 0},        {"done", 0},   {"failed", 0}};
   family("shoal_sender_receiver_done", "gauge",
          "1 once the receiver verified the object, 0 while it has not (labels: name, address, "
          "path)");
@@ -175,6 +192,9 @@ std::string render_metrics(const MetricsSnapshot& s, const ReceiverRecords& rece
         break;
       case ReceiverState::kReady:
         ++states["ready"];
+        break;
+      case ReceiverState::kRelaying:
+        ++states["relaying"];
         break;
       case ReceiverState::kDone:
         ++states["done"];

@@ -84,6 +84,9 @@ TEST(Messages, WireLayoutIsBigEndianInFieldOrder) {
   EXPECT_EQ(
       framed(Fetch{{5, 0x0a0b0c0d}}),
       (std::vector<uint8_t>{0, 0, 0, 14, 1, 20, 0, 0, 0, 2, 0, 0, 0, 5, 0x0a, 0x0b, 0x0c, 0x0d}));
+  EXPECT_EQ(framed(Relaying{"ab"}), (std::vector<uint8_t>{0, 0, 0, 6, 1, 21, 0, 2, 'a', 'b'}));
+  EXPECT_EQ(framed(Downstream{"n", "a", true, "r"}),
+            (std::vector<uint8_t>{0, 0, 0, 12, 1, 22, 0, 1, 'n', 0, 1, 'a', 1, 0, 1, 'r'}));
   EXPECT_EQ(framed(Nak{1, {{2, 3, 4}}, 5, 6}),
             (std::vector<uint8_t>{0, 0, 0, 35, 1, 10, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
                                   0, 3, 4, 0,  0, 0,  0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 6}));
@@ -124,7 +127,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 21, 99, 255}) {
+  for (int t : {0, 23, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);

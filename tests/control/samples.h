@@ -68,6 +68,10 @@ inline std::vector<Message> sample_messages() {
   out.push_back(Horizon{0xfffffff0u});
   out.push_back(Fetch{{7}});
   out.push_back(Fetch{{0, 9, 4'000'000'000u}});
+  out.push_back(Relaying{"239.1.1.2:9000 via eth1"});
+  out.push_back(Relaying{""});
+  out.push_back(Downstream{"rack12-n07", "10.12.0.7:40112", true, ""});
+  out.push_back(Downstream{"rack12-n08", "10.12.0.8:40113", false, "disk full"});
   out.push_back(Nak{3, {{0, 2, 1}, {5, 1, 255}, {9, 100, 7}}, 1000, 3});
   out.push_back(Nak{1, {}, 0, 0});
   out.push_back(Repair{42, 200, repair_payload()});

@@ -5,11 +5,14 @@
 #  1. Both relays take the object from the sender (by unicast: its multicast does not reach them)
 #     and multicast it into their segment: every copy verifies, each segment's receivers are served
 #     by their relay's multicast, the sender served each relay once, and its link carried about
-#     one copy per segment (not one per remote receiver).
+#     one copy per segment (not one per remote receiver). Each relay reports its receivers to the
+#     sender, whose summary lists them (path "relay", via the relay) and counts them.
 #  2. Relay 2 is killed (SIGKILL) while it sends, after its own copy verified: its receivers go on
 #     from the sender (resuming with what they verified) and verify; relay 1's receivers are
-#     untouched. The sender's exit status covers every receiver that joined it: 0, with relay 2
-#     done (its copy verified) and the two re-parented receivers done by unicast.
+#     untouched. The sender exits 1: relay 2 failed (its segment's outcome is unknown); the two
+#     re-parented receivers are done in its summary.
+#  3. Relay 1 expects a machine that never comes (its --hosts): the relay and the sender both
+#     exit 1, and the sender's summary names that machine as failed through relay 1.
 source "$(dirname "$0")/lib.sh"
 e2e_init relay "$@"
 need_root_netns
@@ -23,12 +26,12 @@ make_object "$WORK/object.bin" 16
 make_key "$WORK/key"
 UP=198.18.0.1:9100
 
-relay() {   # NAME SEGMENT RATE [extra]
+relay() {   # NAME SEGMENT RATE [extra]; $RELAY_WAIT: its --max-wait (default 60s)
   local name=$1 s=$2 rate=$3
   shift 3
   run_bg "$name" "s${s}n1" 150 "$SHOAL" relay --from "$UP" --from-unicast --from-name "relay$s" --iface v0 \
     --group "$BED_GROUP:$BED_PORT" --listen 0.0.0.0:9100 --rate "$rate" --min-receivers 2 \
-    --max-wait 60s --key-file "$WORK/key" --json "$WORK/$name.json" --no-progress "$@"
+    --max-wait "${RELAY_WAIT:-60s}" --key-file "$WORK/key" --json "$WORK/$name.json" --no-progress "$@"
 }
 seg_receiver() {   # NAME SEGMENT K OUT [extra]
   local name=$1 s=$2 k=$3 out=$4
@@ -61,7 +64,16 @@ for s in 1 2; do
   expect_log "a-relay$s" "relay: 'object.bin' .* sending it on as it arrives" "relay$s says what it relays"
 done
 expect_eq "the sender served no segment receiver itself" \
-  "$(json "$WORK/a-tx.json" '[.receivers[] | select(.name | test("^s"))] | length')" 0
+  "$(json "$WORK/a-tx.json" '[.receivers[] | select((.name | test("^s")) and .path != "relay")] | length')" 0
+for s in 1 2; do
+  for k in 2 3; do
+    expect_eq "the sender lists s${s}n$k as done" "$(outcome a-tx "s${s}n$k" outcome)" done
+    expect_eq "the sender lists s${s}n$k through relay$s" "$(outcome a-tx "s${s}n$k" via)" "relay$s"
+  done
+done
+expect_eq "the sender counts every receiver, relayed ones too" "$(json "$WORK/a-tx.json" .ok)" 8
+expect_log a-tx "relay1 verified the object and relays it into $BED_GROUP:$BED_PORT via v0" \
+  "the sender logs the relay's segment"
 # One multicast copy for the main segment and one unicast copy per relay: 3, against 6 + 1 if the
 # sender served the four segment receivers by unicast itself. Headers and repair add a few %.
 copies=$(( ($(tx_bytes) - before) * 100 / (16 << 20) ))
@@ -84,10 +96,15 @@ if wait_log b-tx "receiver relay2 verified the object" 60 && wait_progress b-s2n
 else
   fail "relay 2 never verified its copy, or s2n2 never reached 20% through it"
 fi
-expect_rc b-tx 0
+expect_rc b-tx 1
 for name in b-rx1 b-rx2 b-relay1 b-s1n2 b-s1n3 b-s2n2 b-s2n3; do expect_rc "$name" 0; done
 for f in rx1 rx2 s1n2 s1n3 s2n2 s2n3; do expect_same_sha "$WORK/object.bin" "$WORK/b/$f.bin"; done
-expect_eq "the sender's outcome for relay2 (its copy verified)" "$(outcome b-tx relay2 outcome)" done
+expect_eq "the sender's outcome for relay2" "$(outcome b-tx relay2 outcome)" failed
+expect "relay2's reason: its connection was lost ($(outcome b-tx relay2 reason))" \
+  grep -q "connection lost" <<<"$(outcome b-tx relay2 reason)"
+for k in 2 3; do
+  expect_eq "relay1 reported s1n$k done" "$(outcome b-tx "s1n$k" via)/$(outcome b-tx "s1n$k" outcome)" relay1/done
+done
 wait_rc b-relay2
 expect_eq "relay 2 ended by the SIGKILL" "${E2E_RC[b-relay2]}" 137
 for k in 2 3; do
@@ -98,4 +115,21 @@ for k in 2 3; do
 done
 expect_eq "relay1's receivers were not disturbed" \
   "$(json "$WORK/b-relay1.json" '[.receivers[] | select(.outcome == "done")] | length')" 2
+log "3: relay 1 expects a machine that never comes"
+mkdir -p "$WORK/c"
+printf '%s\n' s1n2 s1n3 s1n9 >"$WORK/c-hosts"
+for k in 1 2; do bed_receiver "c-rx$k" "$k" "$WORK/c/rx$k.bin"; done
+RELAY_WAIT=3s relay c-relay1 1 200M --hosts "$WORK/c-hosts"
+for k in 2 3; do seg_receiver "c-s1n$k" 1 "$k" "$WORK/c/s1n$k.bin"; done
+bed_sender c-tx 3 "$WORK/object.bin" 200M
+expect_rc c-tx 1
+expect_rc c-relay1 1
+for name in c-rx1 c-rx2 c-s1n2 c-s1n3; do expect_rc "$name" 0; done
+expect_eq "the sender lists s1n9 as failed through relay1" \
+  "$(outcome c-tx s1n9 via)/$(outcome c-tx s1n9 outcome)" relay1/failed
+expect_eq "s1n9's reason" "$(outcome c-tx s1n9 reason)" "expected (--hosts) but never joined"
+expect_eq "relay1 failed at the sender" "$(outcome c-tx relay1 outcome)" failed
+expect "relay1's reason counts its failed receivers ($(outcome c-tx relay1 reason))" \
+  grep -q "1 of 3 receivers of its segment failed" <<<"$(outcome c-tx relay1 reason)"
+expect_eq "the sender counts 2 + relay1's 2 done" "$(json "$WORK/c-tx.json" .ok)" 4
 e2e_finish

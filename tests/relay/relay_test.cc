@@ -76,5 +76,36 @@ TEST(RelayExitStatus, UpstreamFailingBeforeItsSessionEndsTheRelay) {
   EXPECT_EQ(exit_status(r), 2);
 }
 
+TEST(RelayOutcome, NamesEveryReceiverAndWhyTheSegmentFailed) {
+  session::SendResult r;
+  r.outcome = session::SendOutcome::kAllVerified;
+  r.receivers = {{"n7", "10.9.0.7:4000", true, false, "", ""},
+                 {"n8", "10.9.0.8:4000", true, true, "", ""}};
+  session::RelayOutcome o = relay_outcome(r);
+  EXPECT_TRUE(o.ok);
+  EXPECT_EQ(o.reason, "");
+  ASSERT_EQ(o.receivers.size(), 2u);
+  EXPECT_EQ(o.receivers[1], (control::Downstream{"n8", "10.9.0.8:4000", true, ""}));
+
+  r.outcome = session::SendOutcome::kSomeFailed;
+  r.receivers.push_back({"n9", "", false, false, "expected (--hosts) but never joined", ""});
+  o = relay_outcome(r);
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(o.reason, "1 of 3 receivers of its segment failed");
+  EXPECT_EQ(o.receivers.back().reason, "expected (--hosts) but never joined");
+
+  r.outcome = session::SendOutcome::kNobodyJoined;
+  r.receivers.clear();
+  o = relay_outcome(r);
+  EXPECT_FALSE(o.ok);
+  EXPECT_EQ(o.reason, "no receiver of its segment joined it");
+
+  r.outcome = session::SendOutcome::kAborted;
+  r.receivers = {{"n7", "10.9.0.7:4000", false, false, "the session was aborted", ""}};
+  o = relay_outcome(r);
+  EXPECT_EQ(o.reason,
+            "the relay was stopped before its segment was done; 1 of its receivers failed");
+}
+
 }  // namespace
 }  // namespace shoal::relay

@@ -123,6 +123,35 @@ TEST_F(SenderReport, ExpectedHostsThatNeverJoinedAreFailedRows) {
   EXPECT_EQ(j["receivers"].back()["outcome"], "failed");
 }
 
+TEST_F(SenderReport, ReceiversBehindARelayAreRowsOfTheirOwn) {
+  ReceiverRecord relay = record(5, "relay1", ReceiverState::kDone);
+  relay.unicast = true;
+  relay.done_ns = 11 * kS;
+  relay.segment = "239.1.1.2:9000 via eth1";
+  relay.relayed = {{"n7", "10.9.0.7:4000", true, ""}, {"n8", "10.9.0.8:4000", false, "disk full"}};
+  receivers[relay.id] = relay;
+  const nlohmann::json j = summary_json(totals, receivers);
+  EXPECT_EQ(j["ok"], 4) << "rx1, rx3, relay1, n7";
+  EXPECT_EQ(j["failed"], 2) << "rx2, n8";
+  const nlohmann::json& rows = j["receivers"];
+  auto row = [&](const std::string& name) {
+    for (const auto& r : rows)
+      if (r["name"] == name) return r;
+    return nlohmann::json();
+  };
+  EXPECT_EQ(row("relay1")["relays_into"], "239.1.1.2:9000 via eth1");
+  EXPECT_EQ(row("n7")["path"], "relay");
+  EXPECT_EQ(row("n7")["via"], "relay1");
+  EXPECT_EQ(row("n7")["outcome"], "done");
+  EXPECT_EQ(row("n8")["outcome"], "failed");
+  EXPECT_EQ(row("n8")["reason"], "disk full");
+  const std::string t = summary_table(totals, receivers);
+  EXPECT_NE(t.find("n7                   10.9.0.7:4000          done     relay"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("through relay1"), std::string::npos);
+  EXPECT_NE(t.find("4 of 6 receivers verified the object"), std::string::npos) << t;
+}
+
 TEST_F(SenderReport, MetricsListReceiversAndStates) {
   MetricsSnapshot s;
   s.object_bytes = 1'000'000;
