@@ -537,19 +537,26 @@ TEST(SenderCore, TheFirstPassStartsWithoutWaitingForOneTheBeaconDoesNotReach) {
 }
 
 // ... and one that never says Ready fails at its own deadline, during the passes.
-TEST(SenderCore, OneNotReadyAfterAQuietStartFailsAtItsDeadline) {
+// Two receivers joined at 1 ms and started; Ready is awaited for up to 10 s.
+Session two_awaiting_ready() {
   SenderConfig c = config(2);
   c.answer_timeout_ns = 10'000 * kMs;
   Session s(c);
   s.join(1, kMs);
   s.join(2, kMs);
   s.core.on_tick(kMs);
+  return s;
+}
+
+TEST(SenderCore, OneNotReadyAfterAQuietStartFailsAtItsDeadline) {
+  Session s = two_awaiting_ready();
+  const uint64_t timeout = 10'000 * kMs;
   s.ready(1, 10 * kMs);
   s.core.on_tick(10 * kMs + kReadyQuietNs);
   ASSERT_EQ(all_of<action::StartPass>(s.drain()).size(), 1u);
-  s.core.on_tick(kMs + c.answer_timeout_ns - 1);
+  s.core.on_tick(kMs + timeout - 1);
   EXPECT_TRUE(all_of<action::FailReceiver>(s.drain()).empty());
-  s.core.on_tick(kMs + c.answer_timeout_ns);
+  s.core.on_tick(kMs + timeout);
   auto fails = all_of<action::FailReceiver>(s.drain());
   ASSERT_EQ(fails.size(), 1u);
   EXPECT_EQ(fails[0].id, 2u);
@@ -558,12 +565,7 @@ TEST(SenderCore, OneNotReadyAfterAQuietStartFailsAtItsDeadline) {
 
 // Before anyone heard the beacon there is no quiet start: the deadline rules as before.
 TEST(SenderCore, NoQuietStartWithoutAReceiverThatHeardTheBeacon) {
-  SenderConfig c = config(2);
-  c.answer_timeout_ns = 10'000 * kMs;
-  Session s(c);
-  s.join(1, kMs);
-  s.join(2, kMs);
-  s.core.on_tick(kMs);
+  Session s = two_awaiting_ready();
   s.ready(1, 10 * kMs, 0);  // beyond the multicast: served by unicast at once
   s.drain();
   s.core.on_tick(10 * kMs + 2 * kReadyQuietNs);
