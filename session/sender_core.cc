@@ -585,7 +585,9 @@ void SenderCore::finish() {
   for (const auto& [id, r] : receivers_) {
     if (r.state == ReceiverState::kSuperseded) continue;
     (r.state == ReceiverState::kDone ? ok : failed)++;
-    for (const RelayedReceiver& d : r.relayed) (d.ok ? ok : failed)++;
+    for (const RelayedReceiver& d : r.relayed) {
+      if (!d.superseded) (d.ok ? ok : failed)++;
+    }
   }
   const std::vector<std::string> missing = hosts_missing();
   failed += missing.size();  // expected, never came: not delivered

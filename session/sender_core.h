@@ -72,6 +72,9 @@ struct RelayedReceiver {
   std::string name, addr;
   bool ok = false;
   std::string reason;
+  // Failed there, and the same receiver (by name) joined the sender itself (it went on from
+  // the sender): it counts once, as that entry.
+  bool superseded = false;
 };
 
 // --slow-receiver: what becomes of a receiver that cannot keep up with the multicast.
@@ -399,6 +402,9 @@ class SenderCore {
   // name -> ids that failed under that name (a superset: entries are checked when used), so a
   // rejoin supersedes its old entries without scanning every receiver.
   std::map<std::string, std::vector<uint32_t>, std::less<>> failed_by_name_;
+  // name -> (relay id, row) of receivers a relay reported failed, superseded when one of that
+  // name joins the sender itself.
+  std::map<std::string, std::vector<std::pair<uint32_t, size_t>>, std::less<>> relayed_failed_;
   std::deque<SenderAction> actions_;
   uint64_t ready_deadline_ns_ = 0, answer_deadline_ns_ = 0;
   // The last Ready, before the first pass, of a receiver that heard the beacon (0: none yet).

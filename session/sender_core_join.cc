@@ -39,6 +39,14 @@ void SenderCore::on_joined(uint32_t id, std::string name, std::string addr, std:
     if (f->second.empty()) failed_by_name_.erase(f);
   }
   if (!added && r.state == ReceiverState::kFailed) failed_by_name_[r.name].push_back(id);
+  // One a relay reported failed goes on from this sender: this entry stands for it now.
+  if (auto f = relayed_failed_.find(r.name); f != relayed_failed_.end()) {
+    for (const auto& [relay, row] : f->second) {
+      if (ReceiverRecord* q = find(relay); q && row < q->relayed.size())
+        q->relayed[row].superseded = true;
+    }
+    relayed_failed_.erase(f);
+  }
   log(Level::kInfo, "receiver " + r.name + " joined from " + r.addr +
                         (started_ ? std::string(" (session running: it joins the next repair step)")
                                   : " (" + std::to_string(receivers_.size()) + " of " +

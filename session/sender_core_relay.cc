@@ -36,8 +36,15 @@ void SenderCore::on_downstream(ReceiverRecord& r, const control::Downstream& m) 
   if (r.relayed.size() >= kMaxRelayedPerRelay) {
     return fail(r, "reported more than " + std::to_string(kMaxRelayedPerRelay) + " receivers");
   }
-  RelayedReceiver d{printable(m.name), printable(m.address), m.ok, printable(m.reason)};
+  RelayedReceiver d{printable(m.name), printable(m.address), m.ok, printable(m.reason), false};
   match_host_of(d.name, d.addr, "");
+  if (!d.ok) {
+    // It may have gone on from this sender (recv --sender RELAY,SENDER): that entry counts.
+    for (const auto& [id, o] : receivers_) {
+      d.superseded |= o.name == d.name && (o.active() || o.state == ReceiverState::kDone);
+    }
+    if (!d.superseded) relayed_failed_[d.name].emplace_back(r.id, r.relayed.size());
+  }
   log(d.ok ? Level::kInfo : Level::kWarn,
       "receiver " + d.name + " (" + d.addr + ", through relay " + r.name + ") " +
           (d.ok ? std::string("verified the object") : "failed: " + d.reason));

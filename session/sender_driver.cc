@@ -366,7 +366,8 @@ SendResult SenderDriver::finish(SendOutcome outcome) {
     const bool ok = r.state == ReceiverState::kDone;
     result.receivers.push_back({r.name, r.addr, ok, r.unicast, ok ? std::string() : r.reason, ""});
     for (const RelayedReceiver& d : r.relayed) {
-      result.receivers.push_back({d.name, d.addr, d.ok, false, d.reason, r.name});
+      if (!d.superseded)
+        result.receivers.push_back({d.name, d.addr, d.ok, false, d.reason, r.name});
     }
   }
   const std::vector<std::string> missing = core_->hosts_missing();

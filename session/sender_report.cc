@@ -102,6 +102,7 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     if (!r.segment.empty() || !r.relayed.empty()) o["relays_into"] = r.segment;
     j["receivers"].push_back(o);
     for (const RelayedReceiver& d : r.relayed) {  // behind this relay: its session's outcome
+      if (d.superseded) continue;
       (d.ok ? ok : failed)++;
       nlohmann::json rd = {{"name", d.name},
                            {"address", d.addr},
@@ -139,6 +140,7 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
                          format_bytes(double(r.unicast_symbols) * sym).c_str(),
                          row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
     for (const RelayedReceiver& d : r.relayed) {
+      if (d.superseded) continue;
       (d.ok ? ok : failed)++;
       out += printf_string("%-20s %-22s %-8s %-9s %10s %12s %10s %12s  %s\n", d.name.c_str(),
                            d.addr.c_str(), d.ok ? "done" : "FAILED", "relay", "-", "-", "-", "-",

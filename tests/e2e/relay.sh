@@ -13,6 +13,8 @@
 #     re-parented receivers are done in its summary.
 #  3. Relay 1 expects a machine that never comes (its --hosts): the relay and the sender both
 #     exit 1, and the sender's summary names that machine as failed through relay 1.
+#  4. Relay 2 is stopped (SIGTERM) while it sends: it ends in order (exit 143), tells its
+#     receivers, which go on from the sender and verify, and tells the sender why it failed.
 source "$(dirname "$0")/lib.sh"
 e2e_init relay "$@"
 need_root_netns
@@ -132,4 +134,25 @@ expect_eq "relay1 failed at the sender" "$(outcome c-tx relay1 outcome)" failed
 expect "relay1's reason counts its failed receivers ($(outcome c-tx relay1 reason))" \
   grep -q "1 of 3 receivers of its segment failed" <<<"$(outcome c-tx relay1 reason)"
 expect_eq "the sender counts 2 + relay1's 2 done" "$(json "$WORK/c-tx.json" .ok)" 4
+
+log "4: relay 2 stopped by SIGTERM while it sends"
+mkdir -p "$WORK/d"
+for k in 1 2; do bed_receiver "d-rx$k" "$k" "$WORK/d/rx$k.bin"; done
+relay d-relay2 2 20M
+for k in 2 3; do seg_receiver "d-s2n$k" 2 "$k" "$WORK/d/s2n$k.bin" --progress; done
+bed_sender d-tx 3 "$WORK/object.bin" 200M --until 20s
+if wait_log d-tx "relay2 verified the object and relays it" 60 && wait_progress d-s2n2 20 60; then
+  kill -TERM "$(cmd_pid d-relay2)"
+else
+  fail "relay 2 never relayed, or s2n2 never reached 20% through it"
+fi
+expect_rc d-relay2 143
+expect_rc d-tx 1
+for name in d-rx1 d-rx2 d-s2n2 d-s2n3; do expect_rc "$name" 0; done
+for f in s2n2 s2n3; do expect_same_sha "$WORK/object.bin" "$WORK/d/$f.bin"; done
+expect "relay2's reason says it was stopped ($(outcome d-tx relay2 reason))" \
+  grep -q "the relay was stopped before its segment was done" <<<"$(outcome d-tx relay2 reason)"
+for k in 2 3; do
+  expect_eq "s2n$k went on from the sender" "$(outcome d-tx "s2n$k" path)/$(outcome d-tx "s2n$k" outcome)" unicast/done
+done
 e2e_finish

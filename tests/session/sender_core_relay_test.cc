@@ -115,6 +115,38 @@ TEST(SenderCoreRelay, ReceiversBehindARelayAnswerForHosts) {
   EXPECT_EQ(s.core.hosts_missing(), std::vector<std::string>{"ghost"});
 }
 
+// recv --sender RELAY,SENDER: one the relay reports failed that goes on from the sender counts
+// once, as its entry at the sender, whichever comes first.
+TEST(SenderCoreRelay, OneThatWentOnFromTheSenderCountsOnce) {
+  for (const bool report_first : {true, false}) {
+    SCOPED_TRACE(report_first ? "reported, then joined" : "joined, then reported");
+    SenderConfig c = config(2);
+    c.answer_timeout_ns = 10'000 * kMs;
+    Session s = relay_session(c);
+    s.core.on_pass_sent({32, 0}, 10 * kMs);
+    s.done(1, 11 * kMs);
+    relaying(s, 2, 12 * kMs);
+    auto join_n8 = [&] {
+      s.core.on_joined(3, "n8", "10.9.0.8:5000", "", 20 * kMs);
+      s.ready(3, 21 * kMs, 0);
+    };
+    if (!report_first) join_n8();
+    downstream(s, 2, "n7", true, "", 22 * kMs);
+    downstream(s, 2, "n8", false, "aborted: the relay was stopped", 22 * kMs);
+    if (report_first) join_n8();
+    segment_done(s, 2, false, "1 of 2 receivers of its segment failed", 23 * kMs);
+    s.done(3, 30 * kMs);
+    s.core.on_tick(30 * kMs);
+    auto a = s.drain();
+    EXPECT_TRUE(s.core.receiver(2)->relayed[1].superseded);
+    auto events = all_of<action::Emit>(a);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().name, "end");
+    EXPECT_EQ(events.back().fields["ok"], 3) << "rx1, n7, n8 (from the sender)";
+    EXPECT_EQ(events.back().fields["failed"], 1) << "the relay";
+  }
+}
+
 TEST(SenderCoreRelay, DownstreamOrRelayingOutOfTurnIsAProtocolError) {
   Session s = relay_session();
   downstream(s, 2, "n7", true, "", 5 * kMs);

@@ -128,7 +128,9 @@ TEST_F(SenderReport, ReceiversBehindARelayAreRowsOfTheirOwn) {
   relay.unicast = true;
   relay.done_ns = 11 * kS;
   relay.segment = "239.1.1.2:9000 via eth1";
-  relay.relayed = {{"n7", "10.9.0.7:4000", true, ""}, {"n8", "10.9.0.8:4000", false, "disk full"}};
+  relay.relayed = {{"n7", "10.9.0.7:4000", true, "", false},
+                   {"n8", "10.9.0.8:4000", false, "disk full", false},
+                   {"n9", "10.9.0.9:4000", false, "aborted", true}};  // went on from the sender
   receivers[relay.id] = relay;
   const nlohmann::json j = summary_json(totals, receivers);
   EXPECT_EQ(j["ok"], 4) << "rx1, rx3, relay1, n7";
@@ -145,6 +147,7 @@ TEST_F(SenderReport, ReceiversBehindARelayAreRowsOfTheirOwn) {
   EXPECT_EQ(row("n7")["outcome"], "done");
   EXPECT_EQ(row("n8")["outcome"], "failed");
   EXPECT_EQ(row("n8")["reason"], "disk full");
+  EXPECT_TRUE(row("n9").is_null()) << "superseded: its own entry at the sender counts";
   const std::string t = summary_table(totals, receivers);
   EXPECT_NE(t.find("n7                   10.9.0.7:4000          done     relay"), std::string::npos)
       << t;
