@@ -76,11 +76,13 @@ done
 expect_eq "the sender counts every receiver, relayed ones too" "$(json "$WORK/a-tx.json" .ok)" 8
 expect_log a-tx "relay1 verified the object and relays it into $BED_GROUP:$BED_PORT via v0" \
   "the sender logs the relay's segment"
-# One multicast copy for the main segment and one unicast copy per relay: 3, against 6 + 1 if the
-# sender served the four segment receivers by unicast itself. Headers and repair add a few %.
+# One multicast copy for the main segment and one unicast copy per relay: 3.3 with framing
+# (docs/scale.md), against 5.5 if the sender served the four segment receivers by unicast itself.
+# The bound leaves a whole copy for repair on a loaded machine.
 copies=$(( ($(tx_bytes) - before) * 100 / (16 << 20) ))
 log "the sender's link carried $copies/100 copies of the object"
-expect "the sender's link carried under 3.5 copies, not 5+ ($copies/100)" test "$copies" -lt 350
+expect "the sender's link carried about one copy per segment, not one per receiver ($copies/100)" \
+  test "$copies" -lt 450
 
 log "2: relay 2 killed while it sends; its receivers go on from the sender"
 mkdir -p "$WORK/b"
