@@ -188,54 +188,6 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   }
 }
 
-void SenderCore::on_ready(ReceiverRecord& r, const control::Ready& ready, uint64_t now_ns) {
-  // A receiver Ready in the middle of a pass (a late joiner) lacks what went before: that pass
-  // says nothing about its speed.
-  r.first_full_pass = passes_ + (phase_ == Phase::kPassing ? 1 : 0);
-  if (ready.beacon_echo != 0 && ready.beacon_echo == cfg_.beacon_nonce) {
-    if (phase_ == Phase::kUnicastDrain) {
-      // The multicast passes are over (it was slow to say Ready, and no --until cycle follows).
-      return serve_by_unicast(r, "said Ready after the multicast passes ended");
-    }
-    set_state(r, ReceiverState::kReady);
-    if (phase_ == Phase::kAwaitReady) heard_ready_ns_ = now_ns;
-    return;
-  }
-  const std::string why =
-      ready.beacon_echo == 0
-          ? "did not hear the session's multicast beacon (group " + cfg_.group + ", TTL " +
-                std::to_string(cfg_.ttl) +
-                "): another subnet without multicast routing, a TTL too small, IGMP snooping "
-                "without a querier, a firewall, or the wrong --iface on the receiver"
-          : "echoed a beacon this session never sent";
-  if (cfg_.scope_strict || ready.beacon_echo != 0) {
-    fail(r, why + (cfg_.scope_strict ? " (--scope strict refuses it)" : ""));
-    return;
-  }
-  serve_by_unicast(r, why);
-}
-
-void SenderCore::serve_by_unicast(ReceiverRecord& r, std::string why) {
-  log(Level::kWarn, "receiver " + r.name + " (" + r.addr + ") " + why +
-                        "; serving it the whole object by unicast");
-  set_state(r, ReceiverState::kReady);
-  r.unicast = true;
-  r.reason = std::move(why);
-  push(action::StartUnicastFeed{
-      r.id, r.unicast_passes,
-      feed_of(r.initial ? r.needs
-                        : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
-                                                control::kMissingWholeBlock}})});
-}
-
-void SenderCore::fail_unconfirmed(uint64_t now_ns) {
-  if (joined_count_ == 0) return;  // O(1) on every tick but while someone is on its way
-  for (auto& [id, r] : receivers_) {
-    if (r.state == ReceiverState::kJoined && r.ready_by_ns != 0 && now_ns >= r.ready_by_ns)
-      fail(r, "did not confirm it joined the multicast group");
-  }
-}
-
 void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
   if (r.unicast && nak.pass != control::kInitialPass) {
     // A unicast receiver lacks blocks after its stream (a block failed its hash): again.
