@@ -9,7 +9,8 @@
 #   --size SIZE          image size, K/M/G = KiB/MiB/GiB (default 128M)
 #   --runs N             runs per tool and condition (default 5)
 #   --receivers N        receivers on the bed (default 4)
-#   --tools LIST         comma list of shoal,udpcast,uftp,iperf (default all four)
+#   --tools LIST         comma list of shoal,udpcast,uftp,iperf (default all four), and shoal-peers:
+#                        shoal with every receiver started with --serve-peers (peer repair)
 #   --conditions LIST    comma list of capped-0,capped-1,uncapped-0,uncapped-1,policer,slow (default
 #                        the first four); "-1" means --loss per mille on every receiver port, "-0" no
 #                        loss. policer: the cap with a --cap-burst bucket, --loss toward receiver 1
@@ -106,7 +107,7 @@ CAP_BPS=$(cap_bps "$CAP")
 [[ $LOSS =~ ^[0-9]+$ ]] && ((LOSS <= 1000)) || die "--loss wants 0..1000 per mille"
 IFS=, read -ra TOOL_LIST <<<"$TOOLS"
 IFS=, read -ra COND_LIST <<<"$CONDITIONS"
-for t in "${TOOL_LIST[@]}"; do [[ $t =~ ^(shoal|udpcast|uftp|iperf)$ ]] || die "unknown tool '$t'"; done
+for t in "${TOOL_LIST[@]}"; do [[ $t =~ ^(shoal|shoal-peers|udpcast|uftp|iperf)$ ]] || die "unknown tool '$t'"; done
 [[ $CAP_BURST =~ ^[0-9]+$ ]] && ((CAP_BURST >= 1600)) || die "--cap-burst wants bytes >= 1600"
 SLOW_RATE=$((CAP_BPS / 6000))kbit   # receiver 1's port in the slow condition: cap/6
 for c in "${COND_LIST[@]}"; do
@@ -122,7 +123,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-$RUN_TIMEOUT_MIN}
 need() { command -v "$1" >/dev/null || die "'$1' is not installed ($2)"; }
 for t in "${TOOL_LIST[@]}"; do
   case $t in
-    shoal) [ -x "$SHOAL" ] || die "no shoal binary at $SHOAL (build it, or pass --shoal PATH)" ;;
+    shoal | shoal-peers) [ -x "$SHOAL" ] || die "no shoal binary at $SHOAL (build it, or pass --shoal PATH)" ;;
     udpcast) need udp-sender "apt-get install udpcast"; need udp-receiver "apt-get install udpcast" ;;
     uftp) need uftp "apt-get install uftp"; need uftpd "apt-get install uftp" ;;
     iperf) need iperf "apt-get install iperf" ;;
@@ -193,7 +194,7 @@ for cond in "${COND_LIST[@]}"; do
     n=${#TOOL_LIST[@]}
     for i in $(seq 0 $((n - 1))); do
       tool=${TOOL_LIST[$(((i + run - 1) % n))]}
-      rate=${RATE[$tool:${cond%-*}]}
+      rate=${RATE[${tool%-peers}:${cond%-*}]}
       dir=$WORK/$cond/$tool/$run
       mkdir -p "$dir"
       # A run that breaks (a tool that hangs, output we cannot parse) must not end the whole benchmark:

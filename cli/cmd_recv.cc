@@ -238,6 +238,13 @@ Action add_recv(CLI::App& app) {
   sub->add_flag("!--no-verify-thread", a->o.verify_thread,
                 "check blocks against their hashes on the receive thread, not on a thread of "
                 "their own (the default when two or more CPUs are usable)");
+  sub->add_flag("--serve-peers", a->o.serve_peers,
+                "once verified, serve the object to stragglers the sender assigns (peer repair: "
+                "their unicast repair leaves this host's link, not the sender's) until the "
+                "session ends; needs --key-file (or --insecure)");
+  sub->add_option("--peer-listen", a->o.peer_listen,
+                  "with --serve-peers: where to listen for peers, HOST:PORT (default: the address "
+                  "this receiver reaches the sender from, any free port)");
   sub->add_flag("!--no-resume", a->o.resume,
                 "start over instead of resuming from partial data of an earlier run, "
                 "and remove partial data on failure");

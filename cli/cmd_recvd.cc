@@ -109,6 +109,9 @@ Action add_recvd(CLI::App& app) {
   sub->add_option("--state-dir", a->d.receiver.state_dir,
                   "where resume state for block devices is kept")
       ->capture_default_str();
+  sub->add_flag("--serve-peers", a->d.receiver.serve_peers,
+                "once a session's object is verified, serve it to the stragglers its sender "
+                "assigns until that session ends (peer repair; the hook runs then)");
   return {sub, [a] {
             daemon::DaemonOptions d = a->d;
             auto wait = parse_duration_ns(a->wait);

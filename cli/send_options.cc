@@ -125,6 +125,9 @@ void add_send_options(CLI::App* sub, SendArgs& a, SendRole role) {
                   "object by unicast over the control connection, strict = refuse them")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "strict"}));
+  sub->add_flag("!--no-peer-repair", a.o.peer_repair,
+                "serve every unicast repair pass from this host, even when receivers that are "
+                "done offer to serve peers (recv --serve-peers); off anyway with --encrypt");
   sub->add_option("--slow-receiver", a.slow,
                   "a receiver that lacks much more than the others after a pass (a slower port, "
                   "disk or CPU): unicast = serve it the rest over its control connection at the "

@@ -284,4 +284,13 @@ void Connection::on_readable() {
   if (tls_) loop_.again(fd_.get());
 }
 
+std::optional<sockaddr_in> Connection::local_address() const {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (!fd_.valid() || ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+      a.sin_family != AF_INET)
+    return std::nullopt;
+  return a;
+}
+
 }  // namespace shoal::control

@@ -17,8 +17,11 @@
 // they get it as an argument. Not thread-safe: use from the loop's thread.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +80,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void set_max_message_size(size_t max) { splitter_.set_max_message_size(max); }
   // "a.b.c.d:port" of the peer, for logs.
   const std::string& peer() const { return peer_; }
+  // This end's address (getsockname); nullopt once closed.
+  std::optional<sockaddr_in> local_address() const;
   // The TLS session, once a message has arrived over it (nullptr without TLS).
   const TlsStream* tls() const { return tls_.get(); }
 

@@ -85,6 +85,28 @@ void put(Writer& w, const Downstream& m) {
   w.u8(m.ok ? 1 : 0);
   w.str(m.reason, kMaxReasonLength);
 }
+void put(Writer& w, const PeerOffer& m) {
+  w.str(m.address, kMaxNameLength);
+}
+void put(Writer& w, const PeerAssign& m) {
+  if (m.ranges.empty() || m.ranges.size() > kMaxPeerRanges) {
+    throw std::length_error("PeerAssign of " + std::to_string(m.ranges.size()) + " ranges (1.." +
+                            std::to_string(kMaxPeerRanges) + ")");
+  }
+  w.u64(m.session_id);
+  w.u32(m.pass);
+  w.str(m.address, kMaxNameLength);
+  w.u32(static_cast<uint32_t>(m.ranges.size()));
+  for (const PeerRange& range : m.ranges) {
+    w.u32(range.block);
+    w.u8(range.first_esi);
+    w.u8(range.count);
+  }
+}
+void put(Writer& w, const PeerFailed& m) {
+  w.str(m.address, kMaxNameLength);
+  w.str(m.reason, kMaxReasonLength);
+}
 void put(Writer& w, const Ready& m) {
   w.u64(m.beacon_echo);
 }
@@ -263,6 +285,34 @@ Result<Message> get_downstream(Reader& r) {
   m.reason = r.str("reason", kMaxReasonLength);
   return r.finish(std::move(m));
 }
+Result<Message> get_peer_offer(Reader& r) {
+  PeerOffer m;
+  m.address = r.str("address", kMaxNameLength);
+  return r.finish(std::move(m));
+}
+Result<Message> get_peer_assign(Reader& r) {
+  PeerAssign m;
+  m.session_id = r.u64("session_id");
+  m.pass = r.u32("pass");
+  m.address = r.str("address", kMaxNameLength);
+  const uint32_t n = r.count("range count", kPeerRangeWireSize, kMaxPeerRanges);
+  if (!r.failed() && n == 0) r.fail("assigns no range");
+  m.ranges.resize(n);
+  for (uint32_t i = 0; i < n && !r.failed(); ++i) {
+    PeerRange& range = m.ranges[i];
+    range.block = r.u32("range block");
+    range.first_esi = r.u8("range first_esi");
+    range.count = r.u8("range count");
+    if (!r.failed() && range.count == 0) r.fail("range " + std::to_string(i) + " has no row");
+  }
+  return r.finish(std::move(m));
+}
+Result<Message> get_peer_failed(Reader& r) {
+  PeerFailed m;
+  m.address = r.str("address", kMaxNameLength);
+  m.reason = r.str("reason", kMaxReasonLength);
+  return r.finish(std::move(m));
+}
 Result<Message> get_ready(Reader& r) {
   Ready m;
   m.beacon_echo = r.u64("beacon_echo");
@@ -438,6 +488,12 @@ const char* type_name(MessageType type) {
       return "Relaying";
     case MessageType::kDownstream:
       return "Downstream";
+    case MessageType::kPeerOffer:
+      return "PeerOffer";
+    case MessageType::kPeerAssign:
+      return "PeerAssign";
+    case MessageType::kPeerFailed:
+      return "PeerFailed";
   }
   return "unknown";
 }
@@ -524,6 +580,12 @@ Result<Message> decode_body(std::span<const uint8_t> bytes) {
       return get_relaying(r);
     case MessageType::kDownstream:
       return get_downstream(r);
+    case MessageType::kPeerOffer:
+      return get_peer_offer(r);
+    case MessageType::kPeerAssign:
+      return get_peer_assign(r);
+    case MessageType::kPeerFailed:
+      return get_peer_failed(r);
   }
   return make_error("unknown message type " + std::to_string(bytes[1]));
 }
@@ -548,56 +610,6 @@ NakBuild build_nak(uint32_t pass, std::span<const uint32_t> missing, uint64_t fr
   return build_nak_from(
       pass, missing.size(), [&](uint32_t b) { return missing[b]; }, frames_received,
       frames_rejected, max_runs);
-}
-
-// --- FrameSplitter ---
-
-void FrameSplitter::compact() {
-  if (begin_ == 0) return;
-  std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-  end_ -= begin_;
-  begin_ = 0;
-}
-
-std::span<uint8_t> FrameSplitter::prepare(size_t min_bytes) {
-  if (begin_ == end_) {
-    begin_ = end_ = 0;
-    // A peer that once sent a large message should not pin a large buffer forever.
-    if (buf_.capacity() > 4 * min_bytes && buf_.capacity() > (size_t{256} << 10)) {
-      std::vector<uint8_t>().swap(buf_);
-    }
-  } else if (buf_.size() - end_ < min_bytes) {
-    compact();
-  }
-  if (buf_.size() - end_ < min_bytes) buf_.resize(end_ + min_bytes);
-  return {buf_.data() + end_, buf_.size() - end_};
-}
-
-void FrameSplitter::commit(size_t n) {
-  end_ += std::min(n, buf_.size() - end_);
-}
-
-void FrameSplitter::feed(std::span<const uint8_t> bytes) {
-  if (bytes.empty()) return;
-  std::span<uint8_t> space = prepare(bytes.size());
-  std::memcpy(space.data(), bytes.data(), bytes.size());
-  commit(bytes.size());
-}
-
-Result<std::optional<std::span<const uint8_t>>> FrameSplitter::next() {
-  if (error_) return make_error(*error_);
-  if (end_ - begin_ < kLengthPrefixSize) return std::optional<std::span<const uint8_t>>();
-  const uint8_t* p = buf_.data() + begin_;
-  const size_t length = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
-  if (length < kMinMessageSize || length > max_) {
-    error_ = "frame length " + std::to_string(length) + " is outside 2.." + std::to_string(max_) +
-             " bytes (peer is not speaking the shoal control protocol, or the stream is corrupt)";
-    return make_error(*error_);
-  }
-  if (end_ - begin_ < kLengthPrefixSize + length) return std::optional<std::span<const uint8_t>>();
-  std::span<const uint8_t> body(p + kLengthPrefixSize, length);
-  begin_ += kLengthPrefixSize + length;
-  return std::optional<std::span<const uint8_t>>(body);
 }
 
 }  // namespace shoal::control

@@ -67,6 +67,9 @@ enum class MessageType : uint8_t {
   kFetch = 20,
   kRelaying = 21,
   kDownstream = 22,
+  kPeerOffer = 23,
+  kPeerAssign = 24,
+  kPeerFailed = 25,
 };
 
 // Hello.flags / Challenge.flags: the side has no key and runs unauthenticated (--insecure).
@@ -345,9 +348,63 @@ struct Downstream {
   bool operator==(const Downstream&) const = default;
 };
 
-using Message = std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready,
-                             PassEnd, Nak, Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress,
-                             ManifestEnd, Horizon, Fetch, Relaying, Downstream>;
+// Peer repair (docs/protocol.md): receivers that verified the object serve its symbols to
+// stragglers the sender assigns them, so the unicast lane does not all leave the sender's link.
+//
+// R->S, just before a verified Done: this receiver serves the object's symbols at `address`
+// (host:port) until the sender's Bye. The sender then holds its Done's acknowledgement until the
+// session ends.
+struct PeerOffer {
+  static constexpr MessageType kType = MessageType::kPeerOffer;
+  std::string address;
+  bool operator==(const PeerOffer&) const = default;
+};
+
+// Stragglers one serving receiver takes at once (the sender assigns no more; the server refuses
+// more connections).
+inline constexpr uint32_t kPeerMaxClients = 4;
+
+// A range of one block's rows, as the sender's unicast feed has them: rows below the block's k
+// are source symbols, rows at or above k repair rows (the server encodes them).
+struct PeerRange {
+  uint32_t block = 0;
+  uint8_t first_esi = 0;
+  uint8_t count = 0;
+  bool operator==(const PeerRange&) const = default;
+};
+inline constexpr size_t kPeerRangeWireSize = 6;
+// Ranges in one assignment at most (~1.4 GiB of the default layout): what is left goes in the
+// next one.
+inline constexpr size_t kMaxPeerRanges = 16384;
+
+// S->R: take pass `pass` of the unicast lane from the peer at `address` instead of the sender.
+// The receiver connects there (the same PSK handshake as a join), sends this very message on
+// (the server checks session_id), takes Repair messages (plain symbols: every block is checked
+// against its manifest hash as always) and then the server's PassEnd{pass}; it answers the pass
+// to the sender as if the sender had sent it. A peer that fails it reports (PeerFailed) before
+// that answer.
+struct PeerAssign {
+  static constexpr MessageType kType = MessageType::kPeerAssign;
+  uint64_t session_id = 0;
+  uint32_t pass = 0;
+  std::string address;
+  std::vector<PeerRange> ranges;  // 1..kMaxPeerRanges
+  bool operator==(const PeerAssign&) const = default;
+};
+
+// R->S: the peer of an assignment did not serve it (unreachable, refused, went away, stalled):
+// the sender assigns that peer nothing more.
+struct PeerFailed {
+  static constexpr MessageType kType = MessageType::kPeerFailed;
+  std::string address;
+  std::string reason;
+  bool operator==(const PeerFailed&) const = default;
+};
+
+using Message =
+    std::variant<Hello, Challenge, Auth, Accept, Reject, Session, Manifest, Ready, PassEnd, Nak,
+                 Repair, Done, Bye, KeyGrant, Probe, Feedback, Progress, ManifestEnd, Horizon,
+                 Fetch, Relaying, Downstream, PeerOffer, PeerAssign, PeerFailed>;
 
 // Largest arrays that fit one message.
 inline constexpr size_t kMaxManifestHashes =

@@ -26,9 +26,12 @@
 #include "session/checkpointer.h"
 #include "session/manifest_seal.h"
 #include "session/open_block_budget.h"
+#include "session/peer_fetch.h"
+#include "session/peer_server.h"
 #include "session/receiver_control.h"
 #include "session/receiver_core.h"
 #include "session/receiver_report.h"
+#include "session/receiver_run.h"
 
 namespace shoal::session {
 
@@ -67,68 +70,9 @@ std::string ipv4_text(uint32_t host_order) {
   return engine::ipv4_to_string(a);
 }
 
-// Runs one receive: the connection, the join, the data plane and the disk, doing what
-// ReceiverControl (the session logic) asks.
-class ReceiverRun {
- public:
-  explicit ReceiverRun(const RecvOptions& o)
-      : opt_(o), control_(o.announced), progress_(o.progress) {
-    if (o.unicast_only) control_.set_beacon_wait(0);
-  }
-  RecvResult run();
+}  // namespace
 
- private:
-  RecvResult setup_failed(std::string reason, bool bad_input) {
-    spdlog::error("{}", reason);
-    return {false, bad_input, std::move(reason)};
-  }
-  void on_message(const control::Message& m);
-  void on_closed(const std::string& why);
-  void open_session(ReceiverControl::OpenSession o);
-  void open_pipe(const control::Session& s, size_t max_open);
-  void join_group(const control::Session& s);
-  Status verify_off_thread();
-  void refuse(const std::string& why);
-  void on_udp();
-  void tick();
-  void execute(const ReceiverControl::Action& a);
-  void commit(uint32_t pass);
-  void relay_tick();
-  bool socket_empty() const;
-  RecvResult finish();
-  // The data plane as chosen on the command line; the group comes from the sender.
-  engine::RxTransportOptions data_plane() const {
-    engine::RxTransportOptions ro;
-    ro.choice = opt_.transport;
-    ro.iface = opt_.iface;
-    ro.rcvbuf = opt_.rcvbuf;
-    return ro;
-  }
-
-  RecvOptions opt_;
-  ReceiverControl control_;
-  std::unique_ptr<control::EventLoop> loop_;
-  std::shared_ptr<control::Connection> conn_;
-  std::optional<control::ClientHandshake> hs_;
-  std::string received_path_;  // --out, or where a packed object waits to be unpacked
-  uint64_t socket_drops_ = 0;  // the data socket's drops, read before it is closed
-  int socket_buffer_ = 0;      // the receive buffer asked for
-  std::optional<DataKey> key_;
-  std::optional<ManifestSeal> seal_;  // the streamed manifest's tags (channel key)
-  // The sink outlives what writes into it: the checkpointer's thread and the core.
-  std::unique_ptr<object::BlockSink> sink_;
-  object::PipeSink* pipe_ = nullptr;  // --out -: sink_, streaming to stdout
-  std::unique_ptr<Checkpointer> checkpointer_;
-  std::unique_ptr<ReceiverCore> core_;
-  std::unique_ptr<engine::RxBackend> rx_;
-  std::shared_ptr<void> rx_keep_;  // what the backend needs alive (DPDK EAL and port)
-  uint64_t last_udp_ns_ = 0, start_ns_ = 0, done_ns_ = 0;
-  std::optional<control::Done> relay_done_;  // a relay's Done, held until its segment ended
-  ProgressLine progress_;
-  // `shoal probe` and --rate auto (issue #7): declared last, so destroyed before loop_ and conn_.
-  std::unique_ptr<probe::ProbeReceiver> probe_;
-  probe::FeedbackCounter feedback_;
-};
+namespace detail {
 
 void ReceiverRun::on_message(const control::Message& m) {
   if (hs_ && !hs_->joined()) {
@@ -174,6 +118,8 @@ void ReceiverRun::on_message(const control::Message& m) {
     if (Status s = probe_->on_message(std::get<control::Probe>(m)); !s)
       return control_.fail(s.error());
     if (probe_->finished()) control_.finish();
+  } else if (std::holds_alternative<ReceiverControl::FetchFromPeer>(reaction)) {
+    if (core_) fetch_from_peer(std::get<control::PeerAssign>(m));
   } else if (std::holds_alternative<ReceiverControl::Unexpected>(reaction)) {
     spdlog::warn("ignoring unexpected {} from the sender", control::type_name(m));
   }
@@ -431,6 +377,7 @@ void ReceiverRun::commit(uint32_t /*pass*/) {
     conn_->send(control::Relaying{opt_.relay_segment});
     relay_done_ = d;
   } else {
+    if (c.ok()) offer_to_serve_peers();
     conn_->send(d);
     done_ns_ = monotonic_ns();
     control_.on_done_sent(c, done_ns_);
@@ -461,6 +408,7 @@ void ReceiverRun::relay_tick() {
 void ReceiverRun::tick() {
   const uint64_t now = monotonic_ns();
   relay_tick();
+  peer_tick(now);
   for (;;) {
     ReceiverControl::Tick t;
     t.now_ns = now;
@@ -516,8 +464,8 @@ RecvResult ReceiverRun::run() {
       control::Connection::create(*loop_, std::move(*fd), cb, control::Connection::Limits{}, tls);
   if (!conn) return setup_failed(conn.error(), false);
   conn_ = std::move(*conn);
-  hs_.emplace(opt_.insecure ? std::nullopt : opt_.key, opt_.name.empty() ? host_name() : opt_.name,
-              control::random_nonce());
+  name_ = opt_.name.empty() ? host_name() : opt_.name;
+  hs_.emplace(opt_.insecure ? std::nullopt : opt_.key, name_, control::random_nonce());
   conn_->send(hs_->start());
 
   while (!control_.finished()) {
@@ -589,13 +537,14 @@ RecvResult ReceiverRun::finish() {
     }
   }
   spdlog::info("verified and written to {}", pipe_ ? "stdout" : opt_.out);
+  log_peer_service();
   opt_.events.emit("done", {{"out", opt_.out}, {"sha256", to_hex(*control_.object_sha256())}});
   summary.seconds = seconds();
   write_receiver_json(opt_.json_path, summary);
   return {true, false, ""};
 }
 
-}  // namespace
+}  // namespace detail
 
 Status check_local_options(const RecvOptions& options) {
   if (!options.iface.empty()) {
@@ -620,7 +569,7 @@ Status check_local_options(const RecvOptions& options) {
 }
 
 RecvResult run_receiver(const RecvOptions& options) {
-  ReceiverRun r(options);
+  detail::ReceiverRun r(options);
   return r.run();
 }
 

@@ -50,6 +50,12 @@ struct RecvOptions {
   std::function<void()> out_streamed;        // --out -: the whole object went (or it stopped)
   bool pipe_any_format = false;              // --out - takes packed objects as they are (relay)
   bool unicast_only = false;  // Ready at once, without the beacon wait (relay --from-unicast)
+  // --serve-peers: once verified, serve the object to stragglers the sender assigns (peer
+  // repair, session/peer_server.h) until the session ends; listening on peer_listen ("" = the
+  // address this receiver reaches the sender from, any free port). Plain objects written to a
+  // file or a device only.
+  bool serve_peers = false;
+  std::string peer_listen;
   // A relay's upstream side (relay/relay.h). Set, the receiver says Relaying{relay_segment}
   // instead of Done once its copy is verified, asks relay_outcome() on every tick until it has
   // its segment's outcome, reports each receiver there (Downstream) and then says Done with it.

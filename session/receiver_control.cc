@@ -98,6 +98,12 @@ ReceiverControl::Reaction ReceiverControl::on_message(const control::Message& m,
     }
     pending_pass_ = pe->pass;
     pass_end_ns_ = now_ns;
+  } else if (std::get_if<control::PeerAssign>(&m)) {
+    if (!opened_ || !object_sha256_) {
+      fail("sender assigned a peer before the session and its whole manifest");
+      return {};
+    }
+    return FetchFromPeer{};
   } else if (std::get_if<control::Repair>(&m)) {
     if (opened_) return TakeRepair{};
   } else if (std::get_if<control::Horizon>(&m)) {
@@ -160,7 +166,7 @@ void ReceiverControl::on_done_sent(const Status& result, uint64_t now_ns) {
   done_sent_ = true;
   if (result.ok()) {
     if (outcome_ == Outcome::kRunning) outcome_ = Outcome::kDone;
-    ack_deadline_ns_ = now_ns + kDoneAckWaitNs;
+    ack_deadline_ns_ = serve_after_done_ ? UINT64_MAX : now_ns + kDoneAckWaitNs;
   } else {
     fail(result.error());
   }

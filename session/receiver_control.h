@@ -19,6 +19,9 @@
 //   Horizon        any time after the KeyGrant -> TakeHorizon (bounds the replay window)
 //   PassEnd        answered once the socket is drained: quiet for kDrainQuietNs and empty, or
 //                     kDrainMaxNs after the PassEnd -> SendNak, or Commit when every block is in
+//   PeerAssign     a unicast lane pass from a peer (after the whole manifest, like a PassEnd)
+//                     -> FetchFromPeer; the driver hands the peer's PassEnd (or its own, when
+//                     the peer failed) back through on_message, as the sender's would be
 //   Done           the driver commits, sends Done and calls on_done_sent(); a verified Done
 //                  waits for the sender's acknowledgement (Bye kFinished, sent at once) up to
 //                  kDoneAckWaitNs, then finishes either way: the object is committed, so the
@@ -71,9 +74,10 @@ class ReceiverControl {
   struct TakeRepair {};       // hand the Repair to the core (if it was created)
   struct TakeHorizon {};      // hand the sender's Horizon to the core's replay window
   struct ForwardProbe {};     // `shoal probe`: hand the Probe to the probe receiver
+  struct FetchFromPeer {};    // take the PeerAssign's pass from that peer (session/peer_fetch.h)
   struct Unexpected {};       // a message with no place after the join: log and ignore it
   using Reaction = std::variant<std::monostate, OpenSession, TakeManifest, TakeManifestEnd,
-                                TakeRepair, TakeHorizon, ForwardProbe, Unexpected>;
+                                TakeRepair, TakeHorizon, ForwardProbe, FetchFromPeer, Unexpected>;
 
   // What a tick asks of the driver.
   struct SendReady {  // the initial NAK (kInitialPass), then Ready{beacon_echo}
@@ -118,6 +122,9 @@ class ReceiverControl {
   // The driver sent Done at now_ns; `result` is the commit's (ok: the object is verified and in
   // place): the sender's Bye is awaited from now.
   void on_done_sent(const Status& result, uint64_t now_ns);
+  // It serves peers after its Done (control::PeerOffer): the sender's Bye comes at the session's
+  // end, however long that is, and is awaited without a deadline.
+  void serve_after_done() { serve_after_done_ = true; }
   // The control connection closed.
   void on_connection_closed(const std::string& why);
   // A failure found by the driver (refused join, disk, key, ...). The first reason wins.
@@ -159,6 +166,7 @@ class ReceiverControl {
   bool done_sent_ = false;
   uint64_t ack_deadline_ns_ = 0;  // a verified Done waits for the Bye until then
   bool ack_missing_ = false;
+  bool serve_after_done_ = false;
   bool ready_sent_ = false;
   uint64_t progress_ns_ = 0, progress_frames_ = 0;  // the last Progress report
   bool finished_ = false;

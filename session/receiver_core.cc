@@ -213,6 +213,12 @@ Status ReceiverCore::on_repair(const control::Repair& r) {
   return add_symbol(r.block, r.esi, r.payload, true);
 }
 
+Status ReceiverCore::on_peer_symbol(const control::Repair& r) {
+  if (r.block >= layout_.block_count() || r.payload.size() != layout_.symbol_size())
+    return make_error("a peer sent a malformed symbol (block " + std::to_string(r.block) + ")");
+  return add_symbol(r.block, r.esi, r.payload, true);
+}
+
 Status ReceiverCore::add_symbol(uint32_t block, uint8_t esi, std::span<const uint8_t> payload,
                                 bool unicast) {
   using Event = engine::BlockAssembler::Event;

@@ -102,6 +102,9 @@ class ReceiverCore : private engine::SpillStore {
   Status on_datagram(std::span<const uint8_t> datagram);
   // A unicast repair symbol from the control connection.
   Status on_repair(const control::Repair& repair);
+  // A symbol from a peer (peer repair, session/peer_fetch.h): plain, never a frame; its block is
+  // checked against the manifest hash like any other. A malformed one is an error.
+  Status on_peer_symbol(const control::Repair& repair);
   // From the KeyGrant: frames must carry this key's tag (none with FrameSuite::kNone); call
   // before the first datagram.
   Status protect(const DataKey& key);

@@ -250,6 +250,12 @@ std::optional<SendOutcome> SenderDriver::setup() {
   cfg.unicast_budget_symbols = opt_.unicast_budget_symbols;
   cfg.slow = opt_.slow_receiver;
   cfg.rate_bps = opt_.rate_bps;
+  cfg.peer_repair = opt_.peer_repair && !opt_.encrypt;
+  if (opt_.peer_repair && opt_.encrypt) {
+    spdlog::info(
+        "--encrypt: receivers' offers to serve peers are declined (a peer sends symbols "
+        "in the clear)");
+  }
   core_.emplace(std::move(cfg), t_start_);
 
   if (opt_.until_ns != 0) {

@@ -48,6 +48,9 @@ struct SendOptions {
   bool frame_auth = true;     // tag every data frame (AES-GCM under a per-session key)
   bool encrypt = false;       // also encrypt the payload (--encrypt)
   bool scope_strict = false;  // refuse receivers multicast does not reach, instead of unicast
+  // Receivers that offer (recv --serve-peers) serve unicast lane passes to stragglers
+  // (--no-peer-repair: never). Off with --encrypt: a peer sends symbols in the clear.
+  bool peer_repair = true;
   control::AdmissionOptions admission;  // --allow, --handshake-timeout, --max-receivers
   unsigned k = 64;                      // source symbols per block
   unsigned proactive = 0;               // repair rows sent with the first pass

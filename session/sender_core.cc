@@ -29,6 +29,7 @@ std::optional<uint32_t> addressee(const SenderAction& a) {
   if (const auto* s = std::get_if<action::SendHorizon>(&a)) return s->id;
   if (const auto* s = std::get_if<action::SendUnicastRepair>(&a)) return s->id;
   if (const auto* s = std::get_if<action::StartUnicastFeed>(&a)) return s->id;
+  if (const auto* s = std::get_if<action::AssignPeer>(&a)) return s->id;
   if (const auto* s = std::get_if<action::AckDone>(&a)) return s->id;
   return std::nullopt;
 }
@@ -142,6 +143,7 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
   log(Level::kWarn, "receiver " + (r.name.empty() ? std::string("?") : r.name) + " (" + r.addr +
                         ") failed: " + reason);
   set_state(r, ReceiverState::kFailed);
+  release_peer(r);
   r.reason = std::move(reason);
   emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
   std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
@@ -149,7 +151,10 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
 }
 
 void SenderCore::on_closed(uint32_t id, const std::string& why, uint64_t /*now_ns*/) {
-  if (ReceiverRecord* r = find(id)) fail(*r, "connection lost: " + why);
+  ReceiverRecord* r = find(id);
+  if (!r) return;
+  if (r->serving) stop_serving(*r, "its connection closed (" + why + ")");
+  fail(*r, "connection lost: " + why);
 }
 
 void SenderCore::on_local_failure(uint32_t id, std::string reason, uint64_t /*now_ns*/) {
@@ -181,6 +186,10 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
     on_relaying(*r, *rl, now_ns);
   } else if (const auto* ds = std::get_if<control::Downstream>(&m)) {
     on_downstream(*r, *ds);
+  } else if (const auto* po = std::get_if<control::PeerOffer>(&m)) {
+    on_peer_offer(*r, *po);
+  } else if (const auto* pf = std::get_if<control::PeerFailed>(&m)) {
+    on_peer_failed(*r, *pf);
   } else if (std::holds_alternative<control::Feedback>(m)) {
     // The driver's rate controller takes it.
   } else {
@@ -190,12 +199,19 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
 
 void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
   if (r.unicast && nak.pass != control::kInitialPass) {
-    // A unicast receiver lacks blocks after its stream (a block failed its hash): again.
-    if (++r.unicast_passes > cfg_.max_passes) {
-      fail(r, "still missing data after " + std::to_string(cfg_.max_passes) + " unicast passes");
+    // A unicast receiver lacks blocks after its stream (a block failed its hash, a peer went
+    // away, or a peer's assignment held only part of it): again, while that helps.
+    release_peer(r);
+    const std::vector<NeedRun> needs = runs_of(nak);
+    const uint64_t lacked = lacked_symbols(needs);
+    r.lane_stalls = lacked < r.lacked_before ? 0 : r.lane_stalls + 1;
+    r.lacked_before = lacked;
+    ++r.unicast_passes;
+    if (r.lane_stalls >= cfg_.max_passes) {
+      fail(r, "still missing data after " + std::to_string(cfg_.max_passes) +
+                  " unicast passes that did not shrink what it lacks");
     } else {
-      push(action::StartUnicastFeed{r.id, r.unicast_pass_base + r.unicast_passes,
-                                    feed_of(runs_of(nak))});
+      feed_lane(r, r.unicast_pass_base + r.unicast_passes, feed_of(needs));
     }
     return;
   }
@@ -241,6 +257,7 @@ void SenderCore::on_fetch(ReceiverRecord& r, const control::Fetch& f) {
 
 void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {
   const bool relay = r.state == ReceiverState::kRelaying;
+  release_peer(r);
   r.done = d;
   set_answered(r);
   if (!relay) {  // a relay's copy was verified at its Relaying; this Done ends its segment
@@ -254,8 +271,14 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
                           (relay ? " (a relay): every receiver of its segment verified the object"
                                  : " verified the object"));
     emit("done", {{"receiver", r.name}, {"address", r.addr}});
-    // Acknowledged at once: the receiver may go while the session goes on for the others.
-    push(action::AckDone{r.id});
+    if (!r.peer_addr.empty() && !relay) {
+      // It serves peers until the session ends (the driver's Bye then acknowledges it).
+      r.serving = true;
+      log(Level::kInfo, "receiver " + r.name + " serves peers at " + r.peer_addr);
+    } else {
+      // Acknowledged at once: the receiver may go while the session goes on for the others.
+      push(action::AckDone{r.id});
+    }
   } else {
     fail(r, printable(d.reason));  // the receiver's words, logged
   }
@@ -328,6 +351,7 @@ void SenderCore::step(uint64_t now_ns) {
     }
     case Phase::kUnicastDrain: {
       fail_unconfirmed(now_ns);
+      release_idle_peers();
       bool streaming = false;
       // Receivers on their way to Ready (no --until: none is left for a next cycle) are waited
       // for: they are served by unicast once they say it.

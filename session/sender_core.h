@@ -36,6 +36,13 @@
 //    (on_spool), and until a quarter of the spool is free again, the receivers at the frontier
 //    fail after answer_timeout_ns: a receiver that falls a spool behind must not hold the pipe
 //    back for everyone.
+//  - Peer repair (control::PeerOffer): a receiver that offers to serve peers is not acknowledged
+//    when it is done; it is held (ReceiverRecord::serving) until the session ends, and a unicast
+//    lane's pass goes to it (AssignPeer) instead of the sender's own feed: the nearest serving
+//    peer by address (the longest common prefix), then the least loaded, at most
+//    control::kPeerMaxClients stragglers each. A peer that a straggler reports failed
+//    (control::PeerFailed) or whose connection closes is assigned nothing more; the straggler's
+//    next pass comes from the sender.
 //  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
 //    back through on_local_failure.
 // Not thread-safe: one driver thread.
@@ -134,6 +141,15 @@ struct ReceiverRecord {
   std::string reason;                    // why it failed, or why it is served by unicast
   std::string segment;                   // a relay: where it relays (control::Relaying)
   std::vector<RelayedReceiver> relayed;  // a relay: its receivers' outcomes
+  // Peer repair. A receiver that offered (control::PeerOffer): where it serves, whether it does
+  // (done and still connected, not reported failed), the stragglers assigned to it now. A
+  // straggler: the peer serving its current pass (0: the sender).
+  std::string peer_addr;
+  bool serving = false;
+  uint32_t peer_load = 0;
+  uint32_t served_by = 0;
+  uint64_t peer_passes = 0;  // a straggler: unicast lane passes a peer served
+  uint32_t lane_stalls = 0;  // unicast lane passes in a row that did not shrink its lack
   uint64_t unicast_symbols = 0;
   uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
@@ -173,6 +189,9 @@ struct SenderConfig {
   uint64_t unicast_budget_symbols = 256;
   SlowPolicy slow = SlowPolicy::kUnicast;
   uint64_t rate_bps = 0;  // the multicast rate at the start (--slow-receiver wait lowers it)
+  // Take receivers' offers to serve peers (control::PeerOffer); off: every offer is declined
+  // (acknowledged at once, assigned nothing).
+  bool peer_repair = true;
   // --hosts: receivers expected by name, address or certificate name. The session starts once
   // every one joined (and min_receivers), or at max_wait; one that never joined counts as failed.
   std::vector<std::string> hosts;
@@ -237,6 +256,13 @@ struct StartUnicastFeed {
   uint32_t pass;
   std::vector<RepairRange> items;
 };
+// Take unicast lane pass `pass` from the serving peer at `address` (control::PeerAssign).
+struct AssignPeer {
+  uint32_t id;
+  uint32_t pass;
+  std::string address;
+  std::vector<RepairRange> ranges;
+};
 // A receiver's Done was verified: Bye kFinished now, and release its connection.
 struct AckDone {
   uint32_t id;
@@ -259,8 +285,8 @@ struct Finish {
 using SenderAction =
     std::variant<action::Log, action::Emit, action::Begin, action::BeginData, action::SendSession,
                  action::StartPass, action::SendUnicastRepair, action::SendHorizon,
-                 action::SendPassEnd, action::StartUnicastFeed, action::AckDone, action::SetRate,
-                 action::FailReceiver, action::Finish>;
+                 action::SendPassEnd, action::StartUnicastFeed, action::AssignPeer, action::AckDone,
+                 action::SetRate, action::FailReceiver, action::Finish>;
 
 class SenderCore {
  public:
@@ -379,6 +405,17 @@ class SenderCore {
   void to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass);
   uint64_t lacked_symbols(const std::vector<NeedRun>& needs) const;
   std::vector<RepairRange> feed_of(const std::vector<NeedRun>& needs);
+  // Peer repair (sender_core_peers.cc). A unicast lane pass: from a serving peer when one is
+  // free, else from the sender.
+  void feed_lane(ReceiverRecord& r, uint32_t pass, std::vector<RepairRange> items);
+  ReceiverRecord* pick_peer(const ReceiverRecord& straggler);
+  void on_peer_offer(ReceiverRecord& r, const control::PeerOffer& offer);
+  void on_peer_failed(ReceiverRecord& r, const control::PeerFailed& failed);
+  // The straggler's pass ended (answered, or it is gone): its peer takes another.
+  void release_peer(ReceiverRecord& r);
+  // A serving peer serves no more (its connection closed, or a straggler reported it failed).
+  void stop_serving(ReceiverRecord& peer, const std::string& why);
+  void release_idle_peers();
   // Fails `r` (true) when `runs` name a block the spool has let go.
   bool needs_released(ReceiverRecord& r, std::span<const control::NakRun> runs);
   // Counts the receiver's passes without progress; fails it (true) after kStallPasses.

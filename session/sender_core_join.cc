@@ -184,11 +184,10 @@ void SenderCore::serve_by_unicast(ReceiverRecord& r, std::string why) {
   set_state(r, ReceiverState::kReady);
   r.unicast = true;
   r.reason = std::move(why);
-  push(action::StartUnicastFeed{
-      r.id, r.unicast_passes,
-      feed_of(r.initial ? r.needs
-                        : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
-                                                control::kMissingWholeBlock}})});
+  feed_lane(r, r.unicast_passes,
+            feed_of(r.initial ? r.needs
+                              : std::vector<NeedRun>{{0, static_cast<uint32_t>(cfg_.block_k.size()),
+                                                      control::kMissingWholeBlock}}));
 }
 
 void SenderCore::fail_unconfirmed(uint64_t now_ns) {

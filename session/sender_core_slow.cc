@@ -74,7 +74,7 @@ void SenderCore::to_unicast_lane(ReceiverRecord& r, double share, uint32_t pass)
   log(Level::kWarn, "receiver " + r.name + " (" + r.addr + ") is " + r.reason);
   r.unicast_pass_base = passes_;
   r.unicast_passes = 0;
-  push(action::StartUnicastFeed{r.id, r.unicast_pass_base, feed_of(r.needs)});
+  feed_lane(r, r.unicast_pass_base, feed_of(r.needs));
   r.needs.clear();
 }
 

@@ -106,6 +106,8 @@ void SenderDriver::drain() {
       if (auto it = peers_.find(f->id); it != peers_.end()) {
         start_feed(it->second, std::move(f->items), f->pass);
       }
+    } else if (auto* ap = std::get_if<action::AssignPeer>(&a)) {
+      if (auto it = peers_.find(ap->id); it != peers_.end()) assign_peer(it->second, *ap);
     } else if (const auto* ack = std::get_if<action::AckDone>(&a)) {
       auto it = peers_.find(ack->id);
       if (it != peers_.end() && it->second.conn) {

@@ -103,6 +103,8 @@ class SenderDriver {
   // Data of `block` may go out: its hash is computed and on its way to every receiver.
   bool published(uint32_t block);
   void start_feed(Peer& p, std::vector<RepairRange> items, uint32_t pass);
+  // A unicast lane pass from a serving peer: the hashes first, then the assignment.
+  void assign_peer(Peer& p, const action::AssignPeer& a);
   // Sends one feed item; false when the receiver failed (reported through local_failure).
   bool send_feed_item(Peer& p, const RepairRange& item);
   void feed_unicast(Peer& p);

@@ -99,6 +99,8 @@ nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receiver
     o["repair_bytes_multicast"] = uint64_t(double(t.repair_frames) * sym);
     o["repair_bytes_unicast"] = uint64_t(double(r.unicast_symbols) * sym);
     o["blocks_fetched"] = r.blocks_fetched;
+    if (r.peer_passes != 0) o["peer_passes"] = r.peer_passes;  // unicast passes a peer served
+    if (!r.peer_addr.empty()) o["served_peers_at"] = r.peer_addr;
     if (!r.segment.empty() || !r.relayed.empty()) o["relays_into"] = r.segment;
     j["receivers"].push_back(o);
     for (const RelayedReceiver& d : r.relayed) {  // behind this relay: its session's outcome

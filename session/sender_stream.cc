@@ -101,6 +101,18 @@ void SenderDriver::start_feed(Peer& p, std::vector<RepairRange> items, uint32_t 
   feed_unicast(p);
 }
 
+void SenderDriver::assign_peer(Peer& p, const action::AssignPeer& a) {
+  send_manifest(p, true);  // the receiver checks what the peer sends against these
+  if (!p.conn) return;
+  control::PeerAssign m;
+  m.session_id = session_id_;
+  m.pass = a.pass;
+  m.address = a.address;
+  m.ranges.reserve(a.ranges.size());
+  for (const RepairRange& r : a.ranges) m.ranges.push_back({r.block, r.first_esi, r.count});
+  p.conn->send(m);
+}
+
 // Queues the peer's feed while its connection has room; the queue drains at whatever rate TCP
 // gets to that receiver, so a slow one only slows itself.
 void SenderDriver::feed_unicast(Peer& p) {

@@ -24,7 +24,7 @@ $1 == "cond" { for (i = 1; i <= NF; i++) col[$i] = i; next }
   ok[k] += $col["ok"]; copies[k] += $col["copies"]
   if (("rx1_ok" in col) && $col["rx1_ok"] == 1) rx1ok[k]++
   if ($col["sender_rc"] != 0) bad[k]++
-  if (t == "shoal") {   # from the note: passes=P data_s=S mcast=B ucast=B lost_syms=a/b/c/d
+  if (t ~ /^shoal/) {   # shoal, shoal-peers; from the note: passes=P data_s=S mcast=B ucast=B lost_syms=a/b/c/d
     note = $col["note"]
     v[k, "setup_s", r] = (isnum(kv(note, "data_s")) && isnum($col["wall_s"])) ? $col["wall_s"] - kv(note, "data_s") : "-"
     v[k, "passes", r] = kv(note, "passes")

@@ -207,12 +207,18 @@ write_record() {
     function ratio(x, floor) { return (x == "-" || floor == "") ? "-" : sprintf("%.3f", x / floor) }' >"$RUN/record"
 }
 
+# shoal-peers: every receiver serves its peers once verified (recv --serve-peers).
+run_shoal-peers() {
+  SHOAL_RECV_ARGS=--serve-peers run_shoal "$1"
+}
+
 run_shoal() {   # $1 = --rate
   local rate=$1 k outs=() extra=()
   [ "$rate" = none ] || extra=(--rate "$rate")
   for k in $(seq 1 "$NRX"); do
+    # shellcheck disable=SC2086  # SHOAL_RECV_ARGS is a list of words on purpose
     start_bg "rx$k" "rx$k" "$SHOAL" -q recv --sender "$SHOAL_CTRL" --iface v0 --key-file "$WORK/shoal.key" \
-      --out "$RUN/rx$k.img" --json "$RUN/rx$k.json" --name "rx$k" --no-progress
+      --out "$RUN/rx$k.img" --json "$RUN/rx$k.json" --name "rx$k" --no-progress ${SHOAL_RECV_ARGS:-}
     outs+=("$RUN/rx$k.img")
   done
   sleep "$WAIT_READY"

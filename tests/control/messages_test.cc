@@ -87,6 +87,12 @@ TEST(Messages, WireLayoutIsBigEndianInFieldOrder) {
   EXPECT_EQ(framed(Relaying{"ab"}), (std::vector<uint8_t>{0, 0, 0, 6, 1, 21, 0, 2, 'a', 'b'}));
   EXPECT_EQ(framed(Downstream{"n", "a", true, "r"}),
             (std::vector<uint8_t>{0, 0, 0, 12, 1, 22, 0, 1, 'n', 0, 1, 'a', 1, 0, 1, 'r'}));
+  EXPECT_EQ(framed(PeerOffer{"ab"}), (std::vector<uint8_t>{0, 0, 0, 6, 1, 23, 0, 2, 'a', 'b'}));
+  EXPECT_EQ(framed(PeerAssign{9, 2, "a", {{5, 1, 3}}}),
+            (std::vector<uint8_t>{0, 0, 0, 27, 1,   24, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0,
+                                  0, 2, 0, 1,  'a', 0,  0, 0, 1, 0, 0, 0, 5, 1, 3}));
+  EXPECT_EQ(framed(PeerFailed{"a", "r"}),
+            (std::vector<uint8_t>{0, 0, 0, 8, 1, 25, 0, 1, 'a', 0, 1, 'r'}));
   EXPECT_EQ(framed(Nak{1, {{2, 3, 4}}, 5, 6}),
             (std::vector<uint8_t>{0, 0, 0, 35, 1, 10, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
                                   0, 3, 4, 0,  0, 0,  0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 6}));
@@ -127,7 +133,7 @@ TEST(Messages, WrongVersionAndUnknownTypeAreRejected) {
   Result<Message> d = decode_body(b);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().find("version 2"), std::string::npos) << d.error();
-  for (int t : {0, 23, 99, 255}) {
+  for (int t : {0, 26, 99, 255}) {
     const auto type = static_cast<uint8_t>(t);
     std::vector<uint8_t> u = {kProtocolVersion, type};
     Result<Message> r = decode_body(u);
@@ -196,6 +202,14 @@ TEST(Messages, EncoderRefusesOversizedArrays) {
   EXPECT_THROW(encode(fetch, out), std::length_error);  // asks for nothing
   fetch.blocks.resize(kMaxFetchBlocks + 1);
   EXPECT_THROW(encode(fetch, out), std::length_error);
+  PeerAssign assign;
+  EXPECT_THROW(encode(assign, out), std::length_error);  // assigns nothing
+  assign.ranges.resize(kMaxPeerRanges + 1, PeerRange{0, 0, 1});
+  EXPECT_THROW(encode(assign, out), std::length_error);
+  assign.ranges.resize(kMaxPeerRanges);
+  out.clear();
+  encode(assign, out);
+  EXPECT_LE(out.size(), kMaxMessageSize + 4);
   progress.runs.resize(kMaxProgressRuns);
   out.clear();
   encode(progress, out);
@@ -232,6 +246,19 @@ TEST(Messages, ReservedFieldsAndEnumerationsAreChecked) {
   Result<Message> many = decode_body(fetch);
   ASSERT_FALSE(many.ok());
   EXPECT_NE(many.error().find("block count"), std::string::npos) << many.error();
+
+  // A PeerAssign assigns 1..kMaxPeerRanges ranges, each of at least one row.
+  std::vector<uint8_t> empty = body_of(PeerAssign{1, 2, "a", {{0, 0, 1}}});
+  empty.resize(empty.size() - kPeerRangeWireSize);
+  empty[empty.size() - 1] = 0;  // count 0
+  Result<Message> no_range = decode_body(empty);
+  ASSERT_FALSE(no_range.ok());
+  EXPECT_NE(no_range.error().find("assigns no range"), std::string::npos) << no_range.error();
+  std::vector<uint8_t> zero = body_of(PeerAssign{1, 2, "a", {{0, 0, 1}}});
+  zero.back() = 0;
+  Result<Message> no_row = decode_body(zero);
+  ASSERT_FALSE(no_row.ok());
+  EXPECT_NE(no_row.error().find("has no row"), std::string::npos) << no_row.error();
 }
 
 TEST(Messages, ArrayCountsBeyondTheBytesPresentAreRejected) {

@@ -72,6 +72,9 @@ inline std::vector<Message> sample_messages() {
   out.push_back(Relaying{""});
   out.push_back(Downstream{"rack12-n07", "10.12.0.7:40112", true, ""});
   out.push_back(Downstream{"rack12-n08", "10.12.0.8:40113", false, "disk full"});
+  out.push_back(PeerOffer{"10.12.0.7:41000"});
+  out.push_back(PeerAssign{0x0102030405060708ULL, 3, "10.12.0.7:41000", {{0, 0, 64}, {9, 70, 2}}});
+  out.push_back(PeerFailed{"10.12.0.7:41000", "connection refused"});
   out.push_back(Nak{3, {{0, 2, 1}, {5, 1, 255}, {9, 100, 7}}, 1000, 3});
   out.push_back(Nak{1, {}, 0, 0});
   out.push_back(Repair{42, 200, repair_payload()});

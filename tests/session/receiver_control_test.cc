@@ -416,6 +416,39 @@ TEST(ReceiverControl, DoneWithoutAByeFinishesAtTheEndOfTheWait) {
   EXPECT_TRUE(c.reason().empty());
 }
 
+TEST(ReceiverControl, AReceiverServingPeersWaitsForTheByeWithoutADeadline) {
+  Control c;
+  c.serve_after_done();
+  const uint64_t done_at = kT0 + kDrainMaxNs * 3;
+  commit_and_send_done(c, done_at);
+  EXPECT_FALSE(c.next_action(at(done_at + 100 * kDoneAckWaitNs, true)));
+  EXPECT_FALSE(c.finished()) << "the session's end may be far";
+  c.on_message(control::Bye{control::ByeCode::kFinished, ""}, done_at + 101 * kDoneAckWaitNs);
+  EXPECT_TRUE(c.finished());
+  EXPECT_FALSE(c.ack_missing());
+  EXPECT_EQ(c.outcome(), Control::Outcome::kDone);
+}
+
+TEST(ReceiverControl, APeerAssignmentIsTakenOnlyAfterTheWholeManifest) {
+  const control::PeerAssign assign{0xabc, 1, "10.0.0.2:7000", {{0, 0, 4}}};
+  Control early;
+  opened(early);
+  early.on_message(manifest(0, 3), kT0);
+  early.on_message(assign, kT0);
+  expect_failed(early, "sender assigned a peer before the session and its whole manifest");
+  Control c;
+  ready(c);
+  EXPECT_TRUE(std::holds_alternative<Control::FetchFromPeer>(c.on_message(assign, kT0)));
+  EXPECT_FALSE(c.finished());
+  // The driver hands the peer's PassEnd back: answered like the sender's.
+  c.on_message(control::PassEnd{1, 0}, kT0 + kMs);
+  EXPECT_TRUE(c.draining());
+  auto a = c.next_action(at(kT0 + kDrainMaxNs + 2 * kMs));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(std::holds_alternative<Control::SendNak>(*a));
+  EXPECT_EQ(std::get<Control::SendNak>(*a).pass, 1u);
+}
+
 TEST(ReceiverControl, AHangUpAfterDoneFinishesDoneWithoutAnAck) {
   Control c;
   commit_and_send_done(c, kT0 + kDrainMaxNs * 3);

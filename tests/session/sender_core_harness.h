@@ -117,4 +117,33 @@ inline std::vector<SenderAction> start_session(Session& s, uint32_t n, uint64_t 
   return s.drain();
 }
 
+// Where receiver `id` serves peers (recv --serve-peers).
+inline std::string peer_address(uint32_t id) {
+  return "10.0.0." + std::to_string(id) + ":7000";
+}
+
+// rx3 lacks 26 of the 32 source symbols (81%): blocks 0-4 whole, 3 of block 5, 2 of 6, 1 of 7.
+inline const std::vector<control::NakRun> kSlowNeeds = {
+    {0, 5, control::kMissingWholeBlock}, {5, 1, 3}, {6, 1, 2}, {7, 1, 1}};
+
+// Three receivers, pass 0 sent: rx1 Done, rx2 lacks one symbol of block 5, rx3 lacks 81%. The
+// `offering` ones offer to serve peers (control::PeerOffer) before they answer.
+inline std::vector<SenderAction> slow_after_pass0(Session& s, uint64_t rx3_frames = 0,
+                                                  const std::vector<uint32_t>& offering = {}) {
+  start_session(s, 3);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  s.drain();
+  for (const uint32_t id : offering)
+    s.core.on_message(id, control::PeerOffer{peer_address(id)}, 21 * kMs);
+  s.done(1, 21 * kMs);
+  s.nak(2, 0, {{5, 1, 1}}, 21 * kMs);
+  control::Nak n;
+  n.pass = 0;
+  n.runs = kSlowNeeds;
+  n.frames_received = rx3_frames;
+  s.core.on_message(3, n, 21 * kMs);
+  s.core.on_tick(21 * kMs);
+  return s.drain();
+}
+
 }  // namespace shoal::session::core_test

@@ -712,26 +712,6 @@ TEST(SenderCore, AFetchBeyondTheObjectIsAProtocolError) {
 
 // --- slow receivers (--slow-receiver) and acknowledged Done ---
 
-// rx3 lacks 26 of the 32 source symbols (81%): blocks 0-4 whole, 3 of block 5, 2 of 6, 1 of 7.
-const std::vector<control::NakRun> kSlowNeeds = {
-    {0, 5, control::kMissingWholeBlock}, {5, 1, 3}, {6, 1, 2}, {7, 1, 1}};
-
-// Three receivers, pass 0 sent: rx1 Done, rx2 lacks one symbol of block 5, rx3 lacks 81%.
-std::vector<SenderAction> slow_after_pass0(Session& s, uint64_t rx3_frames = 0) {
-  start_session(s, 3);
-  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
-  s.drain();
-  s.done(1, 21 * kMs);
-  s.nak(2, 0, {{5, 1, 1}}, 21 * kMs);
-  control::Nak n;
-  n.pass = 0;
-  n.runs = kSlowNeeds;
-  n.frames_received = rx3_frames;
-  s.core.on_message(3, n, 21 * kMs);
-  s.core.on_tick(21 * kMs);
-  return s.drain();
-}
-
 TEST(SenderCore, SlowReceiverMovesToTheUnicastLaneWithExactlyItsNeeds) {
   SenderConfig c = config(3);
   c.unicast_budget_symbols = 0;  // rx2's repair goes multicast, so rows can be compared
@@ -796,6 +776,24 @@ TEST(SenderCore, ASlowReceiverThatStillLacksAfterItsFeedGetsAnotherOne) {
   ASSERT_EQ(feeds.size(), 1u);
   EXPECT_EQ(feeds[0].pass, 2u);
   EXPECT_EQ(strs(feeds[0].items), std::vector<std::string>{"2:0+4"});
+}
+
+TEST(SenderCore, TheUnicastLaneFailsOnlyWhenItsPassesStopHelping) {
+  Session s(config(3));  // --max-passes 5
+  slow_after_pass0(s);
+  // Seven lane passes that each leave less missing (a peer's share, a block that failed): fed on.
+  for (uint32_t pass = 1; pass <= 7; ++pass) {
+    s.nak(3, pass, {{0, 8 - pass, control::kMissingWholeBlock}}, (40 + pass) * kMs);
+  }
+  EXPECT_EQ(s.state(3), ReceiverState::kReady);
+  EXPECT_EQ(all_of<action::StartUnicastFeed>(s.drain()).size(), 7u);
+  // Then five that do not: it fails.
+  for (uint32_t pass = 8; pass <= 12; ++pass) {
+    s.nak(3, pass, {{0, 1, control::kMissingWholeBlock}}, (40 + pass) * kMs);
+  }
+  EXPECT_EQ(s.state(3), ReceiverState::kFailed);
+  EXPECT_EQ(s.core.receiver(3)->reason,
+            "still missing data after 5 unicast passes that did not shrink what it lacks");
 }
 
 TEST(SenderCore, EveryoneLackingALotIsNotSlow) {

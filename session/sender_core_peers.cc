@@ -1,0 +1,118 @@
+// SenderCore's peer repair (sender_core.h, "Peer repair"): receivers that verified the object and
+// offered to serve it take unicast lane passes off the sender's link.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "common/printable.h"
+#include "session/sender_core.h"
+
+namespace shoal::session {
+
+namespace {
+
+using Level = action::Log::Level;
+
+// The IPv4 address of "a.b.c.d:port" in host order (nullopt: not IPv4).
+std::optional<uint32_t> ipv4_of(const std::string& addr) {
+  in_addr a{};
+  if (inet_pton(AF_INET, addr.substr(0, addr.rfind(':')).c_str(), &a) != 1) return std::nullopt;
+  return ntohl(a.s_addr);
+}
+
+// Leading address bits two receivers share: the same rack's subnet beats the next one's.
+int shared_prefix(const std::string& a, const std::string& b) {
+  const auto x = ipv4_of(a), y = ipv4_of(b);
+  if (!x || !y) return 0;
+  return std::countl_zero(*x ^ *y);
+}
+
+}  // namespace
+
+void SenderCore::on_peer_offer(ReceiverRecord& r, const control::PeerOffer& offer) {
+  if (!r.active()) return;
+  if (!cfg_.peer_repair) {
+    log(Level::kDebug, "receiver " + r.name + " offers to serve peers; declined (peer repair off)");
+    return;
+  }
+  if (offer.address.empty()) {
+    fail(r, "protocol error: PeerOffer without an address");
+    return;
+  }
+  r.peer_addr = offer.address;
+}
+
+ReceiverRecord* SenderCore::pick_peer(const ReceiverRecord& straggler) {
+  ReceiverRecord* best = nullptr;
+  int best_prefix = -1;
+  for (auto& [id, p] : receivers_) {
+    if (!p.serving || p.peer_load >= control::kPeerMaxClients || id == straggler.id) continue;
+    const int prefix = shared_prefix(p.addr, straggler.addr);
+    if (prefix > best_prefix || (prefix == best_prefix && p.peer_load < best->peer_load)) {
+      best = &p;
+      best_prefix = prefix;
+    }
+  }
+  return best;
+}
+
+void SenderCore::feed_lane(ReceiverRecord& r, uint32_t pass, std::vector<RepairRange> items) {
+  ReceiverRecord* peer = items.empty() ? nullptr : pick_peer(r);
+  if (!peer) {
+    push(action::StartUnicastFeed{r.id, pass, std::move(items)});
+    return;
+  }
+  // What one assignment does not hold goes in the next pass (the receiver answers with it).
+  if (items.size() > control::kMaxPeerRanges) items.resize(control::kMaxPeerRanges);
+  ++peer->peer_load;
+  r.served_by = peer->id;
+  ++r.peer_passes;
+  log(Level::kInfo, "receiver " + r.name + " takes unicast pass " + std::to_string(pass) + " (" +
+                        std::to_string(items.size()) + " block range(s)) from peer " + peer->name +
+                        " at " + peer->peer_addr);
+  emit("peer_assign",
+       {{"receiver", r.name}, {"peer", peer->name}, {"pass", pass}, {"ranges", items.size()}});
+  push(action::AssignPeer{r.id, pass, peer->peer_addr, std::move(items)});
+}
+
+void SenderCore::release_peer(ReceiverRecord& r) {
+  if (r.served_by == 0) return;
+  if (ReceiverRecord* p = find(r.served_by); p && p->peer_load > 0) --p->peer_load;
+  r.served_by = 0;
+}
+
+void SenderCore::stop_serving(ReceiverRecord& peer, const std::string& why) {
+  if (!peer.serving) return;
+  peer.serving = false;
+  log(Level::kWarn, "peer " + peer.name + " at " + peer.peer_addr + " serves no more: " + why +
+                        "; its stragglers' next passes come from the sender");
+  push(action::AckDone{peer.id});  // it may go (a closed connection: the driver skips it)
+}
+
+void SenderCore::on_peer_failed(ReceiverRecord& r, const control::PeerFailed& f) {
+  // Only the peer of its current pass: an old or made-up address changes nothing.
+  ReceiverRecord* p = r.served_by == 0 ? nullptr : find(r.served_by);
+  if (!p || p->peer_addr != f.address) return;
+  emit("peer_failed", {{"receiver", r.name}, {"peer", p->name}, {"reason", f.reason}});
+  stop_serving(
+      *p, "receiver " + r.name + " could not take its pass from it (" + printable(f.reason) + ")");
+}
+
+// Once the multicast passes are over (no --until), only the unicast lanes under way can still
+// use a peer: an idle one is let go (acknowledged) when every lane has a peer and no receiver is
+// on its way to Ready, so receivers that serve do not outstay the need.
+void SenderCore::release_idle_peers() {
+  if (phase_ != Phase::kUnicastDrain || cfg_.until_ns != 0) return;
+  for (const auto& [id, r] : receivers_) {
+    if ((r.unicast && r.active() && r.served_by == 0) || r.state == ReceiverState::kJoined) return;
+  }
+  for (auto& [id, p] : receivers_) {
+    if (!p.serving || p.peer_load != 0) continue;
+    p.serving = false;
+    log(Level::kInfo, "peer " + p.name + " is let go: no straggler needs it");
+    push(action::AckDone{p.id});
+  }
+}
+
+}  // namespace shoal::session
