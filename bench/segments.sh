@@ -7,6 +7,8 @@
 #            sender's multicast does not reach it), multicasting into its segment at the same rate;
 #            its receivers name the relay, then the sender (--sender RELAY,SENDER)
 #   unicast  no relays: the sender serves every remote receiver itself (--scope auto)
+#   peers    no relays, every receiver with --serve-peers: the remote receivers' unicast lanes are
+#            served by receivers that are done, the nearest first (peer repair)
 #   chain    a TCP store-and-forward chain through all 3 x R receivers (as Kascade does): each node
 #            writes what it receives and forwards it to the next (bench/segments_chain.py)
 # Per run: completion (seconds from the sender's start to the last receiver's exit), the sender's
@@ -16,7 +18,7 @@
 #                     [--tsv FILE] [--logs DIR] BUILD_DIR   (--logs: each run's logs kept there)
 # Needs root (namespaces). Cleans up its bed, processes and files on exit.
 set -euo pipefail
-size=64 rate=400M nrx=4 runs=3 modes=one,relay,unicast,chain tsv="" logs=""
+size=64 rate=400M nrx=4 runs=3 modes=one,relay,unicast,peers,chain tsv="" logs=""
 while [ $# -gt 1 ]; do
   case $1 in
     --size) size=$2; shift 2 ;;
@@ -85,8 +87,10 @@ run_shoal() {   # MODE
   while read -r node addr; do
     sender=$UP
     [[ $mode == relay && $node == s* ]] && sender="${addr%.*}.101:9100,$UP"
+    serve=()
+    [ "$mode" = peers ] && serve=(--serve-peers)
     bg "$node" "$node" "$shoal" recv --sender "$sender" --iface v0 --key-file "$work/key" \
-      --out "$work/$node.bin" --name "$node" --no-resume --no-progress $quiet
+      --out "$work/$node.bin" --name "$node" --no-resume --no-progress $quiet "${serve[@]}"
   done < <(receivers "$mode")
   if [ "$mode" = relay ]; then
     for s in 1 2; do

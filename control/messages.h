@@ -363,6 +363,8 @@ struct PeerOffer {
 // Stragglers one serving receiver takes at once (the sender assigns no more; the server refuses
 // more connections).
 inline constexpr uint32_t kPeerMaxClients = 4;
+// A peer that sends a straggler nothing for this long has failed it (PeerFailed).
+inline constexpr uint64_t kPeerStallNs = 10'000'000'000;
 
 // A range of one block's rows, as the sender's unicast feed has them: rows below the block's k
 // are source symbols, rows at or above k repair rows (the server encodes them).

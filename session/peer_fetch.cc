@@ -65,8 +65,8 @@ void PeerFetch::tick(uint64_t now_ns) {
     seen_messages_ = messages_;
     last_ns_ = now_ns;
   }
-  if (!served_ && failure_.empty() && now_ns > last_ns_ + kPeerStallNs) {
-    fail("it sent nothing for " + std::to_string(kPeerStallNs / 1'000'000'000) + "s");
+  if (!served_ && failure_.empty() && now_ns > last_ns_ + control::kPeerStallNs) {
+    fail("it sent nothing for " + std::to_string(control::kPeerStallNs / 1'000'000'000) + "s");
   }
   if (!served_ && failure_.empty()) return;
   ended_ = true;

@@ -19,8 +19,6 @@
 
 namespace shoal::session {
 
-// A peer that sends nothing for this long has failed its straggler.
-inline constexpr uint64_t kPeerStallNs = 10'000'000'000;
 // Connecting to a peer waits at most this long (the receive loop waits with it).
 inline constexpr int kPeerConnectTimeoutMs = 1000;
 

@@ -341,6 +341,7 @@ void ReceiverRun::execute(const ReceiverControl::Action& a) {
     }
     // Say what is missing before saying Ready: the sender's first pass skips blocks nobody lacks.
     conn_->send(core_->make_nak(control::kInitialPass));
+    if (serve_peers_refusal() == nullptr) conn_->send(control::PeerOffer{});  // once verified
     conn_->send(control::Ready{ready->beacon_echo});
   } else if (const auto* nak = std::get_if<ReceiverControl::SendNak>(&a)) {
     conn_->send(core_->make_nak(nak->pass));

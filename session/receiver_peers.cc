@@ -11,21 +11,26 @@
 
 namespace shoal::session::detail {
 
+const char* ReceiverRun::serve_peers_refusal() const {
+  if (!opt_.serve_peers) return "not asked to (--serve-peers)";
+  return control_.session().object_format != 0 ? "the object is packed (a tree or zstd)"
+         : pipe_                               ? "the object went to stdout"
+         : opt_.relay_outcome                  ? "a relay serves its own segment"
+         : !opt_.key && !opt_.insecure
+             ? "peers prove the pre-shared key to each other: give --key-file"
+             : nullptr;
+}
+
 // Called once the object is committed under its final name, before the Done goes: the offer
-// reaches the sender first, so it holds this receiver for its stragglers.
+// reaches the sender first, so it holds this receiver for its stragglers. (An offer without an
+// address went with Ready: the sender then feeds unicast lanes in chunks.)
 void ReceiverRun::offer_to_serve_peers() {
   if (!opt_.serve_peers) return;
-  const control::Session& s = control_.session();
-  const char* why_not = s.object_format != 0 ? "the object is packed (a tree or zstd)"
-                        : pipe_              ? "the object went to stdout"
-                        : opt_.relay_outcome ? "a relay serves its own segment"
-                        : !opt_.key && !opt_.insecure
-                            ? "peers prove the pre-shared key to each other: give --key-file"
-                            : nullptr;
-  if (why_not) {
+  if (const char* why_not = serve_peers_refusal()) {
     spdlog::warn("--serve-peers: not serving peers: {}", why_not);
     return;
   }
+  const control::Session& s = control_.session();
   std::optional<sockaddr_in> listen;
   if (opt_.peer_listen.empty()) {
     listen = conn_->local_address();  // the address the sender (and so the rack) reaches us at

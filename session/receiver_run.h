@@ -54,6 +54,8 @@ class ReceiverRun {
   void commit(uint32_t pass);
   void relay_tick();
   // Peer repair (receiver_peers.cc): serving once verified, and taking a pass from a peer.
+  // Why this receiver will not serve peers (nullptr: it will, once verified).
+  const char* serve_peers_refusal() const;
   void offer_to_serve_peers();
   void fetch_from_peer(const control::PeerAssign& assign);
   void peer_tick(uint64_t now_ns);

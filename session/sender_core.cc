@@ -144,10 +144,12 @@ void SenderCore::fail(ReceiverRecord& r, std::string reason) {
                         ") failed: " + reason);
   set_state(r, ReceiverState::kFailed);
   release_peer(r);
+  release_lane(r);
   r.reason = std::move(reason);
   emit("fail", {{"receiver", r.name}, {"address", r.addr}, {"reason", r.reason}});
   std::erase_if(actions_, [&](const SenderAction& a) { return addressee(a) == r.id; });
   push(action::FailReceiver{r.id, r.reason});
+  dispatch_lanes();  // its peer or sender lane goes to a lane that waits
 }
 
 void SenderCore::on_closed(uint32_t id, const std::string& why, uint64_t /*now_ns*/) {
@@ -178,6 +180,7 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   } else if (const auto* p = std::get_if<control::Progress>(&m)) {
     if (needs_released(*r, p->runs)) return;
     r->complete_below = std::max(r->complete_below, p->complete_below);
+    if (r->served_by != 0) r->peer_seen_ns = now_ns;
     on_progress(*r, *p);
     if (r->active()) push(action::SendHorizon{r->id});
   } else if (const auto* f = std::get_if<control::Fetch>(&m)) {
@@ -212,6 +215,7 @@ void SenderCore::on_nak(ReceiverRecord& r, const control::Nak& nak) {
                   " unicast passes that did not shrink what it lacks");
     } else {
       feed_lane(r, r.unicast_pass_base + r.unicast_passes, feed_of(needs));
+      dispatch_lanes();  // the peer it had may go to a lane that waits
     }
     return;
   }
@@ -258,6 +262,7 @@ void SenderCore::on_fetch(ReceiverRecord& r, const control::Fetch& f) {
 void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now_ns) {
   const bool relay = r.state == ReceiverState::kRelaying;
   release_peer(r);
+  release_lane(r);
   r.done = d;
   set_answered(r);
   if (!relay) {  // a relay's copy was verified at its Relaying; this Done ends its segment
@@ -279,6 +284,7 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
       // Acknowledged at once: the receiver may go while the session goes on for the others.
       push(action::AckDone{r.id});
     }
+    dispatch_lanes();  // a new peer, a free sender lane: lanes that wait go on
   } else {
     fail(r, printable(d.reason));  // the receiver's words, logged
   }
@@ -289,6 +295,17 @@ void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns
   if ((phase_ != Phase::kUnicastDrain && phase_ != Phase::kLinger) || !r || !r->unicast ||
       !r->active())
     return;
+  if (r->lane_queued) return;  // it waits for a peer or a sender lane: the sender's doing
+  if (r->served_by != 0) {     // a peer feeds it: its Progress reports show data moving
+    if (r->peer_seen_ns == 0) r->peer_seen_ns = now_ns;
+    if (now_ns - r->peer_seen_ns > cfg_.answer_timeout_ns + control::kPeerStallNs) {
+      fail(*r,
+           "made no progress for " +
+               std::to_string((cfg_.answer_timeout_ns + control::kPeerStallNs) / 1'000'000'000) +
+               "s while a peer served it");
+    }
+    return;
+  }
   if (pending != r->last_pending || r->progress_ns == 0) {
     r->last_pending = pending;
     r->progress_ns = now_ns;

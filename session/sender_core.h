@@ -42,7 +42,15 @@
 //    peer by address (the longest common prefix), then the least loaded, at most
 //    control::kPeerMaxClients stragglers each. A peer that a straggler reports failed
 //    (control::PeerFailed) or whose connection closes is assigned nothing more; the straggler's
-//    next pass comes from the sender.
+//    next pass comes from the sender. Once the multicast passes are over (no --until), idle peers
+//    are let go (AckDone) as soon as every unicast lane has a peer and no receiver is on its way
+//    to Ready. Once any receiver has said it will serve (a PeerOffer without an address, sent
+//    with its Ready), the sender's own lane passes hold at most 1/kLaneChunks of the object
+//    (kMinLaneChunk blocks at least), so a straggler's later passes can come from peers that are
+//    done by then, and it feeds at most kSenderLanes lanes at once: the others wait for a peer
+//    or a lane (first come, first served; a lane keeps its place from one chunk to the next).
+//    A lane a peer feeds fails when the straggler shows no progress (Progress) for
+//    answer_timeout_ns + control::kPeerStallNs; one that waits is not timed.
 //  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
 //    back through on_local_failure.
 // Not thread-safe: one driver thread.
@@ -120,6 +128,15 @@ inline constexpr uint32_t kDeliverySample = 256;
 // --slow-receiver wait never lowers the rate below this.
 inline constexpr uint64_t kSlowMinRateBps = 1'000'000;
 
+// Peer repair: the sender's own unicast lane pass, once receivers will serve, is at most
+// 1/kLaneChunks of the object's blocks, and at least kMinLaneChunk.
+inline constexpr size_t kLaneChunks = 16;
+inline constexpr size_t kMinLaneChunk = 32;
+// ... and it feeds at most this many lanes at once: the others wait for a peer or a free lane
+// (the first stragglers finish and serve the rest, instead of every lane sharing the sender's
+// link). A lane keeps its place with the sender from one chunk to the next.
+inline constexpr uint32_t kSenderLanes = 2;
+
 // One admitted receiver, as the core and the reports see it.
 struct ReceiverRecord {
   uint32_t id = 0;
@@ -150,6 +167,11 @@ struct ReceiverRecord {
   uint32_t served_by = 0;
   uint64_t peer_passes = 0;  // a straggler: unicast lane passes a peer served
   uint32_t lane_stalls = 0;  // unicast lane passes in a row that did not shrink its lack
+  bool sender_lane = false;  // its lane pass holds one of the sender's kSenderLanes
+  bool lane_queued = false;  // its lane pass waits for a peer or a sender lane
+  uint32_t queued_pass = 0;
+  std::vector<RepairRange> queued_items;
+  uint64_t peer_seen_ns = 0;  // a peer feeds it: its last sign of progress (Progress, answer)
   uint64_t unicast_symbols = 0;
   uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
@@ -411,8 +433,11 @@ class SenderCore {
   ReceiverRecord* pick_peer(const ReceiverRecord& straggler);
   void on_peer_offer(ReceiverRecord& r, const control::PeerOffer& offer);
   void on_peer_failed(ReceiverRecord& r, const control::PeerFailed& failed);
-  // The straggler's pass ended (answered, or it is gone): its peer takes another.
+  // The straggler's pass ended (answered, or it is gone): its peer takes another, its sender lane
+  // is free (lanes waiting get them from dispatch_lanes()).
   void release_peer(ReceiverRecord& r);
+  void release_lane(ReceiverRecord& r);
+  void dispatch_lanes();
   // A serving peer serves no more (its connection closed, or a straggler reported it failed).
   void stop_serving(ReceiverRecord& peer, const std::string& why);
   void release_idle_peers();
@@ -473,6 +498,9 @@ class SenderCore {
   uint32_t spool_released_ = 0;          // blocks below this are gone from the spool (0: none)
   uint64_t spool_pressed_since_ns_ = 0;  // the spool is full, or nearly, since (0: it is not)
   std::vector<bool> host_joined_;        // per cfg_.hosts entry
+  bool peers_expected_ = false;          // some receiver offered, or will, to serve peers
+  uint32_t sender_lanes_ = 0;            // lane passes the sender feeds now (kSenderLanes)
+  std::deque<uint32_t> lane_queue_;      // receivers whose lane pass waits (lane_queued)
   size_t hosts_joined_ = 0;
 };
 

@@ -36,10 +36,11 @@ void SenderCore::on_peer_offer(ReceiverRecord& r, const control::PeerOffer& offe
     log(Level::kDebug, "receiver " + r.name + " offers to serve peers; declined (peer repair off)");
     return;
   }
-  if (offer.address.empty()) {
-    fail(r, "protocol error: PeerOffer without an address");
+  if (offer.address.empty()) {  // it will offer once verified
+    peers_expected_ = true;
     return;
   }
+  peers_expected_ = true;
   r.peer_addr = offer.address;
 }
 
@@ -58,8 +59,23 @@ ReceiverRecord* SenderCore::pick_peer(const ReceiverRecord& straggler) {
 }
 
 void SenderCore::feed_lane(ReceiverRecord& r, uint32_t pass, std::vector<RepairRange> items) {
+  release_lane(r);  // a lane keeps its place with the sender: it may take it again at once
   ReceiverRecord* peer = items.empty() ? nullptr : pick_peer(r);
+  if (!peer && peers_expected_ && sender_lanes_ >= kSenderLanes && !items.empty()) {
+    r.lane_queued = true;
+    r.queued_pass = pass;
+    r.queued_items = std::move(items);
+    lane_queue_.push_back(r.id);
+    return;
+  }
   if (!peer) {
+    // Receivers will serve: the sender feeds a chunk, so that the next pass can go to a peer
+    // that is done by then (the straggler answers each pass with what it still lacks).
+    const size_t chunk = std::max(kMinLaneChunk, cfg_.block_k.size() / kLaneChunks);
+    if (peers_expected_ && items.size() > chunk) items.resize(chunk);
+    r.sender_lane = true;
+    ++sender_lanes_;
+    r.progress_ns = 0;  // its stall clock starts with this feed (it may have waited long)
     push(action::StartUnicastFeed{r.id, pass, std::move(items)});
     return;
   }
@@ -67,6 +83,7 @@ void SenderCore::feed_lane(ReceiverRecord& r, uint32_t pass, std::vector<RepairR
   if (items.size() > control::kMaxPeerRanges) items.resize(control::kMaxPeerRanges);
   ++peer->peer_load;
   r.served_by = peer->id;
+  r.peer_seen_ns = 0;  // the driver's next look starts its clock
   ++r.peer_passes;
   log(Level::kInfo, "receiver " + r.name + " takes unicast pass " + std::to_string(pass) + " (" +
                         std::to_string(items.size()) + " block range(s)) from peer " + peer->name +
@@ -80,6 +97,32 @@ void SenderCore::release_peer(ReceiverRecord& r) {
   if (r.served_by == 0) return;
   if (ReceiverRecord* p = find(r.served_by); p && p->peer_load > 0) --p->peer_load;
   r.served_by = 0;
+}
+
+void SenderCore::release_lane(ReceiverRecord& r) {
+  if (r.sender_lane) {
+    r.sender_lane = false;
+    --sender_lanes_;
+  }
+  if (r.lane_queued) {  // left in lane_queue_: dispatch_lanes() skips it
+    r.lane_queued = false;
+    r.queued_items.clear();
+  }
+}
+
+// Lanes that wait, first come first served: each to a free peer, or to a free sender lane.
+void SenderCore::dispatch_lanes() {
+  while (!lane_queue_.empty()) {
+    ReceiverRecord* r = find(lane_queue_.front());
+    if (!r || !r->lane_queued || !r->active()) {
+      lane_queue_.pop_front();
+      continue;
+    }
+    if (sender_lanes_ >= kSenderLanes && !pick_peer(*r)) break;
+    lane_queue_.pop_front();
+    r->lane_queued = false;
+    feed_lane(*r, r->queued_pass, std::move(r->queued_items));
+  }
 }
 
 void SenderCore::stop_serving(ReceiverRecord& peer, const std::string& why) {

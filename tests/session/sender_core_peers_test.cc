@@ -72,6 +72,26 @@ TEST(SenderCorePeers, AnIdlePeerIsLetGoOnceEveryLaneHasOne) {
   EXPECT_EQ(acks[0].id, 2u);
 }
 
+TEST(SenderCorePeers, ALaneAPeerFeedsFailsOnlyWhenItsProgressStops) {
+  Session s(config(3));
+  slow_after_pass0(s, 0, {1});
+  s.core.on_pass_sent({1, 1, 0}, 30 * kMs);
+  s.done(2, 31 * kMs);
+  s.core.on_tick(31 * kMs);
+  ASSERT_EQ(s.core.phase(), SenderCore::Phase::kUnicastDrain);
+  const uint64_t limit = kAnswerTimeout + control::kPeerStallNs;
+  uint64_t t = 40 * kMs;
+  s.core.on_unicast_backlog(3, 0, t);  // nothing queued at the sender: the peer feeds it
+  control::Progress p;
+  p.runs = {{0, 2, control::kMissingWholeBlock}};
+  s.core.on_message(3, p, t + limit / 2);
+  s.core.on_unicast_backlog(3, 0, t + limit);
+  EXPECT_EQ(s.state(3), ReceiverState::kReady) << "it reported progress half-way";
+  s.core.on_unicast_backlog(3, 0, t + limit / 2 + limit + 1);
+  EXPECT_EQ(s.state(3), ReceiverState::kFailed);
+  EXPECT_EQ(s.core.receiver(1)->peer_load, 0u) << "its peer is free again";
+}
+
 TEST(SenderCorePeers, AnAnswerThatStillLacksIsAssignedAgain) {
   Session s(config(3));
   slow_after_pass0(s, 0, {1});
@@ -162,6 +182,94 @@ TEST(SenderCorePeers, TheNearestPeerFirstAndAtMostItsLoad) {
   auto again = all_of<action::AssignPeer>(s.drain());
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].address, "10.2.0.5:7000");
+}
+
+TEST(SenderCorePeers, OnceReceiversWillServeTheSendersOwnLanePassesAreChunks) {
+  SenderConfig c = config(2);
+  c.block_k.assign(100, kK);  // a chunk: max(kMinLaneChunk, 100 / kLaneChunks) = 32 blocks
+  Session s(std::move(c));
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.core.on_message(1, control::PeerOffer{}, 2 * kMs);  // rx1 will serve once verified
+  s.ready(1, 2 * kMs);
+  s.ready(2, 2 * kMs, 0);  // beyond the multicast: the unicast lane
+  auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].id, 2u);
+  ASSERT_EQ(feeds[0].items.size(), kMinLaneChunk);
+  EXPECT_EQ(feeds[0].items.back().block, 31u);
+  // rx1 is not done yet: the next chunk comes from the sender too.
+  s.nak(2, feeds[0].pass, {{32, 68, control::kMissingWholeBlock}}, 10 * kMs);
+  feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].items.front().block, 32u);
+  EXPECT_EQ(feeds[0].items.size(), kMinLaneChunk);
+  // rx1 verified and serves: the rest, whole, from it.
+  s.core.on_tick(600 * kMs);
+  s.core.on_pass_sent({400, 0, 0}, 700 * kMs);
+  s.core.on_message(1, control::PeerOffer{peer_address(1)}, 701 * kMs);
+  s.done(1, 701 * kMs);
+  s.drain();
+  s.nak(2, feeds[0].pass, {{64, 36, control::kMissingWholeBlock}}, 702 * kMs);
+  auto assigned = all_of<action::AssignPeer>(s.drain());
+  ASSERT_EQ(assigned.size(), 1u);
+  EXPECT_EQ(assigned[0].address, peer_address(1));
+  EXPECT_EQ(assigned[0].ranges.size(), 36u);
+}
+
+TEST(SenderCorePeers, TheSenderFeedsTwoLanesTheOthersWaitForPeers) {
+  SenderConfig c = config(5);
+  c.block_k.assign(100, kK);
+  Session s(std::move(c));
+  for (uint32_t id = 1; id <= 5; ++id) s.join(id, kMs);
+  s.core.on_tick(kMs);
+  s.core.on_message(1, control::PeerOffer{}, 2 * kMs);
+  s.ready(1, 2 * kMs);
+  for (uint32_t id = 2; id <= 5; ++id) s.ready(id, 2 * kMs, 0);
+  auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), kSenderLanes);
+  EXPECT_EQ(feeds[0].id, 2u);
+  EXPECT_EQ(feeds[1].id, 3u);
+  EXPECT_TRUE(s.core.receiver(4)->lane_queued);
+  EXPECT_TRUE(s.core.receiver(5)->lane_queued);
+  // rx2 answers its chunk: it keeps its lane (the first ones finish first, then serve).
+  s.nak(2, feeds[0].pass, {{32, 68, control::kMissingWholeBlock}}, 10 * kMs);
+  feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].id, 2u);
+  EXPECT_TRUE(s.core.receiver(4)->lane_queued);
+  // A waiting lane is not timed: the sender is the one that waits.
+  s.core.on_tick(600 * kMs);
+  s.core.on_pass_sent({400, 0, 0}, 700 * kMs);
+  s.drain();
+  s.core.on_message(1, control::PeerOffer{peer_address(1)}, 701 * kMs);
+  s.done(1, 701 * kMs);
+  auto a = s.drain();
+  auto assigned = all_of<action::AssignPeer>(a);
+  ASSERT_EQ(assigned.size(), 2u) << "rx1 serves: the two that waited go to it";
+  EXPECT_EQ(assigned[0].id, 4u);
+  EXPECT_EQ(assigned[1].id, 5u);
+  EXPECT_EQ(assigned[0].ranges.size(), 100u) << "a peer's pass is not a chunk";
+  EXPECT_FALSE(s.core.receiver(4)->lane_queued);
+  // rx3 fails: its sender lane is free, nobody waits.
+  s.core.on_closed(3, "reset", 702 * kMs);
+  s.drain();
+  EXPECT_EQ(s.state(3), ReceiverState::kFailed);
+}
+
+TEST(SenderCorePeers, WithoutReceiversThatServeTheLaneIsOnePass) {
+  SenderConfig c = config(2);
+  c.block_k.assign(100, kK);
+  Session s(std::move(c));
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 2 * kMs);
+  s.ready(2, 2 * kMs, 0);
+  auto feeds = all_of<action::StartUnicastFeed>(s.drain());
+  ASSERT_EQ(feeds.size(), 1u);
+  EXPECT_EQ(feeds[0].items.size(), 100u);
 }
 
 TEST(SenderCorePeers, OffersAreDeclinedWithoutPeerRepair) {
