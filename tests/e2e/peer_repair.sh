@@ -10,6 +10,10 @@
 #     (the killed peers had verified before they served).
 #  3. --no-peer-repair at the sender: offers are declined, the receivers exit when verified, and the
 #     sender serves rx1 itself.
+#  4. A segment of 4 receivers behind a router the multicast does not cross (--scope auto serves them
+#     by unicast), every receiver with --serve-peers: all verify, the sender exits 0, peers served
+#     some of the remote receivers' passes, and the sender's own unicast bytes to them stay under 3
+#     copies of the object (without peers: 4).
 # No timing thresholds: outcomes are exit codes, hashes, JSON fields, events and log lines.
 source "$(dirname "$0")/lib.sh"
 e2e_init peers "$@"
@@ -19,6 +23,7 @@ need_cmd jq
 N=3
 MIB=24
 bed_up $N
+"$TESTBED" segment "$BED" 1 4 >/dev/null || fail "cannot add segment 1 to the test bed"
 "$TESTBED" cap "$BED" 300mbit || fail "cannot set the cap"
 "$TESTBED" portcap "$BED" 1 50mbit || fail "cannot limit rx1's port"
 make_object "$WORK/object.bin" $MIB
@@ -82,4 +87,27 @@ all_verified c
 expect "no peer was assigned" test -z "$(jq -c 'select(.event == "peer_assign")' "$WORK/c-tx.events")"
 sent=$(rx1 c repair_bytes_unicast)
 expect "the sender served rx1 itself ($sent bytes of unicast)" test "${sent:-0}" -gt 0
+
+log "4: a segment beyond the multicast, every receiver serving"
+start_receivers d --serve-peers
+for k in 1 2 3 4; do
+  mkdir -p "$WORK/d-s1n$k"
+  run_bg "d-s1n$k" "s1n$k" 120 "$SHOAL" recv --sender "$BED_LISTEN" --iface v0 --key-file "$WORK/key" \
+    --out "$WORK/d-s1n$k/object.bin" --name "s1n$k" --json "$WORK/d-s1n$k.json" --serve-peers
+done
+bed_sender d-tx $((N + 4)) "$WORK/object.bin" 300M
+expect_rc d-tx 0
+all_verified d
+for k in 1 2 3 4; do
+  expect_rc "d-s1n$k" 0
+  expect_same_sha "$WORK/object.bin" "$WORK/d-s1n$k/object.bin"
+done
+remote='[.receivers[]? | select(.name | startswith("s1n"))]'
+expect_eq "the remote receivers' paths" "$(json "$WORK/d-tx.json" "$remote | map(.path) | unique | join(\",\")")" unicast
+peer_passes=$(json "$WORK/d-tx.json" "$remote | map(.peer_passes // 0) | add")
+expect "peers served remote receivers ($peer_passes passes)" test "${peer_passes:-0}" -ge 1
+sent=$(json "$WORK/d-tx.json" "$remote | map(.repair_bytes_unicast) | add")
+log "the sender's own unicast bytes to the segment: $sent ($bytes per copy)"
+expect "the sender sent the segment under 3 copies itself ($sent bytes)" \
+  test -n "$sent" -a "${sent:-0}" -lt "$((3 * bytes))"
 e2e_finish
