@@ -52,6 +52,15 @@ Row row_of(const SendTotals& t, const ReceiverRecord& r) {
   return row;
 }
 
+// The table's last column: why a receiver failed or took its path, and the passes peers served.
+std::string reason_column(const ReceiverRecord& r, bool done) {
+  std::string text = done && !r.unicast && !r.slow ? "" : r.reason;
+  if (r.peer_passes != 0) {
+    text += (text.empty() ? "" : "; ") + std::to_string(r.peer_passes) + " pass(es) from peers";
+  }
+  return text;
+}
+
 }  // namespace
 
 nlohmann::json summary_json(const SendTotals& t, const ReceiverRecords& receivers) {
@@ -135,12 +144,11 @@ std::string summary_table(const SendTotals& t, const ReceiverRecords& receivers)
     if (!reported(r)) continue;
     const Row row = row_of(t, r);
     (row.done ? ok : failed)++;
-    out += printf_string("%-20s %-22s %-8s %-9s %10.2f %12s %10llu %12s  %s\n", r.name.c_str(),
-                         r.addr.c_str(), row.done ? "done" : "FAILED",
-                         r.unicast ? "unicast" : "multicast", row.seconds,
-                         format_rate(row.goodput).c_str(), (unsigned long long)row.lost,
-                         format_bytes(double(r.unicast_symbols) * sym).c_str(),
-                         row.done && !r.unicast && !r.slow ? "" : r.reason.c_str());
+    out += printf_string(
+        "%-20s %-22s %-8s %-9s %10.2f %12s %10llu %12s  %s\n", r.name.c_str(), r.addr.c_str(),
+        row.done ? "done" : "FAILED", r.unicast ? "unicast" : "multicast", row.seconds,
+        format_rate(row.goodput).c_str(), (unsigned long long)row.lost,
+        format_bytes(double(r.unicast_symbols) * sym).c_str(), reason_column(r, row.done).c_str());
     for (const RelayedReceiver& d : r.relayed) {
       if (d.superseded) continue;
       (d.ok ? ok : failed)++;

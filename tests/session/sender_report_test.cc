@@ -155,6 +155,28 @@ TEST_F(SenderReport, ReceiversBehindARelayAreRowsOfTheirOwn) {
   EXPECT_NE(t.find("4 of 6 receivers verified the object"), std::string::npos) << t;
 }
 
+TEST_F(SenderReport, PeerRepairShowsInTheJsonAndTheTable) {
+  receivers[3].peer_passes = 2;
+  receivers[1].peer_addr = "10.0.0.1:7000";
+  const nlohmann::json j = summary_json(totals, receivers);
+  int seen = 0;
+  for (const auto& r : j["receivers"]) {
+    if (r["name"] == "rx3") {
+      EXPECT_EQ(r["peer_passes"], 2);
+      ++seen;
+    } else if (r["name"] == "rx1") {
+      EXPECT_EQ(r["served_peers_at"], "10.0.0.1:7000");
+      EXPECT_FALSE(r.contains("peer_passes"));
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 2);
+  const std::string t = summary_table(totals, receivers);
+  EXPECT_NE(t.find("did not hear the session's multicast beacon; 2 pass(es) from peers"),
+            std::string::npos)
+      << t;
+}
+
 TEST_F(SenderReport, MetricsListReceiversAndStates) {
   MetricsSnapshot s;
   s.object_bytes = 1'000'000;
