@@ -4,7 +4,8 @@
 #  1. rx2 and rx3 run with --serve-peers: rx1's unicast lane is served by a peer, not the sender. Every
 #     copy verifies, the sender exits 0, its --events carry a peer_assign record for rx1, its JSON
 #     counts peer passes for rx1 and the sender's own unicast bytes to rx1 stay under a quarter of the
-#     object (without peers they are most of it), and a serving receiver logs what it served.
+#     object (without peers they are most of it), a serving receiver logs what it served, and the
+#     fast receiver rx1 does not need is let go (exits) while rx1 still receives.
 #  2. The same, and the serving peers are killed as soon as rx1 is assigned one: rx1 reports the peer
 #     failed, the sender serves the rest itself, every copy still verifies and the sender exits 0
 #     (the killed peers had verified before they served).
@@ -48,6 +49,15 @@ rx1() { json "$WORK/$1-tx.json" ".receivers[]? | select(.name == \"rx1\") | .$2"
 log "1: rx2 and rx3 serve peers; rx1 is slow"
 start_receivers a --serve-peers
 bed_sender a-tx $N "$WORK/object.bin" 300M --events "$WORK/a-tx.events"
+# The fast receiver that rx1 does not need is let go at once: it exits while rx1 still receives.
+wait_log a-tx "peer rx[23] is let go" 60 || fail "no idle peer was let go"
+idle=$(grep -oE "peer rx[23] is let go" "$WORK/a-tx.log" | head -n1 | grep -oE "rx[23]")
+expect_rc "a-$idle" 0
+if kill -0 "${E2E_PID[a-rx1]}" 2>/dev/null && [ ! -e "$WORK/a-rx1.json" ]; then
+  pass "$idle (idle peer) exited while rx1 was still receiving"
+else
+  fail "rx1 had ended before the idle peer $idle exited"
+fi
 expect_rc a-tx 0
 all_verified a
 expect_eq "rx1's path" "$(rx1 a path)" unicast
@@ -68,8 +78,9 @@ log "2: the serving peers are killed once rx1 is assigned one"
 start_receivers b --serve-peers
 bed_sender b-tx $N "$WORK/object.bin" 300M
 wait_log b-rx1 "taking pass" 60 || fail "rx1 was never assigned a peer"
-for k in 2 3; do   # an idle peer may have been let go (and exited) already
-  if pid=$(cmd_pid "b-rx$k"); then kill -KILL "$pid" 2>/dev/null || true; fi
+for k in 2 3; do   # at once: an idle peer may have been let go (and exited) already
+  pid=$(pgrep -P "${E2E_PID[b-rx$k]}" | head -n1) || continue
+  kill -KILL "$pid" 2>/dev/null || true
 done
 expect_rc b-tx 0
 expect_rc b-rx1 0
