@@ -206,8 +206,11 @@ Status ReceiverCore::on_frame(std::span<const uint8_t> datagram, bool unicast) {
 }
 
 Status ReceiverCore::on_repair(const control::Repair& r) {
-  // Authenticated sessions send whole frames over TCP too (see FrameBuilder).
-  if (crypto_) return on_frame(r.payload, true);
+  // Encrypted sessions send whole frames over TCP too (see FrameBuilder); others the bare symbol
+  // (a frame is 48 bytes longer than a symbol, so the two cannot be mistaken).
+  if (crypto_ && (crypto_->protection() == engine::FrameProtection::kEncrypt ||
+                  r.payload.size() != layout_.symbol_size()))
+    return on_frame(r.payload, true);
   if (r.block >= layout_.block_count())
     return make_error("sender sent repair for a block beyond the object");
   return add_symbol(r.block, r.esi, r.payload, true);

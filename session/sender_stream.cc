@@ -182,12 +182,14 @@ Result<control::Repair> SenderDriver::make_repair(uint32_t block, uint8_t k, uin
   control::Repair r;
   r.block = block;
   r.esi = esi;
-  if (builder_->tag_len() == 0) {
+  if (!builder_->encrypting()) {
+    // The bare symbol: its block's hash (from the manifest, tagged over this very connection)
+    // checks it, so a tag would only add 48 bytes a symbol (and a GMAC each side).
     r.payload = {payload, sym};
     return r;
   }
-  // Authenticated sessions send the frame itself, tag and all, so the receiver takes unicast
-  // data through the same check (and decryption) as multicast data.
+  // Encrypted sessions send the frame itself, ciphertext and tag, so the receiver takes unicast
+  // data through the same decryption as multicast data.
   frame_buf_.resize(engine::kHeaderSize + sym + engine::kFrameTagSize);
   uint8_t* f = frame_buf_.data();
   engine::TxFrame tf;

@@ -163,6 +163,21 @@ TEST_P(ReceiverCoreTest, UnicastRepairIsTakenWhenAuthentic) {
   EXPECT_EQ(core_->stats().dropped(), 0u);
 }
 
+// Unless the session encrypts, the sender's unicast repair is the bare symbol: its block's hash
+// checks it. In an encrypted session a bare symbol would be plaintext nobody sealed: refused.
+TEST_P(ReceiverCoreTest, ABareUnicastSymbolIsTakenUnlessTheSessionEncrypts) {
+  std::vector<uint8_t> symbol(kSym, 0x5a);
+  const Status s = core_->on_repair(control::Repair{1, 2, symbol});
+  if (GetParam() == control::FrameSuite::kAeadGcm) {
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().find("unicast repair failed its checks"), std::string::npos) << s.error();
+    EXPECT_EQ(core_->stats().symbols_unicast_repair, 0u);
+  } else {
+    ASSERT_TRUE(s.ok()) << s.error();
+    EXPECT_EQ(core_->stats().symbols_unicast_repair, 1u);
+  }
+}
+
 TEST_P(ReceiverCoreTest, AUnicastFrameWithAWrongTagFailsTheSession) {
   auto f = frame(1, 2);
   f[engine::kHeaderSize] ^= 0x80;  // a payload (or ciphertext) byte
