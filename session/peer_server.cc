@@ -9,6 +9,8 @@ namespace shoal::session {
 namespace {
 // Symbols queued per connection at most: the rest follows as TCP drains it.
 constexpr size_t kQueueBytes = size_t{4} << 20;
+// Messages before the key is proved are a few hundred bytes.
+constexpr size_t kJoinMessageLimit = 4096;
 }  // namespace
 
 Result<std::unique_ptr<PeerServer>> PeerServer::start(control::EventLoop& loop, Options o) {
@@ -52,7 +54,9 @@ void PeerServer::on_accept(Fd fd, control::ConnectionSlot slot) {
   };
   cb.on_close = [this, id](control::Connection&, const std::string&) { clients_.erase(id); };
   cb.on_drained = [this, id](control::Connection&) { feed(id); };
-  auto conn = control::Connection::create(loop_, std::move(fd), cb);
+  control::Connection::Limits limits;
+  limits.max_message_size = kJoinMessageLimit;  // raised once it proved the key
+  auto conn = control::Connection::create(loop_, std::move(fd), cb, limits);
   if (!conn) {
     spdlog::warn("cannot serve a peer: {}", conn.error());
     return;
@@ -60,6 +64,18 @@ void PeerServer::on_accept(Fd fd, control::ConnectionSlot slot) {
   clients_.emplace(
       id, Client{std::move(*conn), std::move(slot),
                  control::ServerHandshake(opt_.key, id, control::random_nonce()), std::nullopt, 0});
+}
+
+void PeerServer::tick(uint64_t now_ns) {
+  std::vector<uint32_t> late;
+  for (auto& [id, c] : clients_) {
+    if (c.since_ns == 0) c.since_ns = now_ns;
+    if (!c.hs.accepted() && now_ns - c.since_ns > kPeerHandshakeNs) late.push_back(id);
+  }
+  for (const uint32_t id : late) {
+    if (auto it = clients_.find(id); it != clients_.end())
+      it->second.conn->close("did not prove the key in time");
+  }
 }
 
 void PeerServer::drop(uint32_t id, const std::string& why) {
@@ -76,6 +92,7 @@ void PeerServer::on_message(uint32_t id, const control::Message& m) {
   Client& c = it->second;
   if (!c.hs.accepted()) {
     control::Message reply = c.hs.on_message(m);
+    if (c.hs.accepted()) c.conn->set_max_message_size(control::kMaxMessageSize);
     c.conn->send(reply);
     if (std::holds_alternative<control::Reject>(reply)) {
       spdlog::warn("refused peer {}: {}", c.conn->peer(), c.hs.reject_reason());

@@ -7,7 +7,9 @@
 // (plain symbols: source rows straight from the mapped object, repair rows encoded here), paced
 // by what the connection drains, then PassEnd{pass}; the straggler closes. Every block is checked
 // against its manifest hash at the straggler, as always, so a peer cannot make it accept a wrong
-// byte. At most max_clients connections at once; one more gets a Reject ("... is full").
+// byte. At most max_clients connections at once; one more gets a Reject ("... is full"). Until it
+// has proved the key a connection may send 4 KiB messages at most and must do so within
+// kPeerHandshakeNs (tick()), so idle or slow connections cannot hold the places.
 // Not thread-safe: the loop's thread.
 #pragma once
 
@@ -29,6 +31,8 @@
 
 namespace shoal::session {
 
+inline constexpr uint64_t kPeerHandshakeNs = 5'000'000'000;
+
 class PeerServer {
  public:
   struct Options {
@@ -46,6 +50,8 @@ class PeerServer {
   PeerServer(const PeerServer&) = delete;
   PeerServer& operator=(const PeerServer&) = delete;
 
+  // Closes connections that have not proved the key within kPeerHandshakeNs of connecting.
+  void tick(uint64_t now_ns);
   uint16_t port() const { return listener_->port(); }
   uint64_t symbols_served() const { return symbols_served_; }
   uint64_t assignments_served() const { return assignments_served_; }
@@ -57,7 +63,8 @@ class PeerServer {
     control::ConnectionSlot slot;
     control::ServerHandshake hs;
     std::optional<control::PeerAssign> assign;
-    size_t next = 0;  // the next range of the assignment
+    size_t next = 0;        // the next range of the assignment
+    uint64_t since_ns = 0;  // connected (0: not seen by a tick yet)
   };
   PeerServer(control::EventLoop& loop, Options options, object::ObjectSource object,
              SymbolSource symbols);

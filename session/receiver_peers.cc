@@ -90,6 +90,7 @@ void ReceiverRun::fetch_from_peer(const control::PeerAssign& assign) {
 }
 
 void ReceiverRun::peer_tick(uint64_t now_ns) {
+  if (peer_server_) peer_server_->tick(now_ns);
   if (!peer_fetch_) return;
   peer_fetch_->tick(now_ns);
   if (peer_fetch_->ended()) peer_fetch_.reset();

@@ -182,6 +182,20 @@ TEST_F(PeerRepair, ASymbolTheStragglerRefusesFailsThePass) {
   EXPECT_EQ(o.failure, "a peer sent a malformed symbol (block 0)");
 }
 
+TEST_F(PeerRepair, AConnectionThatDoesNotProveTheKeyInTimeIsClosed) {
+  auto server = serve();
+  ASSERT_TRUE(server);
+  auto fd = control::connect_to(address_of(*server), 1000);
+  ASSERT_TRUE(fd.ok()) << fd.error();
+  for (int i = 0; i < 50 && server->clients() == 0; ++i) loop_->poll_once(5);
+  ASSERT_EQ(server->clients(), 1u);
+  server->tick(1'000);
+  server->tick(1'000 + kPeerHandshakeNs);
+  EXPECT_EQ(server->clients(), 1u) << "not late yet";
+  server->tick(2'000 + kPeerHandshakeNs);
+  EXPECT_EQ(server->clients(), 0u);
+}
+
 TEST_F(PeerRepair, AFileShorterThanTheObjectIsNotServed) {
   PeerServer::Options o;
   o.listen = *control::parse_endpoint("127.0.0.1:0");
