@@ -278,8 +278,7 @@ void SenderCore::on_done(ReceiverRecord& r, const control::Done& d, uint64_t now
     emit("done", {{"receiver", r.name}, {"address", r.addr}});
     if (!r.peer_addr.empty() && !relay) {
       // It serves peers until the session ends (the driver's Bye then acknowledges it).
-      r.serving = true;
-      log(Level::kInfo, "receiver " + r.name + " serves peers at " + r.peer_addr);
+      start_serving(r);
     } else {
       // Acknowledged at once: the receiver may go while the session goes on for the others.
       push(action::AckDone{r.id});

@@ -172,6 +172,7 @@ struct ReceiverRecord {
   uint32_t queued_pass = 0;
   std::vector<RepairRange> queued_items;
   uint64_t peer_seen_ns = 0;  // a peer feeds it: its last sign of progress (Progress, answer)
+  std::optional<uint32_t> peer_ipv4;  // a peer: its address (leading bits shared = nearness)
   uint64_t unicast_symbols = 0;
   uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)
   uint64_t frames_received = 0;  // datagrams the receiver accepted (its received minus rejected)
@@ -441,6 +442,7 @@ class SenderCore {
   // A serving peer serves no more (its connection closed, or a straggler reported it failed).
   void stop_serving(ReceiverRecord& peer, const std::string& why);
   void release_idle_peers();
+  void start_serving(ReceiverRecord& peer);
   // Fails `r` (true) when `runs` name a block the spool has let go.
   bool needs_released(ReceiverRecord& r, std::span<const control::NakRun> runs);
   // Counts the receiver's passes without progress; fails it (true) after kStallPasses.
@@ -500,6 +502,7 @@ class SenderCore {
   std::vector<bool> host_joined_;        // per cfg_.hosts entry
   bool peers_expected_ = false;          // some receiver offered, or will, to serve peers
   uint32_t sender_lanes_ = 0;            // lane passes the sender feeds now (kSenderLanes)
+  std::vector<uint32_t> serving_;        // receivers that serve peers now (ReceiverRecord::serving)
   std::deque<uint32_t> lane_queue_;      // receivers whose lane pass waits (lane_queued)
   size_t hosts_joined_ = 0;
 };

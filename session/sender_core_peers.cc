@@ -14,18 +14,12 @@ namespace {
 
 using Level = action::Log::Level;
 
-// The IPv4 address of "a.b.c.d:port" in host order (nullopt: not IPv4).
+// The IPv4 address of "a.b.c.d:port" in host order (nullopt: not IPv4). Peers are near when their
+// addresses share leading bits: the same rack's subnet beats the next one's.
 std::optional<uint32_t> ipv4_of(const std::string& addr) {
   in_addr a{};
   if (inet_pton(AF_INET, addr.substr(0, addr.rfind(':')).c_str(), &a) != 1) return std::nullopt;
   return ntohl(a.s_addr);
-}
-
-// Leading address bits two receivers share: the same rack's subnet beats the next one's.
-int shared_prefix(const std::string& a, const std::string& b) {
-  const auto x = ipv4_of(a), y = ipv4_of(b);
-  if (!x || !y) return 0;
-  return std::countl_zero(*x ^ *y);
 }
 
 }  // namespace
@@ -42,16 +36,26 @@ void SenderCore::on_peer_offer(ReceiverRecord& r, const control::PeerOffer& offe
   }
   peers_expected_ = true;
   r.peer_addr = offer.address;
+  r.peer_ipv4 = ipv4_of(r.addr);  // where it reached the sender from: its place in the network
 }
 
+void SenderCore::start_serving(ReceiverRecord& peer) {
+  peer.serving = true;
+  serving_.push_back(peer.id);
+  log(Level::kInfo, "receiver " + peer.name + " serves peers at " + peer.peer_addr);
+}
+
+// O(serving peers) per lane pass, not O(receivers).
 ReceiverRecord* SenderCore::pick_peer(const ReceiverRecord& straggler) {
   ReceiverRecord* best = nullptr;
   int best_prefix = -1;
-  for (auto& [id, p] : receivers_) {
-    if (!p.serving || p.peer_load >= control::kPeerMaxClients || id == straggler.id) continue;
-    const int prefix = shared_prefix(p.addr, straggler.addr);
-    if (prefix > best_prefix || (prefix == best_prefix && p.peer_load < best->peer_load)) {
-      best = &p;
+  const std::optional<uint32_t> ip = ipv4_of(straggler.addr);
+  for (const uint32_t id : serving_) {
+    ReceiverRecord* p = find(id);
+    if (!p || p->peer_load >= control::kPeerMaxClients || id == straggler.id) continue;
+    const int prefix = ip && p->peer_ipv4 ? std::countl_zero(*ip ^ *p->peer_ipv4) : 0;
+    if (prefix > best_prefix || (prefix == best_prefix && p->peer_load < best->peer_load)) {
+      best = p;
       best_prefix = prefix;
     }
   }
@@ -128,6 +132,7 @@ void SenderCore::dispatch_lanes() {
 void SenderCore::stop_serving(ReceiverRecord& peer, const std::string& why) {
   if (!peer.serving) return;
   peer.serving = false;
+  std::erase(serving_, peer.id);
   log(Level::kWarn, "peer " + peer.name + " at " + peer.peer_addr + " serves no more: " + why +
                         "; its stragglers' next passes come from the sender");
   push(action::AckDone{peer.id});  // it may go (a closed connection: the driver skips it)
@@ -147,15 +152,20 @@ void SenderCore::on_peer_failed(ReceiverRecord& r, const control::PeerFailed& f)
 // on its way to Ready, so receivers that serve do not outstay the need.
 void SenderCore::release_idle_peers() {
   if (phase_ != Phase::kUnicastDrain || cfg_.until_ns != 0) return;
+  if (serving_.empty()) return;
   for (const auto& [id, r] : receivers_) {
     if ((r.unicast && r.active() && r.served_by == 0) || r.state == ReceiverState::kJoined) return;
   }
-  for (auto& [id, p] : receivers_) {
-    if (!p.serving || p.peer_load != 0) continue;
-    p.serving = false;
-    log(Level::kInfo, "peer " + p.name + " is let go: no straggler needs it");
-    push(action::AckDone{p.id});
-  }
+  std::erase_if(serving_, [this](uint32_t id) {
+    ReceiverRecord* p = find(id);
+    if (p && p->peer_load != 0) return false;
+    if (p) {
+      p->serving = false;
+      log(Level::kInfo, "peer " + p->name + " is let go: no straggler needs it");
+      push(action::AckDone{p->id});
+    }
+    return true;
+  });
 }
 
 }  // namespace shoal::session

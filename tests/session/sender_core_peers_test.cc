@@ -272,6 +272,60 @@ TEST(SenderCorePeers, WithoutReceiversThatServeTheLaneIsOnePass) {
   EXPECT_EQ(feeds[0].items.size(), 100u);
 }
 
+// 2,000 receivers: 1,600 hear the multicast and serve once done; then 400 in one of their two
+// subnets say the multicast does not reach them. Every lane goes to a peer of its own /16 (its own
+// /24 where one is free), never more than kPeerMaxClients to one; all 2,000 verify.
+TEST(SenderCorePeers, TwoThousandReceiversFourHundredServedByPeers) {
+  constexpr uint32_t kHeard = 1600, kFar = 400;
+  SenderConfig c = config(kHeard + kFar);
+  c.block_k.assign(64, kK);
+  c.answer_timeout_ns = 10'000 * kMs;
+  Session s(std::move(c));
+  // Heard ones in 10.1.0.0/16 and 10.2.0.0/16 (half each), far ones in 10.2.0.0/16; each in one of
+  // four /24s, 10.x.10 to 10.x.13.
+  auto ip = [](uint32_t id) {
+    const uint32_t net = id <= kHeard / 2 ? 1 : 2;
+    return "10." + std::to_string(net) + "." + std::to_string(10 + id % 4) + "." +
+           std::to_string(id / 4 % 250 + 1);
+  };
+  for (uint32_t id = 1; id <= kHeard + kFar; ++id) {
+    s.core.on_joined(id, name_of(id), ip(id) + ":5000", "", kMs);
+  }
+  s.core.on_tick(kMs);
+  for (uint32_t id = 1; id <= kHeard; ++id) {
+    s.core.on_message(id, control::PeerOffer{}, 2 * kMs);
+    s.ready(id, 2 * kMs);
+  }
+  s.core.on_tick(600 * kMs);  // the quiet start: the far ones have not said Ready yet
+  s.core.on_pass_sent({64 * kK, 0, 0}, 700 * kMs);
+  s.drain();
+  for (uint32_t id = 1; id <= kHeard; ++id) {
+    s.core.on_message(id, control::PeerOffer{ip(id) + ":7000"}, 800 * kMs);
+    s.done(id, 800 * kMs);
+  }
+  s.drain();
+  std::map<std::string, int> load;
+  size_t same_24 = 0;
+  for (uint32_t id = kHeard + 1; id <= kHeard + kFar; ++id) s.ready(id, 900 * kMs, 0);
+  auto a = s.drain();
+  EXPECT_TRUE(all_of<action::StartUnicastFeed>(a).empty()) << "peers were free for every lane";
+  auto assigned = all_of<action::AssignPeer>(a);
+  ASSERT_EQ(assigned.size(), size_t{kFar});
+  for (const auto& p : assigned) {
+    ++load[p.address];
+    EXPECT_EQ(p.address.rfind("10.2.", 0), 0u) << p.address;
+    const std::string far = ip(p.id);
+    same_24 += p.address.substr(0, p.address.rfind('.')) == far.substr(0, far.rfind('.'));
+  }
+  for (const auto& [address, n] : load) EXPECT_LE(n, int(control::kPeerMaxClients)) << address;
+  EXPECT_EQ(same_24, size_t{kFar}) << "each /24 has 200 peers: room for its 100 far ones";
+  for (uint32_t id = kHeard + 1; id <= kHeard + kFar; ++id) s.done(id, 950 * kMs);
+  s.core.on_tick(950 * kMs);
+  a = s.drain();
+  EXPECT_EQ(finished_with(a), SendOutcome::kAllVerified);
+  EXPECT_EQ(s.core.count_done(), size_t{kHeard + kFar});
+}
+
 TEST(SenderCorePeers, OffersAreDeclinedWithoutPeerRepair) {
   SenderConfig c = config(3);
   c.peer_repair = false;
