@@ -117,6 +117,16 @@ inline std::vector<SenderAction> start_session(Session& s, uint32_t n, uint64_t 
   return s.drain();
 }
 
+// rx1 and rx2 join; rx1 says Ready having heard the beacon, rx2 without one (the multicast does
+// not reach it): rx2's unicast lane starts.
+inline void one_heard_one_beyond(Session& s) {
+  s.join(1, kMs);
+  s.join(2, kMs);
+  s.core.on_tick(kMs);
+  s.ready(1, 2 * kMs);
+  s.ready(2, 2 * kMs, 0);
+}
+
 // Where receiver `id` serves peers (recv --serve-peers).
 inline std::string peer_address(uint32_t id) {
   return "10.0.0." + std::to_string(id) + ":7000";

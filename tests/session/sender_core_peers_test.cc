@@ -262,11 +262,7 @@ TEST(SenderCorePeers, WithoutReceiversThatServeTheLaneIsOnePass) {
   SenderConfig c = config(2);
   c.block_k.assign(100, kK);
   Session s(std::move(c));
-  s.join(1, kMs);
-  s.join(2, kMs);
-  s.core.on_tick(kMs);
-  s.ready(1, 2 * kMs);
-  s.ready(2, 2 * kMs, 0);
+  one_heard_one_beyond(s);
   auto feeds = all_of<action::StartUnicastFeed>(s.drain());
   ASSERT_EQ(feeds.size(), 1u);
   EXPECT_EQ(feeds[0].items.size(), 100u);

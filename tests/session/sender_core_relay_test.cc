@@ -17,11 +17,7 @@ using namespace core_test;  // NOLINT: the harness is these tests' vocabulary
 // rx1 a receiver that heard the beacon, rx2 a relay beyond the multicast (unicast feed).
 Session relay_session(SenderConfig c = config(2)) {
   Session s(std::move(c));
-  s.join(1, kMs);
-  s.join(2, kMs);
-  s.core.on_tick(kMs);
-  s.ready(1, 2 * kMs);
-  s.ready(2, 2 * kMs, 0);
+  one_heard_one_beyond(s);
   s.core.on_tick(2 * kMs);
   s.drain();
   return s;
