@@ -502,6 +502,7 @@ RecvResult ReceiverRun::finish() {
   if (rx_) socket_drops_ = rx_->drops();
   summary.socket_drops = socket_drops_;
   summary.socket_buffer = socket_buffer_;
+  report_peers(summary);
   warn_socket_drops(summary);
   auto seconds = [&] { return double((done_ns_ ? done_ns_ : monotonic_ns()) - start_ns_) / 1e9; };
   if (!done) {

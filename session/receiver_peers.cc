@@ -78,6 +78,8 @@ void ReceiverRun::fetch_from_peer(const control::PeerAssign& assign) {
   PeerFetch::Callbacks cb;
   cb.on_symbol = [this](const control::Repair& r) { return core_->on_peer_symbol(r); };
   cb.on_end = [this, address = assign.address](uint32_t pass, const std::string& failure) {
+    peer_symbols_taken_ += peer_fetch_->symbols();
+    if (failure.empty()) ++peer_passes_taken_;
     if (!failure.empty()) {
       spdlog::warn("peer {} did not serve pass {}: {}; the sender serves it instead", address, pass,
                    failure);
@@ -94,6 +96,14 @@ void ReceiverRun::peer_tick(uint64_t now_ns) {
   if (!peer_fetch_) return;
   peer_fetch_->tick(now_ns);
   if (peer_fetch_->ended()) peer_fetch_.reset();
+}
+
+void ReceiverRun::report_peers(ReceiverSummary& summary) const {
+  summary.peer_passes_taken = peer_passes_taken_;
+  summary.peer_symbols_taken = peer_symbols_taken_;
+  if (!peer_server_) return;
+  summary.peer_passes_served = peer_server_->assignments_served();
+  summary.peer_symbols_served = peer_server_->symbols_served();
 }
 
 void ReceiverRun::log_peer_service() const {

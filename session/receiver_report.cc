@@ -68,6 +68,10 @@ void write_receiver_json(const std::string& path, const ReceiverSummary& s) {
     j["socket_buffer_bytes"] = s.socket_buffer;
     j["passes"] = s.passes;
     j["seconds"] = s.seconds;
+    j["peer_passes_taken"] = s.peer_passes_taken;
+    j["peer_symbols_taken"] = s.peer_symbols_taken;
+    j["peer_passes_served"] = s.peer_passes_served;
+    j["peer_symbols_served"] = s.peer_symbols_served;
   }
   if (path == "-") {
     std::cout << j.dump() << std::endl;

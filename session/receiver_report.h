@@ -35,6 +35,9 @@ struct ReceiverSummary {
   double seconds = 0;         // from the session's start to Done (or to now)
   uint64_t socket_drops = 0;  // datagrams the kernel dropped: the receive thread fell behind
   int socket_buffer = 0;      // the receive buffer asked for, bytes
+  // Peer repair: passes and symbols this receiver took from peers, and served to them.
+  uint64_t peer_passes_taken = 0, peer_symbols_taken = 0;
+  uint64_t peer_passes_served = 0, peer_symbols_served = 0;
 };
 
 // One warning, naming the fixes, when the kernel dropped datagrams on the data socket.

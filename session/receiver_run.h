@@ -60,6 +60,7 @@ class ReceiverRun {
   void fetch_from_peer(const control::PeerAssign& assign);
   void peer_tick(uint64_t now_ns);
   void log_peer_service() const;
+  void report_peers(ReceiverSummary& summary) const;
   bool socket_empty() const;
   RecvResult finish();
   // The data plane as chosen on the command line; the group comes from the sender.
@@ -93,6 +94,7 @@ class ReceiverRun {
   std::optional<control::Done> relay_done_;  // a relay's Done, held until its segment ended
   std::unique_ptr<PeerServer> peer_server_;  // --serve-peers, once verified
   std::unique_ptr<PeerFetch> peer_fetch_;    // the unicast lane pass a peer serves now
+  uint64_t peer_passes_taken_ = 0, peer_symbols_taken_ = 0;
   ProgressLine progress_;
   // `shoal probe` and --rate auto (issue #7): declared last, so destroyed before loop_ and conn_.
   std::unique_ptr<probe::ProbeReceiver> probe_;

@@ -73,6 +73,10 @@ expect_log a-tx "takes unicast pass .* from peer rx[23]" "the sender's log names
 expect "a serving receiver logged what it served" \
   grep -qE "served peers [1-9][0-9]* pass\(es\), [1-9][0-9]* symbols" "$WORK/a-rx2.log" "$WORK/a-rx3.log"
 expect_log a-rx1 "taking pass [0-9]* .* from peer" "rx1 logged the peer it took a pass from"
+taken=$(json "$WORK/a-rx1.json" .peer_passes_taken)
+expect "rx1's JSON counts the passes it took from peers ($taken)" test "${taken:-0}" -ge 1
+served=$(( $(json "$WORK/a-rx2.json" .peer_symbols_served) + $(json "$WORK/a-rx3.json" .peer_symbols_served) ))
+expect_eq "symbols the peers served = symbols rx1 took" "$served" "$(json "$WORK/a-rx1.json" .peer_symbols_taken)"
 
 log "2: the serving peers are killed once rx1 is assigned one"
 start_receivers b --serve-peers
