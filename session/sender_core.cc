@@ -388,6 +388,7 @@ void SenderCore::step(uint64_t now_ns) {
       break;
     }
     case Phase::kLinger:
+      release_idle_peers();
       linger(now_ns);
       break;
     case Phase::kPassing:

@@ -42,15 +42,16 @@
 //    peer by address (the longest common prefix), then the least loaded, at most
 //    control::kPeerMaxClients stragglers each. A peer that a straggler reports failed
 //    (control::PeerFailed) or whose connection closes is assigned nothing more; the straggler's
-//    next pass comes from the sender. Once the multicast passes are over (no --until), idle peers
-//    are let go (AckDone) as soon as every unicast lane has a peer and no receiver is on its way
-//    to Ready. Once any receiver has said it will serve (a PeerOffer without an address, sent
-//    with its Ready), the sender's own lane passes hold at most 1/kLaneChunks of the object
-//    (kMinLaneChunk blocks at least), so a straggler's later passes can come from peers that are
-//    done by then, and it feeds at most kSenderLanes lanes at once: the others wait for a peer
-//    or a lane (first come, first served; a lane keeps its place from one chunk to the next).
-//    A lane a peer feeds fails when the straggler shows no progress (Progress) for
-//    answer_timeout_ns + control::kPeerStallNs; one that waits is not timed.
+//    next pass comes from the sender. Once the multicast passes are over, idle peers are let go
+//    (AckDone) as soon as every unicast lane has a peer and no receiver is on its way to Ready
+//    (with --until, kLingerPeers of them stay for the receivers still to come). Once any receiver
+//    has said it will serve (a PeerOffer without an address, sent with its Ready), the sender's own
+//    lane passes hold at most 1/kLaneChunks of the object (kMinLaneChunk blocks at least), so a
+//    straggler's later passes can come from peers that are done by then, and it feeds at most
+//    kSenderLanes lanes at once: the others wait for a peer or a lane (first come, first served; a
+//    lane keeps its place from one chunk to the next). A lane a peer feeds fails when the straggler
+//    shows no progress (Progress) for answer_timeout_ns + control::kPeerStallNs; one that waits is
+//    not timed.
 //  - Failures the driver sees while carrying out an action (a send refused, an encode error) come
 //    back through on_local_failure.
 // Not thread-safe: one driver thread.
@@ -136,6 +137,8 @@ inline constexpr size_t kMinLaneChunk = 32;
 // (the first stragglers finish and serve the rest, instead of every lane sharing the sender's
 // link). A lane keeps its place with the sender from one chunk to the next.
 inline constexpr uint32_t kSenderLanes = 2;
+// With --until, idle serving peers kept for receivers still to come (the rest are let go).
+inline constexpr size_t kLingerPeers = 8;
 
 // One admitted receiver, as the core and the reports see it.
 struct ReceiverRecord {

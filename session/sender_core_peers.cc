@@ -147,18 +147,24 @@ void SenderCore::on_peer_failed(ReceiverRecord& r, const control::PeerFailed& f)
       *p, "receiver " + r.name + " could not take its pass from it (" + printable(f.reason) + ")");
 }
 
-// Once the multicast passes are over (no --until), only the unicast lanes under way can still
-// use a peer: an idle one is let go (acknowledged) when every lane has a peer and no receiver is
-// on its way to Ready, so receivers that serve do not outstay the need.
+// Once the multicast passes are over, only the unicast lanes under way can still use a peer: an
+// idle one is let go (acknowledged) when every lane has a peer and no receiver is on its way to
+// Ready, so receivers that serve do not outstay the need. With --until, kLingerPeers idle ones
+// stay for the receivers still to come.
 void SenderCore::release_idle_peers() {
-  if (phase_ != Phase::kUnicastDrain || cfg_.until_ns != 0) return;
-  if (serving_.empty()) return;
+  if ((phase_ != Phase::kUnicastDrain && phase_ != Phase::kLinger) || serving_.size() == 0) return;
+  size_t keep = cfg_.until_ns != 0 ? kLingerPeers : 0;
+  if (serving_.size() <= keep) return;
   for (const auto& [id, r] : receivers_) {
     if ((r.unicast && r.active() && r.served_by == 0) || r.state == ReceiverState::kJoined) return;
   }
-  std::erase_if(serving_, [this](uint32_t id) {
+  std::erase_if(serving_, [this, &keep](uint32_t id) {
     ReceiverRecord* p = find(id);
     if (p && p->peer_load != 0) return false;
+    if (p && keep > 0) {
+      --keep;
+      return false;
+    }
     if (p) {
       p->serving = false;
       log(Level::kInfo, "peer " + p->name + " is let go: no straggler needs it");

@@ -322,6 +322,28 @@ TEST(SenderCorePeers, TwoThousandReceiversFourHundredServedByPeers) {
   EXPECT_EQ(s.core.count_done(), size_t{kHeard + kFar});
 }
 
+TEST(SenderCorePeers, WithUntilSomeIdlePeersStayForTheReceiversToCome) {
+  SenderConfig c = config(10);
+  c.until_ns = 100'000 * kMs;
+  Session s(std::move(c));
+  start_session(s, 10);
+  s.core.on_pass_sent({32, 0, 0}, 20 * kMs);
+  for (uint32_t id = 1; id <= 10; ++id) {
+    s.core.on_message(id, control::PeerOffer{peer_address(id)}, 21 * kMs);
+    s.done(id, 21 * kMs);
+  }
+  s.drain();
+  s.core.on_tick(22 * kMs);
+  s.core.on_tick(23 * kMs);
+  auto a = s.drain();
+  EXPECT_EQ(s.core.phase(), SenderCore::Phase::kLinger);
+  EXPECT_EQ(all_of<action::AckDone>(a).size(), 10 - kLingerPeers);
+  size_t serving = 0;
+  for (uint32_t id = 1; id <= 10; ++id) serving += s.core.receiver(id)->serving;
+  EXPECT_EQ(serving, kLingerPeers);
+  EXPECT_FALSE(finished_with(a)) << "--until: still joinable";
+}
+
 TEST(SenderCorePeers, OffersAreDeclinedWithoutPeerRepair) {
   SenderConfig c = config(3);
   c.peer_repair = false;
