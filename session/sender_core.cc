@@ -180,7 +180,7 @@ void SenderCore::on_message(uint32_t id, const control::Message& m, uint64_t now
   } else if (const auto* p = std::get_if<control::Progress>(&m)) {
     if (needs_released(*r, p->runs)) return;
     r->complete_below = std::max(r->complete_below, p->complete_below);
-    if (r->served_by != 0) r->peer_seen_ns = now_ns;
+    if (r->served_by != 0) r->progress_ns = now_ns;
     on_progress(*r, *p);
     if (r->active()) push(action::SendHorizon{r->id});
   } else if (const auto* f = std::get_if<control::Fetch>(&m)) {
@@ -296,8 +296,8 @@ void SenderCore::on_unicast_backlog(uint32_t id, size_t pending, uint64_t now_ns
     return;
   if (r->lane_queued) return;  // it waits for a peer or a sender lane: the sender's doing
   if (r->served_by != 0) {     // a peer feeds it: its Progress reports show data moving
-    if (r->peer_seen_ns == 0) r->peer_seen_ns = now_ns;
-    if (now_ns - r->peer_seen_ns > cfg_.answer_timeout_ns + control::kPeerStallNs) {
+    if (r->progress_ns == 0) r->progress_ns = now_ns;
+    if (now_ns - r->progress_ns > cfg_.answer_timeout_ns + control::kPeerStallNs) {
       fail(*r,
            "made no progress for " +
                std::to_string((cfg_.answer_timeout_ns + control::kPeerStallNs) / 1'000'000'000) +

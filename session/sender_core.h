@@ -156,6 +156,8 @@ struct ReceiverRecord {
   uint32_t unicast_passes = 0;
   uint32_t unicast_pass_base = 0;  // the first unicast feed's pass number
   size_t last_pending = 0;         // stall detection of the unicast stream
+  // The unicast lane's stall clock: when its queue at the sender last moved, or (a peer feeds
+  // it) when it last sent a Progress report. 0: starts at the next look.
   uint64_t progress_ns = 0;
   control::Done done;
   std::string reason;                    // why it failed, or why it is served by unicast
@@ -174,7 +176,6 @@ struct ReceiverRecord {
   bool lane_queued = false;  // its lane pass waits for a peer or a sender lane
   uint32_t queued_pass = 0;
   std::vector<RepairRange> queued_items;
-  uint64_t peer_seen_ns = 0;  // a peer feeds it: its last sign of progress (Progress, answer)
   std::optional<uint32_t> peer_ipv4;  // a peer: its address (leading bits shared = nearness)
   uint64_t unicast_symbols = 0;
   uint64_t blocks_fetched = 0;   // asked for over its connection (failed from the group: Fetch)

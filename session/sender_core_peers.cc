@@ -87,7 +87,7 @@ void SenderCore::feed_lane(ReceiverRecord& r, uint32_t pass, std::vector<RepairR
   if (items.size() > control::kMaxPeerRanges) items.resize(control::kMaxPeerRanges);
   ++peer->peer_load;
   r.served_by = peer->id;
-  r.peer_seen_ns = 0;  // the driver's next look starts its clock
+  r.progress_ns = 0;  // its stall clock starts at the driver's next look
   ++r.peer_passes;
   log(Level::kInfo, "receiver " + r.name + " takes unicast pass " + std::to_string(pass) + " (" +
                         std::to_string(items.size()) + " block range(s)) from peer " + peer->name +

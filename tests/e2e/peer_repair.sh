@@ -99,6 +99,8 @@ start_receivers c --serve-peers
 bed_sender c-tx $N "$WORK/object.bin" 300M --no-peer-repair --events "$WORK/c-tx.events"
 expect_rc c-tx 0
 all_verified c
+expect "the sender's events were written (its end among them)" \
+  grep -q '"event":"end"' "$WORK/c-tx.events"
 expect "no peer was assigned" test -z "$(jq -c 'select(.event == "peer_assign")' "$WORK/c-tx.events")"
 sent=$(rx1 c repair_bytes_unicast)
 expect "the sender served rx1 itself ($sent bytes of unicast)" test "${sent:-0}" -gt 0
